@@ -1,0 +1,51 @@
+#pragma once
+// HTTP(S) client for the API server (and, later, kubelets), on libcurl.
+// Thread-safe: each call borrows a curl easy handle from a pool, so keep-alive connections and
+// TLS sessions are reused across polls.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "kmb/kube/cluster_config.h"
+#include "kmb/util/status.h"
+
+namespace kmb {
+
+struct HttpResponse {
+  long status = 0;
+  std::string body;
+  std::string content_type;
+  double seconds = 0;  // total time of the request
+};
+
+struct KubeClientOptions {
+  double connect_timeout_seconds = 5;
+  double timeout_seconds = 10;  // whole request
+  size_t max_response_bytes = 256u << 20;
+  std::string user_agent = "kube-metrics-bridge";
+};
+
+class KubeClient {
+ public:
+  KubeClient(ClusterConfig config, KubeClientOptions options);
+  ~KubeClient();
+  KubeClient(const KubeClient&) = delete;
+  KubeClient& operator=(const KubeClient&) = delete;
+
+  // GET `path` (absolute path with query, e.g. "/api/v1/nodes?limit=500") on the server.
+  // 2xx: Ok, with the body in *out. Otherwise a Status whose reason is one of timeout,
+  // connect, tls, http_4xx, http_5xx, too_large, and whose message is one line:
+  // "GET https://host:6443/apis/metrics.k8s.io/v1beta1/nodes: HTTP 503 Service Unavailable:
+  // <Status.message from the body>". *out still holds status and body for non-2xx answers.
+  // No credential ever appears in the message.
+  Status Get(std::string_view path, HttpResponse* out);
+
+  const ClusterConfig& config() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kmb

@@ -1,0 +1,53 @@
+#pragma once
+// The simulated cluster: an HTTP(S) server that speaks the API server's wire format for the
+// paths the exporter uses (nodes, pods, node proxy /stats/summary, metrics.k8s.io, APIService).
+// Used by --demo, by the tests and by the benchmarks; runnable as `kube-metrics-bridge simulate`.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kmb/util/status.h"
+
+namespace kmb::sim {
+
+struct SimOptions {
+  std::string listen = "127.0.0.1:0";  // HOST:PORT; port 0 picks a free one
+  int nodes = 3;
+  int pods_per_node = 10;
+  int containers_per_pod = 2;
+  bool tls = false;     // generate a CA and a serving certificate (SAN 127.0.0.1, localhost)
+  std::string token;    // when set, require "Authorization: Bearer <token>"
+  // Stats change once per period since start (cAdvisor housekeeping); 0 = on every request.
+  double stats_period_seconds = 10;
+  uint64_t seed = 1;
+};
+
+class SimulatedCluster {
+ public:
+  static std::unique_ptr<SimulatedCluster> Start(const SimOptions& options, std::string* error);
+  ~SimulatedCluster();  // stops the server
+
+  std::string url() const;     // "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT"
+  std::string address() const; // "127.0.0.1:PORT"
+  std::string ca_pem() const;  // the generated CA certificate (PEM) with --tls, else ""
+  std::vector<std::string> node_names() const;
+
+  // Fault injection: the HTTP status that node's /stats/summary (or the whole metrics.k8s.io
+  // group) answers with, with a Kubernetes Status body; 0 restores the healthy answer.
+  void SetNodeSummaryStatus(std::string_view node, int http_status);
+  void SetMetricsApiStatus(int http_status);
+
+  // A kubeconfig for this server: cluster (server, certificate-authority-data), user (token),
+  // context and current-context.
+  Status WriteKubeconfig(const std::string& path) const;
+
+  struct Impl;
+
+ private:
+  explicit SimulatedCluster(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kmb::sim

@@ -1,0 +1,47 @@
+#pragma once
+// Plain structs every decoder produces: one EntityStats per object (node, pod, container, ...)
+// with its identity label values and the catalog metrics found in the payload.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kmb/catalog/catalog.h"
+
+namespace kmb {
+
+enum class ValueKind : uint8_t { kUint, kInt, kDouble };
+
+// One value of one catalog metric. Integers are kept as integers so counters past 2^53 stay
+// exact; the catalog's exp10 is applied only when the value is written out.
+struct Sample {
+  catalog::MetricId metric = 0;
+  ValueKind kind = ValueKind::kUint;
+  int64_t time_ms = 0;  // time of the payload block holding the value; 0 when not given
+  union {
+    uint64_t u;
+    int64_t i;
+    double d;
+  };
+  Sample() : u(0) {}
+  static Sample Uint(catalog::MetricId m, uint64_t v, int64_t t = 0) {
+    Sample s; s.metric = m; s.kind = ValueKind::kUint; s.u = v; s.time_ms = t; return s;
+  }
+  static Sample Int(catalog::MetricId m, int64_t v, int64_t t = 0) {
+    Sample s; s.metric = m; s.kind = ValueKind::kInt; s.i = v; s.time_ms = t; return s;
+  }
+  static Sample Double(catalog::MetricId m, double v, int64_t t = 0) {
+    Sample s; s.metric = m; s.kind = ValueKind::kDouble; s.d = v; s.time_ms = t; return s;
+  }
+  // Value with the catalog scale applied (loses exactness past 2^53; for tests and display).
+  double Scaled() const;
+};
+
+struct EntityStats {
+  catalog::Entity entity = catalog::Entity::kNode;
+  // Values for catalog::LabelNames(entity), same order.
+  std::vector<std::string> labels;
+  std::vector<Sample> samples;
+};
+
+}  // namespace kmb

@@ -1,0 +1,20 @@
+#pragma once
+// Decoders for metrics.k8s.io/v1beta1 NodeMetricsList / PodMetricsList (and single objects).
+
+#include <string_view>
+#include <vector>
+
+#include "kmb/sources/entity.h"
+#include "kmb/util/status.h"
+
+namespace kmb {
+
+// Appends one kApiNode entity per NodeMetrics (usage.cpu in cores, usage.memory in bytes,
+// window in seconds). Accepts a NodeMetricsList or a single NodeMetrics object.
+Status DecodeNodeMetrics(std::string_view body, std::vector<EntityStats>* out);
+
+// Appends per PodMetrics one kApiPod entity (window) followed by one kApiContainer entity per
+// container. Accepts a PodMetricsList or a single PodMetrics object.
+Status DecodePodMetrics(std::string_view body, std::vector<EntityStats>* out);
+
+}  // namespace kmb

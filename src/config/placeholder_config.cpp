@@ -1,0 +1,1 @@
+// placeholder until the stage has code
