@@ -1,1 +1,3 @@
-int main() { return 0; }
+#include "kmb/app/poller.h"
+
+int main(int argc, char** argv) { return kmb::RunMain(argc, argv); }

@@ -3,6 +3,8 @@
 // Thread-safe: each call borrows a curl easy handle from a pool, so keep-alive connections and
 // TLS sessions are reused across polls.
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,6 +13,10 @@
 #include "kmb/util/status.h"
 
 namespace kmb {
+
+// Get() leaves at least this many bytes of capacity after the body, so the body can be handed
+// to simdjson without a copy (simdjson::SIMDJSON_PADDING).
+inline constexpr size_t kHttpBodyPadding = 64;
 
 struct HttpResponse {
   long status = 0;
@@ -24,6 +30,8 @@ struct KubeClientOptions {
   double timeout_seconds = 10;  // whole request
   size_t max_response_bytes = 256u << 20;
   std::string user_agent = "kube-metrics-bridge";
+  // HTTP/1.1 by default; true negotiates HTTP/2 over TLS (ALPN) when libcurl has nghttp2.
+  bool http2 = false;
 };
 
 class KubeClient {
@@ -35,13 +43,20 @@ class KubeClient {
 
   // GET `path` (absolute path with query, e.g. "/api/v1/nodes?limit=500") on the server.
   // 2xx: Ok, with the body in *out. Otherwise a Status whose reason is one of timeout,
-  // connect, tls, http_4xx, http_5xx, too_large, and whose message is one line:
-  // "GET https://host:6443/apis/metrics.k8s.io/v1beta1/nodes: HTTP 503 Service Unavailable:
-  // <Status.message from the body>". *out still holds status and body for non-2xx answers.
-  // No credential ever appears in the message.
+  // connect, tls, http_4xx (also unexpected 1xx/3xx: redirects are not followed), http_5xx,
+  // too_large (rarely decode for a corrupt gzip body, config for an unusable URL, internal),
+  // and whose message is one line:
+  // "GET https://host:6443/apis/metrics.k8s.io/v1beta1/nodes: HTTP 503: <Status.message from
+  // the body, else its first 200 bytes>" or "GET <url>: <curl error>" for transport errors.
+  // *out still holds status and body for non-2xx answers (and is reused: pass the same
+  // HttpResponse again to keep its buffer). No credential ever appears in the message.
   Status Get(std::string_view path, HttpResponse* out);
 
   const ClusterConfig& config() const;
+
+  // Connections (TCP, and TLS handshakes for https) opened since construction; with keep-alive
+  // this stays far below the number of requests.
+  uint64_t connections_opened() const;
 
  private:
   struct Impl;

@@ -3,6 +3,7 @@
 // paths the exporter uses (nodes, pods, node proxy /stats/summary, metrics.k8s.io, APIService).
 // Used by --demo, by the tests and by the benchmarks; runnable as `kube-metrics-bridge simulate`.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,9 @@ struct SimOptions {
   // Stats change once per period since start (cAdvisor housekeeping); 0 = on every request.
   double stats_period_seconds = 10;
   uint64_t seed = 1;
+  // Worker threads. Each open keep-alive connection holds one, so use at least as many as the
+  // client keeps connections.
+  int threads = 8;
 };
 
 class SimulatedCluster {
@@ -49,5 +53,13 @@ class SimulatedCluster {
   explicit SimulatedCluster(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// `kube-metrics-bridge simulate`: starts the server, writes a kubeconfig when the path is not
+// empty, makes `fail_nodes` answer their Summary with 503 and the metrics API with
+// `metrics_api_status` when not 0, prints one line "listening on <url>" to stdout, then blocks
+// until SIGINT or SIGTERM. Returns 0; on a start failure prints one error line to stderr and
+// returns 1.
+int RunSimulator(const SimOptions& options, const std::string& kubeconfig_path,
+                 const std::vector<std::string>& fail_nodes, int metrics_api_status);
 
 }  // namespace kmb::sim

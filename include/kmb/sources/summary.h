@@ -1,6 +1,7 @@
 #pragma once
 // Decoder for the kubelet Summary API (GET /stats/summary, k8s.io/kubelet stats/v1alpha1).
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,17 @@ struct NodeSummary {
 // (the name the node list gave; the payload's nodeName is used when it is empty).
 // On malformed input returns reason "decode" with a message naming the byte offset, and
 // leaves *out empty. Never recurses without bound and never reads past `body`.
+// Reuses out's vectors (their capacity survives), so polling into the same NodeSummary does not
+// allocate once it has grown.
 Status DecodeSummary(std::string_view body, std::string_view node_name, NodeSummary* out);
+
+// The JSON parser reads up to this many bytes past the end of a body.
+inline constexpr size_t kJsonPadding = 64;
+
+// Same, for a body whose buffer stays readable up to `capacity` bytes from body.data(). With
+// kJsonPadding bytes to spare (e.g. a std::string with reserve(size + kJsonPadding)) the body is
+// decoded in place instead of being copied first. The bytes past the end are never interpreted.
+Status DecodeSummary(std::string_view body, size_t capacity, std::string_view node_name,
+                     NodeSummary* out);
 
 }  // namespace kmb

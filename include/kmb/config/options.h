@@ -1,0 +1,59 @@
+#pragma once
+// Everything the exporter is told on its command line, validated (CLI11 underneath).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kmb/sim/cluster.h"
+
+namespace kmb {
+
+struct Options {
+  enum class Command { kRun, kSimulate, kCatalog };
+  Command command = Command::kRun;
+
+  // Cluster access.
+  std::string kubeconfig;  // empty: $KUBECONFIG, then ~/.kube/config, then in-cluster
+  std::string context;
+  std::string apiserver;
+
+  // Polling.
+  double interval_seconds = 15;
+  bool summary = true;      // --sources
+  bool metrics_api = true;  // --sources
+  int max_concurrent_requests = 16;
+  double request_timeout_seconds = 10;
+  double connect_timeout_seconds = 5;
+  bool once = false;
+  bool demo = false;
+
+  // Exposition.
+  std::string timestamps = "none";  // none | source
+
+  // Serving.
+  std::string listen_address = ":9834";
+  std::string telemetry_path = "/metrics";
+
+  // Logging.
+  std::string log_level = "info";
+  std::string log_format = "logfmt";
+
+  // `simulate` subcommand.
+  sim::SimOptions sim;
+  std::string sim_kubeconfig;
+  std::vector<std::string> sim_fail_nodes;
+  int sim_metrics_api_status = 0;
+
+  // `catalog` subcommand.
+  bool catalog_markdown = true;
+};
+
+// Parses argv. Returns nullopt when the program should exit now with *exit_code (help,
+// version, or a bad flag, for which one line saying what is wrong is printed to stderr).
+std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code);
+
+// Parses a duration flag value: "15s", "1m", "500ms", "2m30s" or plain seconds ("15").
+std::optional<double> ParseDurationFlag(const std::string& text);
+
+}  // namespace kmb

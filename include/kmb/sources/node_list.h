@@ -1,0 +1,21 @@
+#pragma once
+// Decoder for core/v1 NodeList pages (GET /api/v1/nodes?limit=N&continue=...).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kmb/util/status.h"
+
+namespace kmb {
+
+struct NodeListPage {
+  std::vector<std::string> names;   // items[].metadata.name, in order
+  std::string continue_token;       // metadata.continue; empty on the last page
+  std::string resource_version;     // metadata.resourceVersion
+};
+
+// Appends the page's node names to page->names. Malformed input: reason "decode".
+Status DecodeNodeList(std::string_view body, NodeListPage* page);
+
+}  // namespace kmb

@@ -1,0 +1,137 @@
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "kmb/app/poller.h"
+#include "kmb/config/options.h"
+#include "kmb/exposition/catalog_doc.h"
+#include "kmb/exposition/writer.h"
+#include "kmb/kube/client.h"
+#include "kmb/kube/cluster_config.h"
+#include "kmb/server/server.h"
+#include "kmb/sim/cluster.h"
+#include "kmb/util/log.h"
+
+namespace kmb {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+void OnSignal(int) { g_stop = 1; }
+
+// Sleeps until `deadline` or a stop signal, in short steps so SIGTERM is honoured quickly.
+void SleepUntil(std::chrono::steady_clock::time_point deadline) {
+  while (!g_stop && std::chrono::steady_clock::now() < deadline) {
+    auto step = std::min<std::chrono::steady_clock::duration>(
+        deadline - std::chrono::steady_clock::now(), std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(step);
+  }
+}
+
+}  // namespace
+
+int RunMain(int argc, char** argv) {
+  int exit_code = 0;
+  std::optional<Options> parsed = ParseOptions(argc, argv, &exit_code);
+  if (!parsed) return exit_code;
+  const Options& opts = *parsed;
+  log::Init(opts.log_level, opts.log_format);
+
+  if (opts.command == Options::Command::kCatalog) {
+    std::cout << CatalogMarkdown();
+    return 0;
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+  if (opts.command == Options::Command::kSimulate) {
+    return sim::RunSimulator(opts.sim, opts.sim_kubeconfig, opts.sim_fail_nodes,
+                             opts.sim_metrics_api_status);
+  }
+
+  std::unique_ptr<sim::SimulatedCluster> demo;
+  ClusterConfig cluster;
+  if (opts.demo) {
+    sim::SimOptions so;
+    so.nodes = 3;
+    so.pods_per_node = 8;
+    so.containers_per_pod = 2;
+    std::string error;
+    demo = sim::SimulatedCluster::Start(so, &error);
+    if (!demo) {
+      log::Error("cannot start the simulated cluster", {{"error", error}});
+      return 1;
+    }
+    cluster.server = demo->url();
+    cluster.origin = "embedded simulated cluster at " + demo->url();
+  } else {
+    Status st = LoadClusterConfig({opts.kubeconfig, opts.context, opts.apiserver}, &cluster);
+    if (!st.ok()) {
+      log::Error("cannot load the cluster configuration", {{"error", st.message()}});
+      return 1;
+    }
+  }
+  log::Info("cluster", {{"server", cluster.server}, {"from", cluster.origin}});
+
+  KubeClientOptions copts;
+  copts.connect_timeout_seconds = opts.connect_timeout_seconds;
+  copts.timeout_seconds = opts.request_timeout_seconds;
+  auto client = std::make_shared<KubeClient>(cluster, copts);
+  Poller poller(opts, client);
+  WriterOptions wopts;
+  wopts.source_timestamps = opts.timestamps == "source";
+
+  if (opts.once) {
+    SnapshotPtr snap = poller.Poll();
+    std::string body = RenderExposition(*snap, ExpositionFormat::kText004, wopts);
+    std::fwrite(body.data(), 1, body.size(), stdout);
+    std::fflush(stdout);
+    if (snap->summary.up || snap->metrics_api.up) return 0;
+    std::string why = !snap->metrics_api.status.ok() ? snap->metrics_api.status.message()
+                      : !snap->summary.status.ok()   ? snap->summary.status.message()
+                                                     : "no node answered";
+    log::Error("no source succeeded", {{"error", why}});
+    return 1;
+  }
+
+  ServerOptions sopts;
+  sopts.listen_address = opts.listen_address;
+  sopts.telemetry_path = opts.telemetry_path;
+  std::string error;
+  auto server = MetricsServer::Start(sopts, &error);
+  if (!server) {
+    log::Error("cannot start the HTTP server", {{"error", error}});
+    return 1;
+  }
+  std::string metrics_url = server->url() + opts.telemetry_path;
+  log::Info("serving metrics", {{"url", metrics_url}});
+  if (opts.demo) {
+    std::printf("kube-metrics-bridge demo: metrics at %s (simulated cluster at %s)\n",
+                metrics_url.c_str(), demo->url().c_str());
+    std::fflush(stdout);
+  }
+
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(opts.interval_seconds));
+  auto next = std::chrono::steady_clock::now();
+  while (!g_stop) {
+    SnapshotPtr snap = poller.Poll();
+    server->Publish(std::make_shared<Exposition>(snap, wopts));
+    next += interval;
+    auto now = std::chrono::steady_clock::now();
+    if (now > next) {
+      // The poll overran: skip the missed ticks rather than stacking polls.
+      auto missed = (now - next) / interval + 1;
+      log::Warn("poll overran the interval; skipping ticks",
+                {{"skipped", std::to_string(missed)}});
+      next += missed * interval;
+    }
+    SleepUntil(next);
+  }
+  log::Info("shutting down");
+  server.reset();  // stops accepting, finishes the responses in flight
+  return 0;
+}
+
+}  // namespace kmb

@@ -1,0 +1,211 @@
+#include "kmb/app/poller.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "kmb/sources/metrics_api.h"
+#include "kmb/sources/node_list.h"
+#include "kmb/sources/summary.h"
+#include "kmb/util/log.h"
+
+namespace kmb {
+namespace {
+
+double NowUnix() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+constexpr char kSummary[] = "summary";
+constexpr char kMetricsApi[] = "metrics-api";
+
+}  // namespace
+
+Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
+    : options_(options), client_(std::move(client)) {}
+
+void Poller::CountError(const std::string& source, const Status& status) {
+  std::lock_guard<std::mutex> lock(errors_mu_);
+  errors_[{source, status.reason()}]++;
+}
+
+Status Poller::ListNodes(std::vector<std::string>* names) {
+  NodeListPage page;
+  std::string path = "/api/v1/nodes?limit=500";
+  for (int pages = 0; pages < 10000; ++pages) {
+    HttpResponse resp;
+    Status st = client_->Get(path, &resp);
+    if (!st.ok()) return st;
+    page.continue_token.clear();
+    st = DecodeNodeList(resp.body, &page);
+    if (!st.ok()) return Status::Error(st.reason(), "GET /api/v1/nodes: " + st.message());
+    if (page.continue_token.empty()) break;
+    path = "/api/v1/nodes?limit=500&continue=" + page.continue_token;
+  }
+  *names = std::move(page.names);
+  std::sort(names->begin(), names->end());
+  names->erase(std::unique(names->begin(), names->end()), names->end());
+  return Status::Ok();
+}
+
+void Poller::LogNodeTransition(const NodeResult& r) {
+  auto it = node_last_reason_.find(r.node);
+  if (r.status.ok()) {
+    if (it != node_last_reason_.end()) {
+      log::Info("node summary recovered", {{"node", r.node}});
+      node_last_reason_.erase(it);
+    }
+    return;
+  }
+  if (it == node_last_reason_.end() || it->second != r.status.reason()) {
+    log::Warn("node summary failed; its series are dropped until it recovers",
+              {{"node", r.node}, {"reason", r.status.reason()}, {"error", r.status.message()}});
+    node_last_reason_[r.node] = r.status.reason();
+  }
+}
+
+void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap) {
+  snap->nodes.resize(names.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < names.size(); i = next++) {
+      NodeResult& r = snap->nodes[i];
+      r.node = names[i];
+      auto start = std::chrono::steady_clock::now();
+      HttpResponse resp;
+      r.status = client_->Get("/api/v1/nodes/" + r.node + "/proxy/stats/summary", &resp);
+      if (r.status.ok()) {
+        Status st = DecodeSummary(resp.body, r.node, &r.summary);
+        if (!st.ok()) {
+          r.summary = NodeSummary{};
+          r.status = Status::Error(st.reason(), "node " + r.node + " /stats/summary: " +
+                                                    st.message());
+        }
+      }
+      r.seconds = SecondsSince(start);
+      if (!r.status.ok()) CountError(kSummary, r.status);
+    }
+  };
+  size_t workers = std::min<size_t>(static_cast<size_t>(options_.max_concurrent_requests),
+                                    names.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < workers; ++i) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+}
+
+void Poller::PollMetricsApi(Snapshot* snap) {
+  auto start = std::chrono::steady_clock::now();
+  Status overall = Status::Ok();
+  struct Endpoint {
+    const char* path;
+    Status (*decode)(std::string_view, std::vector<EntityStats>*);
+  };
+  const Endpoint endpoints[] = {{"/apis/metrics.k8s.io/v1beta1/nodes", DecodeNodeMetrics},
+                                {"/apis/metrics.k8s.io/v1beta1/pods", DecodePodMetrics}};
+  for (const Endpoint& ep : endpoints) {
+    HttpResponse resp;
+    Status st = client_->Get(ep.path, &resp);
+    if (st.ok()) {
+      std::vector<EntityStats> decoded;
+      st = ep.decode(resp.body, &decoded);
+      if (st.ok()) {
+        for (auto& e : decoded) snap->metrics_api_entities.push_back(std::move(e));
+      } else {
+        st = Status::Error(st.reason(), std::string("GET ") + ep.path + ": " + st.message());
+      }
+    }
+    if (!st.ok()) {
+      CountError(kMetricsApi, st);
+      if (overall.ok()) overall = st;
+    }
+  }
+  snap->metrics_api.poll_seconds = SecondsSince(start);
+  snap->metrics_api.status = overall;
+  snap->metrics_api.up = overall.ok();
+  if (overall.ok()) {
+    metrics_api_last_success_ = NowUnix();
+    if (!metrics_api_last_reason_.empty()) log::Info("metrics API recovered");
+    metrics_api_last_reason_.clear();
+  } else if (metrics_api_last_reason_ != overall.reason()) {
+    // 404 and 503 from the aggregation layer mean the APIService is missing or unavailable.
+    bool aggregation = overall.message().find("HTTP 503") != std::string::npos ||
+                       overall.message().find("HTTP 404") != std::string::npos;
+    log::Warn("metrics API poll failed",
+              {{"reason", overall.reason()},
+               {"error", overall.message()},
+               {"hint", aggregation ? "is the APIService v1beta1.metrics.k8s.io Available? "
+                                      "kubectl get apiservice v1beta1.metrics.k8s.io; see "
+                                      "docs/troubleshooting.md"
+                                    : "see docs/troubleshooting.md"}});
+    metrics_api_last_reason_ = overall.reason();
+  }
+}
+
+SnapshotPtr Poller::Poll() {
+  auto snap = std::make_shared<Snapshot>();
+  snap->summary.enabled = options_.summary;
+  snap->metrics_api.enabled = options_.metrics_api;
+
+  // The Metrics API is one or two requests: run them beside the Summary fan-out.
+  std::future<void> metrics_api;
+  if (options_.metrics_api) {
+    metrics_api = std::async(std::launch::async, [&] { PollMetricsApi(snap.get()); });
+  }
+
+  if (options_.summary) {
+    auto start = std::chrono::steady_clock::now();
+    std::vector<std::string> names;
+    Status st = ListNodes(&names);
+    if (!st.ok()) {
+      CountError(kSummary, st);
+      if (node_list_last_reason_ != st.reason()) {
+        log::Warn("listing nodes failed; polling the nodes known from the last list",
+                  {{"reason", st.reason()}, {"error", st.message()},
+                   {"known_nodes", std::to_string(last_nodes_.size())}});
+      }
+      node_list_last_reason_ = st.reason();
+      names = last_nodes_;
+      snap->summary.status = st;
+    } else {
+      if (!node_list_last_reason_.empty()) log::Info("listing nodes recovered");
+      node_list_last_reason_.clear();
+      last_nodes_ = names;
+    }
+    PollSummaries(names, snap.get());
+    size_t up = 0;
+    for (const NodeResult& r : snap->nodes) {
+      up += r.status.ok();
+      LogNodeTransition(r);
+    }
+    // Forget failure state of nodes that left the cluster.
+    for (auto it = node_last_reason_.begin(); it != node_last_reason_.end();) {
+      it = std::binary_search(names.begin(), names.end(), it->first)
+               ? std::next(it)
+               : node_last_reason_.erase(it);
+    }
+    snap->summary.up = up > 0;
+    if (up > 0) summary_last_success_ = NowUnix();
+    snap->summary.poll_seconds = SecondsSince(start);
+  }
+
+  if (metrics_api.valid()) metrics_api.get();
+  snap->summary.last_success_unix = summary_last_success_;
+  snap->metrics_api.last_success_unix = metrics_api_last_success_;
+  snap->polls_total = ++polls_;
+  snap->taken_unix_ms = static_cast<int64_t>(NowUnix() * 1000);
+  {
+    std::lock_guard<std::mutex> lock(errors_mu_);
+    snap->errors_total = errors_;
+  }
+  return snap;
+}
+
+}  // namespace kmb

@@ -1,0 +1,176 @@
+#include "kmb/config/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <sstream>
+
+#include "kmb/util/log.h"
+
+namespace kmb {
+
+std::optional<double> ParseDurationFlag(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  // Plain number: seconds.
+  char* end = nullptr;
+  double plain = std::strtod(text.c_str(), &end);
+  if (end && *end == '\0') return plain >= 0 ? std::optional<double>(plain) : std::nullopt;
+  double total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
+    if (start == i) return std::nullopt;
+    double v = std::strtod(text.substr(start, i - start).c_str(), nullptr);
+    size_t ustart = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string unit = text.substr(ustart, i - ustart);
+    if (unit == "ms") total += v / 1000;
+    else if (unit == "s") total += v;
+    else if (unit == "m") total += v * 60;
+    else if (unit == "h") total += v * 3600;
+    else return std::nullopt;
+  }
+  return total;
+}
+
+namespace {
+
+// A CLI11 validator for durations, so that a bad value is reported with the flag's name.
+struct DurationValidator : public CLI::Validator {
+  DurationValidator() {
+    name_ = "DURATION";
+    func_ = [](std::string& s) -> std::string {
+      return ParseDurationFlag(s) ? std::string() : "not a duration (e.g. 15s, 1m, 500ms): " + s;
+    };
+  }
+};
+
+}  // namespace
+
+std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
+  Options o;
+  CLI::App app{
+      "kube-metrics-bridge: exports the Kubelet Summary API and the Metrics API of a "
+      "Kubernetes cluster to Prometheus."};
+  app.set_version_flag("--version", std::string(Version()) + " (" + std::string(Revision()) + ")");
+  DurationValidator duration;
+
+  std::string interval = "15s", timeout = "10s", connect_timeout = "5s";
+  std::string sources = "summary,metrics-api";
+  app.add_option("--kubeconfig", o.kubeconfig,
+                 "Path to a kubeconfig (default: $KUBECONFIG, then ~/.kube/config, then the "
+                 "in-cluster service account)");
+  app.add_option("--context", o.context, "kubeconfig context to use (default: current-context)");
+  app.add_option("--apiserver", o.apiserver,
+                 "API server URL, overriding the kubeconfig (e.g. http://127.0.0.1:8001 for "
+                 "kubectl proxy; alone it means no credentials)");
+  app.add_option("--interval", interval, "Poll interval")->check(duration)->capture_default_str();
+  app.add_option("--sources", sources, "Comma-separated: summary, metrics-api")
+      ->capture_default_str();
+  app.add_option("--max-concurrent-requests", o.max_concurrent_requests,
+                 "Node Summary requests in flight at once (one per node at most)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--request-timeout", timeout, "Timeout of one request, connect included")
+      ->check(duration)
+      ->capture_default_str();
+  app.add_option("--connect-timeout", connect_timeout, "Timeout to establish a connection")
+      ->check(duration)
+      ->capture_default_str();
+  app.add_option("--timestamps", o.timestamps,
+                 "none: samples carry no timestamp; source: each sample carries the time of its "
+                 "block in the payload")
+      ->check(CLI::IsMember({"none", "source"}))
+      ->capture_default_str();
+  app.add_flag("--once", o.once,
+               "Poll once, print the text exposition to stdout and exit (0 if a source "
+               "succeeded)");
+  app.add_flag("--demo", o.demo, "Run against the embedded simulated cluster");
+  app.add_option("--web.listen-address", o.listen_address, "Address to serve /metrics on")
+      ->capture_default_str();
+  app.add_option("--web.telemetry-path", o.telemetry_path, "Path of the metrics endpoint")
+      ->capture_default_str();
+  app.add_option("--log.level", o.log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--log.format", o.log_format, "logfmt or json")
+      ->check(CLI::IsMember({"logfmt", "json"}))
+      ->capture_default_str();
+
+  CLI::App* simulate = app.add_subcommand(
+      "simulate", "Serve a simulated cluster (API server, node proxy, metrics.k8s.io)");
+  std::string stats_period = "10s";
+  simulate->add_option("--listen", o.sim.listen, "HOST:PORT (port 0 picks a free port)")
+      ->capture_default_str();
+  simulate->add_option("--nodes", o.sim.nodes, "Number of nodes")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  simulate->add_option("--pods-per-node", o.sim.pods_per_node, "Pods per node")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  simulate->add_option("--containers-per-pod", o.sim.containers_per_pod, "Containers per pod")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  simulate->add_flag("--tls", o.sim.tls, "Serve HTTPS with a generated CA and certificate");
+  simulate->add_option("--token", o.sim.token, "Require Authorization: Bearer TOKEN");
+  simulate->add_option("--write-kubeconfig", o.sim_kubeconfig,
+                       "Write a kubeconfig for this server (CA and token included)");
+  simulate->add_option("--stats-period", stats_period,
+                       "How often the stats change (0: on every request)")
+      ->check(duration)
+      ->capture_default_str();
+  simulate->add_option("--seed", o.sim.seed, "Seed of the simulated values")
+      ->capture_default_str();
+  simulate->add_option("--fail-node", o.sim_fail_nodes,
+                       "Make this node's Summary answer HTTP 500 (repeatable)");
+  simulate->add_option("--metrics-api-status", o.sim_metrics_api_status,
+                       "Make metrics.k8s.io answer with this HTTP status (e.g. 503)");
+
+  CLI::App* catalog_cmd =
+      app.add_subcommand("catalog", "Print the metric catalog as Markdown (docs/metrics.md)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    *exit_code = app.exit(e);
+    return std::nullopt;
+  } catch (const CLI::CallForVersion& e) {
+    *exit_code = app.exit(e);
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "kube-metrics-bridge: " << e.what() << " (see --help)\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+
+  o.interval_seconds = *ParseDurationFlag(interval);
+  o.request_timeout_seconds = *ParseDurationFlag(timeout);
+  o.connect_timeout_seconds = *ParseDurationFlag(connect_timeout);
+  o.sim.stats_period_seconds = *ParseDurationFlag(stats_period);
+  auto fail = [&](const std::string& msg) {
+    std::cerr << "kube-metrics-bridge: " << msg << " (see --help)\n";
+    *exit_code = 2;
+    return std::nullopt;
+  };
+  if (o.interval_seconds < 1) return fail("--interval must be at least 1s, got " + interval);
+  o.summary = o.metrics_api = false;
+  std::stringstream ss(sources);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item == "summary") o.summary = true;
+    else if (item == "metrics-api") o.metrics_api = true;
+    else if (!item.empty())
+      return fail("--sources: unknown source \"" + item + "\" (known: summary, metrics-api)");
+  }
+  if (!o.summary && !o.metrics_api) return fail("--sources: name at least one source");
+  if (o.demo && (!o.kubeconfig.empty() || !o.apiserver.empty()))
+    return fail("--demo runs its own simulated cluster; drop --kubeconfig/--apiserver");
+  if (simulate->parsed()) o.command = Options::Command::kSimulate;
+  if (catalog_cmd->parsed()) o.command = Options::Command::kCatalog;
+  return o;
+}
+
+}  // namespace kmb

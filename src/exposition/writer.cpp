@@ -1,0 +1,311 @@
+#include "kmb/exposition/writer.h"
+
+#include <zlib.h>
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kmb/catalog/catalog.h"
+#include "kmb/util/log.h"
+
+namespace kmb {
+namespace {
+
+using catalog::kMetricCount;
+using catalog::kMetrics;
+using catalog::MetricDef;
+
+// Every reason a source can count, so that errors_total series exist (at 0) from the start
+// and rate() works on the first error.
+constexpr const char* kAllReasons[] = {reason::kTimeout, reason::kConnect,  reason::kTls,
+                                       reason::kHttp4xx, reason::kHttp5xx,  reason::kDecode,
+                                       reason::kTooLarge};
+
+void AppendUint(std::string& out, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void AppendDouble(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+  } else {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+  }
+}
+
+// Integer magnitude m scaled by 10^exp10 (exp10 <= 0) as an exact decimal, trailing zeros cut.
+void AppendScaledUint(std::string& out, uint64_t m, int exp10) {
+  if (exp10 >= 0) {
+    if (exp10 == 0 || m == 0) {
+      AppendUint(out, m);
+      return;
+    }
+    AppendDouble(out, static_cast<double>(m) * std::pow(10.0, exp10));
+    return;
+  }
+  char digits[24];
+  auto r = std::to_chars(digits, digits + sizeof digits, m);
+  int n = static_cast<int>(r.ptr - digits);
+  int frac = -exp10;
+  // Drop trailing zeros of the fractional part.
+  int end = n;
+  int frac_len = frac;
+  while (frac_len > 0 && end > 0 && digits[end - 1] == '0' && end > n - frac) {
+    --end;
+    --frac_len;
+  }
+  if (n <= frac) {
+    // 0.000ddd
+    if (frac_len == 0 || end <= 0) {
+      out.push_back('0');
+      return;
+    }
+    out += "0.";
+    out.append(static_cast<size_t>(frac - n), '0');
+    out.append(digits, static_cast<size_t>(end));
+    return;
+  }
+  out.append(digits, static_cast<size_t>(n - frac));
+  if (frac_len > 0) {
+    out.push_back('.');
+    out.append(digits + (n - frac), static_cast<size_t>(frac_len));
+  }
+}
+
+void AppendTimestamp(std::string& out, int64_t ms, ExpositionFormat format) {
+  out.push_back(' ');
+  if (format == ExpositionFormat::kText004) {
+    AppendUint(out, static_cast<uint64_t>(ms));
+  } else {
+    AppendScaledUint(out, static_cast<uint64_t>(ms), -3);
+  }
+}
+
+void AppendHeader(std::string& out, const MetricDef& def, ExpositionFormat format) {
+  const bool om = format == ExpositionFormat::kOpenMetrics100;
+  std::string_view family = om ? catalog::FamilyName(def) : def.name;
+  out += "# HELP ";
+  out.append(family);
+  out.push_back(' ');
+  out.append(def.help);  // catalog help has no backslashes or newlines (checked in a test)
+  out += "\n# TYPE ";
+  out.append(family);
+  out.push_back(' ');
+  out.append(catalog::TypeName(def.type));
+  out.push_back('\n');
+  if (om && !def.unit.empty()) {
+    out += "# UNIT ";
+    out.append(family);
+    out.push_back(' ');
+    out.append(def.unit);
+    out.push_back('\n');
+  }
+}
+
+// {a="x",b="y"} for an entity, built once per entity.
+void AppendLabelSet(std::string& out, std::span<const std::string_view> names,
+                    const std::vector<std::string>& values) {
+  out.push_back('{');
+  for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
+    if (i) out.push_back(',');
+    out.append(names[i]);
+    out += "=\"";
+    AppendEscapedLabelValue(out, values[i]);
+    out.push_back('"');
+  }
+  out.push_back('}');
+}
+
+struct Renderer {
+  ExpositionFormat format;
+  WriterOptions options;
+  std::array<std::string, kMetricCount> buckets;
+  uint64_t series_summary = 0;
+  uint64_t series_metrics_api = 0;
+  std::string labels;  // scratch
+
+  void AddEntity(const EntityStats& e) {
+    labels.clear();
+    AppendLabelSet(labels, catalog::LabelNames(e.entity), e.labels);
+    for (const Sample& s : e.samples) {
+      if (s.metric >= kMetricCount) continue;
+      const MetricDef& def = kMetrics[s.metric];
+      std::string& out = buckets[s.metric];
+      out.append(def.name);
+      out.append(labels);
+      out.push_back(' ');
+      AppendScaledValue(out, s, def.exp10);
+      if (options.source_timestamps && s.time_ms > 0) AppendTimestamp(out, s.time_ms, format);
+      out.push_back('\n');
+      (def.source == catalog::Source::kSummary ? series_summary : series_metrics_api)++;
+    }
+  }
+
+  // One self-metric sample; labels given as name/value pairs.
+  void AddSelf(std::string_view name, std::initializer_list<std::pair<std::string_view,
+                                                                       std::string_view>> lbls,
+               double value) {
+    int id = catalog::FindByName(name);
+    if (id < 0) return;
+    std::string& out = buckets[static_cast<size_t>(id)];
+    out.append(name);
+    if (lbls.size()) {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [k, v] : lbls) {
+        if (!first) out.push_back(',');
+        first = false;
+        out.append(k);
+        out += "=\"";
+        AppendEscapedLabelValue(out, v);
+        out.push_back('"');
+      }
+      out.push_back('}');
+    }
+    out.push_back(' ');
+    AppendDouble(out, value);
+    out.push_back('\n');
+  }
+
+  void AddSelfMetrics(const Snapshot& snap) {
+    AddSelf("kube_metrics_bridge_build_info", {{"version", Version()}, {"revision", Revision()}},
+            1);
+    AddSelf("kube_metrics_bridge_polls_total", {}, static_cast<double>(snap.polls_total));
+    auto source_block = [&](std::string_view source, const SourceState& st, uint64_t series) {
+      if (!st.enabled) return;
+      AddSelf("kube_metrics_bridge_poll_duration_seconds", {{"source", source}}, st.poll_seconds);
+      if (st.last_success_unix > 0) {
+        AddSelf("kube_metrics_bridge_last_success_timestamp_seconds", {{"source", source}},
+                st.last_success_unix);
+      }
+      AddSelf("kube_metrics_bridge_series", {{"source", source}}, static_cast<double>(series));
+      for (const char* r : kAllReasons) {
+        auto it = snap.errors_total.find({std::string(source), r});
+        AddSelf("kube_metrics_bridge_errors_total", {{"source", source}, {"reason", r}},
+                it == snap.errors_total.end() ? 0.0 : static_cast<double>(it->second));
+      }
+    };
+    source_block("summary", snap.summary, series_summary);
+    source_block("metrics-api", snap.metrics_api, series_metrics_api);
+    // Reasons outside the fixed list (should not happen) are still shown.
+    for (const auto& [key, count] : snap.errors_total) {
+      bool known = false;
+      for (const char* r : kAllReasons) known |= key.second == r;
+      if (!known) {
+        AddSelf("kube_metrics_bridge_errors_total", {{"source", key.first}, {"reason", key.second}},
+                static_cast<double>(count));
+      }
+    }
+    if (snap.summary.enabled) {
+      for (const NodeResult& n : snap.nodes) {
+        AddSelf("kube_metrics_bridge_source_up", {{"source", "summary"}, {"node", n.node}},
+                n.status.ok() ? 1 : 0);
+      }
+    }
+    if (snap.metrics_api.enabled) {
+      AddSelf("kube_metrics_bridge_source_up", {{"source", "metrics-api"}},
+              snap.metrics_api.up ? 1 : 0);
+    }
+  }
+};
+
+}  // namespace
+
+void AppendScaledValue(std::string& out, const Sample& s, int exp10) {
+  switch (s.kind) {
+    case ValueKind::kUint:
+      AppendScaledUint(out, s.u, exp10);
+      return;
+    case ValueKind::kInt:
+      if (s.i < 0) {
+        out.push_back('-');
+        AppendScaledUint(out, static_cast<uint64_t>(0) - static_cast<uint64_t>(s.i), exp10);
+      } else {
+        AppendScaledUint(out, static_cast<uint64_t>(s.i), exp10);
+      }
+      return;
+    case ValueKind::kDouble:
+      AppendDouble(out, exp10 == 0 ? s.d : s.d * std::pow(10.0, exp10));
+      return;
+  }
+}
+
+void AppendEscapedLabelValue(std::string& out, std::string_view value) {
+  for (char c : value) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      default: out.push_back(c);
+    }
+  }
+}
+
+std::string RenderExposition(const Snapshot& snap, ExpositionFormat format,
+                             const WriterOptions& options) {
+  Renderer r{format, options, {}, 0, 0, {}};
+  for (const NodeResult& n : snap.nodes) {
+    if (!n.status.ok()) continue;  // a failing node exports source_up 0 and no data series
+    for (const EntityStats& e : n.summary.entities) r.AddEntity(e);
+  }
+  for (const EntityStats& e : snap.metrics_api_entities) r.AddEntity(e);
+  r.AddSelfMetrics(snap);
+
+  size_t total = 16;
+  for (const std::string& b : r.buckets) total += b.size() + 256;
+  std::string out;
+  out.reserve(total);
+  for (size_t i = 0; i < kMetricCount; ++i) {
+    if (r.buckets[i].empty()) continue;
+    AppendHeader(out, kMetrics[i], format);
+    out.append(r.buckets[i]);
+  }
+  if (format == ExpositionFormat::kOpenMetrics100) out += "# EOF\n";
+  return out;
+}
+
+std::string Gzip(std::string_view data) {
+  z_stream zs{};
+  // 15 + 16: zlib window with a gzip header. Level 1: metrics text compresses ~10x even at the
+  // fastest level, and this runs once per snapshot.
+  if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  std::string out;
+  out.resize(deflateBound(&zs, data.size()));
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) return {};
+  return out;
+}
+
+Exposition::Exposition(SnapshotPtr snapshot, WriterOptions options)
+    : snapshot_(std::move(snapshot)), options_(options) {}
+
+const std::string& Exposition::Body(ExpositionFormat format) {
+  Slot& slot = slots_[static_cast<int>(format)];
+  std::call_once(slot.plain_once,
+                 [&] { slot.plain = RenderExposition(*snapshot_, format, options_); });
+  return slot.plain;
+}
+
+const std::string& Exposition::GzipBody(ExpositionFormat format) {
+  Slot& slot = slots_[static_cast<int>(format)];
+  const std::string& plain = Body(format);
+  std::call_once(slot.gzip_once, [&] { slot.gzip = Gzip(plain); });
+  return slot.gzip;
+}
+
+}  // namespace kmb

@@ -1,0 +1,383 @@
+#include "kmb/kube/client.h"
+
+#include <curl/curl.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kmb/util/log.h"
+#include "kube/file_util.h"
+#include "kube/http_text.h"
+
+namespace kmb {
+namespace {
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+bool IsTlsError(CURLcode rc) {
+  switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_USE_SSL_FAILED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const char* TransportReason(CURLcode rc, std::string_view text) {
+  if (rc == CURLE_OPERATION_TIMEDOUT) return reason::kTimeout;
+  if (IsTlsError(rc)) return reason::kTls;
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_WEIRD_SERVER_REPLY:
+      // A TLS 1.3 server rejecting the client certificate does so after the handshake, which
+      // surfaces as a receive error carrying an SSL alert.
+      if (text.find("SSL") != std::string_view::npos ||
+          text.find("alert") != std::string_view::npos) {
+        return reason::kTls;
+      }
+      return reason::kConnect;
+    case CURLE_FILESIZE_EXCEEDED:
+      return reason::kTooLarge;
+    case CURLE_BAD_CONTENT_ENCODING:
+      return reason::kDecode;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return reason::kConfig;
+    default:
+      return reason::kInternal;
+  }
+}
+
+// Per-handle state; the easy handle keeps pointers into it between requests.
+struct Handle {
+  CURL* easy = nullptr;
+  char errbuf[CURL_ERROR_SIZE] = {};
+};
+
+// State of one transfer, seen by the write callback.
+struct Transfer {
+  CURL* easy;
+  HttpResponse* out;
+  size_t max_bytes;
+  bool reserved = false;
+  bool too_large = false;
+};
+
+size_t OnWrite(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t len = size * n;
+  std::string& body = t->out->body;
+  if (!t->reserved) {
+    // Headers are complete by the first body chunk: size the buffer once (compressed length
+    // when gzip-encoded, still a good lower bound).
+    t->reserved = true;
+    curl_off_t cl = -1;
+    if (curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0 &&
+        static_cast<size_t>(cl) <= t->max_bytes) {
+      body.reserve(static_cast<size_t>(cl) + kHttpBodyPadding);
+    }
+  }
+  if (body.size() + len > t->max_bytes) {
+    t->too_large = true;
+    return 0;  // any short count aborts the transfer with CURLE_WRITE_ERROR
+  }
+  body.append(data, len);
+  return len;
+}
+
+}  // namespace
+
+struct KubeClient::Impl {
+  ClusterConfig config;
+  KubeClientOptions options;
+
+  // Requests go to `url_base` + path; messages name `server` (configured, no trailing slash).
+  // With tls_server_name, url_base names that host (so the certificate is verified against it)
+  // and CURLOPT_CONNECT_TO sends the connection to the real host.
+  std::string server;
+  std::string url_base;
+  std::string host_header;
+  curl_slist* connect_to_list = nullptr;
+
+  CURLSH* share = nullptr;
+  std::mutex share_locks[CURL_LOCK_DATA_LAST];
+
+  std::mutex pool_mu;
+  std::vector<Handle*> free_handles;  // idle handles, each with its live connections
+
+  std::atomic<uint64_t> connections{0};
+
+  std::mutex token_mu;  // guards the token cache below
+  std::string token;
+  struct timespec token_mtime = {};
+  off_t token_size = -1;
+
+  ~Impl() {
+    for (Handle* h : free_handles) {
+      curl_easy_cleanup(h->easy);
+      delete h;
+    }
+    if (share) curl_share_cleanup(share);
+    curl_slist_free_all(connect_to_list);
+  }
+
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+    static_cast<Impl*>(user)->share_locks[data].lock();
+  }
+  static void Unlock(CURL*, curl_lock_data data, void* user) {
+    static_cast<Impl*>(user)->share_locks[data].unlock();
+  }
+
+  void InitShare() {
+    share = curl_share_init();
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, &Impl::Lock);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, &Impl::Unlock);
+    curl_share_setopt(share, CURLSHOPT_USERDATA, this);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  }
+
+  void InitUrl() {
+    server = config.server;
+    while (!server.empty() && server.back() == '/') server.pop_back();
+    url_base = server;
+    if (config.tls_server_name.empty() || !url_base.starts_with("https://")) return;
+    CURLU* u = curl_url();
+    char *host = nullptr, *port = nullptr, *url = nullptr;
+    if (curl_url_set(u, CURLUPART_URL, url_base.c_str(), 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_HOST, config.tls_server_name.c_str(), 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK) {
+      url_base = url;
+      while (!url_base.empty() && url_base.back() == '/') url_base.pop_back();
+      const std::string connect_to = config.tls_server_name + ":" + port + ":" + host + ":" + port;
+      connect_to_list = curl_slist_append(nullptr, connect_to.c_str());
+      // The API server sees the Host it was configured with, as with Go's ServerName.
+      host_header = std::string("Host: ") + host;
+      if (std::string_view(port) != "443") host_header += std::string(":") + port;
+    } else {
+      log::Warn("cannot apply tls-server-name to the server URL, verifying against its host",
+                {{"server", config.server}});
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_free(url);
+    curl_url_cleanup(u);
+  }
+
+  // Options that stay the same for every request of this client.
+  Handle* NewHandle() {
+    auto* h = new Handle;
+    CURL* e = h->easy = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_SHARE, share);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for DNS timeouts in threads
+    curl_easy_setopt(e, CURLOPT_VERBOSE, 0L);   // verbose output would show the token
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(options.connect_timeout_seconds * 1000));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout_seconds * 1000));
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl can decode
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                     static_cast<curl_off_t>(options.max_response_bytes));
+    curl_easy_setopt(e, CURLOPT_USERAGENT, options.user_agent.c_str());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnWrite);
+    const bool h2 =
+        options.http2 && (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, h2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+    if (connect_to_list) curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_list);
+    if (!config.proxy_url.empty()) curl_easy_setopt(e, CURLOPT_PROXY, config.proxy_url.c_str());
+
+    if (config.insecure_skip_tls_verify) {
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (!config.ca_pem.empty()) {
+      // Only the configured CA is trusted, not the system roots as well.
+      curl_blob ca{config.ca_pem.data(), config.ca_pem.size(), CURL_BLOB_COPY};
+      curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+      curl_easy_setopt(e, CURLOPT_CAPATH, static_cast<char*>(nullptr));
+    }
+    if (!config.client_cert_pem.empty() && !config.client_key_pem.empty()) {
+      curl_blob cert{config.client_cert_pem.data(), config.client_cert_pem.size(), CURL_BLOB_COPY};
+      curl_blob key{config.client_key_pem.data(), config.client_key_pem.size(), CURL_BLOB_COPY};
+      curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+      curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
+      curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+      curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
+    }
+    if (!config.username.empty() && config.token.empty() && config.token_file.empty()) {
+      curl_easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+      curl_easy_setopt(e, CURLOPT_USERNAME, config.username.c_str());
+      curl_easy_setopt(e, CURLOPT_PASSWORD, config.password.c_str());
+    }
+    return h;
+  }
+
+  Handle* Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu);
+      if (!free_handles.empty()) {
+        Handle* h = free_handles.back();
+        free_handles.pop_back();
+        return h;
+      }
+    }
+    return NewHandle();
+  }
+
+  void Release(Handle* h) {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    free_handles.push_back(h);
+  }
+
+  // The bearer token: from token_file when set (re-read when it changes, since projected
+  // service account tokens rotate), falling back to the last good value.
+  std::string Token() {
+    if (config.token_file.empty()) return config.token;
+    std::lock_guard<std::mutex> lock(token_mu);
+    struct stat st {};
+    if (::stat(config.token_file.c_str(), &st) != 0) return token.empty() ? config.token : token;
+    if (st.st_size == token_size && st.st_mtim.tv_sec == token_mtime.tv_sec &&
+        st.st_mtim.tv_nsec == token_mtime.tv_nsec && !token.empty()) {
+      return token;
+    }
+    std::string content, err;
+    if (ReadWholeFile(config.token_file, &content, &err)) {
+      std::string t = TrimToken(content);
+      if (!t.empty()) {
+        token = std::move(t);
+        token_mtime = st.st_mtim;
+        token_size = st.st_size;
+      }
+    }
+    return token.empty() ? config.token : token;
+  }
+
+  // Removes anything secret a misbehaving server might echo back.
+  std::string Redact(std::string s, const std::string& current_token) const {
+    for (const std::string* secret : {&current_token, &config.token, &config.password}) {
+      if (secret->empty()) continue;
+      for (size_t pos; (pos = s.find(*secret)) != std::string::npos;) {
+        s.replace(pos, secret->size(), "<redacted>");
+      }
+    }
+    return s;
+  }
+};
+
+KubeClient::KubeClient(ClusterConfig config, KubeClientOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  GlobalInit();
+  impl_->config = std::move(config);
+  impl_->options = std::move(options);
+  impl_->InitShare();
+  impl_->InitUrl();
+}
+
+KubeClient::~KubeClient() = default;
+
+const ClusterConfig& KubeClient::config() const { return impl_->config; }
+
+uint64_t KubeClient::connections_opened() const { return impl_->connections.load(); }
+
+Status KubeClient::Get(std::string_view path, HttpResponse* out) {
+  Impl& im = *impl_;
+  out->status = 0;
+  out->body.clear();  // keeps the capacity of a reused response
+  out->content_type.clear();
+  out->seconds = 0;
+  // Messages name the configured server, not the tls-server-name rewrite.
+  const std::string what = "GET " + im.server + std::string(path);
+  const std::string url = im.url_base + std::string(path);
+
+  const std::string token = im.Token();
+  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  if (!token.empty()) {
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+  }
+  if (!im.host_header.empty()) headers = curl_slist_append(headers, im.host_header.c_str());
+
+  Handle* h = im.Acquire();
+  CURL* e = h->easy;
+  Transfer t{e, out, im.options.max_response_bytes};
+  h->errbuf[0] = '\0';
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  const CURLcode rc = curl_easy_perform(e);
+
+  long code = 0, new_connections = 0;
+  double seconds = 0;
+  const char* content_type = nullptr;  // owned by the handle: copy before releasing it
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &seconds);
+  curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &content_type);
+  curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &new_connections);
+  if (content_type) out->content_type = content_type;
+  const std::string curl_error = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));  // freed below
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(nullptr));
+  im.Release(h);
+  curl_slist_free_all(headers);
+
+  im.connections.fetch_add(static_cast<uint64_t>(new_connections), std::memory_order_relaxed);
+  out->status = code;
+  out->seconds = seconds;
+
+  if (rc != CURLE_OK) {
+    if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+      out->body.clear();
+      return Status::Error(reason::kTooLarge, what + ": response larger than " +
+                                                  std::to_string(im.options.max_response_bytes) +
+                                                  " bytes");
+    }
+    return Status::Error(TransportReason(rc, curl_error),
+                         im.Redact(what + ": " + OneLine(curl_error, 300), token));
+  }
+  if (code >= 200 && code < 300) {
+    if (out->body.capacity() < out->body.size() + kHttpBodyPadding) {
+      out->body.reserve(out->body.size() + kHttpBodyPadding);
+    }
+    return Status::Ok();
+  }
+  std::string detail = StatusMessageFromJson(out->body);
+  detail = detail.empty() ? OneLine(out->body, 200) : OneLine(detail, 300);
+  std::string msg = what + ": HTTP " + std::to_string(code);
+  if (!detail.empty()) msg += ": " + detail;
+  // Redirects are not followed: like a 4xx, the request as made cannot be served.
+  const char* why = code >= 500 ? reason::kHttp5xx : reason::kHttp4xx;
+  return Status::Error(why, im.Redact(std::move(msg), token));
+}
+
+}  // namespace kmb

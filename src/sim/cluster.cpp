@@ -1,0 +1,901 @@
+#include "kmb/sim/cluster.h"
+
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <initializer_list>
+#include <string>
+#include <thread>
+
+#include "kmb/util/log.h"
+#include "sim/format.h"
+#include "sim/json_writer.h"
+#include "sim/model.h"
+#include "sim/render.h"
+#include "sim/tls.h"
+#include "sim/tls_frontend.h"
+
+namespace kmb::sim {
+namespace {
+
+constexpr const char* kJson = "application/json";
+constexpr std::string_view kMetricsGroup = "metrics.k8s.io";
+constexpr std::string_view kMetricsGroupVersion = "metrics.k8s.io/v1beta1";
+constexpr const char* kKubernetesVersion = "v1.35.0";
+
+// The path split on '/', empty segments dropped.
+struct Path {
+  static constexpr int kMax = 12;
+  std::string_view seg[kMax];
+  int n = 0;
+  bool too_long = false;
+
+  explicit Path(std::string_view p) {
+    while (!p.empty()) {
+      const size_t slash = p.find('/');
+      const std::string_view s = p.substr(0, slash);
+      if (!s.empty()) {
+        if (n == kMax) {
+          too_long = true;
+          return;
+        }
+        seg[n++] = s;
+      }
+      if (slash == std::string_view::npos) break;
+      p.remove_prefix(slash + 1);
+    }
+  }
+
+  // Segment-wise match; "*" matches any one segment and is captured in order.
+  bool Match(std::initializer_list<std::string_view> pattern, std::string_view* captures = nullptr)
+      const {
+    if (too_long || static_cast<int>(pattern.size()) != n) return false;
+    int i = 0;
+    int c = 0;
+    for (std::string_view want : pattern) {
+      if (want == "*") {
+        if (captures) captures[c++] = seg[i];
+      } else if (want != seg[i]) {
+        return false;
+      }
+      ++i;
+    }
+    return true;
+  }
+};
+
+// The messages client-go shows for bare HTTP codes (apimachinery NewGenericServerResponse).
+std::string_view DefaultMessage(int code) {
+  switch (code) {
+    case 400: return "the server rejected our request for an unknown reason";
+    case 401: return "Unauthorized";
+    case 403: return "forbidden";
+    case 404: return "the server could not find the requested resource";
+    case 409: return "the server reported a conflict";
+    case 429:
+      return "the server has received too many requests and has asked us to try again later";
+    case 500: return "an error on the server (\"unknown\") has prevented the request from succeeding";
+    case 503: return "the server is currently unable to handle the request";
+    case 504:
+      return "the server was unable to return a response in the time allotted, but may still be "
+             "processing the request";
+    default: return "an error on the server has prevented the request from succeeding";
+  }
+}
+
+bool IsIpLiteral(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// Per worker thread: the node sample and the response body are reused across requests.
+NodeStats& ScratchStats() {
+  thread_local NodeStats stats;
+  return stats;
+}
+std::string& ScratchBody() {
+  thread_local std::string body;
+  body.clear();
+  return body;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string QueryParam(const char* query, const char* name) {
+  if (query == nullptr) return "";
+  char buf[2048];
+  const int n = mg_get_var(query, std::strlen(query), name, buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+// List continue tokens look like the API server's (base64 of a small JSON) and hold the index
+// of the next item.
+std::string ContinueToken(int64_t next) {
+  return Base64(R"({"v":"meta.k8s.io/v1","rv":1000,"start":")" + std::to_string(next) + "\"}");
+}
+
+bool ParseContinue(const std::string& token, int64_t* next) {
+  *next = 0;
+  if (token.empty()) return true;
+  std::string json;
+  constexpr std::string_view kStart = "\"start\":\"";
+  if (!Base64Decode(token, &json)) return false;
+  const size_t at = json.find(kStart);
+  if (at == std::string::npos) return false;
+  const char* begin = json.data() + at + kStart.size();
+  const auto [ptr, ec] = std::from_chars(begin, json.data() + json.size(), *next);
+  return ec == std::errc() && *ptr == '"' && *next >= 0;
+}
+
+// Node name filter from fieldSelector=spec.nodeName=X (other selectors are ignored).
+std::string NodeNameSelector(const std::string& selector) {
+  size_t pos = 0;
+  while (pos <= selector.size()) {
+    const size_t comma = std::min(selector.find(',', pos), selector.size());
+    std::string_view term(selector.data() + pos, comma - pos);
+    for (std::string_view prefix : {"spec.nodeName==", "spec.nodeName="}) {
+      if (term.substr(0, prefix.size()) == prefix) return std::string(term.substr(prefix.size()));
+    }
+    pos = comma + 1;
+  }
+  return "";
+}
+
+void WriteGroup(JsonWriter& w, std::string_view name, std::string_view version) {
+  const std::string gv = std::string(name) + "/" + std::string(version);
+  w.Field("name", name);
+  w.Key("versions").BeginArray();
+  w.BeginObject();
+  w.Field("groupVersion", gv);
+  w.Field("version", version);
+  w.EndObject();
+  w.EndArray();
+  w.Key("preferredVersion").BeginObject();
+  w.Field("groupVersion", gv);
+  w.Field("version", version);
+  w.EndObject();
+}
+
+void WriteResource(JsonWriter& w, const char* name, bool namespaced, const char* kind,
+                   std::initializer_list<const char*> verbs) {
+  w.BeginObject();
+  w.Field("name", name);
+  w.Field("singularName", "");
+  w.Field("namespaced", namespaced);
+  w.Field("kind", kind);
+  w.Key("verbs").BeginArray();
+  for (const char* v : verbs) w.String(v);
+  w.EndArray();
+  w.EndObject();
+}
+
+// civetweb's master thread sees mg_stop only when its poll (a 2 s quantum) returns; knocking
+// on the listener wakes it at once, which keeps tests and Ctrl-C snappy.
+void StopCivetweb(mg_context* ctx, const std::string& host, int port) {
+  std::atomic<bool> done{false};
+  std::thread knocker([&] {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return;
+    while (!done.load()) {
+      const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd >= 0) {
+        connect(fd, res->ai_addr, res->ai_addrlen);
+        close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    freeaddrinfo(res);
+  });
+  mg_stop(ctx);
+  done.store(true);
+  knocker.join();
+}
+
+volatile std::sig_atomic_t g_signal_pipe = -1;
+
+void OnSignal(int) {
+  const char c = 1;
+  if (g_signal_pipe >= 0) (void)!write(g_signal_pipe, &c, 1);
+}
+
+}  // namespace
+
+struct SimulatedCluster::Impl {
+  SimOptions options;
+  std::unique_ptr<ClusterModel> model;
+  mg_context* ctx = nullptr;
+  bool library_initialized = false;
+  std::string address;  // host:port clients use
+  std::string url;
+  std::string ca_pem;
+  std::unique_ptr<TlsFrontend> tls_frontend;
+  std::string backend_host;  // where civetweb listens, as a connectable address
+  int backend_port = 0;
+  std::chrono::steady_clock::time_point start_steady;
+  int64_t start_unix = 0;
+  std::atomic<int64_t> request_tick{0};
+  std::atomic<int> metrics_status{0};
+  std::atomic<int64_t> metrics_status_since{0};
+  std::unique_ptr<std::atomic<int>[]> node_status;
+
+  ~Impl() {
+    tls_frontend.reset();  // first: it relays to civetweb
+    if (ctx) StopCivetweb(ctx, backend_host, backend_port);
+    if (library_initialized) mg_exit_library();
+  }
+
+  bool Listen(std::string* error);
+
+  SampleTimes Sample() {
+    SampleTimes t;
+    t.now_unix = std::time(nullptr);
+    if (options.stats_period_seconds <= 0) {
+      t.tick = request_tick.fetch_add(1);
+      t.sample_unix = t.now_unix;
+      return t;
+    }
+    const int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - start_steady)
+                                   .count();
+    t.tick = elapsed_ms / model->period_millis();
+    t.sample_unix = start_unix + t.tick * model->period_millis() / 1000;
+    return t;
+  }
+
+  int Handle(mg_connection* conn);
+  int Send(mg_connection* conn, int status, std::string_view body,
+           const char* content_type = kJson);
+  int SendStatus(mg_connection* conn, int code, std::string_view message,
+                 const StatusDetails& details = {}) {
+    return Send(conn, code, StatusBody(code, message, details));
+  }
+  bool Authorized(mg_connection* conn) const;
+
+  int ServeSummary(mg_connection* conn, std::string_view node_name);
+  int ServeNodeList(mg_connection* conn, const char* query);
+  int ServePodList(mg_connection* conn, const char* query, std::string_view ns);
+  int ServeMetrics(mg_connection* conn, const Path& path);
+  int ServeApiService(mg_connection* conn);
+  int ServeDiscovery(mg_connection* conn, const Path& path);
+};
+
+int SimulatedCluster::Impl::Send(mg_connection* conn, int status, std::string_view body,
+                                 const char* content_type) {
+  char length[24];
+  const auto res = std::to_chars(length, length + sizeof(length), body.size());
+  mg_response_header_start(conn, status);
+  mg_response_header_add(conn, "Content-Type", content_type, -1);
+  mg_response_header_add(conn, "Content-Length", length, static_cast<int>(res.ptr - length));
+  mg_response_header_add(conn, "Cache-Control", "no-cache, private", -1);
+  mg_response_header_send(conn);
+  const mg_request_info* ri = mg_get_request_info(conn);
+  if (std::strcmp(ri->request_method, "HEAD") != 0 && !body.empty()) {
+    mg_write(conn, body.data(), body.size());
+  }
+  return status;
+}
+
+bool SimulatedCluster::Impl::Authorized(mg_connection* conn) const {
+  if (options.token.empty()) return true;
+  const char* header = mg_get_header(conn, "Authorization");
+  if (header == nullptr) return false;
+  std::string_view h(header);
+  constexpr std::string_view kScheme = "bearer ";
+  if (h.size() <= kScheme.size() || strncasecmp(h.data(), kScheme.data(), kScheme.size()) != 0) {
+    return false;
+  }
+  h.remove_prefix(kScheme.size());
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+  return ConstantTimeEquals(h, options.token);
+}
+
+int SimulatedCluster::Impl::Handle(mg_connection* conn) {
+  const mg_request_info* ri = mg_get_request_info(conn);
+  if (!Authorized(conn)) return SendStatus(conn, 401, "Unauthorized");
+  if (std::strcmp(ri->request_method, "GET") != 0 && std::strcmp(ri->request_method, "HEAD") != 0) {
+    return SendStatus(conn, 405, "the server does not allow this method on the requested resource");
+  }
+  const Path path(ri->local_uri ? ri->local_uri : "/");
+  std::string_view cap[3];
+  if (path.Match({"api", "v1", "nodes", "*", "proxy", "stats", "summary"}, cap)) {
+    return ServeSummary(conn, cap[0]);
+  }
+  if (path.Match({"api", "v1", "nodes"})) return ServeNodeList(conn, ri->query_string);
+  if (path.Match({"api", "v1", "nodes", "*"}, cap)) {
+    const int node = model->FindNode(cap[0]);
+    if (node < 0) {
+      return SendStatus(conn, 404, "nodes \"" + std::string(cap[0]) + "\" not found",
+                        {cap[0], "", "nodes"});
+    }
+    std::string& body = ScratchBody();
+    JsonWriter w(&body);
+    RenderNode(w, *model, node, true);
+    return Send(conn, 200, w.str());
+  }
+  if (path.Match({"api", "v1", "pods"})) return ServePodList(conn, ri->query_string, "");
+  if (path.Match({"api", "v1", "namespaces", "*", "pods"}, cap)) {
+    return ServePodList(conn, ri->query_string, cap[0]);
+  }
+  if (path.Match({"api", "v1", "namespaces", "*", "pods", "*"}, cap)) {
+    PodRef ref;
+    if (!model->FindPod(cap[0], cap[1], &ref)) {
+      return SendStatus(conn, 404, "pods \"" + std::string(cap[1]) + "\" not found",
+                        {cap[1], "", "pods"});
+    }
+    std::string& body = ScratchBody();
+    JsonWriter w(&body);
+    RenderPod(w, *model, ref.node, ref.slot, true);
+    return Send(conn, 200, w.str());
+  }
+  if (path.n >= 3 && path.seg[0] == "apis" && path.seg[1] == kMetricsGroup &&
+      path.seg[2] == "v1beta1") {
+    return ServeMetrics(conn, path);
+  }
+  if (path.Match({"apis", "apiregistration.k8s.io", "v1", "apiservices", "v1beta1.metrics.k8s.io"})) {
+    return ServeApiService(conn);
+  }
+  if (path.Match({"healthz"}) || path.Match({"livez"}) || path.Match({"readyz"})) {
+    return Send(conn, 200, "ok", "text/plain; charset=utf-8");
+  }
+  return ServeDiscovery(conn, path);
+}
+
+int SimulatedCluster::Impl::ServeSummary(mg_connection* conn, std::string_view node_name) {
+  const int node = model->FindNode(node_name);
+  if (node < 0) {
+    return SendStatus(conn, 404, "nodes \"" + std::string(node_name) + "\" not found",
+                      {node_name, "", "nodes"});
+  }
+  const int fault = node_status[node].load(std::memory_order_relaxed);
+  if (fault != 0) {
+    // What the API server says when the kubelet behind the node proxy does not answer.
+    const std::string message =
+        fault >= 500 ? "error trying to reach service: dial tcp " + model->node(node).internal_ip +
+                           ":10250: connect: connection refused"
+                     : std::string(DefaultMessage(fault));
+    return SendStatus(conn, fault, message, {node_name, "", "nodes"});
+  }
+  const SampleTimes times = Sample();
+  NodeStats& stats = ScratchStats();
+  model->Compute(node, times.tick, &stats);
+  std::string& body = ScratchBody();
+  RenderSummary(*model, node, stats, times, &body);
+  return Send(conn, 200, body);
+}
+
+int SimulatedCluster::Impl::ServeNodeList(mg_connection* conn, const char* query) {
+  int64_t start = 0;
+  if (!ParseContinue(QueryParam(query, "continue"), &start)) {
+    return SendStatus(conn, 400, "continue key is not valid: illegal base64 data");
+  }
+  const int64_t limit = std::atoll(QueryParam(query, "limit").c_str());
+  const int64_t total = model->nodes();
+  const int64_t end = limit > 0 ? std::min(total, start + limit) : total;
+  std::string& body = ScratchBody();
+  JsonWriter w(&body);
+  w.BeginObject();
+  w.Field("kind", "NodeList");
+  w.Field("apiVersion", "v1");
+  w.Key("metadata").BeginObject();
+  w.Field("resourceVersion", "1000");
+  if (end < total) {
+    w.Field("continue", ContinueToken(end));
+    w.Field("remainingItemCount", total - end);
+  }
+  w.EndObject();
+  w.Key("items").BeginArray();
+  for (int64_t n = start; n < end; ++n) RenderNode(w, *model, static_cast<int>(n), false);
+  w.EndArray();
+  w.EndObject();
+  return Send(conn, 200, w.str());
+}
+
+int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
+                                         std::string_view ns) {
+  int64_t start = 0;
+  if (!ParseContinue(QueryParam(query, "continue"), &start)) {
+    return SendStatus(conn, 400, "continue key is not valid: illegal base64 data");
+  }
+  const int64_t limit = std::atoll(QueryParam(query, "limit").c_str());
+  const int ppn = model->pods_per_node();
+  // Pods are numbered node-major; a spec.nodeName selector narrows the range to one node.
+  int64_t first = 0;
+  int64_t last = static_cast<int64_t>(model->nodes()) * ppn;
+  const std::string node_filter = NodeNameSelector(QueryParam(query, "fieldSelector"));
+  if (!node_filter.empty()) {
+    const int node = model->FindNode(node_filter);
+    first = node < 0 ? 0 : static_cast<int64_t>(node) * ppn;
+    last = node < 0 ? 0 : first + ppn;
+  }
+  auto matches = [&](int64_t g) { return ns.empty() || model->PodNamespace(g % ppn) == ns; };
+  int64_t g = std::max(first, start);
+  int64_t emitted = 0;
+  std::string& body = ScratchBody();
+  JsonWriter w(&body);
+  // Items are written into a second buffer: the list metadata (continue) comes first.
+  thread_local std::string items;
+  items.clear();
+  JsonWriter iw(&items);
+  iw.BeginArray();
+  for (; g < last && (limit <= 0 || emitted < limit); ++g) {
+    if (!matches(g)) continue;
+    RenderPod(iw, *model, static_cast<int>(g / ppn), static_cast<int>(g % ppn), false);
+    ++emitted;
+  }
+  iw.EndArray();
+  int64_t remaining = 0;
+  for (int64_t r = g; r < last; ++r) remaining += matches(r) ? 1 : 0;
+  w.BeginObject();
+  w.Field("kind", "PodList");
+  w.Field("apiVersion", "v1");
+  w.Key("metadata").BeginObject();
+  w.Field("resourceVersion", "1000");
+  if (remaining > 0) {
+    w.Field("continue", ContinueToken(g));
+    w.Field("remainingItemCount", remaining);
+  }
+  w.EndObject();
+  w.Key("items").Raw(iw.str());
+  w.EndObject();
+  return Send(conn, 200, w.str());
+}
+
+int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) {
+  const int fault = metrics_status.load(std::memory_order_relaxed);
+  const std::string_view resource = path.n >= 4 ? path.seg[path.n >= 6 ? 5 : 3] : "";
+  if (fault != 0) {
+    return SendStatus(conn, fault, DefaultMessage(fault), {"", kMetricsGroup, resource});
+  }
+  std::string_view cap[2];
+  std::string& body = ScratchBody();
+  JsonWriter w(&body);
+  if (path.Match({"apis", "metrics.k8s.io", "v1beta1"})) {
+    w.BeginObject();
+    w.Field("kind", "APIResourceList");
+    w.Field("apiVersion", "v1");
+    w.Field("groupVersion", kMetricsGroupVersion);
+    w.Key("resources").BeginArray();
+    WriteResource(w, "nodes", false, "NodeMetrics", {"get", "list"});
+    WriteResource(w, "pods", true, "PodMetrics", {"get", "list"});
+    w.EndArray();
+    w.EndObject();
+    return Send(conn, 200, w.str());
+  }
+  if (path.Match({"apis", "metrics.k8s.io", "v1beta1", "nodes", "*"}, cap)) {
+    const int node = model->FindNode(cap[0]);
+    if (node < 0) {
+      return SendStatus(conn, 404,
+                        "nodemetrics.metrics.k8s.io \"" + std::string(cap[0]) + "\" not found",
+                        {cap[0], kMetricsGroup, "nodes"});
+    }
+    const SampleTimes times = Sample();
+    NodeStats& stats = ScratchStats();
+    model->Compute(node, times.tick, &stats);
+    RenderNodeMetrics(w, *model, node, stats, times, true);
+    return Send(conn, 200, w.str());
+  }
+  if (path.Match({"apis", "metrics.k8s.io", "v1beta1", "namespaces", "*", "pods", "*"}, cap)) {
+    PodRef ref;
+    if (!model->FindPod(cap[0], cap[1], &ref)) {
+      return SendStatus(conn, 404,
+                        "podmetrics.metrics.k8s.io \"" + std::string(cap[0]) + "/" +
+                            std::string(cap[1]) + "\" not found",
+                        {cap[1], kMetricsGroup, "pods"});
+    }
+    const SampleTimes times = Sample();
+    NodeStats& stats = ScratchStats();
+    model->Compute(ref.node, times.tick, &stats);
+    RenderPodMetrics(w, *model, ref.node, ref.slot, stats, times, true);
+    return Send(conn, 200, w.str());
+  }
+  const bool nodes = path.Match({"apis", "metrics.k8s.io", "v1beta1", "nodes"});
+  const bool all_pods = path.Match({"apis", "metrics.k8s.io", "v1beta1", "pods"});
+  const bool ns_pods = path.Match({"apis", "metrics.k8s.io", "v1beta1", "namespaces", "*", "pods"},
+                                  cap);
+  if (!nodes && !all_pods && !ns_pods) {
+    return SendStatus(conn, 404, DefaultMessage(404));
+  }
+  const std::string_view ns = ns_pods ? cap[0] : std::string_view();
+  const SampleTimes times = Sample();
+  NodeStats& stats = ScratchStats();
+  w.BeginObject();
+  w.Field("kind", nodes ? "NodeMetricsList" : "PodMetricsList");
+  w.Field("apiVersion", kMetricsGroupVersion);
+  w.Key("metadata").BeginObject();
+  w.EndObject();
+  w.Key("items").BeginArray();
+  std::vector<int> slots;  // the slots of the namespace asked for, the same on every node
+  for (int s = 0; s < model->pods_per_node(); ++s) {
+    if (ns.empty() || model->PodNamespace(s) == ns) slots.push_back(s);
+  }
+  for (int n = 0; n < model->nodes() && (nodes || !slots.empty()); ++n) {
+    model->Compute(n, times.tick, &stats);
+    if (nodes) {
+      RenderNodeMetrics(w, *model, n, stats, times, false);
+      continue;
+    }
+    for (int s : slots) RenderPodMetrics(w, *model, n, s, stats, times, false);
+  }
+  w.EndArray();
+  w.EndObject();
+  return Send(conn, 200, w.str());
+}
+
+int SimulatedCluster::Impl::ServeApiService(mg_connection* conn) {
+  const int fault = metrics_status.load(std::memory_order_relaxed);
+  std::string& body = ScratchBody();
+  JsonWriter w(&body);
+  w.BeginObject();
+  w.Field("kind", "APIService");
+  w.Field("apiVersion", "apiregistration.k8s.io/v1");
+  w.Key("metadata").BeginObject();
+  w.Field("name", "v1beta1.metrics.k8s.io");
+  w.Field("uid", "b2bfd11a-11e4-4dc8-9e23-575857601135");
+  w.Field("resourceVersion", "583");
+  w.Field("creationTimestamp", Rfc3339(start_unix - 86400));
+  w.Key("labels").BeginObject();
+  w.Field("k8s-app", "metrics-server");
+  w.EndObject();
+  w.EndObject();
+  w.Key("spec").BeginObject();
+  w.Key("service").BeginObject();
+  w.Field("namespace", "kube-system");
+  w.Field("name", "metrics-server");
+  w.Field("port", 443);
+  w.EndObject();
+  w.Field("group", kMetricsGroup);
+  w.Field("version", "v1beta1");
+  w.Field("insecureSkipTLSVerify", true);
+  w.Field("groupPriorityMinimum", 100);
+  w.Field("versionPriority", 100);
+  w.EndObject();
+  w.Key("status").BeginObject();
+  w.Key("conditions").BeginArray();
+  w.BeginObject();
+  w.Field("type", "Available");
+  if (fault == 0) {
+    w.Field("status", "True");
+    w.Field("lastTransitionTime", Rfc3339(start_unix - 86400 + 30));
+    w.Field("reason", "Passed");
+    w.Field("message", "all checks passed");
+  } else {
+    constexpr std::string_view kEndpoint = "https://10.96.0.42:443/apis/metrics.k8s.io/v1beta1";
+    w.Field("status", "False");
+    w.Field("lastTransitionTime", Rfc3339(metrics_status_since.load()));
+    w.Field("reason", "FailedDiscoveryCheck");
+    w.Field("message", "failing or missing response from " + std::string(kEndpoint) +
+                           ": bad status from " + std::string(kEndpoint) + ": " +
+                           std::to_string(fault));
+  }
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  return Send(conn, 200, w.str());
+}
+
+int SimulatedCluster::Impl::ServeDiscovery(mg_connection* conn, const Path& path) {
+  std::string& body = ScratchBody();
+  JsonWriter w(&body);
+  if (path.Match({"version"})) {
+    w.BeginObject();
+    w.Field("major", "1");
+    w.Field("minor", "35");
+    w.Field("gitVersion", kKubernetesVersion);
+    w.Field("gitCommit", "0000000000000000000000000000000000000000");
+    w.Field("gitTreeState", "clean");
+    w.Field("buildDate", "2025-12-17T00:00:00Z");
+    w.Field("goVersion", "go1.25.5");
+    w.Field("compiler", "gc");
+    w.Field("platform", "linux/amd64");
+    w.EndObject();
+  } else if (path.Match({"api"})) {
+    w.BeginObject();
+    w.Field("kind", "APIVersions");
+    w.Key("versions").BeginArray();
+    w.String("v1");
+    w.EndArray();
+    w.Key("serverAddressByClientCIDRs").BeginArray();
+    w.BeginObject();
+    w.Field("clientCIDR", "0.0.0.0/0");
+    w.Field("serverAddress", address);
+    w.EndObject();
+    w.EndArray();
+    w.EndObject();
+  } else if (path.Match({"api", "v1"})) {
+    w.BeginObject();
+    w.Field("kind", "APIResourceList");
+    w.Field("groupVersion", "v1");
+    w.Key("resources").BeginArray();
+    WriteResource(w, "nodes", false, "Node", {"get", "list"});
+    WriteResource(w, "nodes/proxy", false, "NodeProxyOptions", {"get"});
+    WriteResource(w, "pods", true, "Pod", {"get", "list"});
+    w.EndArray();
+    w.EndObject();
+  } else if (path.Match({"apis"})) {
+    w.BeginObject();
+    w.Field("kind", "APIGroupList");
+    w.Field("apiVersion", "v1");
+    w.Key("groups").BeginArray();
+    w.BeginObject();
+    WriteGroup(w, "apiregistration.k8s.io", "v1");
+    w.EndObject();
+    w.BeginObject();
+    WriteGroup(w, kMetricsGroup, "v1beta1");
+    w.EndObject();
+    w.EndArray();
+    w.EndObject();
+  } else if (path.Match({"apis", "apiregistration.k8s.io", "v1"})) {
+    w.BeginObject();
+    w.Field("kind", "APIResourceList");
+    w.Field("apiVersion", "v1");
+    w.Field("groupVersion", "apiregistration.k8s.io/v1");
+    w.Key("resources").BeginArray();
+    WriteResource(w, "apiservices", false, "APIService", {"get"});
+    w.EndArray();
+    w.EndObject();
+  } else if (path.Match({"apis", "metrics.k8s.io"})) {
+    w.BeginObject();
+    w.Field("kind", "APIGroup");
+    w.Field("apiVersion", "v1");
+    WriteGroup(w, kMetricsGroup, "v1beta1");
+    w.EndObject();
+  } else {
+    return SendStatus(conn, 404, DefaultMessage(404));
+  }
+  return Send(conn, 200, w.str());
+}
+
+bool SimulatedCluster::Impl::Listen(std::string* error) {
+  // HOST:PORT; the host may be a bracketed IPv6 literal.
+  const std::string& listen = options.listen;
+  const size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  const std::string port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+  int port_number = -1;
+  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || port_number < 0 ||
+      port_number > 65535) {
+    *error = "invalid listen address \"" + options.listen + "\": want HOST:PORT";
+    return false;
+  }
+  if (host.empty()) host = "0.0.0.0";
+  std::string bare = host;
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
+    bare = bare.substr(1, bare.size() - 2);
+  }
+
+  // With TLS, civetweb listens on loopback and TlsFrontend takes the public address.
+  const std::string ports = options.tls ? "127.0.0.1:0" : host + ":" + port;
+  const std::string threads = std::to_string(std::max(1, options.threads));
+  const char* opts[] = {"listening_ports", ports.c_str(),
+                        "num_threads", threads.c_str(),
+                        "enable_keep_alive", "yes",
+                        "keep_alive_timeout_ms", "5000",
+                        "tcp_nodelay", "1",
+                        "request_timeout_ms", "30000",
+                        nullptr};
+  mg_init_library(0);
+  library_initialized = true;
+  mg_callbacks callbacks{};
+  callbacks.log_message = [](const mg_connection*, const char* message) {
+    log::Debug("simulator http", {{"message", message}});
+    return 1;
+  };
+  mg_init_data init{};
+  init.callbacks = &callbacks;
+  init.user_data = this;
+  init.configuration_options = opts;
+  char text[256] = {};
+  unsigned code = 0;
+  mg_error_data err{&code, text, sizeof(text)};
+  ctx = mg_start2(&init, &err);
+  if (ctx == nullptr) {
+    *error = "cannot listen on " + ports + ": " + (text[0] ? text : "civetweb failed");
+    return false;
+  }
+  mg_set_request_handler(
+      ctx, "/",
+      [](mg_connection* conn, void* data) { return static_cast<Impl*>(data)->Handle(conn); },
+      this);
+
+  mg_server_port sp{};
+  if (mg_get_server_ports(ctx, 1, &sp) < 1) {
+    *error = "civetweb reports no listening port";
+    return false;
+  }
+  int public_port = sp.port;
+  backend_port = sp.port;
+  backend_host = options.tls || bare == "0.0.0.0" ? "127.0.0.1" : bare == "::" ? "::1" : bare;
+  if (options.tls) {
+    std::vector<std::string> ips = {"127.0.0.1", "::1"};
+    std::vector<std::string> names = {"localhost"};
+    if (bare != "0.0.0.0" && bare != "::" && bare != "127.0.0.1" && bare != "::1" &&
+        bare != "localhost") {
+      (IsIpLiteral(bare) ? ips : names).push_back(bare);
+    }
+    TlsMaterial tls;
+    if (!GenerateTlsMaterial(ips, names, &tls, error)) return false;
+    tls_frontend = TlsFrontend::Start(bare, port_number, tls, sp.port, error);
+    if (!tls_frontend) return false;
+    ca_pem = tls.ca_cert_pem;
+    public_port = tls_frontend->port();
+  }
+  std::string shown = host;
+  if (bare == "0.0.0.0") shown = "127.0.0.1";
+  if (bare == "::") shown = "[::1]";
+  if (bare.find(':') != std::string::npos && shown.front() != '[') shown = "[" + shown + "]";
+  address = shown + ":" + std::to_string(public_port);
+  url = std::string(options.tls ? "https://" : "http://") + address;
+  return true;
+}
+
+std::unique_ptr<SimulatedCluster> SimulatedCluster::Start(const SimOptions& options,
+                                                          std::string* error) {
+  std::string ignored;
+  if (error == nullptr) error = &ignored;
+  if (options.nodes < 1 || options.nodes > 32768) {
+    *error = "nodes must be between 1 and 32768";
+    return nullptr;
+  }
+  if (options.pods_per_node < 0 || options.pods_per_node > 1000 ||
+      options.containers_per_pod < 1 || options.containers_per_pod > 20) {
+    *error = "pods per node must be 0..1000 and containers per pod 1..20";
+    return nullptr;
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->start_unix = std::time(nullptr);
+  impl->start_steady = std::chrono::steady_clock::now();
+  impl->model = std::make_unique<ClusterModel>(options, impl->start_unix);
+  impl->node_status = std::make_unique<std::atomic<int>[]>(options.nodes);
+  if (!impl->Listen(error)) return nullptr;
+  log::Info("simulated cluster listening",
+            {{"url", impl->url},
+             {"nodes", std::to_string(options.nodes)},
+             {"pods_per_node", std::to_string(options.pods_per_node)}});
+  return std::unique_ptr<SimulatedCluster>(new SimulatedCluster(std::move(impl)));
+}
+
+SimulatedCluster::SimulatedCluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SimulatedCluster::~SimulatedCluster() = default;
+
+std::string SimulatedCluster::url() const { return impl_->url; }
+std::string SimulatedCluster::address() const { return impl_->address; }
+std::string SimulatedCluster::ca_pem() const { return impl_->ca_pem; }
+
+std::vector<std::string> SimulatedCluster::node_names() const {
+  std::vector<std::string> names;
+  names.reserve(impl_->model->nodes());
+  for (int n = 0; n < impl_->model->nodes(); ++n) names.push_back(impl_->model->NodeName(n));
+  return names;
+}
+
+void SimulatedCluster::SetNodeSummaryStatus(std::string_view node, int http_status) {
+  const int n = impl_->model->FindNode(node);
+  if (n >= 0) impl_->node_status[n].store(http_status);
+}
+
+void SimulatedCluster::SetMetricsApiStatus(int http_status) {
+  impl_->metrics_status_since.store(std::time(nullptr));
+  impl_->metrics_status.store(http_status);
+}
+
+Status SimulatedCluster::WriteKubeconfig(const std::string& path) const {
+  // JSON strings are valid YAML scalars: quote every value that comes from outside.
+  auto quote = [](std::string_view s) {
+    std::string out;
+    JsonWriter(&out).String(s);
+    return out;
+  };
+  std::string yaml = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n";
+  if (!impl_->ca_pem.empty()) {
+    yaml += "    certificate-authority-data: " + Base64(impl_->ca_pem) + "\n";
+  }
+  yaml += "    server: " + quote(impl_->url) + "\n  name: kmb-sim\n";
+  yaml += "contexts:\n- context:\n    cluster: kmb-sim\n    user: kmb-sim\n  name: kmb-sim\n";
+  yaml += "current-context: kmb-sim\npreferences: {}\nusers:\n- name: kmb-sim\n";
+  yaml += impl_->options.token.empty() ? "  user: {}\n"
+                                       : "  user:\n    token: " + quote(impl_->options.token) + "\n";
+
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::Error(reason::kConfig,
+                         "writing kubeconfig " + path + ": " + std::strerror(errno));
+  }
+  // An existing file keeps its mode on O_TRUNC: the token must not stay world-readable.
+  const bool ok = fchmod(fd, 0600) == 0 &&
+                  write(fd, yaml.data(), yaml.size()) == static_cast<ssize_t>(yaml.size());
+  const int saved = errno;
+  close(fd);
+  if (!ok) {
+    return Status::Error(reason::kConfig,
+                         "writing kubeconfig " + path + ": " + std::strerror(saved));
+  }
+  return Status::Ok();
+}
+
+int RunSimulator(const SimOptions& options, const std::string& kubeconfig_path,
+                 const std::vector<std::string>& fail_nodes, int metrics_api_status) {
+  auto fail = [](const std::string& message) {
+    std::fprintf(stderr, "kube-metrics-bridge simulate: %s\n", message.c_str());
+    return 1;
+  };
+  // Signals reach us through a pipe, whichever thread they are delivered to.
+  int fds[2];
+  if (pipe(fds) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  g_signal_pipe = fds[1];
+  sigaction(SIGINT, &action, &old_int);
+  sigaction(SIGTERM, &action, &old_term);
+  auto restore = [&] {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    g_signal_pipe = -1;
+    close(fds[0]);
+    close(fds[1]);
+  };
+
+  std::string error;
+  auto cluster = SimulatedCluster::Start(options, &error);
+  if (!cluster) {
+    restore();
+    return fail(error);
+  }
+  const std::vector<std::string> names = cluster->node_names();
+  for (const std::string& node : fail_nodes) {
+    if (std::find(names.begin(), names.end(), node) == names.end()) {
+      restore();
+      return fail("unknown node \"" + node + "\" to fail (nodes are sim-node-0 .. sim-node-" +
+                  std::to_string(names.size() - 1) + ")");
+    }
+    cluster->SetNodeSummaryStatus(node, 503);
+  }
+  if (metrics_api_status != 0) cluster->SetMetricsApiStatus(metrics_api_status);
+  if (!kubeconfig_path.empty()) {
+    const Status st = cluster->WriteKubeconfig(kubeconfig_path);
+    if (!st.ok()) {
+      restore();
+      return fail(st.message());
+    }
+  }
+  std::printf("listening on %s\n", cluster->url().c_str());
+  std::fflush(stdout);
+
+  char c;
+  while (read(fds[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  log::Info("simulated cluster stopping");
+  cluster.reset();
+  restore();
+  return 0;
+}
+
+}  // namespace kmb::sim

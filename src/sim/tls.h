@@ -1,0 +1,21 @@
+#pragma once
+// In-memory certificate authority for the simulator's HTTPS mode (OpenSSL 3).
+
+#include <string>
+#include <vector>
+
+namespace kmb::sim {
+
+struct TlsMaterial {
+  std::string ca_cert_pem;
+  std::string server_cert_pem;
+  std::string server_key_pem;  // PKCS#8
+};
+
+// A self-signed EC P-256 CA and a serving certificate it signs, valid for the given IP
+// addresses and DNS names (subjectAltName). Returns false with *error set on failure.
+bool GenerateTlsMaterial(const std::vector<std::string>& ips,
+                         const std::vector<std::string>& dns_names, TlsMaterial* out,
+                         std::string* error);
+
+}  // namespace kmb::sim

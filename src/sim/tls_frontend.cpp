@@ -1,0 +1,290 @@
+#include "sim/tls_frontend.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "kmb/util/log.h"
+
+namespace kmb::sim {
+namespace {
+
+constexpr int kMaxConnections = 512;
+constexpr int kIoTimeoutSeconds = 30;
+
+void SetNoDelay(int fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void SetTimeouts(int fd) {
+  timeval tv{kIoTimeoutSeconds, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+bool SendAll(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    const ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool SslWriteAll(SSL* ssl, const char* data, size_t len) {
+  while (len > 0) {
+    size_t written = 0;
+    if (SSL_write_ex(ssl, data, len, &written) != 1) return false;
+    data += written;
+    len -= written;
+  }
+  return true;
+}
+
+int ConnectBackend(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  SetNoDelay(fd);
+  return fd;
+}
+
+std::string SslError(const char* what) {
+  char buf[256];
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return std::string(what) + " failed";
+  ERR_error_string_n(code, buf, sizeof(buf));
+  return std::string(what) + ": " + buf;
+}
+
+}  // namespace
+
+struct TlsFrontend::Impl {
+  SSL_CTX* ctx = nullptr;
+  int listen_fd = -1;
+  int wake[2] = {-1, -1};  // wakes the accept loop on stop
+  int port = 0;
+  int backend_port = 0;
+  std::thread acceptor;
+  std::mutex mu;
+  std::condition_variable idle;
+  std::set<int> open_fds;  // client and backend sockets, shut down on stop
+  int connections = 0;
+  bool stopping = false;
+
+  ~Impl() {
+    if (acceptor.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stopping = true;
+        for (int fd : open_fds) shutdown(fd, SHUT_RDWR);
+      }
+      const char c = 0;
+      (void)!write(wake[1], &c, 1);
+      acceptor.join();
+      std::unique_lock<std::mutex> lock(mu);
+      idle.wait(lock, [this] { return connections == 0; });
+    }
+    if (listen_fd >= 0) close(listen_fd);
+    for (int fd : wake) {
+      if (fd >= 0) close(fd);
+    }
+    if (ctx) SSL_CTX_free(ctx);
+  }
+
+  bool Track(int fd) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return false;
+    open_fds.insert(fd);
+    return true;
+  }
+  void Untrack(int fd) {
+    std::lock_guard<std::mutex> lock(mu);
+    open_fds.erase(fd);
+  }
+
+  void AcceptLoop();
+  void Serve(int client);
+  void Relay(SSL* ssl, int client, int backend);
+};
+
+void TlsFrontend::Impl::AcceptLoop() {
+  pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
+  for (;;) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      log::Error("tls frontend poll failed", {{"error", std::strerror(errno)}});
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    const int client = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping || connections >= kMaxConnections) {
+        close(client);
+        continue;
+      }
+      ++connections;
+      open_fds.insert(client);
+    }
+    std::thread([this, client] { Serve(client); }).detach();
+  }
+}
+
+void TlsFrontend::Impl::Serve(int client) {
+  SetNoDelay(client);
+  SetTimeouts(client);
+  SSL* ssl = SSL_new(ctx);
+  if (ssl != nullptr && SSL_set_fd(ssl, client) == 1 && SSL_accept(ssl) == 1) {
+    const int backend = ConnectBackend(backend_port);
+    if (backend >= 0 && Track(backend)) {
+      Relay(ssl, client, backend);
+      Untrack(backend);
+    }
+    if (backend >= 0) close(backend);
+    SSL_shutdown(ssl);
+  } else {
+    log::Debug("tls handshake failed", {{"error", SslError("SSL_accept")}});
+  }
+  ERR_clear_error();
+  if (ssl) SSL_free(ssl);
+  Untrack(client);
+  close(client);
+  std::lock_guard<std::mutex> lock(mu);
+  --connections;
+  idle.notify_all();  // under the lock: the destructor may free `this` right after
+}
+
+void TlsFrontend::Impl::Relay(SSL* ssl, int client, int backend) {
+  char buf[64 * 1024];
+  pollfd fds[2] = {{client, POLLIN, 0}, {backend, POLLIN, 0}};
+  constexpr short kReady = POLLIN | POLLHUP | POLLERR;
+  for (;;) {
+    fds[0].revents = fds[1].revents = 0;
+    // Decrypted bytes may already sit in OpenSSL's buffer, where poll cannot see them.
+    if (SSL_pending(ssl) == 0 && poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (SSL_pending(ssl) > 0 || (fds[0].revents & kReady)) {
+      size_t n = 0;
+      if (SSL_read_ex(ssl, buf, sizeof(buf), &n) != 1) {
+        if (SSL_get_error(ssl, 0) == SSL_ERROR_WANT_READ) continue;
+        return;  // close_notify, reset or timeout
+      }
+      if (!SendAll(backend, buf, n)) return;
+    }
+    if (fds[1].revents & kReady) {
+      const ssize_t n = recv(backend, buf, sizeof(buf), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // civetweb closed the connection (keep-alive timeout, error)
+      if (!SslWriteAll(ssl, buf, static_cast<size_t>(n))) return;
+    }
+  }
+}
+
+std::unique_ptr<TlsFrontend> TlsFrontend::Start(const std::string& host, int port,
+                                                const TlsMaterial& tls, int backend_port,
+                                                std::string* error) {
+  auto impl = std::make_unique<Impl>();
+  impl->backend_port = backend_port;
+
+  // The serving certificate and key, straight from memory.
+  impl->ctx = SSL_CTX_new(TLS_server_method());
+  BIO* cert_bio = BIO_new_mem_buf(tls.server_cert_pem.data(),
+                                  static_cast<int>(tls.server_cert_pem.size()));
+  BIO* key_bio =
+      BIO_new_mem_buf(tls.server_key_pem.data(), static_cast<int>(tls.server_key_pem.size()));
+  X509* cert = cert_bio ? PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr) : nullptr;
+  EVP_PKEY* key = key_bio ? PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr) : nullptr;
+  const bool ok = impl->ctx && cert && key &&
+                  SSL_CTX_set_min_proto_version(impl->ctx, TLS1_2_VERSION) == 1 &&
+                  SSL_CTX_use_certificate(impl->ctx, cert) == 1 &&
+                  SSL_CTX_use_PrivateKey(impl->ctx, key) == 1 &&
+                  SSL_CTX_check_private_key(impl->ctx) == 1;
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  BIO_free(cert_bio);
+  BIO_free(key_bio);
+  if (!ok) {
+    *error = SslError("setting up the TLS context");
+    return nullptr;
+  }
+
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  const int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
+  if (gai != 0) {
+    *error = "cannot resolve " + host + ": " + gai_strerror(gai);
+    return nullptr;
+  }
+  std::string last_error = "no address";
+  for (addrinfo* ai = res; ai != nullptr && impl->listen_fd < 0; ai = ai->ai_next) {
+    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0) {
+      impl->listen_fd = fd;
+    } else {
+      last_error = std::strerror(errno);
+      close(fd);
+    }
+  }
+  freeaddrinfo(res);
+  if (impl->listen_fd < 0) {
+    *error = "cannot listen on " + host + ":" + service + ": " + last_error;
+    return nullptr;
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  getsockname(impl->listen_fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  impl->port = ntohs(bound.ss_family == AF_INET6
+                         ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                         : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  if (pipe2(impl->wake, O_CLOEXEC) != 0) {
+    *error = std::string("pipe: ") + std::strerror(errno);
+    return nullptr;
+  }
+  Impl* raw = impl.get();
+  impl->acceptor = std::thread([raw] { raw->AcceptLoop(); });
+  return std::unique_ptr<TlsFrontend>(new TlsFrontend(std::move(impl)));
+}
+
+TlsFrontend::TlsFrontend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TlsFrontend::~TlsFrontend() = default;
+
+int TlsFrontend::port() const { return impl_->port; }
+
+}  // namespace kmb::sim

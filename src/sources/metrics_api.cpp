@@ -1,0 +1,59 @@
+#include "kmb/sources/metrics_api.h"
+
+#include "json_walk.h"
+
+namespace kmb {
+namespace {
+
+using catalog::Entity;
+using walk::ChildKey;
+using walk::LabelKey;
+
+constexpr ChildKey kChildren[] = {
+    {Entity::kApiPod, "containers", Entity::kApiContainer},
+};
+
+constexpr LabelKey kLabels[] = {
+    {Entity::kApiNode, "metadata.name", "node"},
+    {Entity::kApiPod, "metadata.name", "pod"},
+    {Entity::kApiPod, "metadata.namespace", "namespace"},
+    {Entity::kApiContainer, "name", "container"},
+};
+
+}  // namespace
+
+namespace walk {
+// NodeMetrics / PodMetrics: the document is one object, or a *List with "items".
+SchemaSpec MetricsApiSpec(Entity document_entity) {
+  return SchemaSpec{
+      .what = document_entity == Entity::kApiNode ? "metrics-api nodes" : "metrics-api pods",
+      .source = catalog::Source::kMetricsApi,
+      .time_key = "timestamp",
+      .children = kChildren,
+      .labels = kLabels,
+      .document_entity = document_entity,
+      .list_key = "items",
+      .string_values = true,
+  };
+}
+
+const Schema& NodeMetricsSchema() {
+  static const Schema schema(MetricsApiSpec(Entity::kApiNode));
+  return schema;
+}
+
+const Schema& PodMetricsSchema() {
+  static const Schema schema(MetricsApiSpec(Entity::kApiPod));
+  return schema;
+}
+}  // namespace walk
+
+Status DecodeNodeMetrics(std::string_view body, std::vector<EntityStats>* out) {
+  return walk::NodeMetricsSchema().Walk(body, body.size(), out, out->size());
+}
+
+Status DecodePodMetrics(std::string_view body, std::vector<EntityStats>* out) {
+  return walk::PodMetricsSchema().Walk(body, body.size(), out, out->size());
+}
+
+}  // namespace kmb

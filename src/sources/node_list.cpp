@@ -1,0 +1,49 @@
+#include "kmb/sources/node_list.h"
+
+#include <simdjson.h>
+
+namespace kmb {
+
+Status DecodeNodeList(std::string_view body, NodeListPage* page) {
+  // On-demand parsing needs SIMDJSON_PADDING readable bytes past the end: copy once.
+  simdjson::padded_string padded(body);
+  simdjson::ondemand::parser parser;
+  auto fail = [&](std::string_view what) {
+    return Status::Error(reason::kDecode, "NodeList: " + std::string(what));
+  };
+  simdjson::ondemand::document doc;
+  if (parser.iterate(padded).get(doc)) return fail("not JSON");
+  simdjson::ondemand::object root;
+  if (doc.get_object().get(root)) return fail("not a JSON object");
+  for (auto field : root) {
+    std::string_view key;
+    if (field.error() || field.unescaped_key().get(key)) return fail("malformed or truncated");
+    if (key == "metadata") {
+      simdjson::ondemand::object meta;
+      if (field.value().get_object().get(meta)) return fail("metadata is not an object");
+      for (auto mf : meta) {
+        std::string_view mk, v;
+        if (mf.error() || mf.unescaped_key().get(mk)) return fail("malformed metadata");
+        if (mk == "continue" && !mf.value().get_string().get(v)) page->continue_token = v;
+        else if (mk == "resourceVersion" && !mf.value().get_string().get(v))
+          page->resource_version = v;
+      }
+    } else if (key == "items") {
+      simdjson::ondemand::array items;
+      if (field.value().get_array().get(items)) return fail("items is not an array");
+      for (auto item : items) {
+        simdjson::ondemand::object obj;
+        if (item.error() || item.get_object().get(obj)) return fail("an item is not an object");
+        std::string_view name;
+        simdjson::ondemand::object meta;
+        if (obj["metadata"].get_object().get(meta) || meta["name"].get_string().get(name)) {
+          return fail("an item has no metadata.name");
+        }
+        page->names.emplace_back(name);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace kmb

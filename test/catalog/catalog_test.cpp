@@ -1,0 +1,49 @@
+#include "kmb/catalog/catalog.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "kmb/exposition/catalog_doc.h"
+
+namespace kmb {
+namespace {
+
+TEST(Catalog, RowsAreWellFormed) {
+  std::regex name_re("^[a-zA-Z_:][a-zA-Z0-9_:]*$");
+  std::set<std::string_view> names;
+  std::set<std::string> paths;
+  for (const auto& d : catalog::kMetrics) {
+    EXPECT_TRUE(std::regex_match(std::string(d.name), name_re)) << d.name;
+    EXPECT_TRUE(names.insert(d.name).second) << "duplicate name " << d.name;
+    EXPECT_EQ(d.type == catalog::MetricType::kCounter, d.name.ends_with("_total")) << d.name;
+    if (!d.unit.empty()) {
+      EXPECT_TRUE(catalog::FamilyName(d).ends_with("_" + std::string(d.unit))) << d.name;
+    }
+    EXPECT_FALSE(d.help.empty()) << d.name;
+    EXPECT_EQ(d.help.find_first_of("\\\n"), std::string_view::npos) << d.name;
+    EXPECT_EQ(d.path.empty(), d.source == catalog::Source::kSelf) << d.name;
+    if (!d.path.empty()) {
+      std::string key = std::to_string(static_cast<int>(d.entity)) + std::string(d.path);
+      EXPECT_TRUE(paths.insert(key).second) << "two rows for one field: " << d.name;
+      EXPECT_EQ(catalog::Find(d.entity, d.path), catalog::FindByName(d.name));
+    }
+  }
+  EXPECT_EQ(catalog::Find(catalog::Entity::kNode, "no.such.field"), -1);
+}
+
+TEST(Catalog, DocsMetricsMdIsGeneratedFromTheCatalog) {
+  std::ifstream in(std::string(KMB_SOURCE_DIR) + "/docs/metrics.md");
+  ASSERT_TRUE(in) << "docs/metrics.md missing";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), CatalogMarkdown())
+      << "docs/metrics.md is out of date: run `build/kube-metrics-bridge catalog > "
+         "docs/metrics.md`";
+}
+
+}  // namespace
+}  // namespace kmb

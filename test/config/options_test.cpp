@@ -1,0 +1,81 @@
+#include "kmb/config/options.h"
+
+#include <gtest/gtest.h>
+
+namespace kmb {
+namespace {
+
+std::optional<Options> Parse(std::vector<std::string> args, int* code) {
+  args.insert(args.begin(), "kube-metrics-bridge");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return ParseOptions(static_cast<int>(argv.size()), argv.data(), code);
+}
+
+TEST(Durations, Parse) {
+  EXPECT_EQ(ParseDurationFlag("15s"), 15);
+  EXPECT_EQ(ParseDurationFlag("1m"), 60);
+  EXPECT_EQ(ParseDurationFlag("2m30s"), 150);
+  EXPECT_EQ(ParseDurationFlag("500ms"), 0.5);
+  EXPECT_EQ(ParseDurationFlag("20"), 20);
+  EXPECT_FALSE(ParseDurationFlag("fast"));
+  EXPECT_FALSE(ParseDurationFlag("10x"));
+  EXPECT_FALSE(ParseDurationFlag(""));
+}
+
+TEST(Options, Defaults) {
+  int code = -1;
+  auto o = Parse({}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->interval_seconds, 15);
+  EXPECT_TRUE(o->summary);
+  EXPECT_TRUE(o->metrics_api);
+  EXPECT_EQ(o->listen_address, ":9834");
+  EXPECT_EQ(o->telemetry_path, "/metrics");
+  EXPECT_EQ(o->command, Options::Command::kRun);
+}
+
+TEST(Options, FlagsParse) {
+  int code = -1;
+  auto o = Parse({"--interval=30s", "--sources=metrics-api", "--once", "--log.format=json",
+                  "--kubeconfig", "/tmp/kc", "--context", "prod", "--timestamps=source"},
+                 &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->interval_seconds, 30);
+  EXPECT_FALSE(o->summary);
+  EXPECT_TRUE(o->metrics_api);
+  EXPECT_TRUE(o->once);
+  EXPECT_EQ(o->log_format, "json");
+  EXPECT_EQ(o->kubeconfig, "/tmp/kc");
+  EXPECT_EQ(o->context, "prod");
+  EXPECT_EQ(o->timestamps, "source");
+}
+
+TEST(Options, SimulateSubcommand) {
+  int code = -1;
+  auto o = Parse({"simulate", "--nodes", "5", "--tls", "--token", "t", "--listen",
+                  "127.0.0.1:0", "--write-kubeconfig", "/tmp/k"},
+                 &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->command, Options::Command::kSimulate);
+  EXPECT_EQ(o->sim.nodes, 5);
+  EXPECT_TRUE(o->sim.tls);
+  EXPECT_EQ(o->sim_kubeconfig, "/tmp/k");
+}
+
+TEST(Options, BadFlagsAreRejectedWithExitCode2) {
+  for (std::vector<std::string> bad :
+       {std::vector<std::string>{"--no-such-flag"}, {"--interval=fast"}, {"--sources=foo"},
+        {"--log.level=loud"}, {"--interval=0s"}, {"--demo", "--apiserver", "http://x"}}) {
+    int code = -1;
+    testing::internal::CaptureStderr();
+    EXPECT_FALSE(Parse(bad, &code)) << bad[0];
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(code, 2) << bad[0];
+    EXPECT_NE(err.find("kube-metrics-bridge: "), std::string::npos) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << "one line: " << err;
+  }
+}
+
+}  // namespace
+}  // namespace kmb

@@ -1,0 +1,174 @@
+#include "kmb/exposition/writer.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <limits>
+#include <regex>
+#include <set>
+
+#include "kmb/catalog/catalog.h"
+
+namespace kmb {
+namespace {
+
+catalog::MetricId Id(std::string_view name) {
+  int id = catalog::FindByName(name);
+  EXPECT_GE(id, 0) << name;
+  return static_cast<catalog::MetricId>(id);
+}
+
+std::string Scaled(Sample s, int exp10) {
+  std::string out;
+  AppendScaledValue(out, s, exp10);
+  return out;
+}
+
+TEST(ScaledValue, IntegersScaleExactly) {
+  EXPECT_EQ(Scaled(Sample::Uint(0, 63349226000), -9), "63.349226");
+  EXPECT_EQ(Scaled(Sample::Uint(0, 1), -9), "0.000000001");
+  EXPECT_EQ(Scaled(Sample::Uint(0, 1000000000), -9), "1");
+  EXPECT_EQ(Scaled(Sample::Uint(0, 0), -9), "0");
+  EXPECT_EQ(Scaled(Sample::Uint(0, 41213702), -6), "41.213702");
+  EXPECT_EQ(Scaled(Sample::Uint(0, 120), -6), "0.00012");
+  EXPECT_EQ(Scaled(Sample::Uint(0, 1234), 0), "1234");
+  // Past 2^53 a double would round; the exact decimal must survive.
+  EXPECT_EQ(Scaled(Sample::Uint(0, 9223372036854775807ULL), -9), "9223372036.854775807");
+  EXPECT_EQ(Scaled(Sample::Uint(0, 18446744073709551615ULL), 0), "18446744073709551615");
+  EXPECT_EQ(Scaled(Sample::Int(0, -1500), -3), "-1.5");
+}
+
+TEST(ScaledValue, DoublesAndSpecials) {
+  EXPECT_EQ(Scaled(Sample::Double(0, 0.487558164), 0), "0.487558164");
+  EXPECT_EQ(Scaled(Sample::Double(0, 74), 0), "74");
+  EXPECT_EQ(Scaled(Sample::Double(0, std::numeric_limits<double>::infinity()), 0), "+Inf");
+  EXPECT_EQ(Scaled(Sample::Double(0, -std::numeric_limits<double>::infinity()), 0), "-Inf");
+  EXPECT_EQ(Scaled(Sample::Double(0, std::nan("")), 0), "NaN");
+}
+
+TEST(LabelEscaping, EscapesBackslashQuoteNewline) {
+  std::string out;
+  AppendEscapedLabelValue(out, "a\\b\"c\nd");
+  EXPECT_EQ(out, "a\\\\b\\\"c\\nd");
+}
+
+Snapshot TwoNodeSnapshot() {
+  Snapshot s;
+  s.summary.enabled = true;
+  s.metrics_api.enabled = true;
+  s.metrics_api.up = true;
+  s.polls_total = 3;
+  for (std::string node : {"n1", "n2"}) {
+    NodeResult r;
+    r.node = node;
+    EntityStats n;
+    n.entity = catalog::Entity::kNode;
+    n.labels = {node};
+    n.samples.push_back(Sample::Uint(Id("node_cpu_usage_seconds_total"), 2500000000, 1700000000123));
+    n.samples.push_back(Sample::Uint(Id("node_memory_working_set_bytes"), 1024, 1700000000123));
+    r.summary.entities.push_back(n);
+    EntityStats c;
+    c.entity = catalog::Entity::kContainer;
+    c.labels = {"ns", "pod\"x", "c1", node};
+    c.samples.push_back(Sample::Uint(Id("container_memory_working_set_bytes"), 77));
+    r.summary.entities.push_back(c);
+    s.nodes.push_back(r);
+  }
+  NodeResult bad;
+  bad.node = "n3";
+  bad.status = Status::Error(reason::kHttp5xx, "boom");
+  s.nodes.push_back(bad);
+  s.errors_total[{"summary", "http_5xx"}] = 4;
+  EntityStats api;
+  api.entity = catalog::Entity::kApiNode;
+  api.labels = {"n1"};
+  api.samples.push_back(Sample::Double(Id("k8s_metrics_api_node_cpu_usage_cores"), 0.25));
+  s.metrics_api_entities.push_back(api);
+  return s;
+}
+
+TEST(Writer, TextFamiliesAreContiguousWithHelpAndType) {
+  std::string text = RenderExposition(TwoNodeSnapshot(), ExpositionFormat::kText004);
+  // Family-major: both nodes' cpu lines sit together under one header.
+  EXPECT_NE(text.find("# HELP node_cpu_usage_seconds_total "), std::string::npos);
+  EXPECT_NE(text.find("# TYPE node_cpu_usage_seconds_total counter\n"
+                      "node_cpu_usage_seconds_total{node=\"n1\"} 2.5\n"
+                      "node_cpu_usage_seconds_total{node=\"n2\"} 2.5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("container_memory_working_set_bytes{namespace=\"ns\",pod=\"pod\\\"x\","
+                      "container=\"c1\",node=\"n1\"} 77\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("k8s_metrics_api_node_cpu_usage_cores{node=\"n1\"} 0.25\n"),
+            std::string::npos);
+  // The failing node: source_up 0 and no data series.
+  EXPECT_NE(text.find("kube_metrics_bridge_source_up{source=\"summary\",node=\"n3\"} 0\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("node=\"n3\"} 0\nnode_"), std::string::npos);
+  EXPECT_EQ(text.find("node_cpu_usage_seconds_total{node=\"n3\"}"), std::string::npos);
+  EXPECT_NE(text.find("kube_metrics_bridge_errors_total{source=\"summary\",reason=\"http_5xx\"} 4\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("kube_metrics_bridge_errors_total{source=\"summary\",reason=\"timeout\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("kube_metrics_bridge_series{source=\"summary\"} 6\n"), std::string::npos);
+  EXPECT_NE(text.find("kube_metrics_bridge_series{source=\"metrics-api\"} 1\n"), std::string::npos);
+  EXPECT_EQ(text.find("# EOF"), std::string::npos);
+  EXPECT_EQ(text.find("# UNIT"), std::string::npos);
+
+  // Every family name appears in exactly one TYPE line, and samples follow their header.
+  std::regex type_re("# TYPE ([a-z_0-9]+) ");
+  std::set<std::string> seen;
+  for (std::sregex_iterator it(text.begin(), text.end(), type_re), end; it != end; ++it) {
+    EXPECT_TRUE(seen.insert((*it)[1]).second) << "family twice: " << (*it)[1];
+  }
+}
+
+TEST(Writer, OpenMetricsNamesUnitsAndEof) {
+  std::string om = RenderExposition(TwoNodeSnapshot(), ExpositionFormat::kOpenMetrics100);
+  EXPECT_NE(om.find("# TYPE node_cpu_usage_seconds counter\n# UNIT node_cpu_usage_seconds "
+                    "seconds\nnode_cpu_usage_seconds_total{node=\"n1\"} 2.5\n"),
+            std::string::npos)
+      << om;
+  EXPECT_TRUE(om.ends_with("# EOF\n"));
+}
+
+TEST(Writer, SourceTimestampsInMillisAndSeconds) {
+  WriterOptions o;
+  o.source_timestamps = true;
+  std::string text = RenderExposition(TwoNodeSnapshot(), ExpositionFormat::kText004, o);
+  EXPECT_NE(text.find("node_cpu_usage_seconds_total{node=\"n1\"} 2.5 1700000000123\n"),
+            std::string::npos);
+  std::string om = RenderExposition(TwoNodeSnapshot(), ExpositionFormat::kOpenMetrics100, o);
+  EXPECT_NE(om.find("node_cpu_usage_seconds_total{node=\"n1\"} 2.5 1700000000.123\n"),
+            std::string::npos);
+  // A sample without a block time carries none.
+  EXPECT_NE(text.find("container=\"c1\",node=\"n1\"} 77\n"), std::string::npos);
+}
+
+std::string Gunzip(const std::string& in) {
+  z_stream zs{};
+  inflateInit2(&zs, 15 + 16);
+  std::string out(in.size() * 20 + 1024, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+TEST(Exposition, GzipOnceAndRoundTrips) {
+  auto snap = std::make_shared<Snapshot>(TwoNodeSnapshot());
+  Exposition e(snap, {});
+  const std::string& gz1 = e.GzipBody(ExpositionFormat::kText004);
+  const std::string& gz2 = e.GzipBody(ExpositionFormat::kText004);
+  EXPECT_EQ(&gz1, &gz2);  // computed once, the same bytes for every scraper
+  EXPECT_EQ(Gunzip(gz1), e.Body(ExpositionFormat::kText004));
+  EXPECT_NE(e.Body(ExpositionFormat::kOpenMetrics100), e.Body(ExpositionFormat::kText004));
+}
+
+}  // namespace
+}  // namespace kmb

@@ -1,0 +1,501 @@
+#include "kmb/kube/client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kube/kube_test_support.h"
+
+namespace kmb {
+namespace {
+
+using kube_test::IssueCert;
+using kube_test::KeyCert;
+using kube_test::MakeCa;
+using kube_test::ScriptedResponse;
+using kube_test::SeenRequest;
+using kube_test::TempDir;
+using kube_test::TestServer;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr const char* kToken = "eyJhbGciOi.sekret-token.XYZ123";
+
+const char* kForbidden = R"({"kind":"Status","apiVersion":"v1","metadata":{},
+  "status":"Failure","message":"nodes is forbidden: User \"system:anonymous\" cannot list)"
+                         R"( resource \"nodes\" in API group \"\" at the cluster scope",
+  "reason":"Forbidden","details":{"kind":"nodes"},"code":403})";
+
+ScriptedResponse Json(int status, std::string body) {
+  ScriptedResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// One PKI for the whole suite: generating keys is the slow part.
+struct Pki {
+  KeyCert ca = MakeCa("kmb-test-ca");
+  KeyCert other_ca = MakeCa("kmb-other-ca");
+  KeyCert server = IssueCert(ca, "127.0.0.1", {"IP:127.0.0.1", "DNS:localhost"}, false);
+  KeyCert named_server = IssueCert(ca, "apiserver", {"DNS:apiserver.internal"}, false);
+  KeyCert client = IssueCert(ca, "kmb-client", {}, true);
+};
+const Pki& GetPki() {
+  static const Pki* pki = new Pki();
+  return *pki;
+}
+
+std::unique_ptr<TestServer> StartHttp(TestServer::Handler h) {
+  auto s = TestServer::Start({}, std::move(h));
+  EXPECT_NE(s, nullptr);
+  return s;
+}
+
+std::unique_ptr<TestServer> StartHttps(const KeyCert& cert, TestServer::Handler h,
+                                       std::string client_ca = "") {
+  TestServer::Options o;
+  o.tls = true;
+  o.server_cert = cert;
+  o.client_ca_pem = std::move(client_ca);
+  auto s = TestServer::Start(o, std::move(h));
+  EXPECT_NE(s, nullptr);
+  return s;
+}
+
+ClusterConfig Plain(const TestServer& s) {
+  ClusterConfig c;
+  c.server = s.url();
+  c.token = kToken;
+  return c;
+}
+
+KubeClientOptions Fast() {
+  KubeClientOptions o;
+  o.connect_timeout_seconds = 2;
+  o.timeout_seconds = 5;
+  return o;
+}
+
+TEST(KubeClientTest, OkBodyAndBearerToken) {
+  auto server = StartHttp(
+      [](const SeenRequest& r) { return Json(200, R"({"kind":"NodeList","items":[]})"); });
+  KubeClient client(Plain(*server), Fast());
+  HttpResponse resp;
+  Status st = client.Get("/api/v1/nodes?limit=500", &resp);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.body, R"({"kind":"NodeList","items":[]})");
+  EXPECT_EQ(resp.content_type, "application/json");
+  EXPECT_GE(resp.body.capacity(), resp.body.size() + kHttpBodyPadding);
+  EXPECT_GT(resp.seconds, 0);
+
+  auto seen = server->requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].path, "/api/v1/nodes?limit=500");
+  EXPECT_EQ(seen[0].Header("authorization"), std::string("Bearer ") + kToken);
+  EXPECT_EQ(seen[0].Header("accept"), "application/json");
+  EXPECT_EQ(seen[0].Header("user-agent"), "kube-metrics-bridge");
+  EXPECT_THAT(seen[0].Header("accept-encoding"), HasSubstr("gzip"));
+}
+
+TEST(KubeClientTest, ServerWithPathPrefix) {
+  auto server = StartHttp([](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c = Plain(*server);
+  c.server += "/k8s/clusters/c-abc";
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  ASSERT_TRUE(client.Get("/api/v1/nodes", &resp).ok());
+  EXPECT_EQ(server->requests().at(0).path, "/k8s/clusters/c-abc/api/v1/nodes");
+}
+
+TEST(KubeClientTest, Http4xxWithStatusMessage) {
+  auto server = StartHttp(
+      [](const SeenRequest& r) { return Json(r.path == "/api/v1/nodes" ? 403 : 401, kForbidden); });
+  KubeClient client(Plain(*server), Fast());
+  HttpResponse resp;
+  Status st = client.Get("/api/v1/nodes", &resp);
+  EXPECT_EQ(st.reason(), "http_4xx");
+  EXPECT_EQ(st.message(), "GET " + server->url() +
+                              "/api/v1/nodes: HTTP 403: nodes is forbidden: User "
+                              "\"system:anonymous\" cannot list resource \"nodes\" in API group "
+                              "\"\" at the cluster scope");
+  EXPECT_EQ(resp.status, 403);
+  EXPECT_EQ(resp.body, kForbidden);  // still available to the caller
+
+  st = client.Get("/api/v1/pods", &resp);
+  EXPECT_EQ(st.reason(), "http_4xx");
+  EXPECT_THAT(st.message(), StartsWith("GET " + server->url() + "/api/v1/pods: HTTP 401: "));
+}
+
+TEST(KubeClientTest, Http5xxWithStatusMessageOrBodySnippet) {
+  auto server = StartHttp([](const SeenRequest& r) {
+    if (r.path == "/apis/metrics.k8s.io/v1beta1/nodes") {
+      return Json(503, R"({"kind":"Status","apiVersion":"v1","status":"Failure",)"
+                       R"("message":"the server is currently unable to handle the request",)"
+                       R"("reason":"ServiceUnavailable","code":503})");
+    }
+    ScriptedResponse html;
+    html.status = 502;
+    html.content_type = "text/html";
+    html.body = "<html>\r\n<body>Bad\tGateway</body>\n</html>\n" + std::string(500, 'x');
+    return html;
+  });
+  KubeClient client(Plain(*server), Fast());
+  HttpResponse resp;
+  Status st = client.Get("/apis/metrics.k8s.io/v1beta1/nodes", &resp);
+  EXPECT_EQ(st.reason(), "http_5xx");
+  EXPECT_EQ(st.message(), "GET " + server->url() +
+                              "/apis/metrics.k8s.io/v1beta1/nodes: HTTP 503: the server is "
+                              "currently unable to handle the request");
+
+  st = client.Get("/healthz", &resp);
+  EXPECT_EQ(st.reason(), "http_5xx");
+  const std::string prefix = "GET " + server->url() + "/healthz: HTTP 502: ";
+  EXPECT_THAT(st.message(), StartsWith(prefix + "<html> <body>Bad Gateway</body> </html> xxx"));
+  EXPECT_LE(st.message().size(), prefix.size() + 200);
+  EXPECT_EQ(st.message().find_first_of("\r\n\t"), std::string::npos);
+}
+
+TEST(KubeClientTest, ConnectionRefused) {
+  ClusterConfig c;
+  c.server = "http://127.0.0.1:" + std::to_string(kube_test::ClosedPort());
+  c.token = kToken;
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  Status st = client.Get("/api/v1/nodes", &resp);
+  EXPECT_EQ(st.reason(), "connect");
+  EXPECT_THAT(st.message(), StartsWith("GET " + c.server + "/api/v1/nodes: "));
+  EXPECT_THAT(st.message(), Not(HasSubstr(kToken)));
+}
+
+TEST(KubeClientTest, UnresolvableHost) {
+  ClusterConfig c;
+  c.server = "http://kmb-test.invalid:6443";
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  EXPECT_EQ(client.Get("/version", &resp).reason(), "connect");
+}
+
+TEST(KubeClientTest, Timeout) {
+  auto server = StartHttp([](const SeenRequest&) {
+    ScriptedResponse r = Json(200, "{}");
+    r.delay_ms = 1500;
+    return r;
+  });
+  KubeClientOptions o = Fast();
+  o.timeout_seconds = 0.3;
+  KubeClient client(Plain(*server), o);
+  HttpResponse resp;
+  const auto start = std::chrono::steady_clock::now();
+  Status st = client.Get("/api/v1/nodes", &resp);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(st.reason(), "timeout");
+  EXPECT_THAT(st.message(), StartsWith("GET " + server->url() + "/api/v1/nodes: "));
+  EXPECT_LT(elapsed, std::chrono::milliseconds(1200));
+}
+
+TEST(KubeClientTest, TooLargeWithContentLength) {
+  auto server = StartHttp([](const SeenRequest&) { return Json(200, std::string(10000, 'a')); });
+  KubeClientOptions o = Fast();
+  o.max_response_bytes = 1000;
+  KubeClient client(Plain(*server), o);
+  HttpResponse resp;
+  Status st = client.Get("/api/v1/pods", &resp);
+  EXPECT_EQ(st.reason(), "too_large");
+  EXPECT_EQ(st.message(), "GET " + server->url() + "/api/v1/pods: response larger than 1000 bytes");
+}
+
+TEST(KubeClientTest, TooLargeChunkedAndAfterDecompression) {
+  const std::string big(200000, 'a');
+  auto server = StartHttp([&big](const SeenRequest& r) {
+    ScriptedResponse resp = Json(200, big);
+    if (r.path == "/chunked") {
+      resp.chunked = true;
+    } else {
+      resp.body = kube_test::Gzip(big);  // small on the wire, large decoded
+      resp.headers = {{"Content-Encoding", "gzip"}};
+    }
+    return resp;
+  });
+  KubeClientOptions o = Fast();
+  o.max_response_bytes = 100000;
+  KubeClient client(Plain(*server), o);
+  HttpResponse resp;
+  EXPECT_EQ(client.Get("/chunked", &resp).reason(), "too_large");
+  EXPECT_EQ(client.Get("/gzip", &resp).reason(), "too_large");
+  // The limit is inclusive of an exact fit.
+  KubeClientOptions exact = Fast();
+  exact.max_response_bytes = big.size();
+  KubeClient fits(Plain(*server), exact);
+  Status st = fits.Get("/chunked", &resp);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(resp.body.size(), big.size());
+  EXPECT_GE(resp.body.capacity(), resp.body.size() + kHttpBodyPadding);
+}
+
+TEST(KubeClientTest, GzipDecoded) {
+  std::string json = "{\"items\":[";
+  for (int i = 0; i < 1000; ++i) json += (i ? "," : "") + std::string("{\"name\":\"node\"}");
+  json += "]}";
+  auto server = StartHttp([&json](const SeenRequest& r) {
+    ScriptedResponse resp = Json(200, kube_test::Gzip(json));
+    resp.headers = {{"Content-Encoding", "gzip"}};
+    return resp;
+  });
+  KubeClient client(Plain(*server), Fast());
+  HttpResponse resp;
+  Status st = client.Get("/api/v1/pods", &resp);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(resp.body, json);
+  EXPECT_GE(resp.body.capacity(), resp.body.size() + kHttpBodyPadding);
+}
+
+TEST(KubeClientTest, ReusesConnectionAndResponseBuffer) {
+  auto server = StartHttp([](const SeenRequest&) { return Json(200, std::string(5000, 'b')); });
+  KubeClient client(Plain(*server), Fast());
+  HttpResponse resp;
+  for (int i = 0; i < 5; ++i) {
+    Status st = client.Get("/api/v1/nodes", &resp);
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  EXPECT_EQ(server->requests().size(), 5u);
+  EXPECT_EQ(server->connections(), 1u);
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+TEST(KubeClientTest, ConcurrentRequestsUseThePool) {
+  auto server = StartHttp([](const SeenRequest&) {
+    ScriptedResponse r = Json(200, "{}");
+    r.delay_ms = 50;
+    return r;
+  });
+  KubeClient client(Plain(*server), Fast());
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&] {
+        HttpResponse resp;
+        if (client.Get("/api/v1/nodes", &resp).ok()) ++ok;
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok.load(), 4);
+  }
+  // At most one connection per concurrently used handle, kept across rounds.
+  EXPECT_LE(client.connections_opened(), 4u);
+  EXPECT_EQ(server->connections(), client.connections_opened());
+}
+
+TEST(KubeClientTest, TokenFileReReadWhenItChanges) {
+  TempDir dir;
+  auto server = StartHttp([](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c;
+  c.server = server->url();
+  c.token_file = dir.Write("token", "first-token\n");
+  c.token = "first-token";
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  ASSERT_TRUE(client.Get("/a", &resp).ok());
+  dir.Write("token", "rotated-token-longer\n");
+  ASSERT_TRUE(client.Get("/b", &resp).ok());
+  std::remove((dir.path() + "/token").c_str());  // unreadable: keep the last good one
+  ASSERT_TRUE(client.Get("/c", &resp).ok());
+  auto seen = server->requests();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].Header("authorization"), "Bearer first-token");
+  EXPECT_EQ(seen[1].Header("authorization"), "Bearer rotated-token-longer");
+  EXPECT_EQ(seen[2].Header("authorization"), "Bearer rotated-token-longer");
+}
+
+TEST(KubeClientTest, BasicAuth) {
+  auto server = StartHttp([](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c;
+  c.server = server->url();
+  c.username = "admin";
+  c.password = "pa55word";
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  ASSERT_TRUE(client.Get("/version", &resp).ok());
+  EXPECT_EQ(server->requests().at(0).Header("authorization"),
+            "Basic " + kube_test::Base64("admin:pa55word"));
+}
+
+TEST(KubeClientTest, NoAuthorizationWithoutCredentials) {
+  auto server = StartHttp([](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c;
+  c.server = server->url() + "/";
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  ASSERT_TRUE(client.Get("/version", &resp).ok());
+  EXPECT_EQ(server->requests().at(0).path, "/version");
+  EXPECT_EQ(server->requests().at(0).Header("authorization"), "");
+}
+
+TEST(KubeClientTest, ProxyUrl) {
+  // The API server host does not resolve: only a request through the proxy can succeed.
+  kube_test::RawHttpServer proxy("{\"via\":\"proxy\"}");
+  ClusterConfig c;
+  c.server = "http://kmb-apiserver.invalid:6443";
+  c.proxy_url = "http://127.0.0.1:" + std::to_string(proxy.port());
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  Status st = client.Get("/version", &resp);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(resp.body, "{\"via\":\"proxy\"}");
+  EXPECT_THAT(proxy.request_lines(),
+              ::testing::ElementsAre("GET http://kmb-apiserver.invalid:6443/version HTTP/1.1"));
+}
+
+TEST(KubeClientTest, TokenNeverInMessages) {
+  // A hostile or buggy server echoing the Authorization header back in its error.
+  auto server = StartHttp([](const SeenRequest& r) {
+    const std::string auth = r.Header("authorization");
+    if (r.path == "/status") {
+      return Json(401, R"({"kind":"Status","message":"bad credentials: )" + auth + "\"}");
+    }
+    return Json(500, "echo: " + auth);
+  });
+  ClusterConfig c = Plain(*server);
+  c.password = "also-secret-pw";
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  std::vector<Status> results;
+  results.push_back(client.Get("/status", &resp));
+  results.push_back(client.Get("/raw", &resp));
+  ClusterConfig refused = c;
+  refused.server = "http://127.0.0.1:" + std::to_string(kube_test::ClosedPort());
+  KubeClient refused_client(refused, Fast());
+  results.push_back(refused_client.Get("/x", &resp));
+  ClusterConfig tls = c;
+  tls.server = "https://127.0.0.1:" + std::to_string(server->port());  // TLS to a plain server
+  KubeClient tls_client(tls, Fast());
+  results.push_back(tls_client.Get("/x", &resp));
+  for (const Status& st : results) {
+    ASSERT_FALSE(st.ok());
+    EXPECT_THAT(st.message(), Not(HasSubstr(kToken)));
+    EXPECT_THAT(st.message(), Not(HasSubstr("sekret")));
+    EXPECT_THAT(st.message(), Not(HasSubstr("also-secret-pw")));
+    EXPECT_THAT(st.message(), Not(HasSubstr("Authorization")));
+  }
+  EXPECT_THAT(results[0].message(), HasSubstr("bad credentials: Bearer <redacted>"));
+}
+
+// ---- TLS ---------------------------------------------------------------------------------
+
+TEST(KubeClientTlsTest, RightCaOkWrongCaFails) {
+  const Pki& pki = GetPki();
+  auto server = StartHttps(pki.server, [](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c = Plain(*server);
+  c.ca_pem = pki.ca.cert_pem;
+  {
+    KubeClient client(c, Fast());
+    HttpResponse resp;
+    Status st = client.Get("/version", &resp);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(server->requests().at(0).Header("authorization"), std::string("Bearer ") + kToken);
+  }
+  c.ca_pem = pki.other_ca.cert_pem;
+  KubeClient wrong(c, Fast());
+  HttpResponse resp;
+  Status st = wrong.Get("/version", &resp);
+  EXPECT_EQ(st.reason(), "tls");
+  EXPECT_THAT(st.message(), StartsWith("GET " + server->url() + "/version: "));
+  EXPECT_EQ(server->requests().size(), 1u);  // the request never reached the server
+
+  // No CA configured: the system roots do not know our test CA.
+  c.ca_pem.clear();
+  KubeClient system_roots(c, Fast());
+  EXPECT_EQ(system_roots.Get("/version", &resp).reason(), "tls");
+}
+
+TEST(KubeClientTlsTest, InsecureSkipsVerification) {
+  const Pki& pki = GetPki();
+  auto server = StartHttps(pki.named_server, [](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c = Plain(*server);
+  c.insecure_skip_tls_verify = true;
+  c.ca_pem = pki.other_ca.cert_pem;  // ignored
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  Status st = client.Get("/version", &resp);
+  EXPECT_TRUE(st.ok()) << st.message();
+}
+
+TEST(KubeClientTlsTest, TlsServerName) {
+  const Pki& pki = GetPki();
+  // The certificate names only apiserver.internal, not 127.0.0.1.
+  auto server = StartHttps(pki.named_server, [](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c = Plain(*server);
+  c.ca_pem = pki.ca.cert_pem;
+  {
+    KubeClient client(c, Fast());
+    HttpResponse resp;
+    EXPECT_EQ(client.Get("/version", &resp).reason(), "tls");
+  }
+  c.tls_server_name = "apiserver.internal";
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  Status st = client.Get("/version", &resp);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(server->requests().size(), 1u);
+  EXPECT_EQ(server->requests()[0].Header("host"), "127.0.0.1:" + std::to_string(server->port()));
+
+  // Messages still name the configured server.
+  c.tls_server_name = "wrong.internal";
+  KubeClient wrong(c, Fast());
+  st = wrong.Get("/version", &resp);
+  EXPECT_EQ(st.reason(), "tls");
+  EXPECT_THAT(st.message(), StartsWith("GET " + server->url() + "/version: "));
+}
+
+TEST(KubeClientTlsTest, ClientCertificatePresented) {
+  const Pki& pki = GetPki();
+  auto server = StartHttps(
+      pki.server, [](const SeenRequest&) { return Json(200, "{}"); }, pki.ca.cert_pem);
+  ClusterConfig c;
+  c.server = server->url();
+  c.ca_pem = pki.ca.cert_pem;
+  c.client_cert_pem = pki.client.cert_pem;
+  c.client_key_pem = pki.client.key_pem;
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  Status st = client.Get("/version", &resp);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_THAT(server->requests().at(0).client_cert_subject, HasSubstr("kmb-client"));
+  EXPECT_EQ(server->requests().at(0).Header("authorization"), "");
+}
+
+TEST(KubeClientTlsTest, ReusesTlsConnection) {
+  const Pki& pki = GetPki();
+  auto server = StartHttps(pki.server, [](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c = Plain(*server);
+  c.ca_pem = pki.ca.cert_pem;
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(client.Get("/version", &resp).ok());
+  EXPECT_EQ(server->connections(), 1u);
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+TEST(KubeClientTlsTest, Http2OptionFallsBackToHttp11) {
+  // civetweb speaks HTTP/1.1 only: ALPN must settle on it.
+  const Pki& pki = GetPki();
+  auto server = StartHttps(pki.server, [](const SeenRequest&) { return Json(200, "{}"); });
+  ClusterConfig c = Plain(*server);
+  c.ca_pem = pki.ca.cert_pem;
+  KubeClientOptions o = Fast();
+  o.http2 = true;
+  KubeClient client(c, o);
+  HttpResponse resp;
+  Status st = client.Get("/version", &resp);
+  EXPECT_TRUE(st.ok()) << st.message();
+}
+
+}  // namespace
+}  // namespace kmb

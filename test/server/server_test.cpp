@@ -1,0 +1,87 @@
+#include "kmb/server/server.h"
+
+#include <gtest/gtest.h>
+
+#include "common/test_util.h"
+#include "kmb/util/log.h"
+
+namespace kmb {
+namespace {
+
+using testing::HttpGet;
+
+std::shared_ptr<Exposition> MakeExposition() {
+  auto snap = std::make_shared<Snapshot>();
+  snap->summary.enabled = true;
+  NodeResult r;
+  r.node = "n1";
+  EntityStats e;
+  e.entity = catalog::Entity::kNode;
+  e.labels = {"n1"};
+  e.samples.push_back(Sample::Uint(
+      static_cast<catalog::MetricId>(catalog::FindByName("node_memory_working_set_bytes")), 42));
+  r.summary.entities.push_back(e);
+  snap->nodes.push_back(r);
+  return std::make_shared<Exposition>(snap, WriterOptions{});
+}
+
+TEST(Negotiation, Format) {
+  EXPECT_EQ(NegotiateFormat(""), ExpositionFormat::kText004);
+  EXPECT_EQ(NegotiateFormat("text/plain;version=0.0.4"), ExpositionFormat::kText004);
+  EXPECT_EQ(NegotiateFormat("application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.4"),
+            ExpositionFormat::kOpenMetrics100);
+}
+
+TEST(Negotiation, Gzip) {
+  EXPECT_TRUE(AcceptsGzip("gzip"));
+  EXPECT_TRUE(AcceptsGzip("deflate, gzip;q=1.0, *;q=0.5"));
+  EXPECT_FALSE(AcceptsGzip("identity"));
+  EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
+  EXPECT_FALSE(AcceptsGzip(""));
+}
+
+TEST(Server, ServesMetricsHealthReadyAndLanding) {
+  std::string error;
+  auto server = MetricsServer::Start({"127.0.0.1:0", "/metrics", 4}, &error);
+  ASSERT_TRUE(server) << error;
+  ASSERT_GT(server->port(), 0);
+  std::string base = server->url();
+
+  EXPECT_EQ(HttpGet(base + "/healthz").status, 200);
+  EXPECT_EQ(HttpGet(base + "/readyz").status, 503);
+  EXPECT_EQ(HttpGet(base + "/metrics").status, 503);
+
+  server->Publish(MakeExposition());
+  EXPECT_EQ(HttpGet(base + "/readyz").status, 200);
+  auto text = HttpGet(base + "/metrics");
+  EXPECT_EQ(text.status, 200);
+  EXPECT_NE(text.headers.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(text.body.find("node_memory_working_set_bytes{node=\"n1\"} 42\n"), std::string::npos);
+
+  auto om = HttpGet(base + "/metrics", {"Accept: application/openmetrics-text; version=1.0.0"});
+  EXPECT_NE(om.headers.find("application/openmetrics-text; version=1.0.0"), std::string::npos);
+  EXPECT_TRUE(om.body.ends_with("# EOF\n"));
+
+  auto gz = HttpGet(base + "/metrics", {"Accept-Encoding: gzip"});
+  EXPECT_NE(gz.headers.find("Content-Encoding: gzip"), std::string::npos);
+  EXPECT_EQ(gz.body, server->Current()->GzipBody(ExpositionFormat::kText004));
+
+  auto landing = HttpGet(base + "/");
+  EXPECT_EQ(landing.status, 200);
+  EXPECT_NE(landing.body.find("href=\"/metrics\""), std::string::npos);
+  EXPECT_NE(landing.body.find(std::string(Version())), std::string::npos);
+  EXPECT_EQ(HttpGet(base + "/nope").status, 404);
+}
+
+TEST(Server, BadListenAddressIsAClearError) {
+  std::string error;
+  auto first = MetricsServer::Start({"127.0.0.1:0", "/metrics", 2}, &error);
+  ASSERT_TRUE(first);
+  std::string taken = "127.0.0.1:" + std::to_string(first->port());
+  auto second = MetricsServer::Start({taken, "/metrics", 2}, &error);
+  EXPECT_FALSE(second);
+  EXPECT_NE(error.find(taken), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace kmb

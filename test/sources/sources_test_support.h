@@ -1,0 +1,70 @@
+#pragma once
+// Helpers shared by the sources tests.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kmb/catalog/catalog.h"
+#include "kmb/sources/entity.h"
+
+namespace kmb::testing {
+
+inline std::string ReadFixture(const std::string& relative) {
+  std::ifstream in(std::string(KMB_FIXTURES_DIR) + "/" + relative, std::ios::binary);
+  EXPECT_TRUE(in.good()) << relative;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The entity of `kind` whose labels start with `labels` (in catalog::LabelNames order).
+inline const EntityStats* FindEntity(const std::vector<EntityStats>& entities, catalog::Entity kind,
+                                     std::initializer_list<std::string_view> labels) {
+  for (const EntityStats& e : entities) {
+    if (e.entity != kind || e.labels.size() < labels.size()) continue;
+    size_t i = 0;
+    bool match = true;
+    for (std::string_view l : labels) match = match && e.labels[i++] == l;
+    if (match) return &e;
+  }
+  return nullptr;
+}
+
+// The sample of the catalog metric `name` in `e`, if any.
+inline std::optional<Sample> SampleOf(const EntityStats& e, std::string_view name) {
+  const int id = catalog::FindByName(name);
+  EXPECT_GE(id, 0) << name;
+  for (const Sample& s : e.samples) {
+    if (s.metric == id) return s;
+  }
+  return std::nullopt;
+}
+
+inline size_t CountKind(const std::vector<EntityStats>& entities, catalog::Entity kind) {
+  size_t n = 0;
+  for (const EntityStats& e : entities) n += e.entity == kind ? 1 : 0;
+  return n;
+}
+
+// Unsigned integer value of a sample (fails the test for other kinds).
+inline uint64_t U(const std::optional<Sample>& s) {
+  EXPECT_TRUE(s.has_value());
+  if (!s.has_value()) return 0;
+  EXPECT_EQ(s->kind, ValueKind::kUint);
+  return s->kind == ValueKind::kUint ? s->u : 0;
+}
+
+inline double D(const std::optional<Sample>& s) {
+  EXPECT_TRUE(s.has_value());
+  if (!s.has_value()) return 0;
+  EXPECT_EQ(s->kind, ValueKind::kDouble);
+  return s->kind == ValueKind::kDouble ? s->d : 0;
+}
+
+}  // namespace kmb::testing

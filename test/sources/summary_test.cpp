@@ -1,0 +1,649 @@
+#include "kmb/sources/summary.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "kmb/sources/quantity.h"
+#include "sources/json_walk.h"
+#include "sources/sources_test_support.h"
+
+namespace kmb {
+namespace {
+
+using catalog::Entity;
+using testing::CountKind;
+using testing::FindEntity;
+using testing::ReadFixture;
+using testing::SampleOf;
+using testing::U;
+
+// Values read by hand from each fixture: the node, the first and the last pod, and the last
+// container of each of those pods.
+struct SummaryCase {
+  const char* file;
+  const char* node;
+  uint64_t node_cpu_ns;  // node.cpu.usageCoreNanoSeconds
+  int64_t node_cpu_ms;   // node.cpu.time
+  uint64_t node_ws;      // node.memory.workingSetBytes
+  size_t pods;
+  size_t containers;
+  struct Pod {
+    const char* ns;
+    const char* name;
+    uint64_t cpu_ns;  // 0 with has_cpu false: the pod has no cpu block
+    uint64_t ws;
+    const char* container;
+    uint64_t container_cpu_ns;
+    uint64_t container_ws;
+  } first, last;
+};
+
+const SummaryCase kCases[] = {
+    {"datadog-integrations-core-kubelet-windows-stats-summary.json",
+     "ip-172-29-160-189.ec2.internal",
+     452800000000,
+     1587743651000,
+     924364800,
+     2,
+     6,
+     {"default", "dd-datadog-lbvkl", 33109375000, 264912896, "init-volume", 0, 0},
+     {"default", "windows-server-iis-6c68545d57-gwtn9", 70140625000, 136814592,
+      "windows-server-iis", 70140625000, 136814592}},
+    {"nri-kubernetes-k8s-1.16-minikube-stats-summary.json",
+     "minikube",
+     216639857637,
+     1639576265000,
+     1446182912,
+     15,
+     15,
+     {"scraper", "e2e-ds-8zz8h", 69596536, 1232896, "busybox", 18098430, 557056},
+     {"kube-system", "kube-apiserver-minikube", 24869666752, 241094656, "kube-apiserver",
+      25080146994, 240455680}},
+    {"nri-kubernetes-k8s-1.20-minikube-stats-summary.json",
+     "datagen-1-20",
+     0,
+     1685500240000,
+     0,
+     17,
+     17,
+     {"scraper", "e2e-statefulset-0", 26060000, 540672, "busybox", 12748000, 311296},
+     {"scraper", "e2e-scraper-9c979498b-qwt54", 726813000, 3260416, "e2e-scraper", 712900000,
+      3039232}},
+    {"nri-kubernetes-k8s-1.24-minikube-stats-summary.json",
+     "datagen-1-24",
+     89211312000,
+     1694016933000,
+     986136576,
+     17,
+     17,
+     {"kube-system", "kube-apiserver-datagen-1-24", 13997358000, 323174400, "kube-apiserver",
+      13608961000, 322899968},
+     {"kube-system", "kube-controller-manager-datagen-1-24", 4957487000, 50192384,
+      "kube-controller-manager", 4831038000, 49963008}},
+    {"nri-kubernetes-k8s-1.28-minikube-stats-summary.json",
+     "datagen-1-28",
+     117133655000,
+     1699597252000,
+     884572160,
+     18,
+     23,
+     {"scraper", "e2e-statefulset-0", 2380520000, 11169792, "failing-container", 11739000, 536576},
+     {"kube-system", "storage-provisioner", 298661000, 8814592, "storage-provisioner", 274106000,
+      8552448}},
+    {"nri-kubernetes-k8s-1.30-minikube-stats-summary.json",
+     "datagen-1-30",
+     80051369000,
+     1762283908000,
+     908845056,
+     17,
+     17,
+     {"kube-system", "coredns-7db6d8ff4d-tflps", 212556000, 13463552, "coredns", 202384000,
+      13238272},
+     {"kube-system", "storage-provisioner", 200266000, 12484608, "storage-provisioner", 156189000,
+      12476416}},
+    {"nri-kubernetes-k8s-1.34-minikube-stats-summary.json",
+     "datagen-1-34",
+     63349226000,
+     1768329614000,
+     898445312,
+     18,
+     18,
+     {"scraper", "e2e-deployment-6fb786454b-7fsxc", 2900063000, 10661888, "compute-pi-digits",
+      2756273000, 10412032},
+     {"scraper", "e2e-statefulset-0", 2222006000, 10932224, "compute-pi-digits", 2284838000,
+      10428416}},
+    {"nri-kubernetes-k8s-1.35-minikube-stats-summary.json",
+     "datagen-1-35",
+     62148052000,
+     1782468875000,
+     917110784,
+     17,
+     17,
+     {"kube-system", "kube-controller-manager-datagen-1-35", 1944284000, 66478080,
+      "kube-controller-manager", 1877547000, 66174976},
+     {"scraper", "e2e-kube-state-metrics-75b885dc9-97mtr", 111959000, 19951616,
+      "kube-state-metrics", 111020000, 18919424}},
+    // The 2016 payload: neither pod has pod-level cpu/memory (cpu_ns and ws are unused).
+    {"telegraf-kubernetes-test-stats-summary-2016.json",
+     "node1",
+     774129887054161,
+     1474995461000,
+     5081538560,
+     2,
+     2,
+     {"foons", "foopod", 0, 0, "foocontainer", 56507553554, 30789632},
+     {"foons", "stopped-pod", 0, 0, "stopped-container", 56507553554, 0}},
+};
+
+std::string SummaryPath(const char* file) { return std::string("summary/") + file; }
+
+NodeSummary MustDecode(const std::string& body, std::string_view node_name = "") {
+  NodeSummary out;
+  const Status st = DecodeSummary(body, node_name, &out);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return out;
+}
+
+TEST(Summary, EveryFixtureFileHasACase) {
+  std::set<std::string> files;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(KMB_FIXTURES_DIR) + "/summary")) {
+    files.insert(entry.path().filename().string());
+  }
+  std::set<std::string> covered;
+  for (const SummaryCase& c : kCases) covered.insert(c.file);
+  EXPECT_EQ(files, covered);
+}
+
+class SummaryFixture : public ::testing::TestWithParam<SummaryCase> {};
+
+TEST_P(SummaryFixture, DecodesHandReadValues) {
+  const SummaryCase& c = GetParam();
+  const NodeSummary s = MustDecode(ReadFixture(SummaryPath(c.file)));
+  ASSERT_FALSE(s.entities.empty());
+  EXPECT_EQ(s.node, c.node);
+
+  // The node first, then each pod followed by its containers.
+  const EntityStats& node = s.entities[0];
+  ASSERT_EQ(node.entity, Entity::kNode);
+  EXPECT_EQ(node.labels, std::vector<std::string>{c.node});
+  const auto cpu = SampleOf(node, "node_cpu_usage_seconds_total");
+  EXPECT_EQ(U(cpu), c.node_cpu_ns);
+  EXPECT_EQ(cpu->time_ms, c.node_cpu_ms);
+  EXPECT_EQ(U(SampleOf(node, "node_memory_working_set_bytes")), c.node_ws);
+  EXPECT_EQ(CountKind(s.entities, Entity::kNode), 1u);
+  EXPECT_EQ(CountKind(s.entities, Entity::kPod), c.pods);
+  EXPECT_EQ(CountKind(s.entities, Entity::kContainer), c.containers);
+  EXPECT_EQ(s.entities.size(), 1 + c.pods + c.containers);
+  const EntityStats* current_pod = nullptr;
+  for (size_t i = 1; i < s.entities.size(); ++i) {
+    const EntityStats& e = s.entities[i];
+    ASSERT_NE(e.entity, Entity::kNode);
+    if (e.entity == Entity::kPod) {
+      current_pod = &e;
+      ASSERT_EQ(e.labels.size(), 3u);
+      EXPECT_EQ(e.labels[2], c.node);
+      continue;
+    }
+    ASSERT_EQ(e.entity, Entity::kContainer);
+    ASSERT_NE(current_pod, nullptr) << "a container before any pod";
+    ASSERT_EQ(e.labels.size(), 4u);
+    EXPECT_EQ(e.labels[0], current_pod->labels[0]);  // namespace
+    EXPECT_EQ(e.labels[1], current_pod->labels[1]);  // pod
+    EXPECT_FALSE(e.labels[2].empty());               // container
+    EXPECT_EQ(e.labels[3], c.node);
+  }
+
+  for (const SummaryCase::Pod& p : {c.first, c.last}) {
+    SCOPED_TRACE(p.name);
+    const EntityStats* pod = FindEntity(s.entities, Entity::kPod, {p.ns, p.name});
+    ASSERT_NE(pod, nullptr);
+    if (p.ws != 0 || p.cpu_ns != 0) {
+      EXPECT_EQ(U(SampleOf(*pod, "pod_cpu_usage_seconds_total")), p.cpu_ns);
+      EXPECT_EQ(U(SampleOf(*pod, "pod_memory_working_set_bytes")), p.ws);
+    }
+    const EntityStats* ctr =
+        FindEntity(s.entities, Entity::kContainer, {p.ns, p.name, p.container, c.node});
+    ASSERT_NE(ctr, nullptr);
+    EXPECT_EQ(U(SampleOf(*ctr, "container_cpu_usage_seconds_total")), p.container_cpu_ns);
+    if (p.container_ws != 0) {
+      EXPECT_EQ(U(SampleOf(*ctr, "container_memory_working_set_bytes")), p.container_ws);
+    }
+  }
+  // Every sample carries the time of its block: all fixtures but the 2016 one stamp every
+  // cpu and memory block.
+  for (const EntityStats& e : s.entities) {
+    for (const Sample& sample : e.samples) EXPECT_GT(sample.time_ms, 1400000000000);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFixtures, SummaryFixture, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<SummaryCase>& info) {
+                           std::string name = info.param.file;
+                           name = name.substr(0, name.find("-stats-summary"));
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name;
+                         });
+
+TEST(Summary, Telegraf2016EdgeShapes) {
+  const NodeSummary s =
+      MustDecode(ReadFixture("summary/telegraf-kubernetes-test-stats-summary-2016.json"));
+  // Pods without pod-level cpu/memory still exist, with no samples.
+  const EntityStats* foopod = FindEntity(s.entities, Entity::kPod, {"foons", "foopod", "node1"});
+  ASSERT_NE(foopod, nullptr);
+  EXPECT_TRUE(foopod->samples.empty());
+  // "startTime": null is skipped; the stopped pod's container has only cpu.
+  const EntityStats* stopped = FindEntity(s.entities, Entity::kPod, {"foons", "stopped-pod"});
+  ASSERT_NE(stopped, nullptr);
+  EXPECT_TRUE(stopped->samples.empty());
+  const EntityStats* ctr =
+      FindEntity(s.entities, Entity::kContainer, {"foons", "stopped-pod", "stopped-container"});
+  ASSERT_NE(ctr, nullptr);
+  ASSERT_EQ(ctr->samples.size(), 1u);
+  EXPECT_EQ(U(SampleOf(*ctr, "container_cpu_usage_seconds_total")), 56507553554u);
+  EXPECT_EQ(ctr->samples[0].time_ms, 1474995452000);
+  EXPECT_FALSE(SampleOf(*ctr, "container_memory_working_set_bytes").has_value());
+  // Big counter: 774129887054161 ns is about 8.96 core-days.
+  EXPECT_DOUBLE_EQ(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")->Scaled(),
+                   774129.887054161);
+}
+
+// Rows of a test catalog that reach deeper than today's catalog: nested blocks, PSI, doubles,
+// fields Windows leaves out. The schema is the production one with these rows.
+catalog::MetricDef Row(Entity entity, std::string_view path) {
+  return catalog::MetricDef{"test_metric",
+                            catalog::MetricType::kGauge,
+                            "",
+                            "",
+                            catalog::Source::kSummary,
+                            entity,
+                            path,
+                            0,
+                            "",
+                            "",
+                            "",
+                            ""};
+}
+
+const catalog::MetricDef kDeepRows[] = {
+    Row(Entity::kNode, "memory.rssBytes"),              // 0
+    Row(Entity::kNode, "cpu.psi.some.total"),           // 1
+    Row(Entity::kNode, "cpu.psi.full.avg60"),           // 2
+    Row(Entity::kNode, "runtime.imageFs.usedBytes"),    // 3
+    Row(Entity::kNode, "fs.inodesFree"),                // 4
+    Row(Entity::kPod, "network.rxBytes"),               // 5
+    Row(Entity::kPod, "process_stats.process_count"),   // 6
+    Row(Entity::kContainer, "cpu.usageNanoCores"),      // 7
+    Row(Entity::kContainer, "memory.rssBytes"),         // 8
+    Row(Entity::kContainer, "memory.workingSetBytes"),  // 9
+    Row(Entity::kContainer, "memory.psi.some.avg10"),   // 10
+    Row(Entity::kContainer, "logs.usedBytes"),          // 11
+    Row(Entity::kPod, "ephemeral-storage.inodesUsed"),  // 12
+};
+
+std::vector<EntityStats> DeepDecode(const std::string& body) {
+  walk::SchemaSpec spec = walk::SummarySpec();
+  spec.rows = kDeepRows;
+  const walk::Schema schema(spec);
+  std::vector<EntityStats> out;
+  const Status st = schema.Walk(body, body.size(), &out, 0);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return out;
+}
+
+std::optional<Sample> Get(const EntityStats& e, catalog::MetricId id) {
+  for (const Sample& s : e.samples) {
+    if (s.metric == id) return s;
+  }
+  return std::nullopt;
+}
+
+TEST(SummaryDeepPaths, Kubernetes134) {
+  const auto out =
+      DeepDecode(ReadFixture("summary/nri-kubernetes-k8s-1.34-minikube-stats-summary.json"));
+  const EntityStats& node = out[0];
+  EXPECT_EQ(Get(node, 0)->u, 736088064u);
+  EXPECT_EQ(Get(node, 1)->u, 41213702u);
+  EXPECT_EQ(Get(node, 1)->time_ms, 1768329614000);  // cpu.time, two levels up
+  EXPECT_EQ(Get(node, 2)->kind, ValueKind::kDouble);
+  EXPECT_DOUBLE_EQ(Get(node, 2)->d, 41.11);
+  EXPECT_EQ(Get(node, 3)->u, 1846775808u);
+  EXPECT_EQ(Get(node, 3)->time_ms, 1768329616000);  // runtime.imageFs.time
+  EXPECT_EQ(Get(node, 4)->u, 29942615u);
+  const EntityStats* pod =
+      FindEntity(out, Entity::kPod, {"scraper", "e2e-deployment-6fb786454b-7fsxc"});
+  ASSERT_NE(pod, nullptr);
+  EXPECT_EQ(Get(*pod, 5)->u, 446u);
+  EXPECT_EQ(Get(*pod, 6)->u, 1u);
+  EXPECT_EQ(Get(*pod, 6)->time_ms, 0);  // process_stats has no time
+  EXPECT_EQ(Get(*pod, 12)->u, 11u);
+  const EntityStats* ctr = FindEntity(
+      out, Entity::kContainer, {"scraper", "e2e-deployment-6fb786454b-7fsxc", "compute-pi-digits"});
+  ASSERT_NE(ctr, nullptr);
+  EXPECT_EQ(Get(*ctr, 7)->u, 80061916u);
+  EXPECT_EQ(Get(*ctr, 8)->u, 10121216u);
+  EXPECT_EQ(Get(*ctr, 10)->u, 0u);
+  EXPECT_EQ(Get(*ctr, 11)->u, 0u);
+  EXPECT_EQ(Get(*ctr, 11)->time_ms, 1768329620000);  // logs.time
+}
+
+TEST(SummaryDeepPaths, WindowsMissingFieldsGiveNoSample) {
+  const auto out = DeepDecode(
+      ReadFixture("summary/datadog-integrations-core-kubelet-windows-stats-summary.json"));
+  // Windows sends rssBytes 0 for the node: a real zero sample.
+  EXPECT_EQ(Get(out[0], 0)->u, 0u);
+  // process-agent has no cpu.usageNanoCores; no container has memory.rssBytes.
+  const EntityStats* agent =
+      FindEntity(out, Entity::kContainer, {"default", "dd-datadog-lbvkl", "process-agent"});
+  ASSERT_NE(agent, nullptr);
+  EXPECT_FALSE(Get(*agent, 7).has_value());
+  EXPECT_EQ(Get(*agent, 9)->u, 65474560u);
+  const EntityStats* trace =
+      FindEntity(out, Entity::kContainer, {"default", "dd-datadog-lbvkl", "trace-agent"});
+  ASSERT_NE(trace, nullptr);
+  EXPECT_TRUE(Get(*trace, 7).has_value());
+  for (const EntityStats& e : out) {
+    if (e.entity != Entity::kContainer) continue;
+    EXPECT_FALSE(Get(e, 8).has_value()) << e.labels[2];
+  }
+}
+
+TEST(SummarySchema, TrieMatchesCatalogFind) {
+  const walk::Schema& schema = walk::SummarySchema();
+  int rows = 0;
+  for (size_t i = 0; i < catalog::kMetricCount; ++i) {
+    const catalog::MetricDef& def = catalog::kMetrics[i];
+    if (def.source != catalog::Source::kSummary) continue;
+    EXPECT_EQ(schema.Lookup(def.entity, def.path), catalog::Find(def.entity, def.path)) << def.name;
+    EXPECT_EQ(schema.Lookup(def.entity, def.path), static_cast<int>(i));
+    ++rows;
+  }
+  EXPECT_GT(rows, 0);
+  EXPECT_EQ(schema.Lookup(Entity::kNode, "cpu"), -1);
+  EXPECT_EQ(schema.Lookup(Entity::kNode, "cpu.nope"), -1);
+  EXPECT_EQ(schema.Lookup(Entity::kPod, "podRef.name"), -1);  // a label, not a metric
+}
+
+// ---- Values and shapes built by hand ----
+
+std::string NodeDoc(const std::string& cpu_block) {
+  return R"({"node":{"nodeName":"n1","cpu":)" + cpu_block + R"(},"pods":[]})";
+}
+
+TEST(SummaryValues, CountersNear2To63StayExact) {
+  NodeSummary s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":9223372036854775000})"));
+  EXPECT_EQ(U(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")),
+            uint64_t{9223372036854775000u});
+  s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":18446744073709551615})"));
+  EXPECT_EQ(U(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")),
+            uint64_t{18446744073709551615u});
+  s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":9223372036854775808})"));
+  EXPECT_EQ(U(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")),
+            uint64_t{9223372036854775808u});
+}
+
+TEST(SummaryValues, NegativeAndFloatNumbers) {
+  NodeSummary s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":-5})"));
+  auto v = SampleOf(s.entities[0], "node_cpu_usage_seconds_total");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->kind, ValueKind::kInt);
+  EXPECT_EQ(v->i, -5);
+  // A float where an integer belongs is kept as a double, not rejected.
+  s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":1.5e9})"));
+  v = SampleOf(s.entities[0], "node_cpu_usage_seconds_total");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->kind, ValueKind::kDouble);
+  EXPECT_DOUBLE_EQ(v->Scaled(), 1.5);
+  s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":0})"));
+  EXPECT_EQ(U(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")), 0u);
+}
+
+TEST(SummaryValues, TimeMayFollowTheValues) {
+  NodeSummary s =
+      MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":7,"time":"2026-01-13T18:40:14.250Z"})"));
+  EXPECT_EQ(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")->time_ms, 1768329614250);
+  // No time, or one that does not parse: 0.
+  s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":7,"time":"yesterday"})"));
+  EXPECT_EQ(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")->time_ms, 0);
+  s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":7,"time":12})"));
+  EXPECT_EQ(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")->time_ms, 0);
+}
+
+TEST(SummaryValues, WrongTypesAreSkipped) {
+  const NodeSummary s = MustDecode(R"({
+    "node": {"nodeName": "n1", "cpu": {"usageCoreNanoSeconds": "12"},
+             "memory": {"workingSetBytes": null}, "network": 5, "fs": [1, 2]},
+    "pods": [
+      null, 3, "x",
+      {"podRef": "not-an-object", "cpu": [], "containers": null},
+      {"podRef": {"name": 7, "namespace": "ns"}, "memory": {"workingSetBytes": true},
+       "containers": [{"name": "c", "cpu": {"usageCoreNanoSeconds": {"x": 1}}}, 5, null]}
+    ]})");
+  ASSERT_EQ(s.entities.size(), 4u);  // node, two pods, one container
+  for (const EntityStats& e : s.entities) EXPECT_TRUE(e.samples.empty());
+  EXPECT_EQ(s.entities[2].labels, (std::vector<std::string>{"ns", "", "n1"}));
+  EXPECT_EQ(s.entities[3].labels, (std::vector<std::string>{"ns", "", "c", "n1"}));
+}
+
+TEST(SummaryValues, KeyOrderDoesNotMatter) {
+  // podRef after containers, pods before node, nodeName last.
+  const NodeSummary s = MustDecode(R"({
+    "pods": [{"containers": [{"cpu": {"usageCoreNanoSeconds": 3}, "name": "c1"}],
+              "memory": {"workingSetBytes": 4},
+              "podRef": {"namespace": "ns", "name": "p"}}],
+    "node": {"cpu": {"usageCoreNanoSeconds": 1}, "nodeName": "n1"}})");
+  ASSERT_EQ(s.entities.size(), 3u);
+  EXPECT_EQ(s.entities[0].entity, Entity::kNode);
+  EXPECT_EQ(s.entities[0].labels[0], "n1");
+  EXPECT_EQ(s.entities[1].labels, (std::vector<std::string>{"ns", "p", "n1"}));
+  EXPECT_EQ(s.entities[2].labels, (std::vector<std::string>{"ns", "p", "c1", "n1"}));
+  EXPECT_EQ(U(SampleOf(s.entities[2], "container_cpu_usage_seconds_total")), 3u);
+  EXPECT_EQ(U(SampleOf(s.entities[1], "pod_memory_working_set_bytes")), 4u);
+}
+
+TEST(SummaryValues, EscapedKeysAndValues) {
+  const NodeSummary s = MustDecode(
+      R"({"node":{"nodeN\u0061me":"n\"1","c\u0070u":{"usageCoreNanoSeconds":9}},"pods":[]})");
+  ASSERT_EQ(s.entities.size(), 1u);
+  EXPECT_EQ(s.node, "n\"1");
+  EXPECT_EQ(U(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")), 9u);
+}
+
+TEST(SummaryValues, NodeNameArgumentWins) {
+  const std::string body =
+      ReadFixture("summary/nri-kubernetes-k8s-1.28-minikube-stats-summary.json");
+  const NodeSummary s = MustDecode(body, "from-node-list");
+  EXPECT_EQ(s.node, "datagen-1-28");  // what the payload says
+  for (const EntityStats& e : s.entities) EXPECT_EQ(e.labels.back(), "from-node-list");
+}
+
+TEST(SummaryValues, EmptyObjectAndNoNode) {
+  NodeSummary s = MustDecode("{}");
+  EXPECT_TRUE(s.entities.empty());
+  EXPECT_EQ(s.node, "");
+  s = MustDecode(R"({"pods":[{"podRef":{"name":"p","namespace":"n"}}]})", "n9");
+  ASSERT_EQ(s.entities.size(), 1u);
+  EXPECT_EQ(s.entities[0].labels, (std::vector<std::string>{"n", "p", "n9"}));
+}
+
+TEST(SummaryValues, ReusedOutputHoldsOnlyTheLatestDecode) {
+  NodeSummary s;
+  ASSERT_TRUE(
+      DecodeSummary(ReadFixture("summary/nri-kubernetes-k8s-1.28-minikube-stats-summary.json"), "",
+                    &s)
+          .ok());
+  EXPECT_EQ(s.entities.size(), 42u);
+  ASSERT_TRUE(
+      DecodeSummary(ReadFixture("summary/telegraf-kubernetes-test-stats-summary-2016.json"), "", &s)
+          .ok());
+  const NodeSummary fresh =
+      MustDecode(ReadFixture("summary/telegraf-kubernetes-test-stats-summary-2016.json"));
+  ASSERT_EQ(s.entities.size(), fresh.entities.size());
+  for (size_t i = 0; i < fresh.entities.size(); ++i) {
+    EXPECT_EQ(s.entities[i].entity, fresh.entities[i].entity);
+    EXPECT_EQ(s.entities[i].labels, fresh.entities[i].labels);
+    ASSERT_EQ(s.entities[i].samples.size(), fresh.entities[i].samples.size());
+  }
+}
+
+TEST(SummaryValues, InPlaceDecodeMatchesCopy) {
+  const std::string file =
+      ReadFixture("summary/nri-kubernetes-k8s-1.34-minikube-stats-summary.json");
+  std::string padded = file;
+  padded.reserve(file.size() + kJsonPadding);
+  NodeSummary a, b;
+  ASSERT_TRUE(DecodeSummary(file, "", &a).ok());
+  ASSERT_TRUE(DecodeSummary(padded, padded.capacity(), "", &b).ok());
+  ASSERT_EQ(a.entities.size(), b.entities.size());
+  for (size_t i = 0; i < a.entities.size(); ++i) {
+    EXPECT_EQ(a.entities[i].labels, b.entities[i].labels);
+    ASSERT_EQ(a.entities[i].samples.size(), b.entities[i].samples.size());
+    for (size_t j = 0; j < a.entities[i].samples.size(); ++j) {
+      EXPECT_EQ(a.entities[i].samples[j].u, b.entities[i].samples[j].u);
+      EXPECT_EQ(a.entities[i].samples[j].time_ms, b.entities[i].samples[j].time_ms);
+    }
+  }
+  // A truncated body in a roomy buffer: bytes past the end are never taken as JSON.
+  std::string cut = file.substr(0, 4000) + std::string(200, '7');
+  NodeSummary c;
+  EXPECT_FALSE(DecodeSummary(std::string_view(cut.data(), 4000), cut.size(), "", &c).ok());
+  EXPECT_TRUE(c.entities.empty());
+}
+
+TEST(SummaryValues, LargeBodiesDecodeRepeatedly) {
+  // Over 16 MiB: the per-thread scratch is released after each decode and rebuilt next time.
+  std::string body = R"({"node":{"nodeName":"big","cpu":{"usageCoreNanoSeconds":1}},"pods":[)";
+  const std::string pod =
+      R"({"podRef":{"name":"p","namespace":"n"},"cpu":{"usageCoreNanoSeconds":5},)"
+      R"("containers":[{"name":"c","memory":{"workingSetBytes":6}}],)"
+      R"("volume":[{"name":"v","usedBytes":1,"padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}]})";
+  const size_t pods = (size_t{17} << 20) / pod.size() + 1;
+  for (size_t i = 0; i < pods; ++i) body += (i ? "," : "") + pod;
+  body += "]}";
+  for (int round = 0; round < 2; ++round) {
+    NodeSummary s;
+    ASSERT_TRUE(DecodeSummary(body, "", &s).ok());
+    EXPECT_EQ(s.entities.size(), 1 + 2 * pods);
+    EXPECT_EQ(U(SampleOf(s.entities.back(), "container_memory_working_set_bytes")), 6u);
+  }
+  // A small decode afterwards still works.
+  EXPECT_EQ(MustDecode("{}").entities.size(), 0u);
+}
+
+// ---- Hostile input: a decode error (or a graceful success), never a crash ----
+
+void ExpectDecodeError(const std::string& body, const char* what) {
+  SCOPED_TRACE(what);
+  NodeSummary s;
+  s.entities.resize(3);  // leftovers from an earlier decode must go
+  s.node = "stale";
+  const Status st = DecodeSummary(body, "n", &s);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(st.reason(), reason::kDecode);
+  EXPECT_NE(st.message().find("byte"), std::string::npos) << st.message();
+  EXPECT_TRUE(s.entities.empty());
+  EXPECT_TRUE(s.node.empty());
+}
+
+TEST(SummaryHostile, NotJson) {
+  ExpectDecodeError("", "empty body");
+  ExpectDecodeError("   \n", "whitespace");
+  ExpectDecodeError("<html><body>502 Bad Gateway</body></html>", "html");
+  ExpectDecodeError("Unauthorized", "text");
+  ExpectDecodeError("null", "null");
+  ExpectDecodeError("[]", "array root");
+  ExpectDecodeError("42", "number root");
+  ExpectDecodeError("\"node\"", "string root");
+  ExpectDecodeError("{\"node\":{\"nodeName\":\"a\xff\xfe\"}}", "invalid UTF-8");
+  ExpectDecodeError("{\"node\":{}}}", "extra closing brace");
+  ExpectDecodeError("{\"node\":{}} {\"node\":{}}", "two documents");
+  ExpectDecodeError("{\"node\":{}} x", "trailing garbage");
+  ExpectDecodeError("{\"node\" {}}", "missing colon");
+  ExpectDecodeError("{\"node\":{\"nodeName\":\"x}}", "unclosed string");
+  ExpectDecodeError(std::string("{\"node\":{\0}}", 12), "NUL byte");
+}
+
+TEST(SummaryHostile, DeepNesting) {
+  ExpectDecodeError(std::string(2000000, '['), "2M [");
+  ExpectDecodeError(std::string(2000000, '{'), "2M {");
+  ExpectDecodeError("{\"node\":" + std::string(2000000, '['), "2M [ under node");
+  // Deep but well formed, away from catalog paths: skipped without recursion.
+  std::string deep = "{\"node\":{\"x\":";
+  for (int i = 0; i < 100000; ++i) deep += "{\"a\":";
+  deep += "1" + std::string(100000, '}') + "}}";
+  NodeSummary s;
+  const Status st = DecodeSummary(deep, "", &s);
+  EXPECT_TRUE(st.ok()) << st.message();
+  // Deep along a catalog path: the trie ends after two levels, the rest is skipped.
+  std::string along = "{\"node\":{\"cpu\":";
+  for (int i = 0; i < 100000; ++i) along += "{\"cpu\":";
+  along += "1" + std::string(100000, '}') + "}}";
+  EXPECT_TRUE(DecodeSummary(along, "", &s).ok());
+  // Unbalanced deep arrays inside a skipped subtree.
+  ExpectDecodeError("{\"node\":{\"x\":" + std::string(100000, '[') + "}}", "unbalanced");
+}
+
+TEST(SummaryHostile, NumbersOutOfRange) {
+  ExpectDecodeError(NodeDoc(R"({"usageCoreNanoSeconds":18446744073709551616})"), "2^64");
+  ExpectDecodeError(NodeDoc(R"({"usageCoreNanoSeconds":99999999999999999999999})"), "1e23 int");
+  ExpectDecodeError(NodeDoc(R"({"usageCoreNanoSeconds":-9223372036854775809})"), "-2^63-1");
+  ExpectDecodeError(NodeDoc(R"({"usageCoreNanoSeconds":1e400})"), "1e400");
+  ExpectDecodeError(NodeDoc(R"({"usageCoreNanoSeconds":-})"), "lone minus");
+  ExpectDecodeError(NodeDoc(R"({"usageCoreNanoSeconds":01})"), "leading zero");
+  ExpectDecodeError(NodeDoc(R"({"usageCoreNanoSeconds":1.})"), "no fraction digits");
+  ExpectDecodeError(NodeDoc(R"({"usageCoreNanoSeconds":12abc})"), "letters");
+}
+
+TEST(SummaryHostile, TruncatedFixtures) {
+  for (const SummaryCase& c : kCases) {
+    SCOPED_TRACE(c.file);
+    const std::string body = ReadFixture(SummaryPath(c.file));
+    const size_t last_brace = body.rfind('}');
+    // Every cut point of the small files, about a thousand of each large one.
+    const size_t step = body.size() < 12000 ? 1 : 97;
+    int failures = 0;
+    for (size_t cut = 0; cut <= last_brace; cut += step) {
+      NodeSummary s;
+      const Status st = DecodeSummary(std::string_view(body.data(), cut), "", &s);
+      // Only a cut that keeps the closing brace can succeed.
+      if (st.ok()) {
+        ADD_FAILURE() << "cut at " << cut << " decoded";
+        if (++failures > 5) break;
+        continue;
+      }
+      EXPECT_EQ(st.reason(), reason::kDecode);
+      EXPECT_TRUE(s.entities.empty());
+    }
+    NodeSummary s;
+    EXPECT_TRUE(DecodeSummary(std::string_view(body.data(), last_brace + 1), "", &s).ok());
+  }
+}
+
+TEST(SummaryHostile, ErrorNamesTheByteOffset) {
+  NodeSummary s;
+  const std::string body = NodeDoc(R"({"usageCoreNanoSeconds":1e400})");
+  const Status st = DecodeSummary(body, "", &s);
+  ASSERT_FALSE(st.ok());
+  const size_t at = body.find("1e400");
+  EXPECT_NE(st.message().find("at byte " + std::to_string(at)), std::string::npos) << st.message();
+}
+
+TEST(SampleScaled, AppliesCatalogExponent) {
+  const int cpu = catalog::FindByName("node_cpu_usage_seconds_total");
+  const int mem = catalog::FindByName("node_memory_working_set_bytes");
+  ASSERT_GE(cpu, 0);
+  ASSERT_GE(mem, 0);
+  EXPECT_DOUBLE_EQ(Sample::Uint(static_cast<catalog::MetricId>(cpu), 1500000000).Scaled(), 1.5);
+  EXPECT_DOUBLE_EQ(Sample::Int(static_cast<catalog::MetricId>(cpu), -2000000000).Scaled(), -2.0);
+  EXPECT_DOUBLE_EQ(Sample::Double(static_cast<catalog::MetricId>(mem), 12.5).Scaled(), 12.5);
+  EXPECT_DOUBLE_EQ(Sample::Uint(static_cast<catalog::MetricId>(mem), 7).Scaled(), 7.0);
+}
+
+}  // namespace
+}  // namespace kmb
