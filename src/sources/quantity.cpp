@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
-#include <cstring>
 #include <limits>
+#include <string>
 
 // The parser follows k8s.io/apimachinery/pkg/api/resource ParseQuantity step by step, because
 // its observable results (value, format, String(), AsInt64()) depend on which internal path a
@@ -344,7 +343,6 @@ std::optional<Quantity> Quantity::Parse(std::string_view str, std::string* error
 }
 
 std::string Quantity::ToDecimalString() const {
-  // Note: the output has |exp10_| digits or more; callers format parsed, bounded input only.
   if (digits_.empty()) return "0";
   std::string out;
   if (negative_) out.push_back('-');

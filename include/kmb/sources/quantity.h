@@ -17,7 +17,9 @@ class Quantity {
   // Parses `text`; on failure returns nullopt and, if `error` is set, says why.
   static std::optional<Quantity> Parse(std::string_view text, std::string* error = nullptr);
 
-  // The exact value as a plain decimal string with no exponent ("0.000000005", "-1536").
+  // The exact value as a plain decimal string with no exponent ("0.000000005", "-1536"). Its
+  // length follows the exponent ("1e999999999" has a billion digits): for untrusted input prefer
+  // Canonical() or ToDouble(), which stay short and cheap.
   std::string ToDecimalString() const;
   // Nearest double.
   double ToDouble() const;
