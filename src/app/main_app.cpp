@@ -81,6 +81,8 @@ int RunMain(int argc, char** argv) {
   Poller poller(opts, client);
   WriterOptions wopts;
   wopts.source_timestamps = opts.timestamps == "source";
+  wopts.uid_label = opts.pod_uid_label;
+  wopts.metric_groups = opts.metric_groups;
 
   if (opts.once) {
     SnapshotPtr snap = poller.Poll();

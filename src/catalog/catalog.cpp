@@ -8,8 +8,16 @@ namespace kmb::catalog {
 namespace {
 
 constexpr std::string_view kNodeLabels[] = {"node"};
-constexpr std::string_view kPodLabels[] = {"namespace", "pod", "node"};
-constexpr std::string_view kContainerLabels[] = {"namespace", "pod", "container", "node"};
+constexpr std::string_view kSystemContainerLabels[] = {"node", "system_container"};
+constexpr std::string_view kNodeInterfaceLabels[] = {"node", "interface"};
+constexpr std::string_view kPodLabels[] = {"namespace", "pod", "node", "uid"};
+constexpr std::string_view kPodInterfaceLabels[] = {"namespace", "pod", "interface", "node", "uid"};
+constexpr std::string_view kVolumeLabels[] = {"namespace", "pod",  "volume", "persistentvolumeclaim",
+                                              "node",      "uid"};
+constexpr std::string_view kPvcLabels[] = {"namespace", "persistentvolumeclaim", "node"};
+constexpr std::string_view kContainerLabels[] = {"namespace", "pod", "container", "node", "uid"};
+constexpr std::string_view kAcceleratorLabels[] = {"namespace", "pod",   "container", "node",
+                                                   "make",      "model", "acc_id",    "uid"};
 constexpr std::string_view kApiPodLabels[] = {"namespace", "pod"};
 constexpr std::string_view kApiContainerLabels[] = {"namespace", "pod", "container"};
 
@@ -41,10 +49,22 @@ std::span<const std::string_view> LabelNames(Entity entity) {
     case Entity::kNode:
     case Entity::kApiNode:
       return kNodeLabels;
+    case Entity::kSystemContainer:
+      return kSystemContainerLabels;
+    case Entity::kNodeInterface:
+      return kNodeInterfaceLabels;
     case Entity::kPod:
       return kPodLabels;
+    case Entity::kPodInterface:
+      return kPodInterfaceLabels;
+    case Entity::kVolume:
+      return kVolumeLabels;
+    case Entity::kPvc:
+      return kPvcLabels;
     case Entity::kContainer:
       return kContainerLabels;
+    case Entity::kAccelerator:
+      return kAcceleratorLabels;
     case Entity::kApiPod:
       return kApiPodLabels;
     case Entity::kApiContainer:

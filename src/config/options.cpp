@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <sstream>
@@ -85,6 +86,13 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                  "block in the payload")
       ->check(CLI::IsMember({"none", "source"}))
       ->capture_default_str();
+  std::string groups;
+  app.add_option("--metric-groups", groups,
+                 "Comma-separated metric groups to export: node, system-container, network, "
+                 "filesystem, psi, psi-avg, pod, volume, container, metrics-api (default: all "
+                 "but psi-avg); see docs/metrics.md");
+  app.add_flag("--pod-uid-label", o.pod_uid_label,
+               "Add the pod's uid label to pod-scoped series (more cardinality)");
   app.add_flag("--once", o.once,
                "Poll once, print the text exposition to stdout and exit (0 if a source "
                "succeeded)");
@@ -125,7 +133,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   simulate->add_option("--seed", o.sim.seed, "Seed of the simulated values")
       ->capture_default_str();
   simulate->add_option("--fail-node", o.sim_fail_nodes,
-                       "Make this node's Summary answer HTTP 500 (repeatable)");
+                       "Make this node's Summary fail as an unreachable kubelet does "
+                       "(HTTP 503; repeatable)");
   simulate->add_option("--metrics-api-status", o.sim_metrics_api_status,
                        "Make metrics.k8s.io answer with this HTTP status (e.g. 503)");
 
@@ -166,6 +175,22 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
       return fail("--sources: unknown source \"" + item + "\" (known: summary, metrics-api)");
   }
   if (!o.summary && !o.metrics_api) return fail("--sources: name at least one source");
+  if (!groups.empty()) {
+    static const std::vector<std::string> kKnown = {
+        "node",   "system-container", "network", "filesystem", "psi",
+        "psi-avg", "pod",             "volume",  "container",  "metrics-api"};
+    std::stringstream gs(groups);
+    while (std::getline(gs, item, ',')) {
+      if (item.empty()) continue;
+      if (std::find(kKnown.begin(), kKnown.end(), item) == kKnown.end()) {
+        std::string known;
+        for (const auto& k : kKnown) known += (known.empty() ? "" : ", ") + k;
+        return fail("--metric-groups: unknown group \"" + item + "\" (known: " + known + ")");
+      }
+      o.metric_groups.push_back(item);
+    }
+    o.metric_groups.push_back("self");
+  }
   if (o.demo && (!o.kubeconfig.empty() || !o.apiserver.empty()))
     return fail("--demo runs its own simulated cluster; drop --kubeconfig/--apiserver");
   if (simulate->parsed()) o.command = Options::Command::kSimulate;

@@ -9,9 +9,10 @@ std::string Labels(const catalog::MetricDef& d) {
   if (d.entity == catalog::Entity::kSelf) return std::string(d.self_labels);
   std::string out;
   for (std::string_view l : catalog::LabelNames(d.entity)) {
-    if (!out.empty()) out += ",";
-    out.append(l);
+    if (!out.empty()) out += ", ";
+    out.append(l == "uid" ? "(uid)" : l);
   }
+  if (!d.const_labels.empty()) out += ", " + std::string(d.const_labels);
   return out;
 }
 
@@ -39,7 +40,50 @@ std::string CatalogMarkdown() {
       "`--timestamps=source` each sample carries the time of its payload block (as the "
       "kubelet's own /metrics/resource does); Prometheus then keeps the true sample time, but "
       "a value older than the scrape is not re-stamped, so a stuck kubelet shows as a flat "
-      "line rather than a gap.\n";
+      "line rather than a gap.\n"
+      "\n## Names\n\n"
+      "1. Where the kubelet (`/metrics/resource`, `/metrics/cadvisor`) or its volume stats "
+      "export the same meaning, the exporter uses exactly that name, type, unit and label "
+      "names (the column *kubelet / cAdvisor name*), and always adds `node`.\n"
+      "2. Everything else takes the OpenTelemetry Kubernetes semantic-convention name (the "
+      "column *OpenTelemetry kubeletstats*), translated as the OpenTelemetry Prometheus "
+      "exporter does: dots become underscores, the unit is appended (`{cpu}` is spelled "
+      "`cores`), counters end in `_total`. Fields OpenTelemetry has no name for follow the same "
+      "pattern under `k8s_node_`, `k8s_pod_`, `k8s_system_container_` and `container_`.\n"
+      "3. Identity labels: `node`, `namespace`, `pod`, `container`, `interface`, `volume`, "
+      "`persistentvolumeclaim`, `system_container`; `uid` only with `--pod-uid-label` (shown "
+      "as `(uid)`). Labels with fixed values (`direction`, `filesystem`, `failure_type`, "
+      "`resource`/`kind`/`window`) tell apart series of one family.\n"
+      "\n## Metric groups\n\n"
+      "`--metric-groups` (comma-separated) selects what is exported: `node`, "
+      "`system-container`, `network`, `filesystem`, `psi`, `psi-avg`, `pod`, `volume`, "
+      "`container`, `metrics-api`. Default: all but `psi-avg` (the PSI running averages are "
+      "derivable in PromQL with `rate()` over the `_seconds_total` counters). Self-metrics "
+      "are always exported.\n"
+      "\n## kubernetes-mixin\n\n"
+      "What the kubernetes-mixin dashboards and alerts need, and whether this exporter serves "
+      "it (set the mixin's `cadvisorSelector` to this exporter's job):\n\n"
+      "| mixin use | metrics | served |\n"
+      "|---|---|---|\n"
+      "| Compute Resources dashboards (CPU, memory per cluster/namespace/pod/container), "
+      "recording rules `node_namespace_pod_container:container_cpu_usage_seconds_total:*`, "
+      "`...:container_memory_working_set_bytes`, `...:container_memory_rss` | "
+      "`container_cpu_usage_seconds_total`, `container_memory_working_set_bytes`, "
+      "`container_memory_rss` | yes; the mixin filters on `image!=\"\"`, which needs the "
+      "`image` label (pod-spec enrichment, planned) |\n"
+      "| `container_memory_cache`, `container_memory_swap` panels | cAdvisor only | no: the "
+      "Summary API does not carry them |\n"
+      "| Networking dashboards | `container_network_{receive,transmit}_{bytes,errors}_total` | "
+      "yes, per pod and interface |\n"
+      "| Persistent Volumes dashboard, `KubePersistentVolumeFillingUp`, "
+      "`KubePersistentVolumeInodesFillingUp` | `kubelet_volume_stats_*` | yes, one series per "
+      "PVC and node |\n"
+      "| `CPUThrottlingHigh`, throttling panels | `container_cpu_cfs_throttled_periods_total`, "
+      "`container_cpu_cfs_periods_total` | no: CFS throttling comes from neither the Summary "
+      "API nor the Metrics API |\n"
+      "| Node dashboards (USE method) | node_exporter's `node_*` | no: run node_exporter; this "
+      "exporter's node series are the kubelet's view (`node_cpu_usage_seconds_total`, "
+      "`node_memory_working_set_bytes`) |\n";
   catalog::Source last = catalog::Source::kSelf;
   bool first = true;
   for (const auto& d : catalog::kMetrics) {

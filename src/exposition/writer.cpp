@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -90,6 +91,40 @@ void AppendTimestamp(std::string& out, int64_t ms, ExpositionFormat format) {
   }
 }
 
+// Rows sharing a name form one family (they differ by const labels). Families are numbered in
+// order of first appearance in the catalog; each row knows its family and its pre-rendered
+// const labels (",k=\"v\"").
+struct FamilyTable {
+  std::array<uint16_t, kMetricCount> family_of{};
+  std::vector<size_t> first_row;  // family -> its first row (name, type, unit, help)
+  std::array<std::string, kMetricCount> const_labels;
+  FamilyTable() {
+    for (size_t i = 0; i < kMetricCount; ++i) {
+      size_t f = 0;
+      while (f < first_row.size() && kMetrics[first_row[f]].name != kMetrics[i].name) ++f;
+      if (f == first_row.size()) first_row.push_back(i);
+      family_of[i] = static_cast<uint16_t>(f);
+      std::string_view rest = kMetrics[i].const_labels;
+      while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string_view kv = rest.substr(0, comma);
+        size_t eq = kv.find('=');
+        const_labels[i] += ",";
+        const_labels[i].append(kv.substr(0, eq));
+        const_labels[i] += "=\"";
+        AppendEscapedLabelValue(const_labels[i], kv.substr(eq + 1));
+        const_labels[i] += "\"";
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
+    }
+  }
+};
+
+const FamilyTable& Families() {
+  static const FamilyTable table;
+  return table;
+}
+
 void AppendHeader(std::string& out, const MetricDef& def, ExpositionFormat format) {
   const bool om = format == ExpositionFormat::kOpenMetrics100;
   std::string_view family = om ? catalog::FamilyName(def) : def.name;
@@ -111,37 +146,55 @@ void AppendHeader(std::string& out, const MetricDef& def, ExpositionFormat forma
   }
 }
 
-// {a="x",b="y"} for an entity, built once per entity.
+// `{a="x",b="y"` for an entity (no closing brace: const labels may follow), built once per
+// entity. Empty values are left out (Prometheus treats an empty label as absent), and so is uid
+// unless asked for.
 void AppendLabelSet(std::string& out, std::span<const std::string_view> names,
-                    const std::vector<std::string>& values) {
+                    const std::vector<std::string>& values, bool uid_label) {
   out.push_back('{');
+  bool first = true;
   for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
-    if (i) out.push_back(',');
+    if (values[i].empty() || (!uid_label && names[i] == "uid")) continue;
+    if (!first) out.push_back(',');
+    first = false;
     out.append(names[i]);
     out += "=\"";
     AppendEscapedLabelValue(out, values[i]);
     out.push_back('"');
   }
-  out.push_back('}');
 }
 
 struct Renderer {
   ExpositionFormat format;
   WriterOptions options;
-  std::array<std::string, kMetricCount> buckets;
+  std::array<bool, kMetricCount> enabled{};
+  std::array<std::string, kMetricCount> buckets;  // per family
   uint64_t series_summary = 0;
   uint64_t series_metrics_api = 0;
   std::string labels;  // scratch
 
   void AddEntity(const EntityStats& e) {
+    const FamilyTable& fam = Families();
     labels.clear();
-    AppendLabelSet(labels, catalog::LabelNames(e.entity), e.labels);
+    AppendLabelSet(labels, catalog::LabelNames(e.entity), e.labels, options.uid_label);
+    const bool no_labels = labels.size() == 1;
     for (const Sample& s : e.samples) {
-      if (s.metric >= kMetricCount) continue;
+      if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
       const MetricDef& def = kMetrics[s.metric];
-      std::string& out = buckets[s.metric];
+      std::string& out = buckets[fam.family_of[s.metric]];
       out.append(def.name);
-      out.append(labels);
+      const std::string& consts = fam.const_labels[s.metric];
+      if (no_labels && consts.empty()) {
+        // no label at all: no braces
+      } else if (no_labels) {
+        out.push_back('{');
+        out.append(consts, 1, std::string::npos);
+        out.push_back('}');
+      } else {
+        out.append(labels);
+        out.append(consts);
+        out.push_back('}');
+      }
       out.push_back(' ');
       AppendScaledValue(out, s, def.exp10);
       if (options.source_timestamps && s.time_ms > 0) AppendTimestamp(out, s.time_ms, format);
@@ -156,7 +209,7 @@ struct Renderer {
                double value) {
     int id = catalog::FindByName(name);
     if (id < 0) return;
-    std::string& out = buckets[static_cast<size_t>(id)];
+    std::string& out = buckets[Families().family_of[static_cast<size_t>(id)]];
     out.append(name);
     if (lbls.size()) {
       out.push_back('{');
@@ -234,7 +287,10 @@ void AppendScaledValue(std::string& out, const Sample& s, int exp10) {
       }
       return;
     case ValueKind::kDouble:
-      AppendDouble(out, exp10 == 0 ? s.d : s.d * std::pow(10.0, exp10));
+      // Dividing by an exact power of ten rounds once; multiplying by 1e-N (inexact) twice.
+      AppendDouble(out, exp10 == 0  ? s.d
+                        : exp10 < 0 ? s.d / std::pow(10.0, -exp10)
+                                    : s.d * std::pow(10.0, exp10));
       return;
   }
 }
@@ -250,9 +306,31 @@ void AppendEscapedLabelValue(std::string& out, std::string_view value) {
   }
 }
 
+std::vector<std::string> AllMetricGroups() {
+  std::vector<std::string> groups;
+  for (const MetricDef& d : kMetrics) {
+    if (std::find(groups.begin(), groups.end(), d.group) == groups.end()) {
+      groups.emplace_back(d.group);
+    }
+  }
+  return groups;
+}
+
+std::vector<std::string> DefaultMetricGroups() {
+  std::vector<std::string> groups = AllMetricGroups();
+  std::erase(groups, "psi-avg");
+  return groups;
+}
+
 std::string RenderExposition(const Snapshot& snap, ExpositionFormat format,
                              const WriterOptions& options) {
-  Renderer r{format, options, {}, 0, 0, {}};
+  Renderer r{format, options, {}, {}, 0, 0, {}};
+  const std::vector<std::string> groups =
+      options.metric_groups.empty() ? DefaultMetricGroups() : options.metric_groups;
+  for (size_t i = 0; i < kMetricCount; ++i) {
+    r.enabled[i] = kMetrics[i].source == catalog::Source::kSelf ||
+                   std::find(groups.begin(), groups.end(), kMetrics[i].group) != groups.end();
+  }
   for (const NodeResult& n : snap.nodes) {
     if (!n.status.ok()) continue;  // a failing node exports source_up 0 and no data series
     for (const EntityStats& e : n.summary.entities) r.AddEntity(e);
@@ -264,10 +342,11 @@ std::string RenderExposition(const Snapshot& snap, ExpositionFormat format,
   for (const std::string& b : r.buckets) total += b.size() + 256;
   std::string out;
   out.reserve(total);
-  for (size_t i = 0; i < kMetricCount; ++i) {
-    if (r.buckets[i].empty()) continue;
-    AppendHeader(out, kMetrics[i], format);
-    out.append(r.buckets[i]);
+  const FamilyTable& fam = Families();
+  for (size_t f = 0; f < fam.first_row.size(); ++f) {
+    if (r.buckets[f].empty()) continue;
+    AppendHeader(out, kMetrics[fam.first_row[f]], format);
+    out.append(r.buckets[f]);
   }
   if (format == ExpositionFormat::kOpenMetrics100) out += "# EOF\n";
   return out;

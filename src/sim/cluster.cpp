@@ -4,6 +4,7 @@
 #include <civetweb.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,8 +63,8 @@ struct Path {
   }
 
   // Segment-wise match; "*" matches any one segment and is captured in order.
-  bool Match(std::initializer_list<std::string_view> pattern, std::string_view* captures = nullptr)
-      const {
+  bool Match(std::initializer_list<std::string_view> pattern,
+             std::string_view* captures = nullptr) const {
     if (too_long || static_cast<int>(pattern.size()) != n) return false;
     int i = 0;
     int c = 0;
@@ -82,19 +83,27 @@ struct Path {
 // The messages client-go shows for bare HTTP codes (apimachinery NewGenericServerResponse).
 std::string_view DefaultMessage(int code) {
   switch (code) {
-    case 400: return "the server rejected our request for an unknown reason";
-    case 401: return "Unauthorized";
-    case 403: return "forbidden";
-    case 404: return "the server could not find the requested resource";
-    case 409: return "the server reported a conflict";
+    case 400:
+      return "the server rejected our request for an unknown reason";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "the server could not find the requested resource";
+    case 409:
+      return "the server reported a conflict";
     case 429:
       return "the server has received too many requests and has asked us to try again later";
-    case 500: return "an error on the server (\"unknown\") has prevented the request from succeeding";
-    case 503: return "the server is currently unable to handle the request";
+    case 500:
+      return "an error on the server (\"unknown\") has prevented the request from succeeding";
+    case 503:
+      return "the server is currently unable to handle the request";
     case 504:
       return "the server was unable to return a response in the time allotted, but may still be "
              "processing the request";
-    default: return "an error on the server has prevented the request from succeeding";
+    default:
+      return "an error on the server has prevented the request from succeeding";
   }
 }
 
@@ -109,7 +118,9 @@ NodeStats& ScratchStats() {
   return stats;
 }
 std::string& ScratchBody() {
+  constexpr size_t kKeepBytes = 8u << 20;  // a 110-pod Summary is ~0.5 MiB
   thread_local std::string body;
+  if (body.capacity() > kKeepBytes) std::string().swap(body);  // after an unusually big answer
   body.clear();
   return body;
 }
@@ -282,6 +293,50 @@ struct SimulatedCluster::Impl {
   int ServeDiscovery(mg_connection* conn, const Path& path);
 };
 
+// A 200 JSON answer that is buffered and sent with a Content-Length while small, and streamed
+// with chunked transfer encoding once it passes 1 MiB: listing 550,000 pods then never holds
+// the whole list in memory.
+class JsonStream {
+ public:
+  JsonStream(SimulatedCluster::Impl* impl, mg_connection* conn)
+      : impl_(impl), conn_(conn), body_(ScratchBody()), writer_(&body_) {
+    head_ = std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
+  }
+  JsonWriter& writer() { return writer_; }
+
+  // Call between items.
+  void MaybeFlush() {
+    constexpr size_t kChunkBytes = 1u << 20;
+    if (head_ || writer_.str().size() < kChunkBytes) return;
+    if (!streaming_) {
+      mg_response_header_start(conn_, 200);
+      mg_response_header_add(conn_, "Content-Type", kJson, -1);
+      mg_response_header_add(conn_, "Transfer-Encoding", "chunked", -1);
+      mg_response_header_add(conn_, "Cache-Control", "no-cache, private", -1);
+      mg_response_header_send(conn_);
+      streaming_ = true;
+    }
+    mg_send_chunk(conn_, body_.data(), static_cast<unsigned>(body_.size()));
+    body_.clear();
+  }
+
+  int Finish() {
+    const std::string& rest = writer_.str();
+    if (!streaming_) return impl_->Send(conn_, 200, rest);
+    if (!rest.empty()) mg_send_chunk(conn_, rest.data(), static_cast<unsigned>(rest.size()));
+    mg_send_chunk(conn_, "", 0);  // the last, empty chunk
+    return 200;
+  }
+
+ private:
+  SimulatedCluster::Impl* impl_;
+  mg_connection* conn_;
+  std::string& body_;
+  JsonWriter writer_;
+  bool head_ = false;
+  bool streaming_ = false;
+};
+
 int SimulatedCluster::Impl::Send(mg_connection* conn, int status, std::string_view body,
                                  const char* content_type) {
   char length[24];
@@ -355,7 +410,8 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
       path.seg[2] == "v1beta1") {
     return ServeMetrics(conn, path);
   }
-  if (path.Match({"apis", "apiregistration.k8s.io", "v1", "apiservices", "v1beta1.metrics.k8s.io"})) {
+  if (path.Match(
+          {"apis", "apiregistration.k8s.io", "v1", "apiservices", "v1beta1.metrics.k8s.io"})) {
     return ServeApiService(conn);
   }
   if (path.Match({"healthz"}) || path.Match({"livez"}) || path.Match({"readyz"})) {
@@ -373,10 +429,10 @@ int SimulatedCluster::Impl::ServeSummary(mg_connection* conn, std::string_view n
   const int fault = node_status[node].load(std::memory_order_relaxed);
   if (fault != 0) {
     // What the API server says when the kubelet behind the node proxy does not answer.
-    const std::string message =
-        fault >= 500 ? "error trying to reach service: dial tcp " + model->node(node).internal_ip +
-                           ":10250: connect: connection refused"
-                     : std::string(DefaultMessage(fault));
+    const std::string message = fault >= 500 ? "error trying to reach service: dial tcp " +
+                                                   model->node(node).internal_ip +
+                                                   ":10250: connect: connection refused"
+                                             : std::string(DefaultMessage(fault));
     return SendStatus(conn, fault, message, {node_name, "", "nodes"});
   }
   const SampleTimes times = Sample();
@@ -395,8 +451,8 @@ int SimulatedCluster::Impl::ServeNodeList(mg_connection* conn, const char* query
   const int64_t limit = std::atoll(QueryParam(query, "limit").c_str());
   const int64_t total = model->nodes();
   const int64_t end = limit > 0 ? std::min(total, start + limit) : total;
-  std::string& body = ScratchBody();
-  JsonWriter w(&body);
+  JsonStream out(this, conn);
+  JsonWriter& w = out.writer();
   w.BeginObject();
   w.Field("kind", "NodeList");
   w.Field("apiVersion", "v1");
@@ -408,10 +464,13 @@ int SimulatedCluster::Impl::ServeNodeList(mg_connection* conn, const char* query
   }
   w.EndObject();
   w.Key("items").BeginArray();
-  for (int64_t n = start; n < end; ++n) RenderNode(w, *model, static_cast<int>(n), false);
+  for (int64_t n = start; n < end; ++n) {
+    RenderNode(w, *model, static_cast<int>(n), false);
+    out.MaybeFlush();
+  }
   w.EndArray();
   w.EndObject();
-  return Send(conn, 200, w.str());
+  return out.Finish();
 }
 
 int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
@@ -432,36 +491,36 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
     last = node < 0 ? 0 : first + ppn;
   }
   auto matches = [&](int64_t g) { return ns.empty() || model->PodNamespace(g % ppn) == ns; };
-  int64_t g = std::max(first, start);
-  int64_t emitted = 0;
-  std::string& body = ScratchBody();
-  JsonWriter w(&body);
-  // Items are written into a second buffer: the list metadata (continue) comes first.
-  thread_local std::string items;
-  items.clear();
-  JsonWriter iw(&items);
-  iw.BeginArray();
-  for (; g < last && (limit <= 0 || emitted < limit); ++g) {
-    if (!matches(g)) continue;
-    RenderPod(iw, *model, static_cast<int>(g / ppn), static_cast<int>(g % ppn), false);
-    ++emitted;
+  // A cheap first pass finds the page's end and what remains: the list metadata comes first.
+  first = std::max(first, start);
+  int64_t end = first;
+  for (int64_t emitted = 0; end < last && (limit <= 0 || emitted < limit); ++end) {
+    emitted += matches(end) ? 1 : 0;
   }
-  iw.EndArray();
   int64_t remaining = 0;
-  for (int64_t r = g; r < last; ++r) remaining += matches(r) ? 1 : 0;
+  for (int64_t g = end; g < last; ++g) remaining += matches(g) ? 1 : 0;
+
+  JsonStream out(this, conn);
+  JsonWriter& w = out.writer();
   w.BeginObject();
   w.Field("kind", "PodList");
   w.Field("apiVersion", "v1");
   w.Key("metadata").BeginObject();
   w.Field("resourceVersion", "1000");
   if (remaining > 0) {
-    w.Field("continue", ContinueToken(g));
+    w.Field("continue", ContinueToken(end));
     w.Field("remainingItemCount", remaining);
   }
   w.EndObject();
-  w.Key("items").Raw(iw.str());
+  w.Key("items").BeginArray();
+  for (int64_t g = first; g < end; ++g) {
+    if (!matches(g)) continue;
+    RenderPod(w, *model, static_cast<int>(g / ppn), static_cast<int>(g % ppn), false);
+    out.MaybeFlush();
+  }
+  w.EndArray();
   w.EndObject();
-  return Send(conn, 200, w.str());
+  return out.Finish();
 }
 
 int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) {
@@ -494,7 +553,7 @@ int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) 
     }
     const SampleTimes times = Sample();
     NodeStats& stats = ScratchStats();
-    model->Compute(node, times.tick, &stats);
+    model->Compute(node, times.tick, &stats, Detail::kUsage);
     RenderNodeMetrics(w, *model, node, stats, times, true);
     return Send(conn, 200, w.str());
   }
@@ -508,41 +567,44 @@ int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) 
     }
     const SampleTimes times = Sample();
     NodeStats& stats = ScratchStats();
-    model->Compute(ref.node, times.tick, &stats);
+    model->Compute(ref.node, times.tick, &stats, Detail::kUsage);
     RenderPodMetrics(w, *model, ref.node, ref.slot, stats, times, true);
     return Send(conn, 200, w.str());
   }
   const bool nodes = path.Match({"apis", "metrics.k8s.io", "v1beta1", "nodes"});
   const bool all_pods = path.Match({"apis", "metrics.k8s.io", "v1beta1", "pods"});
-  const bool ns_pods = path.Match({"apis", "metrics.k8s.io", "v1beta1", "namespaces", "*", "pods"},
-                                  cap);
+  const bool ns_pods =
+      path.Match({"apis", "metrics.k8s.io", "v1beta1", "namespaces", "*", "pods"}, cap);
   if (!nodes && !all_pods && !ns_pods) {
     return SendStatus(conn, 404, DefaultMessage(404));
   }
   const std::string_view ns = ns_pods ? cap[0] : std::string_view();
   const SampleTimes times = Sample();
   NodeStats& stats = ScratchStats();
-  w.BeginObject();
-  w.Field("kind", nodes ? "NodeMetricsList" : "PodMetricsList");
-  w.Field("apiVersion", kMetricsGroupVersion);
-  w.Key("metadata").BeginObject();
-  w.EndObject();
-  w.Key("items").BeginArray();
+  JsonStream out(this, conn);
+  JsonWriter& lw = out.writer();
+  lw.BeginObject();
+  lw.Field("kind", nodes ? "NodeMetricsList" : "PodMetricsList");
+  lw.Field("apiVersion", kMetricsGroupVersion);
+  lw.Key("metadata").BeginObject();
+  lw.EndObject();
+  lw.Key("items").BeginArray();
   std::vector<int> slots;  // the slots of the namespace asked for, the same on every node
   for (int s = 0; s < model->pods_per_node(); ++s) {
     if (ns.empty() || model->PodNamespace(s) == ns) slots.push_back(s);
   }
   for (int n = 0; n < model->nodes() && (nodes || !slots.empty()); ++n) {
-    model->Compute(n, times.tick, &stats);
+    model->Compute(n, times.tick, &stats, Detail::kUsage);
     if (nodes) {
-      RenderNodeMetrics(w, *model, n, stats, times, false);
-      continue;
+      RenderNodeMetrics(lw, *model, n, stats, times, false);
+    } else {
+      for (int s : slots) RenderPodMetrics(lw, *model, n, s, stats, times, false);
     }
-    for (int s : slots) RenderPodMetrics(w, *model, n, s, stats, times, false);
+    out.MaybeFlush();
   }
-  w.EndArray();
-  w.EndObject();
-  return Send(conn, 200, w.str());
+  lw.EndArray();
+  lw.EndObject();
+  return out.Finish();
 }
 
 int SimulatedCluster::Impl::ServeApiService(mg_connection* conn) {
@@ -689,15 +751,25 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
     bare = bare.substr(1, bare.size() - 2);
   }
 
+  if (!options.tls && bare.find(':') != std::string::npos && mg_check_feature(8) == 0) {
+    *error = "cannot listen on " + listen + ": this civetweb has no IPv6 (use --tls, or IPv4)";
+    return false;
+  }
   // With TLS, civetweb listens on loopback and TlsFrontend takes the public address.
   const std::string ports = options.tls ? "127.0.0.1:0" : host + ":" + port;
   const std::string threads = std::to_string(std::max(1, options.threads));
-  const char* opts[] = {"listening_ports", ports.c_str(),
-                        "num_threads", threads.c_str(),
-                        "enable_keep_alive", "yes",
-                        "keep_alive_timeout_ms", "5000",
-                        "tcp_nodelay", "1",
-                        "request_timeout_ms", "30000",
+  const char* opts[] = {"listening_ports",
+                        ports.c_str(),
+                        "num_threads",
+                        threads.c_str(),
+                        "enable_keep_alive",
+                        "yes",
+                        "keep_alive_timeout_ms",
+                        "5000",
+                        "tcp_nodelay",
+                        "1",
+                        "request_timeout_ms",
+                        "30000",
                         nullptr};
   mg_init_library(0);
   library_initialized = true;
@@ -720,8 +792,7 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
   }
   mg_set_request_handler(
       ctx, "/",
-      [](mg_connection* conn, void* data) { return static_cast<Impl*>(data)->Handle(conn); },
-      this);
+      [](mg_connection* conn, void* data) { return static_cast<Impl*>(data)->Handle(conn); }, this);
 
   mg_server_port sp{};
   if (mg_get_server_ports(ctx, 1, &sp) < 1) {
@@ -758,13 +829,14 @@ std::unique_ptr<SimulatedCluster> SimulatedCluster::Start(const SimOptions& opti
                                                           std::string* error) {
   std::string ignored;
   if (error == nullptr) error = &ignored;
-  if (options.nodes < 1 || options.nodes > 32768) {
-    *error = "nodes must be between 1 and 32768";
+  // Pod names draw from 27^5 suffixes per workload: these bounds keep them unique.
+  if (options.nodes < 1 || options.nodes > 100000) {
+    *error = "nodes must be between 1 and 100000";
     return nullptr;
   }
-  if (options.pods_per_node < 0 || options.pods_per_node > 1000 ||
-      options.containers_per_pod < 1 || options.containers_per_pod > 20) {
-    *error = "pods per node must be 0..1000 and containers per pod 1..20";
+  if (options.pods_per_node < 0 || options.pods_per_node > 1000 || options.containers_per_pod < 1 ||
+      options.containers_per_pod > 100) {
+    *error = "pods per node must be 0..1000 and containers per pod 1..100";
     return nullptr;
   }
   auto impl = std::make_unique<Impl>();
@@ -819,8 +891,9 @@ Status SimulatedCluster::WriteKubeconfig(const std::string& path) const {
   yaml += "    server: " + quote(impl_->url) + "\n  name: kmb-sim\n";
   yaml += "contexts:\n- context:\n    cluster: kmb-sim\n    user: kmb-sim\n  name: kmb-sim\n";
   yaml += "current-context: kmb-sim\npreferences: {}\nusers:\n- name: kmb-sim\n";
-  yaml += impl_->options.token.empty() ? "  user: {}\n"
-                                       : "  user:\n    token: " + quote(impl_->options.token) + "\n";
+  yaml += impl_->options.token.empty()
+              ? "  user: {}\n"
+              : "  user:\n    token: " + quote(impl_->options.token) + "\n";
 
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -851,7 +924,8 @@ int RunSimulator(const SimOptions& options, const std::string& kubeconfig_path,
   struct sigaction action {};
   action.sa_handler = OnSignal;
   sigemptyset(&action.sa_mask);
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   g_signal_pipe = fds[1];
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);

@@ -119,16 +119,35 @@ void AppendDecimalSI(std::string* out, int64_t value, int scale) {
   }
   AppendInt(out, value);
   switch (exponent) {
-    case -9: out->push_back('n'); break;
-    case -6: out->push_back('u'); break;
-    case -3: out->push_back('m'); break;
-    case 0: break;
-    case 3: out->push_back('k'); break;
-    case 6: out->push_back('M'); break;
-    case 9: out->push_back('G'); break;
-    case 12: out->push_back('T'); break;
-    case 15: out->push_back('P'); break;
-    case 18: out->push_back('E'); break;
+    case -9:
+      out->push_back('n');
+      break;
+    case -6:
+      out->push_back('u');
+      break;
+    case -3:
+      out->push_back('m');
+      break;
+    case 0:
+      break;
+    case 3:
+      out->push_back('k');
+      break;
+    case 6:
+      out->push_back('M');
+      break;
+    case 9:
+      out->push_back('G');
+      break;
+    case 12:
+      out->push_back('T');
+      break;
+    case 15:
+      out->push_back('P');
+      break;
+    case 18:
+      out->push_back('E');
+      break;
     default:
       out->push_back('e');
       AppendInt(out, exponent);
@@ -197,12 +216,18 @@ bool Base64Decode(std::string_view text, std::string* out) {
   int bits = 0;
   for (char c : text) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else return false;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
+    else
+      return false;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {

@@ -150,11 +150,21 @@ class JsonWriter {
       Put(s.substr(start, i - start));
       start = i + 1;
       switch (c) {
-        case '"': Put(std::string_view("\\\"")); break;
-        case '\\': Put(std::string_view("\\\\")); break;
-        case '\n': Put(std::string_view("\\n")); break;
-        case '\r': Put(std::string_view("\\r")); break;
-        case '\t': Put(std::string_view("\\t")); break;
+        case '"':
+          Put(std::string_view("\\\""));
+          break;
+        case '\\':
+          Put(std::string_view("\\\\"));
+          break;
+        case '\n':
+          Put(std::string_view("\\n"));
+          break;
+        case '\r':
+          Put(std::string_view("\\r"));
+          break;
+        case '\t':
+          Put(std::string_view("\\t"));
+          break;
         default: {
           static constexpr char kHex[] = "0123456789abcdef";
           const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};

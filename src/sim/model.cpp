@@ -16,7 +16,10 @@ constexpr int64_t kDay = 86400;
 
 // ---- The workload catalog ----
 
-// DaemonSets come first: every node runs one of each (when the node has room).
+// DaemonSets come first: every node runs one of each (when the node has room). Container
+// columns: name, image, cpu request/limit (m), memory request/limit (Mi), typical cpu (m),
+// typical working set (Mi), processes; 0 means not set.
+// clang-format off
 const std::vector<AppTemplate>& Apps() {
   using W = Workload;
   using V = VolumeKind;
@@ -52,15 +55,15 @@ const std::vector<AppTemplate>& Apps() {
        {{"storage", V::kPvc, "prometheus-db", 50},
         {"config", V::kConfigMap, "prometheus-config", 0}}},
       {"ingress-nginx", "ingress-nginx-controller", W::kDeployment,
-       {"controller", "registry.k8s.io/ingress-nginx/controller:v1.11.3", 100, 0, 90, 0, 25, 120,
-        6},
+       {"controller", "registry.k8s.io/ingress-nginx/controller:v1.11.3",
+        100, 0, 90, 0, 25, 120, 6},
        {{"webhook-cert", V::kSecret, "ingress-nginx-admission", 0}}},
       {"search", "indexer", W::kDeployment,
        {"indexer", "docker.io/library/python:3.12-slim", 200, 0, 512, 0, 400, 350, 4},
        {{"scratch", V::kEmptyDir, "", 0}}},
       {"kube-system", "metrics-server", W::kDeployment,
-       {"metrics-server", "registry.k8s.io/metrics-server/metrics-server:v0.7.2", 100, 0, 200, 0,
-        5, 30, 1},
+       {"metrics-server", "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
+        100, 0, 200, 0, 5, 30, 1},
        {{"tmp-dir", V::kEmptyDir, "", 0}}},
   };
   return apps;
@@ -74,6 +77,7 @@ const ContainerTemplate kSidecars[] = {
     {"config-reloader", "ghcr.io/jimmidyson/configmap-reload:v0.13.1", 5, 20, 16, 32, 1, 8, 1},
     {"metrics-exporter", "quay.io/prometheus/statsd-exporter:v0.27.1", 0, 0, 0, 0, 2, 15, 1},
 };
+// clang-format on
 constexpr int kSidecarCount = 4;
 
 // Every pod mounts its service-account token (a projected volume on tmpfs).
@@ -96,12 +100,14 @@ uint64_t Fnv(std::string_view s) {
 }
 
 // Field tags: each value of an entity draws from its own stream.
+// clang-format off
 enum Field : uint64_t {
   kCpuCounter = 1, kCpuFactor, kCpuStall, kSome10, kSome60, kSome300, kMemStallPick, kMemStall,
   kIoStall, kMemFactor, kWorkingSet, kCache, kRss, kPageFaults, kMajorFaults, kMajorPick,
-  kRootfs, kRootfsSize, kRootfsInodes, kLogs, kLogsSize, kRx, kTx, kNetRate, kVolumeSize, kFsOther, kProcOther, kPageCache, kStartTime, kAge, kTimeOffset, kNodeSize,
-  kSomeTotal, kMemSomeTotal, kIoSomeTotal,
+  kRootfs, kRootfsSize, kRootfsInodes, kLogs, kLogsSize, kRx, kTx, kNetRate, kVolumeSize,
+  kFsOther, kProcOther, kPageCache, kStartTime, kAge, kTimeOffset, kNodeSize, kSomeTotal,
 };
+// clang-format on
 
 uint64_t Key(uint64_t key, Field f) { return Hash(key, f); }
 
@@ -137,8 +143,8 @@ uint64_t Ratio(uint64_t v, uint32_t num, uint32_t den) {
 }
 
 // PSI for one cgroup: `stall` is the fraction of time stalled. Totals are microseconds.
-PsiStats MakePsi(uint64_t key, double stall, uint32_t full_per_mille, int64_t age_s,
-                 int64_t tick, int64_t period_ms) {
+PsiStats MakePsi(uint64_t key, double stall, uint32_t full_per_mille, int64_t age_s, int64_t tick,
+                 int64_t period_ms) {
   PsiStats psi;
   const uint64_t rate = static_cast<uint64_t>(stall * static_cast<double>(period_ms) * 1000);
   const uint64_t base = static_cast<uint64_t>(stall * static_cast<double>(age_s) * 1e6) + rate;
@@ -189,10 +195,10 @@ void AddInterface(InterfaceStats* into, const InterfaceStats& from) {
 
 // How one cgroup behaves on average.
 struct Profile {
-  double cpu_nano_cores;    // mean usage
-  double working_set;       // bytes, centre of the wander
-  uint64_t memory_limit;    // 0 = none
-  double cpu_stall;         // PSI fractions
+  double cpu_nano_cores;  // mean usage
+  double working_set;     // bytes, centre of the wander
+  uint64_t memory_limit;  // 0 = none
+  double cpu_stall;       // PSI fractions
   double memory_stall;
   double io_stall;
   double page_faults_per_s;
@@ -200,39 +206,41 @@ struct Profile {
 };
 
 CgroupStats ComputeCgroup(uint64_t key, const Profile& p, int64_t age_s, int64_t tick,
-                          int64_t period_ms) {
+                          int64_t period_ms, Detail detail) {
   CgroupStats s;
   // cpu: usageNanoCores is the counter's slope over the last period, as cAdvisor derives it.
-  const uint64_t rate = static_cast<uint64_t>(p.cpu_nano_cores * static_cast<double>(period_ms) /
-                                              1000.0);
+  const uint64_t rate =
+      static_cast<uint64_t>(p.cpu_nano_cores * static_cast<double>(period_ms) / 1000.0);
   const uint64_t base = static_cast<uint64_t>(p.cpu_nano_cores * static_cast<double>(age_s));
   const uint64_t ckey = Key(key, kCpuCounter);
   const uint64_t now = Counter(ckey, base, rate, tick);
   const uint64_t before = Counter(ckey, base, rate, tick - 1);
   s.cpu.usage_core_nano_seconds = now;
   s.cpu.usage_nano_cores = Ratio(now - before, 1000, static_cast<uint32_t>(period_ms));
-  s.cpu.psi = MakePsi(Key(key, kCpuStall), p.cpu_stall, p.full_per_mille, age_s, tick, period_ms);
 
   MemoryStats& m = s.memory;
   m.working_set_bytes =
       std::max<uint64_t>(PageAlign(Gauge(Key(key, kWorkingSet), p.working_set, 0.2, tick)), 65536);
   m.usage_bytes = m.working_set_bytes +
                   PageAlign(Gauge(Key(key, kCache), p.working_set * 0.08 + 65536, 0.5, tick));
-  m.rss_bytes = PageAlign(Ratio(m.working_set_bytes,
-                                820 + static_cast<uint32_t>(Key(key, kRss) % 150), 1000));
+  m.rss_bytes = PageAlign(
+      Ratio(m.working_set_bytes, 820 + static_cast<uint32_t>(Key(key, kRss) % 150), 1000));
   if (p.memory_limit > 0) {
     m.has_available = true;
-    m.available_bytes = p.memory_limit > m.working_set_bytes ? p.memory_limit - m.working_set_bytes
-                                                             : 0;
+    m.available_bytes =
+        p.memory_limit > m.working_set_bytes ? p.memory_limit - m.working_set_bytes : 0;
   }
   const uint64_t pf_rate =
       std::max<uint64_t>(1, static_cast<uint64_t>(p.page_faults_per_s * period_ms / 1000));
-  m.page_faults = Counter(Key(key, kPageFaults),
-                          static_cast<uint64_t>(p.page_faults_per_s * age_s), pf_rate, tick);
+  m.page_faults = Counter(Key(key, kPageFaults), static_cast<uint64_t>(p.page_faults_per_s * age_s),
+                          pf_rate, tick);
   const uint64_t major_pick = Key(key, kMajorPick) % 20;
   m.major_page_faults = Counter(Key(key, kMajorFaults), major_pick, major_pick == 0 ? 1 : 0, tick);
-  m.psi = MakePsi(Key(key, kMemStall), p.memory_stall, p.full_per_mille, age_s, tick, period_ms);
-  s.io = MakePsi(Key(key, kIoStall), p.io_stall, p.full_per_mille, age_s, tick, period_ms);
+  if (detail == Detail::kFull) {
+    s.cpu.psi = MakePsi(Key(key, kCpuStall), p.cpu_stall, p.full_per_mille, age_s, tick, period_ms);
+    m.psi = MakePsi(Key(key, kMemStall), p.memory_stall, p.full_per_mille, age_s, tick, period_ms);
+    s.io = MakePsi(Key(key, kIoStall), p.io_stall, p.full_per_mille, age_s, tick, period_ms);
+  }
   return s;
 }
 
@@ -333,8 +341,8 @@ ClusterModel::ClusterModel(const SimOptions& options, int64_t start_unix)
       const ContainerTemplate& t = *ci.tmpl;
       all_limited = all_limited && t.mem_limit_mi > 0;
       info.memory_limit_bytes += static_cast<uint64_t>(t.mem_limit_mi) * kMiB;
-      any_resources = any_resources || t.cpu_request_m || t.cpu_limit_m || t.mem_request_mi ||
-                      t.mem_limit_mi;
+      any_resources =
+          any_resources || t.cpu_request_m || t.cpu_limit_m || t.mem_request_mi || t.mem_limit_mi;
       // Requests default to limits, so Guaranteed means: both limits set, requests equal or unset.
       guaranteed = guaranteed && t.cpu_limit_m > 0 && t.mem_limit_mi > 0 &&
                    (t.cpu_request_m == 0 || t.cpu_request_m == t.cpu_limit_m) &&
@@ -354,11 +362,6 @@ ClusterModel::ClusterModel(const SimOptions& options, int64_t start_unix)
     std::string hash;
     AppendRandomChars(&hash, Hash(seed_, 7000 + a), 10);
     template_hash_.push_back(std::move(hash));
-    if (app_count_[a] == 0) continue;
-    const std::string_view ns = apps[a].ns;
-    if (std::find(namespaces_.begin(), namespaces_.end(), ns) == namespaces_.end()) {
-      namespaces_.push_back(ns);
-    }
   }
 
   // Size the (homogeneous) node pool so that requests and the wandering usage fit.
@@ -374,9 +377,8 @@ ClusterModel::ClusterModel(const SimOptions& options, int64_t start_unix)
   cpu_need_m = cpu_need_m * 1.2 + 600;
   mem_need = mem_need * 1.25 + 3.0 * kGiB;
   static constexpr int kCores[] = {2, 4, 8, 16, 32, 48, 64, 96, 128};
-  static constexpr const char* kSizes[] = {"large",    "xlarge",   "2xlarge",
-                                           "4xlarge",  "8xlarge",  "12xlarge",
-                                           "16xlarge", "24xlarge", "32xlarge"};
+  static constexpr const char* kSizes[] = {"large",    "xlarge",   "2xlarge",  "4xlarge", "8xlarge",
+                                           "12xlarge", "16xlarge", "24xlarge", "32xlarge"};
   static constexpr InstanceFamily kFamilies[] = {{"m6i", 4}, {"r6i", 8}, {"x2idn", 16}};
   int cores = 0;
   const char* family = "m6i";
@@ -395,8 +397,8 @@ ClusterModel::ClusterModel(const SimOptions& options, int64_t start_unix)
     }
   }
   if (cores == 0) {  // beyond any real instance: grow in steps of 64 cores at 16 GiB per core
-    cores = 64 * static_cast<int>(std::ceil(std::max(cpu_need_m / 1000.0,
-                                                     mem_need / 0.9 / (16.0 * kGiB)) / 64));
+    cores = 64 * static_cast<int>(
+                     std::ceil(std::max(cpu_need_m / 1000.0, mem_need / 0.9 / (16.0 * kGiB)) / 64));
     family = "sim";
     size = "custom";
     gib_per_core = 16;
@@ -407,8 +409,8 @@ ClusterModel::ClusterModel(const SimOptions& options, int64_t start_unix)
   for (int n = 0; n < nodes_; ++n) {
     NodeInfo& ni = node_info_[n];
     const uint64_t key = Hash(seed_, static_cast<uint64_t>(n) + 1);
-    const int64_t uptime = n == 0 ? 400 * kDay
-                                  : 3 * kDay + static_cast<int64_t>(Key(key, kAge) % (200 * kDay));
+    const int64_t uptime =
+        n == 0 ? 400 * kDay : 3 * kDay + static_cast<int64_t>(Key(key, kAge) % (200 * kDay));
     ni.boot_unix = start_unix_ - uptime;
     ni.cores = cores;
     ni.instance_type = instance;
@@ -422,11 +424,12 @@ ClusterModel::ClusterModel(const SimOptions& options, int64_t start_unix)
     ni.image_bytes = PageAlign(3 * kGiB + Key(key, kFsOther) % (5 * kGiB));
     ni.swap_bytes = n % 4 == 3 ? kGiB - 4096 : 0;
     ni.zone = std::string("sim-region-1") + static_cast<char>('a' + n % 3);
-    const int m = n;
-    ni.internal_ip = "10." + std::to_string(64 + m / 64000) + "." + std::to_string(m / 250 % 256) +
-                     "." + std::to_string(1 + m % 250);
-    ni.pod_cidr = "10." + std::to_string(128 + m / 256 % 128) + "." + std::to_string(m % 256) +
-                  ".0/24";
+    // Node addresses from 10.64.0.0/10; a /24 per node from 10.128.0.0/9 (which repeats
+    // beyond 32,768 nodes, far past what Kubernetes supports).
+    ni.internal_ip = "10." + std::to_string(64 + n / 64000) + "." + std::to_string(n / 250 % 256) +
+                     "." + std::to_string(1 + n % 250);
+    ni.pod_cidr =
+        "10." + std::to_string(128 + n / 256 % 128) + "." + std::to_string(n % 256) + ".0/24";
   }
 }
 
@@ -507,9 +510,9 @@ bool ClusterModel::FindPod(std::string_view ns, std::string_view name, PodRef* o
       int64_t v = 0;
       if (!DecodeSuffix(rest, &v)) continue;
       const int64_t offset = static_cast<int64_t>(Hash(seed_, a) % kSuffixSpace);
-      ordinal = static_cast<int64_t>(
-          static_cast<__int128>((v - offset + kSuffixSpace) % kSuffixSpace) * kInverse %
-          kSuffixSpace);
+      ordinal =
+          static_cast<int64_t>(static_cast<__int128>((v - offset + kSuffixSpace) % kSuffixSpace) *
+                               kInverse % kSuffixSpace);
     }
     if (ordinal < 0) continue;
     const int64_t node = ordinal / app_count_[a];
@@ -609,7 +612,7 @@ int ClusterModel::PodTimeOffsetSeconds(int node, int slot) const {
 
 // ---- Values ----
 
-void ClusterModel::ComputeContainer(int node, int slot, int c, int64_t tick,
+void ClusterModel::ComputeContainer(int node, int slot, int c, int64_t tick, Detail detail,
                                     const NodeStats& ns, ContainerStats* out) const {
   const ContainerInfo& ci = slots_[slot].containers[c];
   const ContainerTemplate& t = *ci.tmpl;
@@ -629,10 +632,12 @@ void ClusterModel::ComputeContainer(int node, int slot, int c, int64_t tick,
       .full_per_mille = 1000,  // one task group: full equals some, as in the real payloads
   };
   const int64_t age = std::max<int64_t>(1, start_unix_ - ContainerStartUnix(node, slot, c));
-  out->cgroup = ComputeCgroup(key, p, age, tick, period_ms_);
+  out->cgroup = ComputeCgroup(key, p, age, tick, period_ms_, detail);
   // A long-running container on the first node passes 2^53 ns of CPU: exercises exactness.
   if (node == 0 && slot == 0 && c == 0) out->cgroup.cpu.usage_core_nano_seconds += 1ull << 54;
   out->cgroup.swap = SwapStats{true, 0, 0};
+  out->processes = static_cast<uint32_t>(t.processes);
+  if (detail == Detail::kUsage) return;
 
   // rootfs and logs live on the node filesystem and report its capacity and free space.
   FsStats fs = ns.fs;
@@ -644,10 +649,10 @@ void ClusterModel::ComputeContainer(int node, int slot, int c, int64_t tick,
   fs.used_bytes = PageAlign(Gauge(Key(key, kLogs), logs, 0.3, tick));
   fs.inodes_used = 1 + Key(key, kLogsSize) % 3;
   out->logs = fs;
-  out->processes = static_cast<uint32_t>(t.processes);
 }
 
-void ClusterModel::ComputePod(int node, int slot, int64_t tick, NodeStats* ns) const {
+void ClusterModel::ComputePod(int node, int slot, int64_t tick, Detail detail,
+                              NodeStats* ns) const {
   const SlotInfo& info = slots_[slot];
   const uint64_t key = PodKey(node, slot);
   PodStats& pod = ns->pods[slot];
@@ -657,7 +662,7 @@ void ClusterModel::ComputePod(int node, int slot, int64_t tick, NodeStats* ns) c
   pod.ephemeral_storage.inodes_used = 0;
   for (int c = 0; c < containers_per_pod_; ++c) {
     ContainerStats& cs = ns->containers[static_cast<size_t>(slot) * containers_per_pod_ + c];
-    ComputeContainer(node, slot, c, tick, *ns, &cs);
+    ComputeContainer(node, slot, c, tick, detail, *ns, &cs);
     AddCgroup(&pod.cgroup, cs.cgroup);
     pod.ephemeral_storage.used_bytes += cs.rootfs.used_bytes + cs.logs.used_bytes;
     pod.ephemeral_storage.inodes_used += cs.rootfs.inodes_used + cs.logs.inodes_used;
@@ -670,6 +675,7 @@ void ClusterModel::ComputePod(int node, int slot, int64_t tick, NodeStats* ns) c
     pod.cgroup.memory.available_bytes =
         info.memory_limit_bytes > ws ? info.memory_limit_bytes - ws : 0;
   }
+  if (detail == Detail::kUsage) return;
 
   // Only eth0 carries traffic; the tunnel devices exist in every netns and stay at zero.
   const int64_t age = std::max<int64_t>(1, start_unix_ - PodStartUnix(node, slot));
@@ -701,8 +707,8 @@ void ClusterModel::ComputePod(int node, int slot, int64_t tick, NodeStats* ns) c
       }
       case VolumeKind::kEmptyDir: {
         fs.capacity_bytes = ns->fs.capacity_bytes;
-        fs.used_bytes = PageAlign(Gauge(vkey, 4096 + Unit(Key(vkey, kVolumeSize)) * 200 * kMiB,
-                                        0.3, volume_tick));
+        fs.used_bytes = PageAlign(
+            Gauge(vkey, 4096 + Unit(Key(vkey, kVolumeSize)) * 200 * kMiB, 0.3, volume_tick));
         fs.inodes = ns->fs.inodes;
         fs.inodes_used = 1 + vkey % 50;
         pod.ephemeral_storage.used_bytes += fs.used_bytes;
@@ -712,8 +718,8 @@ void ClusterModel::ComputePod(int node, int slot, int64_t tick, NodeStats* ns) c
       case VolumeKind::kPvc: {
         fs.capacity_bytes = PageAlign(Ratio(vt.capacity_gib * kGiB, 984, 1000));
         const double fill = 0.15 + 0.5 * Unit(Key(vkey, kVolumeSize));
-        fs.used_bytes = PageAlign(Gauge(vkey, fill * static_cast<double>(fs.capacity_bytes), 0.1,
-                                        volume_tick));
+        fs.used_bytes =
+            PageAlign(Gauge(vkey, fill * static_cast<double>(fs.capacity_bytes), 0.1, volume_tick));
         fs.inodes = vt.capacity_gib * kGiB / 16384;
         fs.inodes_used = 11 + vkey % 5000;
         break;
@@ -731,7 +737,7 @@ void ClusterModel::ComputePod(int node, int slot, int64_t tick, NodeStats* ns) c
       std::min(pod.ephemeral_storage.used_bytes, pod.ephemeral_storage.capacity_bytes);
 }
 
-void ClusterModel::Compute(int node, int64_t tick, NodeStats* out) const {
+void ClusterModel::Compute(int node, int64_t tick, NodeStats* out, Detail detail) const {
   const NodeInfo& ni = node_info_[node];
   const uint64_t key = Hash(seed_, static_cast<uint64_t>(node) + 1);
   const int64_t uptime = start_unix_ - ni.boot_unix;
@@ -742,9 +748,9 @@ void ClusterModel::Compute(int node, int64_t tick, NodeStats* out) const {
   // The node filesystem first: containers, emptyDirs and ephemeral storage report it.
   FsStats& fs = out->fs;
   fs.capacity_bytes = ni.fs_bytes;
-  fs.used_bytes = ni.image_bytes +
-                  PageAlign(Gauge(Key(key, kFsOther), 0.08 * static_cast<double>(ni.fs_bytes),
-                                  0.1, tick));
+  fs.used_bytes =
+      ni.image_bytes +
+      PageAlign(Gauge(Key(key, kFsOther), 0.08 * static_cast<double>(ni.fs_bytes), 0.1, tick));
   fs.available_bytes = fs.capacity_bytes - fs.used_bytes - fs.capacity_bytes / 20;  // root reserve
   fs.inodes = ni.fs_bytes / 16384;
   fs.inodes_used = 150000 + Gauge(Key(key, kRootfsInodes), 60000, 0.2, tick);
@@ -757,7 +763,7 @@ void ClusterModel::Compute(int node, int64_t tick, NodeStats* out) const {
   uint32_t processes = 0;
   for (auto& iface : out->interfaces) iface = InterfaceStats{};
   for (int s = 0; s < pods_per_node_; ++s) {
-    ComputePod(node, s, tick, out);
+    ComputePod(node, s, tick, detail, out);
     const PodStats& pod = out->pods[s];
     AddCgroup(&pods_total, pod.cgroup);
     processes += pod.processes;
@@ -781,7 +787,7 @@ void ClusterModel::Compute(int node, int64_t tick, NodeStats* out) const {
   for (int i = 0; i < kSystemContainerCount; ++i) {
     CgroupStats& sys = out->system[i];
     sys = ComputeCgroup(Hash(key, 0x5000 + static_cast<uint64_t>(i)), system[i], uptime, tick,
-                        period_ms_);
+                        period_ms_, detail);
     if (i == kPodsSystemContainer) {
       const PsiStats cpu_psi = sys.cpu.psi;
       AddCgroup(&sys, pods_total);
@@ -797,15 +803,12 @@ void ClusterModel::Compute(int node, int64_t tick, NodeStats* out) const {
 
   // The node: the system containers plus the kernel and everything outside the cgroups.
   const Profile kernel{0.02e9 * cores, 400.0 * kMiB, 0, 0, 0, 0, 50, 900};
-  AddCgroup(&node_total, ComputeCgroup(Hash(key, 0x6000), kernel, uptime, tick, period_ms_));
+  AddCgroup(&node_total,
+            ComputeCgroup(Hash(key, 0x6000), kernel, uptime, tick, period_ms_, detail));
   CgroupStats& nc = out->node;
   nc = node_total;
   // A node up for ages on a big machine: its CPU counter sits near 2^60.
   if (node == 0) nc.cpu.usage_core_nano_seconds += 1ull << 60;
-  nc.cpu.psi = MakePsi(Hash(key, 0x6001), 0.01 + 0.04 * Unit(Key(key, kCpuStall)), 900, uptime,
-                       tick, period_ms_);
-  nc.memory.psi = MakePsi(Hash(key, 0x6002), 0.0002, 150, uptime, tick, period_ms_);
-  nc.io = MakePsi(Hash(key, 0x6003), 0.002, 900, uptime, tick, period_ms_);
   const double page_cache = 0.15 * static_cast<double>(ni.memory_bytes);
   nc.memory.usage_bytes += PageAlign(Gauge(Key(key, kPageCache), page_cache, 0.2, tick));
   nc.memory.has_available = true;
@@ -813,6 +816,14 @@ void ClusterModel::Compute(int node, int64_t tick, NodeStats* out) const {
                                   ? ni.memory_bytes - nc.memory.working_set_bytes
                                   : 0;
   nc.swap = SwapStats{true, ni.swap_bytes, 0};
+  out->max_pid = 4194304;
+  out->cur_proc = processes + 180 + Gauge(Key(key, kProcOther), 40, 0.25, tick);
+  if (detail == Detail::kUsage) return;
+
+  nc.cpu.psi = MakePsi(Hash(key, 0x6001), 0.01 + 0.04 * Unit(Key(key, kCpuStall)), 900, uptime,
+                       tick, period_ms_);
+  nc.memory.psi = MakePsi(Hash(key, 0x6002), 0.0002, 150, uptime, tick, period_ms_);
+  nc.io = MakePsi(Hash(key, 0x6003), 0.002, 900, uptime, tick, period_ms_);
 
   // Host traffic on eth0 on top of the pods'; the first node's counter starts past 2^53.
   const double host_bps = 50 * 1024 + 500 * 1024 * Unit(Key(key, kNetRate));
@@ -823,9 +834,6 @@ void ClusterModel::Compute(int node, int64_t tick, NodeStats* out) const {
   eth0.rx_bytes += Counter(Key(key, kRx), host_base, host_rate, tick);
   eth0.tx_bytes += Counter(Key(key, kTx), Ratio(host_base, 400, 1000), host_rate / 3, tick);
   eth0.rx_errors = Key(key, kRx) % 3;
-
-  out->max_pid = 4194304;
-  out->cur_proc = processes + 180 + Gauge(Key(key, kProcOther), 40, 0.25, tick);
 }
 
 }  // namespace kmb::sim

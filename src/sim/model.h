@@ -116,9 +116,9 @@ enum class Workload { kDeployment, kStatefulSet, kDaemonSet };
 enum class VolumeKind { kProjected, kConfigMap, kSecret, kEmptyDir, kPvc };
 
 struct VolumeTemplate {
-  const char* name;    // the volume name in the pod spec (projected: kube-api-access-<suffix>)
+  const char* name;  // the volume name in the pod spec (projected: kube-api-access-<suffix>)
   VolumeKind kind;
-  const char* source;  // configMap or secret name; PVC claim template name
+  const char* source;     // configMap or secret name; PVC claim template name
   uint64_t capacity_gib;  // PVC size
 };
 
@@ -153,15 +153,15 @@ struct SlotInfo {
   std::vector<ContainerInfo> containers;
   std::vector<const VolumeTemplate*> volumes;
   const char* qos_class = "BestEffort";
-  bool memory_limited = false;     // every container has a memory limit: the pod cgroup has one
+  bool memory_limited = false;      // every container has a memory limit: the pod cgroup has one
   uint64_t memory_limit_bytes = 0;  // their sum
-  int volume_offset = 0;  // first volume in NodeStats::volumes
+  int volume_offset = 0;            // first volume in NodeStats::volumes
 };
 
 struct NodeInfo {
   int64_t boot_unix = 0;
   int cores = 0;
-  uint64_t memory_bytes = 0;       // capacity
+  uint64_t memory_bytes = 0;  // capacity
   uint64_t allocatable_memory = 0;
   int allocatable_cpu_m = 0;
   uint64_t fs_bytes = 0;
@@ -172,6 +172,10 @@ struct NodeInfo {
   std::string internal_ip;
   std::string pod_cidr;
 };
+
+// How much of a node to compute: everything the Summary shows, or only cpu and memory
+// (what metrics.k8s.io serves; the same numbers, several times cheaper).
+enum class Detail { kFull, kUsage };
 
 struct PodRef {
   int node = 0;
@@ -187,10 +191,10 @@ class ClusterModel {
   int pods_per_node() const { return pods_per_node_; }
   int containers_per_pod() const { return containers_per_pod_; }
   int64_t start_unix() const { return start_unix_; }
-  int64_t period_millis() const { return period_ms_; }  // nominal, > 0 even when ticking per request
+  // The nominal period counters advance by per tick; 10 s when ticking on every request.
+  int64_t period_millis() const { return period_ms_; }
   const SlotInfo& slot(int s) const { return slots_[s]; }
   const NodeInfo& node(int n) const { return node_info_[n]; }
-  const std::vector<std::string_view>& namespaces() const { return namespaces_; }
   int volumes_per_node() const { return volumes_per_node_; }
 
   std::string NodeName(int node) const;
@@ -219,13 +223,14 @@ class ClusterModel {
   // Pods' stats are collected a few seconds apart, as cAdvisor housekeeping does it.
   int PodTimeOffsetSeconds(int node, int slot) const;
 
-  // All values of one node at `tick` (>= 0). `out` is reused across calls.
-  void Compute(int node, int64_t tick, NodeStats* out) const;
+  // All values of one node at `tick` (>= 0). `out` is reused across calls. With kUsage only
+  // cpu, memory, swap and process counts are filled in.
+  void Compute(int node, int64_t tick, NodeStats* out, Detail detail = Detail::kFull) const;
 
  private:
-  void ComputeContainer(int node, int slot, int c, int64_t tick, const NodeStats& ns,
+  void ComputeContainer(int node, int slot, int c, int64_t tick, Detail detail, const NodeStats& ns,
                         ContainerStats* out) const;
-  void ComputePod(int node, int slot, int64_t tick, NodeStats* ns) const;
+  void ComputePod(int node, int slot, int64_t tick, Detail detail, NodeStats* ns) const;
   uint64_t PodKey(int node, int slot) const;
 
   uint64_t seed_;
@@ -240,7 +245,6 @@ class ClusterModel {
   std::vector<int> app_count_;               // slots per node for each app
   std::vector<std::vector<int>> app_slots_;  // app -> its slots, by rank
   std::vector<std::string> template_hash_;   // per app
-  std::vector<std::string_view> namespaces_;
 };
 
 }  // namespace kmb::sim

@@ -145,8 +145,7 @@ void WriteSummaryNode(JsonWriter& w, const ClusterModel& model, int node, const 
   w.EndArray();
   WriteTime(w, "startTime", ni.boot_unix);
   WriteCgroup(w, time, s.node);
-  WriteNetwork(w, time, s.interfaces, kNodeInterfaces, kNodeInterfaceCount,
-               kNodeDefaultInterface);
+  WriteNetwork(w, time, s.interfaces, kNodeInterfaces, kNodeInterfaceCount, kNodeDefaultInterface);
   WriteFs(w, "fs", time, s.fs);
   w.Key("runtime").BeginObject();
   WriteFs(w, "imageFs", time, s.image_fs);
@@ -167,8 +166,8 @@ void WriteSummaryPod(JsonWriter& w, const ClusterModel& model, int node, int slo
   const PodStats& pod = s.pods[slot];
   // Each pod is housekept a few seconds apart; volumes are measured once a minute.
   const TimeText time(times.sample_unix - model.PodTimeOffsetSeconds(node, slot));
-  const TimeText volume_time(std::max(times.sample_unix / 60 * 60,
-                                      model.PodStartUnix(node, slot) + 30));
+  const TimeText volume_time(
+      std::max(times.sample_unix / 60 * 60, model.PodStartUnix(node, slot) + 30));
   w.BeginObject();
   w.Key("podRef").BeginObject();
   w.Key("name").BeginString();
@@ -203,8 +202,7 @@ void WriteSummaryPod(JsonWriter& w, const ClusterModel& model, int node, int slo
     w.Key("volume").BeginArray();
     for (size_t v = 0; v < info.volumes.size(); ++v) {
       w.BeginObject();
-      WriteFsFields(w, volume_time.view(),
-                    s.volumes[static_cast<size_t>(info.volume_offset) + v]);
+      WriteFsFields(w, volume_time.view(), s.volumes[static_cast<size_t>(info.volume_offset) + v]);
       w.Key("name").BeginString();
       model.AppendVolumeName(w.out(), node, slot, static_cast<int>(v));
       w.EndString();
@@ -260,17 +258,15 @@ void WriteBytes(JsonWriter& w, std::string_view key, uint64_t bytes) {
   w.EndString();
 }
 
-void WriteNodeResources(JsonWriter& w, std::string_view key, const NodeInfo& ni,
-                        bool allocatable, int pods) {
+void WriteNodeResources(JsonWriter& w, std::string_view key, const NodeInfo& ni, bool allocatable,
+                        int pods) {
   w.Key(key).BeginObject();
   WriteCpuMilli(w, "cpu", allocatable ? ni.allocatable_cpu_m : ni.cores * 1000);
   WriteBytes(w, "ephemeral-storage", allocatable ? ni.fs_bytes / 10 * 9 : ni.fs_bytes);
   w.Field("hugepages-1Gi", "0");
   w.Field("hugepages-2Mi", "0");
   WriteBytes(w, "memory", allocatable ? ni.allocatable_memory : ni.memory_bytes);
-  w.Key("pods").BeginString();
-  w.out()->append(std::to_string(pods));
-  w.EndString();
+  w.Field("pods", std::to_string(pods));
   w.EndObject();
 }
 
@@ -472,9 +468,7 @@ void RenderNode(JsonWriter& w, const ClusterModel& model, int node, bool with_ty
   model.AppendNodeName(w.out(), node);
   w.EndString();
   WriteUuid(w, "uid", key * 0x9e3779b97f4a7c15ull, ~key * 0xc2b2ae3d27d4eb4full);
-  w.Key("resourceVersion").BeginString();
-  w.out()->append(std::to_string(1000 + node));
-  w.EndString();
+  w.Field("resourceVersion", std::to_string(1000 + node));
   WriteTime(w, "creationTimestamp", ni.boot_unix + 40);
   WriteNodeLabels(w, model, node);
   w.Key("annotations").BeginObject();
@@ -538,8 +532,7 @@ void RenderNode(JsonWriter& w, const ClusterModel& model, int node, bool with_ty
   w.EndObject();
 }
 
-void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot,
-               bool with_type_meta) {
+void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, bool with_type_meta) {
   const SlotInfo& info = model.slot(slot);
   const AppTemplate& app = *info.app;
   const int64_t start = model.PodStartUnix(node, slot);
@@ -562,10 +555,8 @@ void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot,
   w.Key("uid").BeginString();
   model.AppendPodUid(w.out(), node, slot);
   w.EndString();
-  w.Key("resourceVersion").BeginString();
-  w.out()->append(std::to_string(100000 + static_cast<int64_t>(node) * model.pods_per_node() +
-                                 slot));
-  w.EndString();
+  w.Field("resourceVersion",
+          std::to_string(100000 + static_cast<int64_t>(node) * model.pods_per_node() + slot));
   WriteTime(w, "creationTimestamp", start);
   WritePodLabels(w, model, node, slot);
   w.Key("ownerReferences").BeginArray();
@@ -684,8 +675,8 @@ void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot,
   w.EndObject();
 }
 
-void RenderNodeMetrics(JsonWriter& w, const ClusterModel& model, int node,
-                       const NodeStats& stats, const SampleTimes& times, bool with_type_meta) {
+void RenderNodeMetrics(JsonWriter& w, const ClusterModel& model, int node, const NodeStats& stats,
+                       const SampleTimes& times, bool with_type_meta) {
   w.BeginObject();
   if (with_type_meta) {
     w.Field("kind", "NodeMetrics");
@@ -736,22 +727,38 @@ void RenderPodMetrics(JsonWriter& w, const ClusterModel& model, int node, int sl
 
 std::string_view StatusReason(int code) {
   switch (code) {
-    case 400: return "BadRequest";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 405: return "MethodNotAllowed";
-    case 406: return "NotAcceptable";
-    case 409: return "Conflict";
-    case 410: return "Expired";
-    case 413: return "RequestEntityTooLarge";
-    case 415: return "UnsupportedMediaType";
-    case 422: return "Invalid";
-    case 429: return "TooManyRequests";
-    case 500: return "InternalError";
-    case 503: return "ServiceUnavailable";
-    case 504: return "Timeout";
-    default: return "";
+    case 400:
+      return "BadRequest";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
+    case 405:
+      return "MethodNotAllowed";
+    case 406:
+      return "NotAcceptable";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Expired";
+    case 413:
+      return "RequestEntityTooLarge";
+    case 415:
+      return "UnsupportedMediaType";
+    case 422:
+      return "Invalid";
+    case 429:
+      return "TooManyRequests";
+    case 500:
+      return "InternalError";
+    case 503:
+      return "ServiceUnavailable";
+    case 504:
+      return "Timeout";
+    default:
+      return "";
   }
 }
 

@@ -24,12 +24,11 @@ void RenderSummary(const ClusterModel& model, int node, const NodeStats& stats,
 
 // core/v1 Node and Pod, as list items (with_type_meta = false) or alone.
 void RenderNode(JsonWriter& w, const ClusterModel& model, int node, bool with_type_meta);
-void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot,
-               bool with_type_meta);
+void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, bool with_type_meta);
 
 // metrics.k8s.io/v1beta1 NodeMetrics and PodMetrics, from the same numbers as the Summary.
-void RenderNodeMetrics(JsonWriter& w, const ClusterModel& model, int node,
-                       const NodeStats& stats, const SampleTimes& times, bool with_type_meta);
+void RenderNodeMetrics(JsonWriter& w, const ClusterModel& model, int node, const NodeStats& stats,
+                       const SampleTimes& times, bool with_type_meta);
 void RenderPodMetrics(JsonWriter& w, const ClusterModel& model, int node, int slot,
                       const NodeStats& stats, const SampleTimes& times, bool with_type_meta);
 

@@ -70,13 +70,12 @@ CertPtr MakeCert(EVP_PKEY* key, const char* common_name, X509* issuer, EVP_PKEY*
       X509_gmtime_adj(X509_getm_notAfter(cert.get()), 365L * 86400) != nullptr &&
       X509_set_pubkey(cert.get(), key) == 1 &&
       X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>("kube-metrics-bridge"),
-                                 -1, -1, 0) == 1 &&
+                                 reinterpret_cast<const unsigned char*>("kube-metrics-bridge"), -1,
+                                 -1, 0) == 1 &&
       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                  reinterpret_cast<const unsigned char*>(common_name), -1, -1,
                                  0) == 1 &&
-      X509_set_issuer_name(cert.get(),
-                           issuer ? X509_get_subject_name(issuer) : name) == 1;
+      X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : name) == 1;
   if (!ok) {
     *error = OpenSslError("building the certificate");
     return nullptr;
@@ -137,13 +136,13 @@ bool GenerateTlsMaterial(const std::vector<std::string>& ips,
 
   const bool ok =
       ToPem([&](BIO* b) { return PEM_write_bio_X509(b, ca.get()); }, &out->ca_cert_pem) &&
-      ToPem([&](BIO* b) { return PEM_write_bio_X509(b, server.get()); },
-            &out->server_cert_pem) &&
-      ToPem([&](BIO* b) {
-        return PEM_write_bio_PrivateKey(b, server_key.get(), nullptr, nullptr, 0, nullptr,
-                                        nullptr);
-      },
-            &out->server_key_pem);
+      ToPem([&](BIO* b) { return PEM_write_bio_X509(b, server.get()); }, &out->server_cert_pem) &&
+      ToPem(
+          [&](BIO* b) {
+            return PEM_write_bio_PrivateKey(b, server_key.get(), nullptr, nullptr, 0, nullptr,
+                                            nullptr);
+          },
+          &out->server_key_pem);
   if (!ok) *error = OpenSslError("PEM encoding");
   return ok;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -144,7 +145,13 @@ void TlsFrontend::Impl::AcceptLoop() {
     }
     if (fds[1].revents != 0) return;
     const int client = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
+    if (client < 0) {
+      // Out of descriptors: back off instead of spinning on a listener that stays readable.
+      if (errno == EMFILE || errno == ENFILE) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      continue;
+    }
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping || connections >= kMaxConnections) {
@@ -218,17 +225,16 @@ std::unique_ptr<TlsFrontend> TlsFrontend::Start(const std::string& host, int por
 
   // The serving certificate and key, straight from memory.
   impl->ctx = SSL_CTX_new(TLS_server_method());
-  BIO* cert_bio = BIO_new_mem_buf(tls.server_cert_pem.data(),
-                                  static_cast<int>(tls.server_cert_pem.size()));
+  BIO* cert_bio =
+      BIO_new_mem_buf(tls.server_cert_pem.data(), static_cast<int>(tls.server_cert_pem.size()));
   BIO* key_bio =
       BIO_new_mem_buf(tls.server_key_pem.data(), static_cast<int>(tls.server_key_pem.size()));
   X509* cert = cert_bio ? PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr) : nullptr;
   EVP_PKEY* key = key_bio ? PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr) : nullptr;
-  const bool ok = impl->ctx && cert && key &&
-                  SSL_CTX_set_min_proto_version(impl->ctx, TLS1_2_VERSION) == 1 &&
-                  SSL_CTX_use_certificate(impl->ctx, cert) == 1 &&
-                  SSL_CTX_use_PrivateKey(impl->ctx, key) == 1 &&
-                  SSL_CTX_check_private_key(impl->ctx) == 1;
+  const bool ok =
+      impl->ctx && cert && key && SSL_CTX_set_min_proto_version(impl->ctx, TLS1_2_VERSION) == 1 &&
+      SSL_CTX_use_certificate(impl->ctx, cert) == 1 &&
+      SSL_CTX_use_PrivateKey(impl->ctx, key) == 1 && SSL_CTX_check_private_key(impl->ctx) == 1;
   X509_free(cert);
   EVP_PKEY_free(key);
   BIO_free(cert_bio);
@@ -270,9 +276,9 @@ std::unique_ptr<TlsFrontend> TlsFrontend::Start(const std::string& host, int por
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   getsockname(impl->listen_fd, reinterpret_cast<sockaddr*>(&bound), &len);
-  impl->port = ntohs(bound.ss_family == AF_INET6
-                         ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                         : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  impl->port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   if (pipe2(impl->wake, O_CLOEXEC) != 0) {
     *error = std::string("pipe: ") + std::strerror(errno);
     return nullptr;

@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -21,11 +25,12 @@ namespace {
 constexpr int kMaxDepth = 64;
 // time_ms of a sample whose block time is not known yet.
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
-// Label slots Schema::inherit_ has per entity kind.
-constexpr size_t kMaxLabels = 4;
 // After a body larger than this the per-thread parser and buffer are released: the parser
 // keeps several bytes of index per input byte, too much to hold for one rare huge list.
 constexpr size_t kRetainBytes = size_t{16} << 20;
+// Entities dropped from an output (merged duplicates, the tail of a shorter decode) wait here
+// for the next decode on this thread, so that their vectors' capacity is reused.
+constexpr size_t kMaxSpare = 4096;
 
 size_t KindIndex(Entity e) { return static_cast<size_t>(e); }
 
@@ -35,6 +40,7 @@ struct ThreadState {
   std::unique_ptr<char[]> buffer;  // padded copy of bodies that come without padding
   size_t buffer_size = 0;
   std::vector<int32_t> parents;  // parent entity (absolute index) of each new entity, or -1
+  std::vector<EntityStats> spare;
 };
 
 ThreadState& State() {
@@ -42,9 +48,17 @@ ThreadState& State() {
   return state;
 }
 
+// Shrinks `out` to `size`, keeping the removed elements as spares.
+void Truncate(std::vector<EntityStats>* out, size_t size, std::vector<EntityStats>* spare) {
+  for (size_t i = size; i < out->size() && spare->size() < kMaxSpare; ++i) {
+    spare->push_back(std::move((*out)[i]));
+  }
+  out->resize(std::min(size, out->size()));
+}
+
 }  // namespace
 
-Schema::Schema(const SchemaSpec& spec) : spec_(spec) {
+Schema::Schema(const SchemaSpec& spec) : spec_(spec), time_key_(KeyWords::Of(spec.time_key)) {
   nodes_.reserve(64);
   for (size_t k = 0; k < kKinds; ++k) {
     nodes_.emplace_back();
@@ -55,8 +69,12 @@ Schema::Schema(const SchemaSpec& spec) : spec_(spec) {
     if (def.source != spec.source || def.path.empty()) continue;
     Node& leaf = nodes_[Insert(roots_[KindIndex(def.entity)], def.path)];
     leaf.metric = static_cast<int16_t>(i);
-    if (spec.string_values) {
-      leaf.string_value = def.unit == "seconds" ? StringValue::kDuration : StringValue::kQuantity;
+    if (spec.string_value != nullptr) leaf.string_value = spec.string_value(def);
+  }
+  for (size_t k = 0; k < kKinds; ++k) {
+    if (catalog::LabelNames(static_cast<Entity>(k)).size() > kMaxLabels) {
+      std::fprintf(stderr, "json_walk: entity kind %zu has more than %zu labels\n", k, kMaxLabels);
+      std::abort();
     }
   }
   for (const LabelKey& lk : spec.labels) {
@@ -64,12 +82,15 @@ Schema::Schema(const SchemaSpec& spec) : spec_(spec) {
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i] == lk.label) {
         nodes_[Insert(roots_[KindIndex(lk.entity)], lk.path)].label = static_cast<int8_t>(i);
+        own_[KindIndex(lk.entity)][i] = true;
       }
     }
   }
   for (const ChildKey& ck : spec.children) {
     if (ck.child == kNoEntity) continue;  // not in the catalog yet: left to simdjson to skip
-    nodes_[Insert(roots_[KindIndex(ck.parent)], ck.path)].child = ck.child;
+    Node& n = nodes_[Insert(roots_[KindIndex(ck.parent)], ck.path)];
+    n.child = ck.child;
+    n.unique = ck.unique;
   }
   nodes_.emplace_back();
   document_ = static_cast<uint16_t>(nodes_.size() - 1);
@@ -90,6 +111,7 @@ Schema::Schema(const SchemaSpec& spec) : spec_(spec) {
       const auto parent_names = catalog::LabelNames(static_cast<Entity>(p));
       for (size_t i = 0; i < kMaxLabels; ++i) {
         inherit_[c][p][i] = -1;
+        if (own_[c][i]) continue;
         for (size_t j = 0; i < child_names.size() && j < parent_names.size(); ++j) {
           if (child_names[i] == parent_names[j]) inherit_[c][p][i] = static_cast<int8_t>(j);
         }
@@ -108,7 +130,7 @@ uint16_t Schema::Insert(uint16_t from, std::string_view path) {
       nodes_.emplace_back();
       nodes_.back().key = key;
       next = static_cast<int>(nodes_.size() - 1);
-      nodes_[node].kids.push_back(static_cast<uint16_t>(next));
+      nodes_[node].kids.push_back(Kid{KeyWords::Of(key), static_cast<uint16_t>(next)});
     }
     node = static_cast<uint16_t>(next);
     if (dot == std::string_view::npos) return node;
@@ -132,8 +154,15 @@ int Schema::Lookup(Entity entity, std::string_view path) const {
 class Walker {
  public:
   Walker(const Schema& schema, const char* buf, size_t len, std::vector<EntityStats>* out,
-         size_t base, std::vector<int32_t>* parents)
-      : s_(schema), buf_(buf), len_(len), out_(out), base_(base), used_(base), parents_(parents) {
+         size_t base, std::vector<int32_t>* parents, std::vector<EntityStats>* spare)
+      : s_(schema),
+        buf_(buf),
+        len_(len),
+        out_(out),
+        base_(base),
+        used_(base),
+        parents_(parents),
+        spare_(spare) {
     parents_->clear();
   }
 
@@ -148,12 +177,17 @@ class Walker {
   using Node = Schema::Node;
 
   simdjson::error_code WalkObject(od::object obj, uint16_t node, int32_t entity, int depth);
-  simdjson::error_code WalkChildren(od::value value, od::json_type type, Entity kind,
+  simdjson::error_code WalkChildren(od::value value, od::json_type type, const Node& key,
                                     int32_t parent, int depth);
-  simdjson::error_code WalkEntity(od::value value, Entity kind, int32_t parent, int depth);
+  simdjson::error_code WalkEntity(od::value value, const Node& key, int32_t parent, int depth);
   int32_t NewEntity(Entity kind, int32_t parent);
+  int32_t& ParentOf(size_t idx) { return (*parents_)[idx - base_]; }
+  void MakeUnique(size_t idx);
+  void Merge(size_t from, size_t into);
+  void Remove(size_t idx);
+  void Derive(const DerivedKey& dk, size_t walked);
   simdjson::error_code Leaf(od::value value, od::json_type type, const Node& n, int32_t entity);
-  simdjson::error_code Key(od::field& field, std::string_view* key);
+  simdjson::error_code Key(od::field& field, std::string_view* key, Schema::KeyWords* words);
   int64_t ParseTime(std::string_view text);
 
   const Schema& s_;
@@ -163,6 +197,7 @@ class Walker {
   size_t base_;
   size_t used_;
   std::vector<int32_t>* parents_;
+  std::vector<EntityStats>* spare_;
   std::string kind_;
   bool list_seen_ = false;
   bool root_is_object_ = false;
@@ -181,20 +216,63 @@ int64_t Walker::ParseTime(std::string_view text) {
   return last_time_ms_;
 }
 
-simdjson::error_code Walker::Key(od::field& field, std::string_view* key) {
-  // The raw key is the fast path: stage 1 guarantees its closing quote lies inside the body.
+static_assert(std::endian::native == std::endian::little, "Key() reads keys as little-endian words");
+
+// Bytes of `w` equal to `c`: their high bits set, exact up to the lowest such byte.
+inline uint64_t BytesEqual(uint64_t w, uint64_t c) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  const uint64_t x = w ^ (c * kOnes);
+  return (x - kOnes) & ~x & (kOnes << 7);
+}
+
+simdjson::error_code Walker::Key(od::field& field, std::string_view* key,
+                                 Schema::KeyWords* words) {
+  // The raw key is the fast path: stage 1 guarantees its closing quote lies inside the body,
+  // and the buffer is padded, so reading it 8 bytes at a time stays in bounds.
   const char* start = field.key().raw();
-  const char* quote =
-      static_cast<const char*>(std::memchr(start, '"', static_cast<size_t>(buf_ + len_ - start)));
-  if (quote == nullptr) return simdjson::TAPE_ERROR;
-  *key = std::string_view(start, static_cast<size_t>(quote - start));
-  if (key->find('\\') == std::string_view::npos) return simdjson::SUCCESS;
-  return field.unescaped_key().get(*key);  // escaped key: let simdjson decode it
+  const char* end = buf_ + len_;
+  // Scalars, not an array: an array written by index and read back whole stalls the CPU.
+  uint64_t w0 = 0;
+  uint64_t w1 = 0;
+  for (size_t i = 0;; i += 8) {
+    if (start + i >= end) return simdjson::TAPE_ERROR;
+    uint64_t word;
+    std::memcpy(&word, start + i, 8);
+    const uint64_t quote = BytesEqual(word, '"');
+    const uint64_t stop = quote | BytesEqual(word, '\\');
+    if (stop != 0) {
+      if ((stop & -stop) != (quote & -quote)) break;  // a backslash first: an escaped key
+      const size_t n = static_cast<size_t>(__builtin_ctzll(stop)) / 8;  // bytes before the quote
+      word = n == 0 ? 0 : word & (~uint64_t{0} >> (64 - 8 * n));
+      if (i == 0) w0 = word;
+      if (i == 8) w1 = word;
+      *key = std::string_view(start, i + n);
+      words->w0 = w0;
+      words->w1 = w1;
+      words->size = static_cast<uint32_t>(i + n);
+      return simdjson::SUCCESS;
+    }
+    if (i == 0) w0 = word;
+    if (i == 8) w1 = word;
+  }
+  // Escaped key: let simdjson decode it.
+  if (auto err = field.unescaped_key().get(*key)) return err;
+  *words = Schema::KeyWords::Of(*key);
+  return simdjson::SUCCESS;
 }
 
 int32_t Walker::NewEntity(Entity kind, int32_t parent) {
+  // A child of its parent's kind belongs to the grandparent (see ChildKey).
+  if (parent >= 0 && (*out_)[parent].entity == kind) parent = ParentOf(parent);
   const size_t idx = used_++;
-  if (idx >= out_->size()) out_->emplace_back();
+  if (idx >= out_->size()) {
+    if (spare_->empty()) {
+      out_->emplace_back();
+    } else {
+      out_->push_back(std::move(spare_->back()));
+      spare_->pop_back();
+    }
+  }
   EntityStats& e = (*out_)[idx];
   e.entity = kind;
   e.samples.clear();
@@ -225,11 +303,12 @@ simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t e
   const size_t first_entity = used_;
   int64_t time = kNoTime;
   for (auto field_result : obj) {
-    od::field field;
-    if (auto err = std::move(field_result).get(field)) return err;
+    if (auto err = field_result.error()) return err;
+    od::field& field = field_result.value_unsafe();  // no copy: this loop runs per JSON field
     std::string_view key;
-    if (auto err = Key(field, &key)) return err;
-    if (key == s_.spec_.time_key) {
+    Schema::KeyWords words;
+    if (auto err = Key(field, &key, &words)) return err;
+    if (s_.time_key_.Matches(words, s_.spec_.time_key, key)) {
       od::value& value = field.value();
       od::json_type type;
       if (auto err = value.type().get(type)) return err;
@@ -240,7 +319,7 @@ simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t e
       }
       continue;
     }
-    const int found = s_.Find(node, key);
+    const int found = s_.Find(node, key, words);
     if (found < 0) continue;  // not on the trie: simdjson skips the value
     const Node& n = s_.nodes_[found];
     od::value& value = field.value();
@@ -250,7 +329,7 @@ simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t e
       if (n.list) list_seen_ = true;
       // List items are top-level entities, not children of the list document.
       const int32_t parent = n.list ? -1 : entity;
-      if (auto err = WalkChildren(value, type, n.child, parent, depth + 1)) return err;
+      if (auto err = WalkChildren(value, type, n, parent, depth + 1)) return err;
       continue;
     }
     if (type == od::json_type::object) {
@@ -285,7 +364,10 @@ simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t e
 simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Node& n,
                                   int32_t entity) {
   if (type == od::json_type::number) {
-    if (n.metric < 0 || entity < 0) return simdjson::SUCCESS;
+    // A number where an RFC 3339 time belongs means nothing we know: skipped.
+    if (n.metric < 0 || entity < 0 || n.string_value == StringValue::kTimestamp) {
+      return simdjson::SUCCESS;
+    }
     od::number num;
     // A malformed or out-of-range number (1e400, 2^64) is a decode error.
     const char* at = nullptr;
@@ -294,23 +376,27 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
       error_at_ = at;
       return err;
     }
-    const auto id = static_cast<catalog::MetricId>(n.metric);
-    Sample sample;
+    // Built in place: a Sample built on the stack and copied in is read back whole before its
+    // fields' stores have landed, which stalls the CPU on every value.
+    Sample& sample = (*out_)[entity].samples.emplace_back();
+    sample.metric = static_cast<catalog::MetricId>(n.metric);
+    sample.time_ms = kNoTime;
     switch (num.get_number_type()) {
       case od::number_type::signed_integer: {
         const int64_t v = num.get_int64();
-        sample = v >= 0 ? Sample::Uint(id, static_cast<uint64_t>(v), kNoTime)
-                        : Sample::Int(id, v, kNoTime);
+        sample.kind = v >= 0 ? ValueKind::kUint : ValueKind::kInt;
+        sample.i = v;  // same bits as the uint64_t when v >= 0
         break;
       }
       case od::number_type::unsigned_integer:
-        sample = Sample::Uint(id, num.get_uint64(), kNoTime);
+        sample.kind = ValueKind::kUint;
+        sample.u = num.get_uint64();
         break;
       default:
-        sample = Sample::Double(id, num.get_double(), kNoTime);
+        sample.kind = ValueKind::kDouble;
+        sample.d = num.get_double();
         break;
     }
-    (*out_)[entity].samples.push_back(sample);
     return simdjson::SUCCESS;
   }
   if (type != od::json_type::string) return simdjson::SUCCESS;  // null, bool, array: skipped
@@ -322,27 +408,34 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
     std::string_view text;
     if (auto err = value.get_string().get(text)) return err;
     kind_.assign(text);
-  } else if (n.metric >= 0 && entity >= 0 && n.string_value != Schema::StringValue::kNone) {
+  } else if (n.metric >= 0 && entity >= 0 && n.string_value != StringValue::kNone) {
     std::string_view text;
     if (auto err = value.get_string().get(text)) return err;
+    const auto id = static_cast<catalog::MetricId>(n.metric);
+    if (n.string_value == StringValue::kTimestamp) {
+      // An integer number of milliseconds; one that does not parse is left out.
+      if (const auto ms = ParseRfc3339Millis(text)) {
+        (*out_)[entity].samples.push_back(*ms >= 0
+                                              ? Sample::Uint(id, static_cast<uint64_t>(*ms), kNoTime)
+                                              : Sample::Int(id, *ms, kNoTime));
+      }
+      return simdjson::SUCCESS;
+    }
     std::optional<double> v;
-    if (n.string_value == Schema::StringValue::kDuration) {
+    if (n.string_value == StringValue::kDuration) {
       v = ParseGoDuration(text);
     } else if (auto q = Quantity::Parse(text)) {
       v = q->ToDouble();
     }
     // A value that does not parse is left out; the rest of the payload still counts.
-    if (v.has_value()) {
-      (*out_)[entity].samples.push_back(
-          Sample::Double(static_cast<catalog::MetricId>(n.metric), *v, kNoTime));
-    }
+    if (v.has_value()) (*out_)[entity].samples.push_back(Sample::Double(id, *v, kNoTime));
   }
   return simdjson::SUCCESS;
 }
 
-simdjson::error_code Walker::WalkChildren(od::value value, od::json_type type, Entity kind,
+simdjson::error_code Walker::WalkChildren(od::value value, od::json_type type, const Node& key,
                                           int32_t parent, int depth) {
-  if (type == od::json_type::object) return WalkEntity(value, kind, parent, depth);
+  if (type == od::json_type::object) return WalkEntity(value, key, parent, depth);
   if (type != od::json_type::array) return simdjson::SUCCESS;
   od::array items;
   if (auto err = value.get_array().get(items)) return err;
@@ -352,16 +445,128 @@ simdjson::error_code Walker::WalkChildren(od::value value, od::json_type type, E
     od::json_type item_type;
     if (auto err = item.type().get(item_type)) return err;
     if (item_type != od::json_type::object) continue;  // null items and the like: skipped
-    if (auto err = WalkEntity(item, kind, parent, depth)) return err;
+    if (auto err = WalkEntity(item, key, parent, depth)) return err;
   }
   return simdjson::SUCCESS;
 }
 
-simdjson::error_code Walker::WalkEntity(od::value value, Entity kind, int32_t parent, int depth) {
+simdjson::error_code Walker::WalkEntity(od::value value, const Node& key, int32_t parent,
+                                        int depth) {
   od::object obj;
   if (auto err = value.get_object().get(obj)) return err;
-  const int32_t idx = NewEntity(kind, parent);
-  return WalkObject(obj, s_.roots_[KindIndex(kind)], idx, depth + 1);
+  const int32_t idx = NewEntity(key.child, parent);
+  if (auto err = WalkObject(obj, s_.roots_[KindIndex(key.child)], idx, depth + 1)) return err;
+  if (key.unique) MakeUnique(static_cast<size_t>(idx));
+  return simdjson::SUCCESS;
+}
+
+// Called when entity `idx` is complete. Its duplicates may precede it (an interfaces[] entry
+// after the default interface) or follow it (entries of interfaces[] walked before the default
+// interface's own "name" key): every entity after idx was created inside it.
+void Walker::MakeUnique(size_t idx) {
+  const int32_t parent = ParentOf(idx);
+  const size_t from = parent >= 0 ? static_cast<size_t>(parent) + 1 : base_;
+  auto same = [&](size_t j) {
+    const EntityStats& a = (*out_)[j];
+    const EntityStats& b = (*out_)[idx];
+    return a.entity == b.entity && ParentOf(j) == parent && a.labels == b.labels;
+  };
+  for (size_t j = from; j < idx; ++j) {
+    if (same(j)) {
+      Merge(idx, j);
+      Remove(idx);
+      return;
+    }
+  }
+  for (size_t j = idx + 1; j < used_;) {
+    if (same(j)) {
+      Merge(j, idx);
+      Remove(j);
+    } else {
+      ++j;
+    }
+  }
+  const EntityStats& e = (*out_)[idx];
+  if (!e.samples.empty()) return;
+  const bool* own = s_.own_[KindIndex(e.entity)];
+  for (size_t i = 0; i < e.labels.size(); ++i) {
+    if (own[i] && !e.labels[i].empty()) return;
+  }
+  Remove(idx);
+}
+
+// Appends to `into` the samples of `from` whose metric it lacks.
+void Walker::Merge(size_t from, size_t into) {
+  auto& dst = (*out_)[into].samples;
+  const size_t had = dst.size();
+  for (const Sample& s : (*out_)[from].samples) {
+    bool found = false;
+    for (size_t i = 0; i < had && !found; ++i) found = dst[i].metric == s.metric;
+    if (!found) dst.push_back(s);
+  }
+}
+
+// Removes entity idx, keeping the order of the others: it moves past used_, where the next
+// NewEntity reuses it. Its children, if any, pass to its parent.
+void Walker::Remove(size_t idx) {
+  const int32_t parent = ParentOf(idx);
+  std::rotate(out_->begin() + static_cast<std::ptrdiff_t>(idx),
+              out_->begin() + static_cast<std::ptrdiff_t>(idx) + 1,
+              out_->begin() + static_cast<std::ptrdiff_t>(used_));
+  parents_->erase(parents_->begin() + static_cast<std::ptrdiff_t>(idx - base_));
+  --used_;
+  for (size_t j = idx; j < used_; ++j) {
+    int32_t& p = ParentOf(j);
+    if (p == static_cast<int32_t>(idx)) {
+      p = parent;
+    } else if (p > static_cast<int32_t>(idx)) {
+      --p;
+    }
+  }
+}
+
+void Walker::Derive(const DerivedKey& dk, size_t walked) {
+  const auto from_names = catalog::LabelNames(dk.from);
+  const auto to_names = catalog::LabelNames(dk.to);
+  size_t key = from_names.size();
+  for (size_t i = 0; i < from_names.size(); ++i) {
+    if (from_names[i] == dk.label) key = i;
+  }
+  if (key == from_names.size()) return;
+  int8_t map[kMaxLabels];
+  for (size_t i = 0; i < to_names.size(); ++i) {
+    map[i] = -1;
+    for (size_t j = 0; j < from_names.size(); ++j) {
+      if (to_names[i] == from_names[j]) map[i] = static_cast<int8_t>(j);
+    }
+  }
+  for (size_t idx = base_; idx < walked; ++idx) {
+    if ((*out_)[idx].entity != dk.from || (*out_)[idx].labels[key].empty()) continue;
+    bool seen = false;
+    for (size_t d = walked; d < used_ && !seen; ++d) {
+      const EntityStats& other = (*out_)[d];
+      if (other.entity != dk.to) continue;
+      seen = true;
+      for (size_t i = 0; i < to_names.size() && seen; ++i) {
+        seen = map[i] < 0 ? other.labels[i].empty()
+                          : other.labels[i] == (*out_)[idx].labels[map[i]];
+      }
+    }
+    if (seen) continue;  // the first entity with these labels wins
+    const size_t d = static_cast<size_t>(NewEntity(dk.to, -1));  // may reallocate out_
+    EntityStats& derived = (*out_)[d];
+    const EntityStats& src = (*out_)[idx];
+    for (size_t i = 0; i < to_names.size(); ++i) {
+      if (map[i] >= 0) derived.labels[i] = src.labels[map[i]];
+    }
+    for (const Sample& s : src.samples) {
+      const int row = s_.Lookup(dk.to, s_.spec_.rows[s.metric].path);
+      if (row < 0) continue;
+      Sample copy = s;
+      copy.metric = static_cast<catalog::MetricId>(row);
+      derived.samples.push_back(copy);
+    }
+  }
 }
 
 void Walker::Finish() {
@@ -380,7 +585,9 @@ void Walker::Finish() {
       if (sample.time_ms == kNoTime) sample.time_ms = 0;
     }
   }
-  out_->resize(used_);
+  const size_t walked = used_;
+  for (const DerivedKey& dk : s_.spec_.derived) Derive(dk, walked);
+  Truncate(out_, used_, spare_);
 }
 
 Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
@@ -420,10 +627,11 @@ Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntitySt
       st.parser = od::parser();
       st.buffer.reset();
       st.buffer_size = 0;
+      st.spare = std::vector<EntityStats>();
     }
   } release{st, len};
   auto fail = [&](simdjson::error_code err, const char* where, const std::string& at) {
-    out->resize(base);
+    Truncate(out, base, &st.spare);
     return Status::Error(reason::kDecode, std::string(spec_.what) + ": " + where +
                                               simdjson::error_message(err) + " " + at);
   };
@@ -433,7 +641,7 @@ Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntitySt
     return fail(err,
                 "invalid JSON: ", "(position unknown; body of " + std::to_string(len) + " bytes)");
   }
-  Walker walker(*this, data, len, out, base, &st.parents);
+  Walker walker(*this, data, len, out, base, &st.parents, &st.spare);
   if (auto err = walker.WalkDocument(doc)) {
     size_t offset = len;
     const char* location = walker.error_at();

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -25,12 +26,25 @@ namespace kmb::walk {
 // No such entity kind: for a ChildKey, a kind the catalog does not have yet (subtree skipped).
 inline constexpr catalog::Entity kNoEntity = catalog::Entity::kCount;
 
+// Most identity labels any entity kind has (catalog::LabelNames; a test checks every kind).
+inline constexpr size_t kMaxLabels = 8;
+
 // `path` (keys joined by '.') inside a `parent` object holds child entities of kind `child`: an
 // array of objects, or one object.
+//
+// A child of the same kind as its parent (Summary: the interfaces[] inside a network object,
+// itself the default interface) is recorded as the parent's sibling: both belong to the
+// grandparent, whose labels they inherit.
+//
+// `unique`: entities of this kind are unique per parent and identity labels. One whose labels
+// equal an earlier one's with the same parent is merged into it (per metric the first value
+// wins) and dropped; one with no sample and none of its own labels set (an empty `{}`, or a
+// Windows network object holding only "time" and "interfaces") is dropped.
 struct ChildKey {
   catalog::Entity parent;
   std::string_view path;
   catalog::Entity child;
+  bool unique = false;
 };
 
 // The string at `path` inside an `entity` object is the value of its identity label `label`.
@@ -38,6 +52,25 @@ struct LabelKey {
   catalog::Entity entity;
   std::string_view path;
   std::string_view label;
+};
+
+// Entities derived after the walk: for each entity of kind `from` whose label `label` is set,
+// one entity of kind `to`, its labels copied from `from` by name and its samples remapped to
+// the `to` rows of the same path (samples with no such row are left out). One per distinct
+// label set of `to` (the first in payload order wins); they follow every walked entity.
+// Summary: a PVC-backed pod volume gives the PVC's series.
+struct DerivedKey {
+  catalog::Entity from;
+  std::string_view label;
+  catalog::Entity to;
+};
+
+// How a string found where a catalog row's value belongs is read.
+enum class StringValue : uint8_t {
+  kNone,       // skipped
+  kQuantity,   // resource.Quantity ("1.5Gi", "12345n"): a double
+  kDuration,   // Go duration ("20.064s"): a double, in seconds
+  kTimestamp,  // RFC 3339 ("2026-01-13T18:40:14Z"): an integer, in Unix milliseconds
 };
 
 struct SchemaSpec {
@@ -48,6 +81,7 @@ struct SchemaSpec {
   std::string_view time_key;  // key of the RFC 3339 time of the enclosing object
   std::span<const ChildKey> children;
   std::span<const LabelKey> labels;
+  std::span<const DerivedKey> derived = {};
   // Document level. Either the document root holds entities under these keys (Summary: "node",
   // "pods") ...
   std::span<const ChildKey> document = {};  // parent is ignored
@@ -55,9 +89,10 @@ struct SchemaSpec {
   // that key is present or its "kind" ends in "List" (Metrics API).
   catalog::Entity document_entity = kNoEntity;
   std::string_view list_key = {};
-  // Metrics API values are strings: Go durations for rows in seconds, quantities otherwise.
-  // When false, a string where a number belongs is skipped.
-  bool string_values = false;
+  // How each row's value is read when the payload has a string there (Metrics API: Go
+  // durations for rows in seconds, quantities otherwise; Summary: RFC 3339 times for
+  // "startTime"). Null, or kNone for a row: such a string is skipped.
+  StringValue (*string_value)(const catalog::MetricDef& row) = nullptr;
 };
 
 class Schema {
@@ -75,7 +110,28 @@ class Schema {
 
  private:
   friend class Walker;
-  enum class StringValue : uint8_t { kNone, kQuantity, kDuration };
+  // A key as the walker compares it: its length and first 16 bytes (zero-padded), so that most
+  // comparisons are two integer compares and only keys over 16 bytes need a memcmp.
+  struct KeyWords {
+    uint64_t w0 = 0;
+    uint64_t w1 = 0;
+    uint32_t size = 0;
+    static KeyWords Of(std::string_view key) {
+      KeyWords k;
+      k.size = static_cast<uint32_t>(key.size());
+      std::memcpy(&k.w0, key.data(), key.size() < 8 ? key.size() : 8);
+      if (key.size() > 8) std::memcpy(&k.w1, key.data() + 8, key.size() < 16 ? key.size() - 8 : 8);
+      return k;
+    }
+    bool Matches(const KeyWords& other, std::string_view key, std::string_view other_key) const {
+      return size == other.size && w0 == other.w0 && w1 == other.w1 &&
+             (size <= 16 || std::memcmp(key.data() + 16, other_key.data() + 16, size - 16) == 0);
+    }
+  };
+  struct Kid {
+    KeyWords words;
+    uint16_t node;
+  };
   struct Node {
     std::string_view key;
     int16_t metric = -1;  // catalog row of a value leaf
@@ -84,24 +140,30 @@ class Schema {
     StringValue string_value = StringValue::kNone;
     bool list = false;  // the document's list key
     bool kind = false;  // the document's "kind"
-    std::vector<uint16_t> kids;
+    bool unique = false;  // ChildKey::unique of a child-entity key
+    std::vector<Kid> kids;
   };
   static constexpr size_t kKinds = static_cast<size_t>(catalog::Entity::kCount);
 
   uint16_t Insert(uint16_t from, std::string_view path);
-  int Find(uint16_t node, std::string_view key) const {
-    for (uint16_t k : nodes_[node].kids) {
-      if (nodes_[k].key == key) return k;
+  int Find(uint16_t node, std::string_view key) const { return Find(node, key, KeyWords::Of(key)); }
+  int Find(uint16_t node, std::string_view key, const KeyWords& words) const {
+    for (const Kid& kid : nodes_[node].kids) {
+      if (kid.words.Matches(words, nodes_[kid.node].key, key)) return kid.node;
     }
     return -1;
   }
 
   SchemaSpec spec_;
+  KeyWords time_key_;
   std::vector<Node> nodes_;
   uint16_t roots_[kKinds] = {};
   uint16_t document_ = 0;
   // inherit_[child][parent][i]: index in the parent's labels of the child's label i, or -1.
-  int8_t inherit_[kKinds][kKinds][4] = {};
+  // A label the child's own object names (a LabelKey of the child's kind) is never inherited.
+  int8_t inherit_[kKinds][kKinds][kMaxLabels] = {};
+  // own_[kind][i]: label i of that kind comes from a LabelKey of that kind.
+  bool own_[kKinds][kMaxLabels] = {};
 };
 
 // The schemas the decoders use, and their specs (defined next to the decoders; tests reuse the

@@ -13,6 +13,11 @@ constexpr ChildKey kChildren[] = {
     {Entity::kApiPod, "containers", Entity::kApiContainer},
 };
 
+// Values are strings: Go durations for rows in seconds, quantities otherwise.
+walk::StringValue MetricsApiString(const catalog::MetricDef& row) {
+  return row.unit == "seconds" ? walk::StringValue::kDuration : walk::StringValue::kQuantity;
+}
+
 constexpr LabelKey kLabels[] = {
     {Entity::kApiNode, "metadata.name", "node"},
     {Entity::kApiPod, "metadata.name", "pod"},
@@ -33,7 +38,7 @@ SchemaSpec MetricsApiSpec(Entity document_entity) {
       .labels = kLabels,
       .document_entity = document_entity,
       .list_key = "items",
-      .string_values = true,
+      .string_value = MetricsApiString,
   };
 }
 

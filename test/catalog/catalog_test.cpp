@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -14,11 +15,27 @@ namespace {
 
 TEST(Catalog, RowsAreWellFormed) {
   std::regex name_re("^[a-zA-Z_:][a-zA-Z0-9_:]*$");
-  std::set<std::string_view> names;
+  std::regex const_re("^([a-z_]+=[a-zA-Z0-9_.]+)(,[a-z_]+=[a-zA-Z0-9_.]+)*$");
+  std::map<std::string_view, const catalog::MetricDef*> names;
+  std::set<std::string> series_kinds;
   std::set<std::string> paths;
   for (const auto& d : catalog::kMetrics) {
     EXPECT_TRUE(std::regex_match(std::string(d.name), name_re)) << d.name;
-    EXPECT_TRUE(names.insert(d.name).second) << "duplicate name " << d.name;
+    if (!d.const_labels.empty()) {
+      EXPECT_TRUE(std::regex_match(std::string(d.const_labels), const_re)) << d.name;
+    }
+    // Rows may share a name only as one family: same type, unit, help, entity, and told apart
+    // by their const labels.
+    auto [it, fresh] = names.emplace(d.name, &d);
+    if (!fresh) {
+      const catalog::MetricDef& f = *it->second;
+      EXPECT_EQ(f.type, d.type) << d.name;
+      EXPECT_EQ(f.unit, d.unit) << d.name;
+      EXPECT_EQ(f.help, d.help) << d.name;
+      EXPECT_EQ(f.entity, d.entity) << d.name;
+    }
+    EXPECT_TRUE(series_kinds.insert(std::string(d.name) + "|" + std::string(d.const_labels)).second)
+        << "two rows would write the same series: " << d.name << " " << d.const_labels;
     EXPECT_EQ(d.type == catalog::MetricType::kCounter, d.name.ends_with("_total")) << d.name;
     if (!d.unit.empty()) {
       EXPECT_TRUE(catalog::FamilyName(d).ends_with("_" + std::string(d.unit))) << d.name;
@@ -29,7 +46,7 @@ TEST(Catalog, RowsAreWellFormed) {
     if (!d.path.empty()) {
       std::string key = std::to_string(static_cast<int>(d.entity)) + std::string(d.path);
       EXPECT_TRUE(paths.insert(key).second) << "two rows for one field: " << d.name;
-      EXPECT_EQ(catalog::Find(d.entity, d.path), catalog::FindByName(d.name));
+      EXPECT_EQ(&catalog::kMetrics[catalog::Find(d.entity, d.path)], &d);
     }
   }
   EXPECT_EQ(catalog::Find(catalog::Entity::kNode, "no.such.field"), -1);

@@ -51,6 +51,19 @@ TEST(Options, FlagsParse) {
   EXPECT_EQ(o->timestamps, "source");
 }
 
+TEST(Options, MetricGroups) {
+  int code = -1;
+  auto o = Parse({"--metric-groups=node,psi-avg", "--pod-uid-label"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->metric_groups, (std::vector<std::string>{"node", "psi-avg", "self"}));
+  EXPECT_TRUE(o->pod_uid_label);
+  testing::internal::CaptureStderr();
+  EXPECT_FALSE(Parse({"--metric-groups=node,gpu"}, &code));
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("unknown group \"gpu\""), std::string::npos) << err;
+}
+
 TEST(Options, SimulateSubcommand) {
   int code = -1;
   auto o = Parse({"simulate", "--nodes", "5", "--tls", "--token", "t", "--listen",

@@ -172,3 +172,89 @@ TEST(Exposition, GzipOnceAndRoundTrips) {
 
 }  // namespace
 }  // namespace kmb
+
+namespace kmb {
+namespace {
+
+int RowOf(catalog::Entity e, std::string_view path) { return catalog::Find(e, path); }
+
+Snapshot InterfaceSnapshot() {
+  Snapshot s;
+  s.summary.enabled = true;
+  NodeResult r;
+  r.node = "n1";
+  EntityStats i;
+  i.entity = catalog::Entity::kNodeInterface;
+  i.labels = {"n1", "eth0"};
+  i.samples.push_back(Sample::Uint(RowOf(i.entity, "rxBytes"), 10));
+  i.samples.push_back(Sample::Uint(RowOf(i.entity, "txBytes"), 20));
+  r.summary.entities.push_back(i);
+  EntityStats c;
+  c.entity = catalog::Entity::kContainer;
+  c.labels = {"ns", "p", "c", "n1", "uid-1"};
+  c.samples.push_back(Sample::Uint(RowOf(c.entity, "memory.pageFaults"), 5));
+  c.samples.push_back(Sample::Uint(RowOf(c.entity, "memory.majorPageFaults"), 1));
+  c.samples.push_back(Sample::Double(RowOf(c.entity, "cpu.psi.some.avg10"), 12.5));
+  r.summary.entities.push_back(c);
+  EntityStats v;
+  v.entity = catalog::Entity::kVolume;
+  v.labels = {"ns", "p", "config", "", "n1", "uid-1"};  // not PVC-backed
+  v.samples.push_back(Sample::Uint(RowOf(v.entity, "usedBytes"), 4096));
+  r.summary.entities.push_back(v);
+  s.nodes.push_back(r);
+  return s;
+}
+
+TEST(Writer, RowsSharingANameAreOneFamilyWithConstLabels) {
+  std::string text = RenderExposition(InterfaceSnapshot(), ExpositionFormat::kText004);
+  EXPECT_NE(text.find("# TYPE k8s_node_network_io_bytes_total counter\n"
+                      "k8s_node_network_io_bytes_total{node=\"n1\",interface=\"eth0\","
+                      "direction=\"receive\"} 10\n"
+                      "k8s_node_network_io_bytes_total{node=\"n1\",interface=\"eth0\","
+                      "direction=\"transmit\"} 20\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("container_memory_failures_total{namespace=\"ns\",pod=\"p\","
+                      "container=\"c\",node=\"n1\",failure_type=\"pgfault\",scope=\"container\"} 5\n"
+                      "container_memory_failures_total{namespace=\"ns\",pod=\"p\",container=\"c\","
+                      "node=\"n1\",failure_type=\"pgmajfault\",scope=\"container\"} 1\n"),
+            std::string::npos)
+      << text;
+  size_t headers = 0;
+  for (size_t p = 0; (p = text.find("# TYPE container_memory_failures_total ", p)) !=
+                     std::string::npos;
+       ++p) {
+    ++headers;
+  }
+  EXPECT_EQ(headers, 1u);
+}
+
+TEST(Writer, EmptyLabelsUidAndGroups) {
+  std::string text = RenderExposition(InterfaceSnapshot(), ExpositionFormat::kText004);
+  // An empty persistentvolumeclaim is left out; uid only on request.
+  EXPECT_NE(text.find("k8s_volume_used_bytes{namespace=\"ns\",pod=\"p\",volume=\"config\","
+                      "node=\"n1\"} 4096\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("uid="), std::string::npos);
+  // psi-avg is off by default.
+  EXPECT_EQ(text.find("pressure_avg_ratio"), std::string::npos);
+
+  WriterOptions o;
+  o.uid_label = true;
+  o.metric_groups = {"network", "psi-avg", "self"};
+  text = RenderExposition(InterfaceSnapshot(), ExpositionFormat::kText004, o);
+  EXPECT_NE(text.find("k8s_node_network_io_bytes_total{"), std::string::npos);
+  EXPECT_EQ(text.find("k8s_volume_used_bytes"), std::string::npos);
+  EXPECT_EQ(text.find("container_memory_failures_total"), std::string::npos);
+  // Percent scaled to a ratio; uid present.
+  EXPECT_NE(text.find("k8s_container_pressure_avg_ratio{namespace=\"ns\",pod=\"p\","
+                      "container=\"c\",node=\"n1\",uid=\"uid-1\",resource=\"cpu\",kind=\"some\","
+                      "window=\"10s\"} 0.125\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("kube_metrics_bridge_build_info{"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kmb

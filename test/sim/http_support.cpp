@@ -74,6 +74,7 @@ Response HttpClient::Get(const std::string& path) {
     return r;
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &r.new_connections);
   char* type = nullptr;
   curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type);
   if (type) r.content_type = type;
@@ -100,7 +101,7 @@ uint64_t CpuNanos(const std::string& q) {
 
 uint64_t Bytes(const std::string& q) {
   static const std::map<std::string, uint64_t> kSuffixes = {
-      {"", 1}, {"k", 1000}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30},
+      {"", 1},           {"k", 1000}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30},
       {"Ti", 1ull << 40}};
   return Scaled(q, kSuffixes);
 }

@@ -4,10 +4,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace kmb::sim::testing {
 
@@ -15,7 +14,8 @@ struct Response {
   long status = 0;
   std::string body;
   std::string content_type;
-  std::string error;  // curl's message when the transfer failed
+  std::string error;         // curl's message when the transfer failed
+  long new_connections = 0;  // 0 when the request reused a kept-alive connection
   nlohmann::json Json() const { return nlohmann::json::parse(body); }
 };
 

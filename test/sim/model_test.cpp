@@ -1,15 +1,15 @@
 // Unit tests of the simulator's building blocks: text formats and the cluster model.
 
+#include "sim/model.h"
+
 #include <gtest/gtest.h>
 
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "sim/format.h"
 #include "sim/http_support.h"
 #include "sim/json_writer.h"
-#include "sim/model.h"
 
 namespace kmb::sim {
 namespace {
@@ -54,8 +54,8 @@ TEST(Format, QuantitiesAsMetricsServerWritesThem) {
 // The apimachinery test tables agree with our canonical forms wherever they apply: integer
 // byte counts in BinarySI, and DecimalSI values that are whole nanos.
 TEST(Format, AgreesWithApimachineryCanonicalForms) {
-  const json facts = json::parse(testing::ReadFile(std::string(KMB_FIXTURES_DIR) +
-                                                   "/quantity/k8s-apimachinery-quantity-test-facts.json"));
+  const json facts = json::parse(testing::ReadFile(
+      std::string(KMB_FIXTURES_DIR) + "/quantity/k8s-apimachinery-quantity-test-facts.json"));
   int checked = 0;
   for (const json& f : facts["facts"]) {
     if (!f["valid"].get<bool>() || f["canonical"].is_null() || f["value"].is_null() ||

@@ -2,8 +2,6 @@
 // kubelet payloads, dynamics, consistency between Summary and Metrics API, auth, faults,
 // kubeconfig and kubectl.
 
-#include "kmb/sim/cluster.h"
-
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -14,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <cstdio>
@@ -21,8 +20,7 @@
 #include <regex>
 #include <thread>
 
-#include <yaml-cpp/yaml.h>
-
+#include "kmb/sim/cluster.h"
 #include "sim/format.h"
 #include "sim/http_support.h"
 
@@ -66,7 +64,8 @@ TEST(SimulatedCluster, ServesPlainHttpOnAnEphemeralPort) {
   ASSERT_EQ(r.status, 200) << r.error;
   EXPECT_EQ(r.content_type, "application/json");
   EXPECT_EQ(r.Json()["gitVersion"], "v1.35.0");
-  EXPECT_EQ(sim->node_names(), (std::vector<std::string>{"sim-node-0", "sim-node-1", "sim-node-2"}));
+  EXPECT_EQ(sim->node_names(),
+            (std::vector<std::string>{"sim-node-0", "sim-node-1", "sim-node-2"}));
 }
 
 TEST(SimulatedCluster, ServesTlsVerifiedByTheGeneratedCa) {
@@ -250,8 +249,8 @@ TEST_P(SummaryShapeTest, MatchesTheCapturedKeySetsAtEveryLevel) {
   // Every "time" is RFC 3339 in whole seconds.
   const std::regex rfc3339(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)");
   EXPECT_TRUE(std::regex_match(summary["node"]["cpu"]["time"].get<std::string>(), rfc3339));
-  EXPECT_TRUE(std::regex_match(
-      summary["pods"][3]["volume"][0]["time"].get<std::string>(), rfc3339));
+  EXPECT_TRUE(
+      std::regex_match(summary["pods"][3]["volume"][0]["time"].get<std::string>(), rfc3339));
 }
 
 INSTANTIATE_TEST_SUITE_P(Captures, SummaryShapeTest,
@@ -262,9 +261,14 @@ INSTANTIATE_TEST_SUITE_P(Captures, SummaryShapeTest,
 
 // Every counter leaf (path with array indices -> value).
 void Counters(const json& j, const std::string& path, std::map<std::string, uint64_t>* out) {
-  static const std::set<std::string> kCounters = {
-      "usageCoreNanoSeconds", "pageFaults", "majorPageFaults", "rxBytes", "txBytes",
-      "rxErrors", "txErrors", "total"};
+  static const std::set<std::string> kCounters = {"usageCoreNanoSeconds",
+                                                  "pageFaults",
+                                                  "majorPageFaults",
+                                                  "rxBytes",
+                                                  "txBytes",
+                                                  "rxErrors",
+                                                  "txErrors",
+                                                  "total"};
   if (j.is_object()) {
     for (const auto& [k, v] : j.items()) {
       if (kCounters.count(k) && v.is_number_unsigned()) (*out)[path + "/" + k] = v.get<uint64_t>();
@@ -356,10 +360,20 @@ TEST(SimulatedCluster, SameTickGivesTheSameAnswer) {
   ASSERT_NE(twin, nullptr);
   ASSERT_NE(other, nullptr);
   const json mine = a.Json();
-  const json twins = HttpClient(twin->url()).Get("/api/v1/nodes/sim-node-1/proxy/stats/summary").Json();
+  const json twins =
+      HttpClient(twin->url()).Get("/api/v1/nodes/sim-node-1/proxy/stats/summary").Json();
   const json others =
       HttpClient(other->url()).Get("/api/v1/nodes/sim-node-1/proxy/stats/summary").Json();
-  EXPECT_EQ(mine["pods"], twins["pods"]);
+  // Numbers are functions of (seed, node, pod, container, tick); only the times follow the
+  // start.
+  std::map<std::string, uint64_t> mine_counters, twin_counters;
+  Counters(mine, "", &mine_counters);
+  Counters(twins, "", &twin_counters);
+  EXPECT_EQ(mine_counters, twin_counters);
+  EXPECT_EQ(mine["node"]["memory"]["workingSetBytes"], twins["node"]["memory"]["workingSetBytes"]);
+  for (size_t i = 0; i < mine["pods"].size(); ++i) {
+    EXPECT_EQ(mine["pods"][i]["podRef"], twins["pods"][i]["podRef"]);
+  }
   EXPECT_NE(mine["pods"][0]["podRef"], others["pods"][0]["podRef"]);
 }
 
@@ -475,8 +489,8 @@ TEST(SimulatedCluster, ListsNodesAndPodsWithPaging) {
   std::vector<std::string> paged;
   std::string next;
   do {
-    const json page = client.Get("/api/v1/nodes?limit=3" + (next.empty() ? "" : "&continue=" + next))
-                          .Json();
+    const json page =
+        client.Get("/api/v1/nodes?limit=3" + (next.empty() ? "" : "&continue=" + next)).Json();
     for (const json& n : page["items"]) paged.push_back(n["metadata"]["name"]);
     next = page["metadata"].value("continue", "");
   } while (!next.empty());
@@ -498,7 +512,8 @@ TEST(SimulatedCluster, ListsNodesAndPodsWithPaging) {
     EXPECT_TRUE(pod["spec"]["containers"][0].contains("resources"));
   }
   EXPECT_EQ(names.size(), 36u);  // unique
-  EXPECT_TRUE(names.count("kube-system/" + pods["items"][0]["metadata"]["name"].get<std::string>()));
+  EXPECT_TRUE(
+      names.count("kube-system/" + pods["items"][0]["metadata"]["name"].get<std::string>()));
   EXPECT_TRUE(std::regex_match(pods["items"][2]["metadata"]["name"].get<std::string>(),
                                std::regex("web-[bcdfghjklmnpqrstvwxz2456789]{10}-"
                                           "[bcdfghjklmnpqrstvwxz2456789]{5}")));
@@ -525,8 +540,7 @@ TEST(SimulatedCluster, ListsNodesAndPodsWithPaging) {
   const json system = client.Get("/api/v1/namespaces/kube-system/pods").Json();
   ASSERT_FALSE(system["items"].empty());
   for (const json& p : system["items"]) EXPECT_EQ(p["metadata"]["namespace"], "kube-system");
-  const json on_node =
-      client.Get("/api/v1/pods?fieldSelector=spec.nodeName%3Dsim-node-3").Json();
+  const json on_node = client.Get("/api/v1/pods?fieldSelector=spec.nodeName%3Dsim-node-3").Json();
   ASSERT_EQ(on_node["items"].size(), 9u);
   const json summary = client.Get("/api/v1/nodes/sim-node-3/proxy/stats/summary").Json();
   for (size_t i = 0; i < 9; ++i) {
@@ -536,13 +550,37 @@ TEST(SimulatedCluster, ListsNodesAndPodsWithPaging) {
     EXPECT_EQ(p["metadata"]["uid"], summary["pods"][i]["podRef"]["uid"]);
   }
   const json& some = on_node["items"][4];
-  const auto one = client.Get("/api/v1/namespaces/" +
-                              some["metadata"]["namespace"].get<std::string>() + "/pods/" +
-                              some["metadata"]["name"].get<std::string>());
+  const auto one =
+      client.Get("/api/v1/namespaces/" + some["metadata"]["namespace"].get<std::string>() +
+                 "/pods/" + some["metadata"]["name"].get<std::string>());
   ASSERT_EQ(one.status, 200);
   EXPECT_EQ(one.Json()["kind"], "Pod");
   EXPECT_EQ(one.Json()["metadata"]["uid"], some["metadata"]["uid"]);
   EXPECT_EQ(client.Get("/api/v1/namespaces/default/pods/web-0").status, 404);
+}
+
+TEST(SimulatedCluster, StreamsLargeListsAndKeepsTheConnection) {
+  for (bool tls : {false, true}) {
+    SimOptions options;
+    options.nodes = 800;  // ~2 MB of NodeList: sent in chunks
+    options.pods_per_node = 3;
+    options.tls = tls;
+    auto sim = MustStart(options);
+    ASSERT_NE(sim, nullptr);
+    HttpClient client(sim->url(), "", sim->ca_pem());
+    const auto nodes = client.Get("/api/v1/nodes");
+    ASSERT_EQ(nodes.status, 200) << nodes.error;
+    EXPECT_GT(nodes.body.size(), 1u << 20);
+    EXPECT_EQ(nodes.Json()["items"].size(), 800u);
+    EXPECT_EQ(nodes.Json()["items"][799]["metadata"]["name"], "sim-node-799");
+    const auto metrics = client.Get("/apis/metrics.k8s.io/v1beta1/pods");
+    ASSERT_EQ(metrics.status, 200);
+    EXPECT_EQ(metrics.Json()["items"].size(), 2400u);
+    EXPECT_EQ(metrics.new_connections, 0);  // the chunked answers kept the connection alive
+    const auto after = client.Get("/version");
+    EXPECT_EQ(after.status, 200);
+    EXPECT_EQ(after.new_connections, 0);
+  }
 }
 
 // ---- Fault injection ----
@@ -564,7 +602,8 @@ TEST(SimulatedCluster, InjectsSummaryAndMetricsApiFaults) {
   sim->SetNodeSummaryStatus("sim-node-1", 0);
   EXPECT_EQ(client.Get("/api/v1/nodes/sim-node-1/proxy/stats/summary").status, 200);
 
-  const std::string apiservice = "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io";
+  const std::string apiservice =
+      "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io";
   json condition = client.Get(apiservice).Json()["status"]["conditions"][0];
   EXPECT_EQ(condition["type"], "Available");
   EXPECT_EQ(condition["status"], "True");
@@ -680,10 +719,12 @@ TEST(SimulatedCluster, RunSimulatorServesUntilSignalled) {
   ASSERT_EQ(access(config.c_str(), R_OK), 0);
   const std::string url =
       YAML::LoadFile(config)["clusters"][0]["cluster"]["server"].as<std::string>();
-  HttpClient client(url, "run-token");
-  EXPECT_EQ(client.Get("/api/v1/nodes/sim-node-0/proxy/stats/summary").status, 200);
-  EXPECT_EQ(client.Get("/api/v1/nodes/sim-node-1/proxy/stats/summary").status, 503);
-  EXPECT_EQ(client.Get("/apis/metrics.k8s.io/v1beta1/nodes").status, 503);
+  {
+    HttpClient client(url, "run-token");
+    EXPECT_EQ(client.Get("/api/v1/nodes/sim-node-0/proxy/stats/summary").status, 200);
+    EXPECT_EQ(client.Get("/api/v1/nodes/sim-node-1/proxy/stats/summary").status, 503);
+    EXPECT_EQ(client.Get("/apis/metrics.k8s.io/v1beta1/nodes").status, 503);
+  }
   kill(getpid(), SIGTERM);
   runner.join();
   const std::string out = ::testing::internal::GetCapturedStdout();

@@ -46,6 +46,17 @@ inline std::optional<Sample> SampleOf(const EntityStats& e, std::string_view nam
   return std::nullopt;
 }
 
+// The sample of the catalog row (e.entity, path) in `e`, if any. Unlike SampleOf this tells
+// apart rows that share a metric name (rxBytes / txBytes, fs / imageFs / containerFs).
+inline std::optional<Sample> SampleAt(const EntityStats& e, std::string_view path) {
+  const int id = catalog::Find(e.entity, path);
+  EXPECT_GE(id, 0) << path;
+  for (const Sample& s : e.samples) {
+    if (s.metric == id) return s;
+  }
+  return std::nullopt;
+}
+
 inline size_t CountKind(const std::vector<EntityStats>& entities, catalog::Entity kind) {
   size_t n = 0;
   for (const EntityStats& e : entities) n += e.entity == kind ? 1 : 0;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -18,6 +19,7 @@ using catalog::Entity;
 using testing::CountKind;
 using testing::FindEntity;
 using testing::ReadFixture;
+using testing::SampleAt;
 using testing::SampleOf;
 using testing::U;
 
@@ -31,6 +33,10 @@ struct SummaryCase {
   uint64_t node_ws;      // node.memory.workingSetBytes
   size_t pods;
   size_t containers;
+  size_t system_containers;
+  size_t node_interfaces;  // distinct names: the default interface is also in interfaces[]
+  size_t pod_interfaces;
+  size_t volumes;
   struct Pod {
     const char* ns;
     const char* name;
@@ -50,6 +56,10 @@ const SummaryCase kCases[] = {
      924364800,
      2,
      6,
+     1,
+     10,
+     2,
+     3,
      {"default", "dd-datadog-lbvkl", 33109375000, 264912896, "init-volume", 0, 0},
      {"default", "windows-server-iis-6c68545d57-gwtn9", 70140625000, 136814592,
       "windows-server-iis", 70140625000, 136814592}},
@@ -60,6 +70,10 @@ const SummaryCase kCases[] = {
      1446182912,
      15,
      15,
+     3,
+     2,
+     30,
+     18,
      {"scraper", "e2e-ds-8zz8h", 69596536, 1232896, "busybox", 18098430, 557056},
      {"kube-system", "kube-apiserver-minikube", 24869666752, 241094656, "kube-apiserver",
       25080146994, 240455680}},
@@ -70,6 +84,10 @@ const SummaryCase kCases[] = {
      0,
      17,
      17,
+     2,
+     3,
+     51,
+     21,
      {"scraper", "e2e-statefulset-0", 26060000, 540672, "busybox", 12748000, 311296},
      {"scraper", "e2e-scraper-9c979498b-qwt54", 726813000, 3260416, "e2e-scraper", 712900000,
       3039232}},
@@ -80,6 +98,10 @@ const SummaryCase kCases[] = {
      986136576,
      17,
      17,
+     2,
+     3,
+     51,
+     21,
      {"kube-system", "kube-apiserver-datagen-1-24", 13997358000, 323174400, "kube-apiserver",
       13608961000, 322899968},
      {"kube-system", "kube-controller-manager-datagen-1-24", 4957487000, 50192384,
@@ -91,6 +113,10 @@ const SummaryCase kCases[] = {
      884572160,
      18,
      23,
+     2,
+     3,
+     54,
+     17,
      {"scraper", "e2e-statefulset-0", 2380520000, 11169792, "failing-container", 11739000, 536576},
      {"kube-system", "storage-provisioner", 298661000, 8814592, "storage-provisioner", 274106000,
       8552448}},
@@ -101,6 +127,10 @@ const SummaryCase kCases[] = {
      908845056,
      17,
      17,
+     2,
+     10,
+     170,
+     19,
      {"kube-system", "coredns-7db6d8ff4d-tflps", 212556000, 13463552, "coredns", 202384000,
       13238272},
      {"kube-system", "storage-provisioner", 200266000, 12484608, "storage-provisioner", 156189000,
@@ -112,6 +142,10 @@ const SummaryCase kCases[] = {
      898445312,
      18,
      18,
+     2,
+     10,
+     180,
+     21,
      {"scraper", "e2e-deployment-6fb786454b-7fsxc", 2900063000, 10661888, "compute-pi-digits",
       2756273000, 10412032},
      {"scraper", "e2e-statefulset-0", 2222006000, 10932224, "compute-pi-digits", 2284838000,
@@ -123,6 +157,10 @@ const SummaryCase kCases[] = {
      917110784,
      17,
      17,
+     2,
+     10,
+     170,
+     19,
      {"kube-system", "kube-controller-manager-datagen-1-35", 1944284000, 66478080,
       "kube-controller-manager", 1877547000, 66174976},
      {"scraper", "e2e-kube-state-metrics-75b885dc9-97mtr", 111959000, 19951616,
@@ -135,6 +173,10 @@ const SummaryCase kCases[] = {
      5081538560,
      2,
      2,
+     2,
+     1,
+     1,
+     4,
      {"foons", "foopod", 0, 0, "foocontainer", 56507553554, 30789632},
      {"foons", "stopped-pod", 0, 0, "stopped-container", 56507553554, 0}},
 };
@@ -178,24 +220,53 @@ TEST_P(SummaryFixture, DecodesHandReadValues) {
   EXPECT_EQ(CountKind(s.entities, Entity::kNode), 1u);
   EXPECT_EQ(CountKind(s.entities, Entity::kPod), c.pods);
   EXPECT_EQ(CountKind(s.entities, Entity::kContainer), c.containers);
-  EXPECT_EQ(s.entities.size(), 1 + c.pods + c.containers);
+  EXPECT_EQ(CountKind(s.entities, Entity::kSystemContainer), c.system_containers);
+  EXPECT_EQ(CountKind(s.entities, Entity::kNodeInterface), c.node_interfaces);
+  EXPECT_EQ(CountKind(s.entities, Entity::kPodInterface), c.pod_interfaces);
+  EXPECT_EQ(CountKind(s.entities, Entity::kVolume), c.volumes);
+  EXPECT_EQ(CountKind(s.entities, Entity::kPvc), 0u);  // no fixture has a pvcRef
+  EXPECT_EQ(CountKind(s.entities, Entity::kAccelerator), 0u);
+  EXPECT_EQ(s.entities.size(), 1 + c.pods + c.containers + c.system_containers +
+                                   c.node_interfaces + c.pod_interfaces + c.volumes);
+  // After the node: its system containers and interfaces, then each pod followed by its
+  // containers, interfaces and volumes, all labelled with the pod's namespace, name and uid.
   const EntityStats* current_pod = nullptr;
   for (size_t i = 1; i < s.entities.size(); ++i) {
     const EntityStats& e = s.entities[i];
     ASSERT_NE(e.entity, Entity::kNode);
-    if (e.entity == Entity::kPod) {
-      current_pod = &e;
-      ASSERT_EQ(e.labels.size(), 3u);
-      EXPECT_EQ(e.labels[2], c.node);
-      continue;
+    switch (e.entity) {
+      case Entity::kSystemContainer:
+      case Entity::kNodeInterface:
+        ASSERT_EQ(current_pod, nullptr) << "node children after a pod";
+        ASSERT_EQ(e.labels.size(), 2u);
+        EXPECT_EQ(e.labels[0], c.node);
+        if (e.entity == Entity::kSystemContainer) EXPECT_FALSE(e.labels[1].empty());
+        break;
+      case Entity::kPod:
+        current_pod = &e;
+        ASSERT_EQ(e.labels.size(), 4u);
+        EXPECT_EQ(e.labels[2], c.node);
+        EXPECT_FALSE(e.labels[3].empty());  // uid
+        break;
+      case Entity::kContainer:
+      case Entity::kPodInterface:
+      case Entity::kVolume: {
+        ASSERT_NE(current_pod, nullptr) << "a pod's child before any pod";
+        const auto names = catalog::LabelNames(e.entity);
+        ASSERT_EQ(e.labels.size(), names.size());
+        for (size_t l = 0; l < names.size(); ++l) {
+          if (names[l] == "namespace") EXPECT_EQ(e.labels[l], current_pod->labels[0]);
+          if (names[l] == "pod") EXPECT_EQ(e.labels[l], current_pod->labels[1]);
+          if (names[l] == "node") EXPECT_EQ(e.labels[l], c.node);
+          if (names[l] == "uid") EXPECT_EQ(e.labels[l], current_pod->labels[3]);
+          if (names[l] == "container" || names[l] == "volume") EXPECT_FALSE(e.labels[l].empty());
+          if (names[l] == "persistentvolumeclaim") EXPECT_TRUE(e.labels[l].empty());
+        }
+        break;
+      }
+      default:
+        ADD_FAILURE() << "unexpected entity kind " << static_cast<int>(e.entity);
     }
-    ASSERT_EQ(e.entity, Entity::kContainer);
-    ASSERT_NE(current_pod, nullptr) << "a container before any pod";
-    ASSERT_EQ(e.labels.size(), 4u);
-    EXPECT_EQ(e.labels[0], current_pod->labels[0]);  // namespace
-    EXPECT_EQ(e.labels[1], current_pod->labels[1]);  // pod
-    EXPECT_FALSE(e.labels[2].empty());               // container
-    EXPECT_EQ(e.labels[3], c.node);
   }
 
   for (const SummaryCase::Pod& p : {c.first, c.last}) {
@@ -214,10 +285,15 @@ TEST_P(SummaryFixture, DecodesHandReadValues) {
       EXPECT_EQ(U(SampleOf(*ctr, "container_memory_working_set_bytes")), p.container_ws);
     }
   }
-  // Every sample carries the time of its block: all fixtures but the 2016 one stamp every
-  // cpu and memory block.
+  // Every sample carries the time of its block: every fixture stamps every cpu and memory
+  // block (the golden test checks every sample's time).
   for (const EntityStats& e : s.entities) {
-    for (const Sample& sample : e.samples) EXPECT_GT(sample.time_ms, 1400000000000);
+    for (const Sample& sample : e.samples) {
+      const std::string_view path = catalog::kMetrics[sample.metric].path;
+      if (path.starts_with("cpu.") || path.starts_with("memory.")) {
+        EXPECT_GT(sample.time_ms, 1400000000000) << path;
+      }
+    }
   }
 }
 
@@ -234,21 +310,47 @@ INSTANTIATE_TEST_SUITE_P(AllFixtures, SummaryFixture, ::testing::ValuesIn(kCases
 TEST(Summary, Telegraf2016EdgeShapes) {
   const NodeSummary s =
       MustDecode(ReadFixture("summary/telegraf-kubernetes-test-stats-summary-2016.json"));
-  // Pods without pod-level cpu/memory still exist, with no samples.
+  // Pods without pod-level cpu/memory still exist, with only their start time (Unix ms).
   const EntityStats* foopod = FindEntity(s.entities, Entity::kPod, {"foons", "foopod", "node1"});
   ASSERT_NE(foopod, nullptr);
-  EXPECT_TRUE(foopod->samples.empty());
-  // "startTime": null is skipped; the stopped pod's container has only cpu.
+  ASSERT_EQ(foopod->samples.size(), 1u);
+  EXPECT_EQ(U(SampleAt(*foopod, "startTime")), 1474915542000u);  // 2016-09-26T18:45:42Z
+  EXPECT_EQ(foopod->samples[0].time_ms, 0);
+  EXPECT_DOUBLE_EQ(foopod->samples[0].Scaled(), 1474915542.0);
+  // "startTime": null is skipped; the stopped pod's container has only cpu and its start.
   const EntityStats* stopped = FindEntity(s.entities, Entity::kPod, {"foons", "stopped-pod"});
   ASSERT_NE(stopped, nullptr);
   EXPECT_TRUE(stopped->samples.empty());
   const EntityStats* ctr =
       FindEntity(s.entities, Entity::kContainer, {"foons", "stopped-pod", "stopped-container"});
   ASSERT_NE(ctr, nullptr);
-  ASSERT_EQ(ctr->samples.size(), 1u);
-  EXPECT_EQ(U(SampleOf(*ctr, "container_cpu_usage_seconds_total")), 56507553554u);
-  EXPECT_EQ(ctr->samples[0].time_ms, 1474995452000);
+  ASSERT_EQ(ctr->samples.size(), 3u);
+  const auto cpu = SampleOf(*ctr, "container_cpu_usage_seconds_total");
+  EXPECT_EQ(U(cpu), 56507553554u);
+  EXPECT_EQ(cpu->time_ms, 1474995452000);
+  EXPECT_EQ(U(SampleAt(*ctr, "cpu.usageNanoCores")), 846503u);
+  EXPECT_EQ(U(SampleAt(*ctr, "startTime")), 1474915603000u);
   EXPECT_FALSE(SampleOf(*ctr, "container_memory_working_set_bytes").has_value());
+  // The network objects have numbers but no name: one interface each, labelled "".
+  const EntityStats* nif = FindEntity(s.entities, Entity::kNodeInterface, {"node1", ""});
+  ASSERT_NE(nif, nullptr);
+  EXPECT_EQ(U(SampleAt(*nif, "rxBytes")), 213281337459u);
+  EXPECT_EQ(U(SampleAt(*nif, "txBytes")), 292869995684u);
+  EXPECT_EQ(SampleAt(*nif, "txBytes")->time_ms, 1474995461000);
+  const EntityStats* pif =
+      FindEntity(s.entities, Entity::kPodInterface, {"foons", "foopod", "", "node1"});
+  ASSERT_NE(pif, nullptr);
+  EXPECT_EQ(U(SampleAt(*pif, "rxBytes")), 70749124u);
+  // Volumes without time or inodes.
+  const EntityStats* vol =
+      FindEntity(s.entities, Entity::kVolume, {"foons", "foopod", "volume2", "", "node1"});
+  ASSERT_NE(vol, nullptr);
+  EXPECT_EQ(vol->samples.size(), 3u);
+  EXPECT_EQ(U(SampleAt(*vol, "usedBytes")), 4096u);
+  // System containers, "bar" included.
+  const EntityStats* bar = FindEntity(s.entities, Entity::kSystemContainer, {"node1", "bar"});
+  ASSERT_NE(bar, nullptr);
+  EXPECT_TRUE(SampleAt(*bar, "cpu.usageCoreNanoSeconds").has_value());
   // Big counter: 774129887054161 ns is about 8.96 core-days.
   EXPECT_DOUBLE_EQ(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")->Scaled(),
                    774129.887054161);
@@ -277,7 +379,7 @@ const catalog::MetricDef kDeepRows[] = {
     Row(Entity::kNode, "cpu.psi.full.avg60"),           // 2
     Row(Entity::kNode, "runtime.imageFs.usedBytes"),    // 3
     Row(Entity::kNode, "fs.inodesFree"),                // 4
-    Row(Entity::kPod, "network.rxBytes"),               // 5
+    Row(Entity::kPodInterface, "rxBytes"),              // 5
     Row(Entity::kPod, "process_stats.process_count"),   // 6
     Row(Entity::kContainer, "cpu.usageNanoCores"),      // 7
     Row(Entity::kContainer, "memory.rssBytes"),         // 8
@@ -319,7 +421,11 @@ TEST(SummaryDeepPaths, Kubernetes134) {
   const EntityStats* pod =
       FindEntity(out, Entity::kPod, {"scraper", "e2e-deployment-6fb786454b-7fsxc"});
   ASSERT_NE(pod, nullptr);
-  EXPECT_EQ(Get(*pod, 5)->u, 446u);
+  const EntityStats* eth0 =
+      FindEntity(out, Entity::kPodInterface, {"scraper", "e2e-deployment-6fb786454b-7fsxc", "eth0"});
+  ASSERT_NE(eth0, nullptr);
+  EXPECT_EQ(Get(*eth0, 5)->u, 446u);
+  EXPECT_EQ(eth0->samples.size(), 1u);  // the default interface and its interfaces[] copy: one
   EXPECT_EQ(Get(*pod, 6)->u, 1u);
   EXPECT_EQ(Get(*pod, 6)->time_ms, 0);  // process_stats has no time
   EXPECT_EQ(Get(*pod, 12)->u, 11u);
@@ -427,8 +533,8 @@ TEST(SummaryValues, WrongTypesAreSkipped) {
     ]})");
   ASSERT_EQ(s.entities.size(), 4u);  // node, two pods, one container
   for (const EntityStats& e : s.entities) EXPECT_TRUE(e.samples.empty());
-  EXPECT_EQ(s.entities[2].labels, (std::vector<std::string>{"ns", "", "n1"}));
-  EXPECT_EQ(s.entities[3].labels, (std::vector<std::string>{"ns", "", "c", "n1"}));
+  EXPECT_EQ(s.entities[2].labels, (std::vector<std::string>{"ns", "", "n1", ""}));
+  EXPECT_EQ(s.entities[3].labels, (std::vector<std::string>{"ns", "", "c", "n1", ""}));
 }
 
 TEST(SummaryValues, KeyOrderDoesNotMatter) {
@@ -441,8 +547,8 @@ TEST(SummaryValues, KeyOrderDoesNotMatter) {
   ASSERT_EQ(s.entities.size(), 3u);
   EXPECT_EQ(s.entities[0].entity, Entity::kNode);
   EXPECT_EQ(s.entities[0].labels[0], "n1");
-  EXPECT_EQ(s.entities[1].labels, (std::vector<std::string>{"ns", "p", "n1"}));
-  EXPECT_EQ(s.entities[2].labels, (std::vector<std::string>{"ns", "p", "c1", "n1"}));
+  EXPECT_EQ(s.entities[1].labels, (std::vector<std::string>{"ns", "p", "n1", ""}));
+  EXPECT_EQ(s.entities[2].labels, (std::vector<std::string>{"ns", "p", "c1", "n1", ""}));
   EXPECT_EQ(U(SampleOf(s.entities[2], "container_cpu_usage_seconds_total")), 3u);
   EXPECT_EQ(U(SampleOf(s.entities[1], "pod_memory_working_set_bytes")), 4u);
 }
@@ -460,7 +566,12 @@ TEST(SummaryValues, NodeNameArgumentWins) {
       ReadFixture("summary/nri-kubernetes-k8s-1.28-minikube-stats-summary.json");
   const NodeSummary s = MustDecode(body, "from-node-list");
   EXPECT_EQ(s.node, "datagen-1-28");  // what the payload says
-  for (const EntityStats& e : s.entities) EXPECT_EQ(e.labels.back(), "from-node-list");
+  for (const EntityStats& e : s.entities) {
+    const auto names = catalog::LabelNames(e.entity);
+    const auto at = std::find(names.begin(), names.end(), "node");
+    ASSERT_NE(at, names.end());
+    EXPECT_EQ(e.labels[static_cast<size_t>(at - names.begin())], "from-node-list");
+  }
 }
 
 TEST(SummaryValues, EmptyObjectAndNoNode) {
@@ -469,7 +580,7 @@ TEST(SummaryValues, EmptyObjectAndNoNode) {
   EXPECT_EQ(s.node, "");
   s = MustDecode(R"({"pods":[{"podRef":{"name":"p","namespace":"n"}}]})", "n9");
   ASSERT_EQ(s.entities.size(), 1u);
-  EXPECT_EQ(s.entities[0].labels, (std::vector<std::string>{"n", "p", "n9"}));
+  EXPECT_EQ(s.entities[0].labels, (std::vector<std::string>{"n", "p", "n9", ""}));
 }
 
 TEST(SummaryValues, ReusedOutputHoldsOnlyTheLatestDecode) {
@@ -478,7 +589,8 @@ TEST(SummaryValues, ReusedOutputHoldsOnlyTheLatestDecode) {
       DecodeSummary(ReadFixture("summary/nri-kubernetes-k8s-1.28-minikube-stats-summary.json"), "",
                     &s)
           .ok());
-  EXPECT_EQ(s.entities.size(), 42u);
+  // 1 node, 18 pods, 23 containers, 2 system containers, 3 + 54 interfaces, 17 volumes.
+  EXPECT_EQ(s.entities.size(), 118u);
   ASSERT_TRUE(
       DecodeSummary(ReadFixture("summary/telegraf-kubernetes-test-stats-summary-2016.json"), "", &s)
           .ok());
@@ -529,11 +641,199 @@ TEST(SummaryValues, LargeBodiesDecodeRepeatedly) {
   for (int round = 0; round < 2; ++round) {
     NodeSummary s;
     ASSERT_TRUE(DecodeSummary(body, "", &s).ok());
-    EXPECT_EQ(s.entities.size(), 1 + 2 * pods);
-    EXPECT_EQ(U(SampleOf(s.entities.back(), "container_memory_working_set_bytes")), 6u);
+    ASSERT_EQ(s.entities.size(), 1 + 3 * pods);  // pod, container, volume
+    EXPECT_EQ(U(SampleOf(s.entities[s.entities.size() - 2], "container_memory_working_set_bytes")),
+              6u);
+    EXPECT_EQ(U(SampleAt(s.entities.back(), "usedBytes")), 1u);
   }
   // A small decode afterwards still works.
   EXPECT_EQ(MustDecode("{}").entities.size(), 0u);
+}
+
+// ---- Child entities: interfaces, volumes, PVCs, accelerators, system containers ----
+
+std::vector<std::string> L(std::initializer_list<const char*> l) {
+  return std::vector<std::string>(l.begin(), l.end());
+}
+
+TEST(SummaryInterfaces, DefaultAndInterfacesListGiveEachNameOnce) {
+  // The default interface precedes or follows its interfaces[] copy; another pod's eth0 is
+  // another interface; the pod's podRef comes after its network.
+  const NodeSummary s = MustDecode(R"({
+    "node": {"nodeName": "n1", "network": {"time": "2026-01-13T18:40:14Z", "name": "eth0",
+             "rxBytes": 10, "txBytes": 20,
+             "interfaces": [{"name": "tunl0", "rxBytes": 1}, {"name": "eth0", "rxBytes": 10,
+                            "txBytes": 20, "rxErrors": 3}]}},
+    "pods": [
+      {"network": {"interfaces": [{"name": "eth0", "rxBytes": 5}, {"name": "lo", "rxBytes": 6}],
+                   "rxBytes": 5, "name": "eth0"},
+       "podRef": {"name": "p", "namespace": "ns", "uid": "u1"}},
+      {"podRef": {"name": "q", "namespace": "ns", "uid": "u2"},
+       "network": {"name": "eth0", "rxBytes": 7, "interfaces": [{"name": "eth0", "rxBytes": 7}]}}
+    ]})");
+  ASSERT_EQ(s.entities.size(), 8u);
+  EXPECT_EQ(s.entities[1].entity, Entity::kNodeInterface);
+  EXPECT_EQ(s.entities[1].labels, L({"n1", "eth0"}));
+  EXPECT_EQ(s.entities[2].labels, L({"n1", "tunl0"}));
+  // The copy's extra field joins the default interface; values come from the first.
+  EXPECT_EQ(U(SampleAt(s.entities[1], "rxErrors")), 3u);
+  EXPECT_EQ(s.entities[1].samples.size(), 3u);
+  for (const Sample& sample : s.entities[1].samples) EXPECT_EQ(sample.time_ms, 1768329614000);
+  EXPECT_EQ(s.entities[2].samples[0].time_ms, 1768329614000);  // the network's time
+  EXPECT_EQ(s.entities[3].entity, Entity::kPod);
+  EXPECT_EQ(s.entities[4].labels, L({"ns", "p", "eth0", "n1", "u1"}));
+  EXPECT_EQ(s.entities[5].labels, L({"ns", "p", "lo", "n1", "u1"}));
+  EXPECT_EQ(U(SampleAt(s.entities[4], "rxBytes")), 5u);
+  EXPECT_EQ(s.entities[4].samples.size(), 1u);
+  EXPECT_EQ(s.entities[7].labels, L({"ns", "q", "eth0", "n1", "u2"}));
+  EXPECT_EQ(U(SampleAt(s.entities[7], "rxBytes")), 7u);
+}
+
+TEST(SummaryInterfaces, UnnamedNetworks) {
+  // Windows: no default interface, only interfaces[] (names with spaces). An empty network
+  // object, or one with only an empty name, gives no entity. Numbers without a name (2016)
+  // give interface="".
+  const NodeSummary s = MustDecode(R"({
+    "node": {"nodeName": "w1", "network": {"time": "2020-04-24T15:54:11Z", "name": "",
+             "interfaces": [{"name": "AWS PV Network Device", "rxBytes": 1, "txBytes": 2},
+                            {"name": "6to4 Adapter", "rxBytes": 0, "txBytes": 0}]}},
+    "pods": [
+      {"podRef": {"name": "a", "namespace": "ns"}, "network": {}},
+      {"podRef": {"name": "b", "namespace": "ns"}, "network": {"name": "", "time": "2020-04-24T15:54:11Z"}},
+      {"podRef": {"name": "c", "namespace": "ns"}, "network": {"rxBytes": 9}},
+      {"podRef": {"name": "d", "namespace": "ns"}, "network": {"interfaces": []}},
+      {"podRef": {"name": "e", "namespace": "ns"}, "network": {"name": "eth0"}}
+    ]})");
+  EXPECT_EQ(CountKind(s.entities, Entity::kNodeInterface), 2u);
+  const EntityStats* aws =
+      FindEntity(s.entities, Entity::kNodeInterface, {"w1", "AWS PV Network Device"});
+  ASSERT_NE(aws, nullptr);
+  EXPECT_EQ(U(SampleAt(*aws, "txBytes")), 2u);
+  EXPECT_EQ(SampleAt(*aws, "txBytes")->time_ms, 1587743651000);
+  ASSERT_EQ(CountKind(s.entities, Entity::kPodInterface), 2u);
+  const EntityStats* c = FindEntity(s.entities, Entity::kPodInterface, {"ns", "c", ""});
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(U(SampleAt(*c, "rxBytes")), 9u);
+  // A named interface with no numbers is still an interface (no series, though).
+  const EntityStats* e = FindEntity(s.entities, Entity::kPodInterface, {"ns", "e", "eth0"});
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->samples.empty());
+  // Order: node, its interfaces, then each pod and its interfaces.
+  EXPECT_EQ(s.entities[1].entity, Entity::kNodeInterface);
+  EXPECT_EQ(s.entities[2].entity, Entity::kNodeInterface);
+  EXPECT_EQ(s.entities.size(), 1 + 2 + 5 + 2u);
+}
+
+TEST(SummaryChildren, VolumesPvcsAndAccelerators) {
+  const NodeSummary s = MustDecode(R"({
+    "pods": [
+      {"podRef": {"name": "p1", "namespace": "ns", "uid": "u1"},
+       "volume": [{"name": "data", "usedBytes": 100, "capacityBytes": 1000,
+                   "pvcRef": {"name": "claim", "namespace": "ns"}, "time": "2026-01-13T18:40:14Z"},
+                  {"name": "tmp", "usedBytes": 1},
+                  {"name": "odd", "usedBytes": 2, "pvcRef": {"name": ""}}],
+       "containers": [{"name": "c", "accelerators": [
+                        {"make": "nvidia", "model": "T4", "id": "GPU-1", "memoryTotal": 16,
+                         "memoryUsed": 4, "dutyCycle": 37}]}]},
+      {"podRef": {"name": "p2", "namespace": "ns", "uid": "u2"},
+       "volume": [{"name": "shared", "usedBytes": 101, "pvcRef": {"name": "claim", "namespace": "ns"}}]},
+      {"podRef": {"name": "p3", "namespace": "other", "uid": "u3"},
+       "volume": [{"name": "data", "usedBytes": 5, "pvcRef": {"name": "claim", "namespace": "other"}}]}
+    ],
+    "node": {"nodeName": "n1", "systemContainers": [{"name": "kubelet",
+             "startTime": "2026-01-13T18:38:04Z", "cpu": {"usageCoreNanoSeconds": 3}}]}})");
+  // Node first (it came last), its system container where the payload had it, PVCs last.
+  ASSERT_EQ(s.entities.size(), 1 + 3 + 5 + 1 + 1 + 1 + 2u);  // node pods volumes container gpu kubelet pvcs
+  EXPECT_EQ(s.entities[0].entity, Entity::kNode);
+  EXPECT_EQ(s.entities[s.entities.size() - 3].entity, Entity::kSystemContainer);
+  EXPECT_EQ(s.entities[s.entities.size() - 2].labels, L({"ns", "claim", "n1"}));
+  EXPECT_EQ(s.entities.back().labels, L({"other", "claim", "n1"}));
+  const EntityStats& pvc = s.entities[s.entities.size() - 2];
+  EXPECT_EQ(pvc.entity, Entity::kPvc);
+  ASSERT_EQ(pvc.samples.size(), 2u);
+  EXPECT_EQ(U(SampleAt(pvc, "usedBytes")), 100u);  // the first volume wins
+  EXPECT_EQ(U(SampleAt(pvc, "capacityBytes")), 1000u);
+  EXPECT_EQ(SampleAt(pvc, "usedBytes")->time_ms, 1768329614000);
+  EXPECT_EQ(U(SampleAt(s.entities.back(), "usedBytes")), 5u);
+
+  const EntityStats* data = FindEntity(s.entities, Entity::kVolume, {"ns", "p1", "data"});
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(data->labels, L({"ns", "p1", "data", "claim", "n1", "u1"}));
+  EXPECT_EQ(FindEntity(s.entities, Entity::kVolume, {"ns", "p1", "tmp"})->labels,
+            L({"ns", "p1", "tmp", "", "n1", "u1"}));
+
+  const EntityStats* gpu = FindEntity(s.entities, Entity::kAccelerator, {"ns", "p1", "c"});
+  ASSERT_NE(gpu, nullptr);
+  EXPECT_EQ(gpu->labels, L({"ns", "p1", "c", "n1", "nvidia", "T4", "GPU-1", "u1"}));
+  EXPECT_EQ(gpu->samples.size(), 3u);
+  EXPECT_EQ(U(SampleAt(*gpu, "dutyCycle")), 37u);
+
+  const EntityStats* kubelet =
+      FindEntity(s.entities, Entity::kSystemContainer, {"n1", "kubelet"});
+  ASSERT_NE(kubelet, nullptr);
+  EXPECT_EQ(U(SampleAt(*kubelet, "startTime")), 1768329484000u);
+  EXPECT_EQ(U(SampleAt(*kubelet, "cpu.usageCoreNanoSeconds")), 3u);
+}
+
+TEST(SummaryChildren, PvcEntitiesAreReusedAcrossDecodes) {
+  const std::string body = R"({"node": {"nodeName": "n1"}, "pods": [
+      {"podRef": {"name": "p1", "namespace": "ns"},
+       "volume": [{"name": "v", "usedBytes": 1, "pvcRef": {"name": "c1"}}]}]})";
+  NodeSummary s;
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(DecodeSummary(body, "", &s).ok());
+    ASSERT_EQ(s.entities.size(), 4u);
+    EXPECT_EQ(s.entities[3].labels, L({"ns", "c1", "n1"}));
+    EXPECT_EQ(U(SampleAt(s.entities[3], "usedBytes")), 1u);
+  }
+  ASSERT_TRUE(DecodeSummary(R"({"node": {"nodeName": "n2"}})", "", &s).ok());
+  ASSERT_EQ(s.entities.size(), 1u);
+}
+
+TEST(SummaryValues, StartTimes) {
+  auto start = [](const std::string& value) -> std::optional<Sample> {
+    const NodeSummary s = MustDecode(R"({"node":{"nodeName":"n","startTime":)" + value + "}}");
+    return SampleAt(s.entities[0], "startTime");
+  };
+  EXPECT_EQ(U(start(R"("2026-01-07T21:35:20Z")")), 1767821720000u);
+  EXPECT_EQ(U(start(R"("2026-01-07T21:35:20.125Z")")), 1767821720125u);
+  EXPECT_EQ(U(start(R"("2026-01-07T23:35:20+02:00")")), 1767821720000u);
+  const auto before_1970 = start(R"("1969-12-31T23:59:59Z")");
+  ASSERT_TRUE(before_1970.has_value());
+  EXPECT_EQ(before_1970->kind, ValueKind::kInt);
+  EXPECT_EQ(before_1970->i, -1000);
+  EXPECT_FALSE(start("null").has_value());
+  EXPECT_FALSE(start(R"("")").has_value());
+  EXPECT_FALSE(start(R"("yesterday")").has_value());
+  EXPECT_FALSE(start("1767821720").has_value());  // a number is not an RFC 3339 time
+  EXPECT_FALSE(start("{}").has_value());
+  EXPECT_FALSE(start("[]").has_value());
+}
+
+TEST(SummarySchema, StringLeavesAreStartTimesInMilliseconds) {
+  const walk::SchemaSpec spec = walk::SummarySpec();
+  ASSERT_NE(spec.string_value, nullptr);
+  int timestamps = 0;
+  for (const catalog::MetricDef& def : catalog::kMetrics) {
+    if (def.source != catalog::Source::kSummary) continue;
+    const bool ts = spec.string_value(def) == walk::StringValue::kTimestamp;
+    EXPECT_EQ(ts, def.path.ends_with("startTime")) << def.name;
+    if (!ts) {
+      EXPECT_EQ(spec.string_value(def), walk::StringValue::kNone) << def.name;
+      continue;
+    }
+    ++timestamps;
+    EXPECT_EQ(def.exp10, -3) << def.name;  // milliseconds to seconds
+    EXPECT_EQ(def.unit, "seconds") << def.name;
+  }
+  EXPECT_EQ(timestamps, 4);  // node, system container, pod, container
+}
+
+TEST(SummarySchema, EveryKindFitsTheLabelSlots) {
+  for (size_t k = 0; k < static_cast<size_t>(Entity::kCount); ++k) {
+    EXPECT_LE(catalog::LabelNames(static_cast<Entity>(k)).size(), walk::kMaxLabels) << k;
+  }
+  EXPECT_EQ(catalog::LabelNames(Entity::kAccelerator).size(), walk::kMaxLabels);
 }
 
 // ---- Hostile input: a decode error (or a graceful success), never a crash ----
@@ -587,6 +887,30 @@ TEST(SummaryHostile, DeepNesting) {
   EXPECT_TRUE(DecodeSummary(along, "", &s).ok());
   // Unbalanced deep arrays inside a skipped subtree.
   ExpectDecodeError("{\"node\":{\"x\":" + std::string(100000, '[') + "}}", "unbalanced");
+}
+
+TEST(SummaryHostile, InterfacesNestedWithoutEnd) {
+  // interfaces[] inside interfaces[] ...: never sent by a kubelet. Deep enough, it is a decode
+  // error (the walker's depth limit); shallow, each level is the node's interface.
+  auto nested = [](int levels) {
+    std::string body = R"({"node":{"nodeName":"n","network":)";
+    for (int i = 0; i < levels; ++i) {
+      body += R"({"name":"if)" + std::to_string(i % 3) + R"(","rxBytes":)" + std::to_string(i) +
+              R"(,"interfaces":[)";
+    }
+    for (int i = 0; i < levels; ++i) body += "]}";
+    return body + "}}";
+  };
+  NodeSummary s;
+  ASSERT_TRUE(DecodeSummary(nested(6), "", &s).ok());
+  ASSERT_EQ(s.entities.size(), 4u);  // the node and if0, if1, if2 (first values win)
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(s.entities[i].labels, L({"n", ("if" + std::to_string(i - 1)).c_str()}));
+    EXPECT_EQ(U(SampleAt(s.entities[i], "rxBytes")), i - 1);
+  }
+  ExpectDecodeError(nested(100000), "100000 levels of interfaces");
+  const Status st = DecodeSummary(nested(40), "", &s);
+  if (st.ok()) EXPECT_EQ(s.entities.size(), 4u);
 }
 
 TEST(SummaryHostile, NumbersOutOfRange) {

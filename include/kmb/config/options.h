@@ -30,6 +30,8 @@ struct Options {
 
   // Exposition.
   std::string timestamps = "none";  // none | source
+  std::vector<std::string> metric_groups;  // empty: all but psi-avg
+  bool pod_uid_label = false;
 
   // Serving.
   std::string listen_address = ":9834";

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kmb/model/snapshot.h"
 
@@ -21,7 +22,16 @@ inline constexpr std::string_view kOpenMetricsContentType =
 struct WriterOptions {
   // --timestamps=source: each sample carries the time of its payload block.
   bool source_timestamps = false;
+  // --pod-uid-label: pod-scoped series carry the pod's uid label (off: cardinality).
+  bool uid_label = false;
+  // --metric-groups: the catalog groups to write; empty = DefaultMetricGroups().
+  std::vector<std::string> metric_groups;
 };
+
+// Every group of the catalog, in catalog order.
+std::vector<std::string> AllMetricGroups();
+// All groups but the opt-in ones (psi-avg).
+std::vector<std::string> DefaultMetricGroups();
 
 // Renders the whole exposition of `snapshot`.
 std::string RenderExposition(const Snapshot& snapshot, ExpositionFormat format,

@@ -18,8 +18,8 @@ struct SimOptions {
   int nodes = 3;
   int pods_per_node = 10;
   int containers_per_pod = 2;
-  bool tls = false;     // generate a CA and a serving certificate (SAN 127.0.0.1, localhost)
-  std::string token;    // when set, require "Authorization: Bearer <token>"
+  bool tls = false;   // generate a CA and a serving certificate (SAN 127.0.0.1, localhost)
+  std::string token;  // when set, require "Authorization: Bearer <token>"
   // Stats change once per period since start (cAdvisor housekeeping); 0 = on every request.
   double stats_period_seconds = 10;
   uint64_t seed = 1;
@@ -33,9 +33,9 @@ class SimulatedCluster {
   static std::unique_ptr<SimulatedCluster> Start(const SimOptions& options, std::string* error);
   ~SimulatedCluster();  // stops the server
 
-  std::string url() const;     // "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT"
-  std::string address() const; // "127.0.0.1:PORT"
-  std::string ca_pem() const;  // the generated CA certificate (PEM) with --tls, else ""
+  std::string url() const;      // "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT"
+  std::string address() const;  // "127.0.0.1:PORT"
+  std::string ca_pem() const;   // the generated CA certificate (PEM) with --tls, else ""
   std::vector<std::string> node_names() const;
 
   // Fault injection: the HTTP status that node's /stats/summary (or the whole metrics.k8s.io

@@ -13,12 +13,17 @@ namespace kmb {
 
 struct NodeSummary {
   std::string node;  // node.nodeName
-  // Node first, then for each pod: the pod, then its containers (payload order).
+  // The node first; then in payload order its system containers and interfaces, and each pod
+  // followed by its containers (each followed by its accelerators), interfaces and volumes;
+  // last, one kPvc entity per PVC that a volume references (see DecodeSummary).
   std::vector<EntityStats> entities;
 };
 
-// Decodes one Summary body. Keeps every numeric leaf whose (entity, path) is in the catalog;
-// absent fields give no sample; unknown fields are ignored. `node_name` labels the entities
+// Decodes one Summary body. Keeps every numeric leaf whose (entity, path) is in the catalog, and
+// every "startTime" (RFC 3339, as Unix milliseconds); absent or null fields give no sample;
+// unknown fields are ignored. An interface listed both as a network's default and in its
+// interfaces[] is one entity. A volume with a pvcRef also yields a kPvc entity per
+// (namespace, claim), with the volume's values (the first such volume in payload order wins). `node_name` labels the entities
 // (the name the node list gave; the payload's nodeName is used when it is empty).
 // On malformed input returns reason "decode" with a message naming the byte offset, and
 // leaves *out empty. Never recurses without bound and never reads past `body`.

@@ -1,0 +1,758 @@
+// Scale driver: runs `kube-metrics-bridge simulate` and the exporter as two separate processes
+// for N nodes (default 100 and 1,000; KMB_BENCH_NODES or --nodes to change, e.g. 100,1000,5000)
+// and reports, from /proc of the EXPORTER: CPU per node per poll, RSS per node and per series,
+// poll duration (the exporter's own kube_metrics_bridge_poll_duration_seconds{source="summary"}),
+// /metrics latency p50/p99, body bytes, TCP connections opened per poll; and the simulator's CPU.
+// Output: a table on stdout, JSON (--json, default ./scale.json), Markdown (--markdown).
+//
+//   scale_driver [--nodes 100,1000] [--pods-per-node 30] [--containers-per-pod 2]
+//                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 8]
+//                [--metric-groups all|default] [--json FILE] [--markdown FILE]
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+#include "kmb/exposition/writer.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using kmb::bench::Fmt;
+
+double Now() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+void SleepUntil(double t) {
+  double d = t - Now();
+  if (d > 0) std::this_thread::sleep_for(std::chrono::duration<double>(d));
+}
+
+// ---------------------------------------------------------------- child processes
+
+// Lines of one pipe, read by a thread.
+class LineSink {
+ public:
+  explicit LineSink(int fd, std::string tag) : fd_(fd), tag_(std::move(tag)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~LineSink() {
+    if (thread_.joinable()) thread_.join();
+    close(fd_);
+  }
+  // Waits until a line contains `needle`; returns it.
+  std::optional<std::string> WaitFor(const std::string& needle, double timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    size_t seen = 0;
+    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout);
+    while (true) {
+      for (; seen < lines_.size(); ++seen) {
+        if (lines_[seen].find(needle) != std::string::npos) return lines_[seen];
+      }
+      if (eof_) return std::nullopt;
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) return std::nullopt;
+    }
+  }
+  std::vector<std::string> Matching(const std::string& needle) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& l : lines_) {
+      if (l.find(needle) != std::string::npos) out.push_back(l);
+    }
+    return out;
+  }
+  std::string Tail(size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string out;
+    for (size_t i = lines_.size() > n ? lines_.size() - n : 0; i < lines_.size(); ++i) {
+      out += "  [" + tag_ + "] " + lines_[i] + "\n";
+    }
+    return out;
+  }
+
+ private:
+  void Run() {
+    std::string partial;
+    char buf[4096];
+    while (true) {
+      ssize_t n = read(fd_, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      partial.append(buf, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = partial.find('\n')) != std::string::npos) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (lines_.size() < 100000) lines_.push_back(partial.substr(0, nl));
+        partial.erase(0, nl + 1);
+        cv_.notify_all();
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    eof_ = true;
+    cv_.notify_all();
+  }
+  int fd_;
+  std::string tag_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> lines_;
+  bool eof_ = false;
+  std::thread thread_;
+};
+
+struct Child {
+  pid_t pid = -1;
+  std::unique_ptr<LineSink> out, err;
+
+  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv, const std::string& tag) {
+    int out_pipe[2], err_pipe[2];
+    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) return nullptr;
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return nullptr;
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != parent) _exit(127);
+      dup2(out_pipe[1], 1);
+      dup2(err_pipe[1], 2);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+      _exit(127);
+    }
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    auto c = std::make_unique<Child>();
+    c->pid = pid;
+    c->out = std::make_unique<LineSink>(out_pipe[0], tag + " stdout");
+    c->err = std::make_unique<LineSink>(err_pipe[0], tag + " stderr");
+    return c;
+  }
+  void Stop() {
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      int status;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      pid = -1;
+    }
+    out.reset();
+    err.reset();
+  }
+  ~Child() { Stop(); }
+};
+
+// ---------------------------------------------------------------- TCP connection counter
+
+// Samples /proc/net/tcp and remembers when each client port talking to `server_port` on
+// loopback was first seen. Closed connections stay visible in TIME_WAIT (60 s) on one side,
+// so sampling every 100 ms sees every connection.
+class ConnectionCounter {
+ public:
+  explicit ConnectionCounter(int server_port) : port_(server_port) {
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        Sample();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  ~ConnectionCounter() {
+    stop_ = true;
+    thread_.join();
+  }
+  size_t OpenedBetween(double t0, double t1) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (const auto& [port, t] : first_seen_) n += t > t0 && t <= t1;
+    return n;
+  }
+  size_t Total() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_seen_.size();
+  }
+
+ private:
+  void Sample() {
+    std::ifstream f("/proc/net/tcp");
+    std::string line;
+    std::getline(f, line);  // header
+    const double now = Now();
+    std::vector<int> clients;
+    while (std::getline(f, line)) {
+      // "  0: 0100007F:A1B2 0100007F:1F90 01 ..."
+      std::istringstream in(line);
+      std::string sl, local, remote;
+      in >> sl >> local >> remote;
+      auto port_of = [](const std::string& a) {
+        size_t c = a.find(':');
+        return c == std::string::npos ? -1 : static_cast<int>(std::strtol(a.c_str() + c + 1, nullptr, 16));
+      };
+      const int lp = port_of(local), rp = port_of(remote);
+      if (rp == port_) clients.push_back(lp);
+      else if (lp == port_ && rp != 0) clients.push_back(rp);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int c : clients) first_seen_.emplace(c, now);
+  }
+  int port_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::map<int, double> first_seen_;
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------- scraping
+
+// Streams /metrics: counts bytes and sample lines, keeps the exporter's own lines we need.
+struct Scrape {
+  long code = 0;
+  double seconds = 0;
+  uint64_t bytes = 0;
+  uint64_t samples = 0;
+  double poll_duration_summary = -1;
+  double polls_total = -1;
+  double series_summary = -1, series_metrics_api = -1;
+  uint64_t up_nodes = 0, down_nodes = 0;
+  std::string error;
+};
+
+struct ScrapeState {
+  Scrape* s = nullptr;
+  bool at_start = true;
+  bool keep = false;
+  std::string line;
+  void Line() {
+    auto value = [&]() { return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr); };
+    if (line.rfind("kube_metrics_bridge_poll_duration_seconds{source=\"summary\"}", 0) == 0) {
+      s->poll_duration_summary = value();
+    } else if (line.rfind("kube_metrics_bridge_polls_total", 0) == 0) {
+      s->polls_total = value();
+    } else if (line.rfind("kube_metrics_bridge_series{source=\"summary\"}", 0) == 0) {
+      s->series_summary = value();
+    } else if (line.rfind("kube_metrics_bridge_series{source=\"metrics-api\"}", 0) == 0) {
+      s->series_metrics_api = value();
+    } else if (line.rfind("kube_metrics_bridge_source_up{source=\"summary\"", 0) == 0) {
+      (value() > 0 ? s->up_nodes : s->down_nodes)++;
+    }
+  }
+  void Feed(const char* p, size_t n) {
+    s->bytes += n;
+    const char* end = p + n;
+    while (p < end) {
+      if (at_start) {
+        at_start = false;
+        keep = *p == 'k' && end - p >= 1;  // decided on the first char; refined at line end
+        if (*p != '#' && *p != '\n') ++s->samples;
+        line.clear();
+      }
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+      const char* stop = nl ? nl : end;
+      if (keep) {
+        line.append(p, static_cast<size_t>(stop - p));
+        if (line.size() >= 20 && line.compare(0, 20, "kube_metrics_bridge_") != 0) keep = false;
+      }
+      if (!nl) break;
+      if (keep) Line();
+      p = nl + 1;
+      at_start = true;
+    }
+  }
+};
+
+size_t FeedScrape(char* p, size_t size, size_t n, void* user) {
+  static_cast<ScrapeState*>(user)->Feed(p, size * n);
+  return size * n;
+}
+
+class Scraper {
+ public:
+  Scraper() : h_(curl_easy_init()) {}
+  ~Scraper() { curl_easy_cleanup(h_); }
+  Scrape Get(const std::string& url, bool gzip = false) {
+    Scrape s;
+    ScrapeState st;
+    st.s = &s;
+    curl_easy_setopt(h_, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h_, CURLOPT_TIMEOUT, 600L);
+    curl_easy_setopt(h_, CURLOPT_WRITEFUNCTION, FeedScrape);
+    curl_easy_setopt(h_, CURLOPT_WRITEDATA, &st);
+    curl_slist* headers = nullptr;
+    if (gzip) headers = curl_slist_append(headers, "Accept-Encoding: gzip");
+    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, headers);
+    const auto t0 = Clock::now();
+    CURLcode rc = curl_easy_perform(h_);
+    s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, nullptr);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+      s.error = curl_easy_strerror(rc);
+    } else {
+      curl_easy_getinfo(h_, CURLINFO_RESPONSE_CODE, &s.code);
+    }
+    return s;
+  }
+  long Status(const std::string& url) {
+    uint64_t bytes = 0;
+    curl_easy_setopt(h_, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h_, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(h_, CURLOPT_WRITEFUNCTION, kmb::bench::Discard);
+    curl_easy_setopt(h_, CURLOPT_WRITEDATA, &bytes);
+    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, nullptr);
+    if (curl_easy_perform(h_) != CURLE_OK) return 0;
+    long code = 0;
+    curl_easy_getinfo(h_, CURLINFO_RESPONSE_CODE, &code);
+    return code;
+  }
+
+ private:
+  CURL* h_;
+};
+
+// ---------------------------------------------------------------- one scale point
+
+struct Config {
+  std::vector<int> nodes;
+  int pods = 30;
+  int containers = 2;
+  double interval = 0;  // 0: by N
+  int polls = 0;        // 0: by N
+  int scrapes = 20;
+  int concurrency = 8;
+  bool all_groups = true;
+  std::string json = "scale.json";
+  std::string markdown;
+  std::string binary = KMB_BINARY;
+};
+
+struct Result {
+  int nodes = 0;
+  double interval = 0;
+  bool ok = false;
+  std::string error;
+  double polls = 0;
+  double window_seconds = 0;
+  double cpu_seconds = 0;      // exporter utime+stime over the window
+  double sim_cpu_seconds = 0;  // simulator, same window
+  double cpu_ms_per_poll = 0, cpu_ms_per_node_poll = 0, mcpu_per_node_15s = 0;
+  double sim_cpu_ms_per_poll = 0, sim_core_share = 0, exporter_core_share = 0;
+  uint64_t rss = 0, hwm = 0;
+  double rss_per_node = 0, rss_per_series = 0;
+  uint64_t series = 0, body_bytes = 0, gzip_bytes = 0;
+  double series_summary = 0, series_metrics_api = 0;
+  double poll_seconds_avg = 0, poll_seconds_max = 0, first_poll_seconds = 0;
+  double scrape_p50 = 0, scrape_p99 = 0, scrape_max = 0, first_scrape_seconds = 0;
+  double gzip_first_seconds = 0, gzip_cached_seconds = 0;
+  double connections_per_poll = 0;
+  size_t connections_total = 0;
+  uint64_t down_nodes = 0;
+  size_t overrun_warnings = 0, node_failures = 0;
+  std::vector<std::string> warnings;
+};
+
+int PortOf(const std::string& url) {
+  size_t c = url.rfind(':');
+  return c == std::string::npos ? -1 : std::atoi(url.c_str() + c + 1);
+}
+
+Result RunPoint(const Config& cfg, int n) {
+  Result r;
+  r.nodes = n;
+  r.interval = cfg.interval > 0 ? cfg.interval : n <= 100 ? 5 : n <= 1000 ? 15 : 60;
+  const int polls = cfg.polls > 0 ? cfg.polls : n <= 100 ? 4 : 3;
+  std::fprintf(stderr, "scale_driver: %d nodes x %d pods x %d containers, interval %gs, %d polls\n",
+               n, cfg.pods, cfg.containers, r.interval, polls);
+
+  auto sim = Child::Spawn({cfg.binary, "simulate", "--listen", "127.0.0.1:0", "--nodes",
+                           std::to_string(n), "--pods-per-node", std::to_string(cfg.pods),
+                           "--containers-per-pod", std::to_string(cfg.containers),
+                           "--stats-period", "0"},
+                          "sim");
+  if (!sim) {
+    r.error = "cannot start the simulator";
+    return r;
+  }
+  auto line = sim->out->WaitFor("listening on ", 300);
+  if (!line) {
+    r.error = "simulator did not print 'listening on'\n" + sim->err->Tail(10);
+    return r;
+  }
+  const std::string sim_url = line->substr(line->find("listening on ") + 13);
+  const int sim_port = PortOf(sim_url);
+  ConnectionCounter conns(sim_port);
+
+  std::vector<std::string> exp_args = {cfg.binary,
+                                       "--apiserver", sim_url,
+                                       "--web.listen-address", "127.0.0.1:0",
+                                       "--interval", Fmt("%gs", r.interval),
+                                       "--log.level=info",
+                                       "--max-concurrent-requests",
+                                       std::to_string(cfg.concurrency)};
+  if (cfg.all_groups) {
+    std::string groups;
+    for (const std::string& g : kmb::AllMetricGroups()) {
+      if (g == "self") continue;
+      groups += (groups.empty() ? "" : ",") + g;
+    }
+    exp_args.push_back("--metric-groups");
+    exp_args.push_back(groups);
+  }
+  auto exporter = Child::Spawn(exp_args, "exporter");
+  if (!exporter) {
+    r.error = "cannot start the exporter";
+    return r;
+  }
+  line = exporter->err->WaitFor("msg=\"serving metrics\"", 60);
+  if (!line) {
+    r.error = "exporter did not log 'serving metrics'\n" + exporter->err->Tail(10);
+    return r;
+  }
+  const double t_start = Now();  // the first poll starts right after this line
+  const size_t u = line->find("url=");
+  std::string metrics_url = line->substr(u + 4);
+  metrics_url = metrics_url.substr(0, metrics_url.find(' '));
+  if (!metrics_url.empty() && metrics_url.front() == '"') {
+    metrics_url = metrics_url.substr(1, metrics_url.size() - 2);
+  }
+  const std::string base = metrics_url.substr(0, metrics_url.find('/', 7));
+
+  Scraper scraper;
+  const double ready_deadline = Now() + 900;
+  while (scraper.Status(base + "/readyz") != 200) {
+    if (Now() > ready_deadline) {
+      r.error = "exporter not ready after 900 s\n" + exporter->err->Tail(10);
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const double t_ready = Now();
+  Scrape first = scraper.Get(metrics_url);  // renders the first snapshot
+  if (first.code != 200) {
+    r.error = "first scrape failed: " + first.error;
+    return r;
+  }
+  r.first_scrape_seconds = first.seconds;
+  r.first_poll_seconds = first.poll_duration_summary;
+
+  // Scrape once per tick at a fixed phase after the tick (after the poll is done), like one
+  // Prometheus. The window between the first and the last of these scrapes holds `polls` polls,
+  // their renders and their scrapes; both ends sit at the same phase of the cycle.
+  const double I = r.interval;
+  double phase = std::clamp(r.first_poll_seconds * 1.5 + 0.5, 0.3 * I, 0.8 * I);
+  int k = static_cast<int>(std::ceil((Now() - t_start) / I));
+  if (t_start + k * I + phase < Now()) ++k;
+  std::vector<Scrape> window;
+  std::vector<double> cpu, sim_cpu, times;
+  uint64_t rss_max = 0;
+  for (int i = 0; i <= polls; ++i, ++k) {
+    SleepUntil(t_start + k * I + phase);
+    Scrape s = scraper.Get(metrics_url);
+    if (s.code != 200) {
+      r.error = "scrape failed: " + s.error;
+      return r;
+    }
+    times.push_back(Now());
+    cpu.push_back(kmb::bench::ProcCpuSeconds(exporter->pid));
+    sim_cpu.push_back(kmb::bench::ProcCpuSeconds(sim->pid));
+    rss_max = std::max(rss_max, kmb::bench::ProcStatusBytes(exporter->pid, "VmRSS"));
+    window.push_back(s);
+    std::fprintf(stderr,
+                 "  tick %d: polls_total %.0f, poll %.3fs, %llu series, scrape %.3fs, exporter "
+                 "CPU %.2fs\n",
+                 k, s.polls_total, s.poll_duration_summary,
+                 static_cast<unsigned long long>(s.samples), s.seconds, cpu.back());
+  }
+  r.polls = window.back().polls_total - window.front().polls_total;
+  r.window_seconds = times.back() - times.front();
+  r.cpu_seconds = cpu.back() - cpu.front();
+  r.sim_cpu_seconds = sim_cpu.back() - sim_cpu.front();
+  if (r.polls <= 0) {
+    r.error = "no poll completed in the window";
+    return r;
+  }
+  const Scrape& last = window.back();
+  r.series = last.samples;
+  r.body_bytes = last.bytes;
+  r.series_summary = last.series_summary;
+  r.series_metrics_api = last.series_metrics_api;
+  r.down_nodes = last.down_nodes;
+  double sum = 0;
+  for (size_t i = 1; i < window.size(); ++i) {
+    sum += window[i].poll_duration_summary;
+    r.poll_seconds_max = std::max(r.poll_seconds_max, window[i].poll_duration_summary);
+  }
+  r.poll_seconds_avg = sum / static_cast<double>(window.size() - 1);
+  r.cpu_ms_per_poll = r.cpu_seconds * 1e3 / r.polls;
+  r.cpu_ms_per_node_poll = r.cpu_ms_per_poll / n;
+  r.mcpu_per_node_15s = r.cpu_ms_per_node_poll / 15.0;
+  r.sim_cpu_ms_per_poll = r.sim_cpu_seconds * 1e3 / r.polls;
+  r.sim_core_share = r.sim_cpu_seconds / r.window_seconds;
+  r.exporter_core_share = r.cpu_seconds / r.window_seconds;
+  r.connections_per_poll =
+      static_cast<double>(conns.OpenedBetween(times.front(), times.back())) / r.polls;
+  r.rss = kmb::bench::ProcStatusBytes(exporter->pid, "VmRSS");
+  r.rss = std::max(r.rss, rss_max);
+  r.rss_per_node = static_cast<double>(r.rss) / n;
+  r.rss_per_series = static_cast<double>(r.rss) / static_cast<double>(std::max<uint64_t>(1, r.series));
+
+  // /metrics latency: back-to-back scrapes right after the window (the body is rendered; a poll
+  // may land in between, as with a real Prometheus).
+  std::vector<double> lat;
+  for (int i = 0; i < cfg.scrapes; ++i) {
+    Scrape s = scraper.Get(metrics_url);
+    if (s.code != 200) {
+      r.error = "scrape failed: " + s.error;
+      return r;
+    }
+    lat.push_back(s.seconds);
+    r.scrape_max = std::max(r.scrape_max, s.seconds);
+  }
+  r.scrape_p50 = kmb::bench::Percentile(lat, 50);
+  r.scrape_p99 = kmb::bench::Percentile(lat, 99);
+  Scrape g1 = scraper.Get(metrics_url, true);
+  Scrape g2 = scraper.Get(metrics_url, true);
+  r.gzip_bytes = g2.bytes;
+  r.gzip_first_seconds = g1.seconds;
+  r.gzip_cached_seconds = g2.seconds;
+  r.hwm = kmb::bench::ProcStatusBytes(exporter->pid, "VmHWM");
+  r.connections_total = conns.Total();
+
+  r.overrun_warnings = exporter->err->Matching("poll overran").size();
+  r.node_failures = exporter->err->Matching("node summary failed").size();
+  for (const auto& w : exporter->err->Matching("level=warn")) {
+    if (r.warnings.size() < 5) r.warnings.push_back(w);
+  }
+  for (const auto& w : exporter->err->Matching("level=error")) {
+    if (r.warnings.size() < 8) r.warnings.push_back(w);
+  }
+  exporter->Stop();
+  sim->Stop();
+  (void)t_ready;
+  r.ok = true;
+  return r;
+}
+
+// ---------------------------------------------------------------- output
+
+std::string J(double v) {
+  if (!std::isfinite(v)) return "null";
+  return Fmt("%.6g", v);
+}
+std::string JS(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += Fmt("\\u%04x", c);
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+const char* PassFail(bool ok) { return ok ? "PASS" : "FAIL"; }
+
+std::string Table(const Config& cfg, const std::vector<Result>& rs) {
+  std::ostringstream md;
+  md << "Machine: " << kmb::bench::MachineLine() << ". Workload: " << cfg.pods << " pods x "
+     << cfg.containers << " containers per node, "
+     << (cfg.all_groups ? "full catalog (all metric groups, psi-avg included)"
+                        : "default metric groups")
+     << ", exporter --max-concurrent-requests " << cfg.concurrency << ".\n\n";
+  md << "| nodes | interval | polls | series | body MB | gzip MB | poll s avg / max | CPU ms / poll"
+        " | **CPU ms / node / poll** | mCPU / node @15s | RSS MB (peak) | **RSS KB / node** | "
+        "**RSS B / series** | scrape p50 / p99 ms | conns / poll | sim CPU ms / poll (core %) |\n"
+     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const Result& r : rs) {
+    if (!r.ok) {
+      md << "| " << r.nodes << " | failed: " << r.error.substr(0, r.error.find('\n'))
+         << " |||||||||||||||\n";
+      continue;
+    }
+    md << "| " << r.nodes << " | " << Fmt("%gs", r.interval) << " | " << r.polls << " | "
+       << r.series << " | " << Fmt("%.1f", r.body_bytes / 1e6) << " | "
+       << Fmt("%.1f", r.gzip_bytes / 1e6) << " | " << Fmt("%.2f", r.poll_seconds_avg) << " / "
+       << Fmt("%.2f", r.poll_seconds_max) << " | " << Fmt("%.0f", r.cpu_ms_per_poll) << " | "
+       << Fmt("%.2f", r.cpu_ms_per_node_poll) << " | " << Fmt("%.3f", r.mcpu_per_node_15s)
+       << " | " << Fmt("%.0f", r.rss / 1e6) << " (" << Fmt("%.0f", r.hwm / 1e6) << ") | "
+       << Fmt("%.0f", r.rss_per_node / 1024) << " | " << Fmt("%.0f", r.rss_per_series) << " | "
+       << Fmt("%.0f", r.scrape_p50 * 1e3) << " / " << Fmt("%.0f", r.scrape_p99 * 1e3) << " | "
+       << Fmt("%.1f", r.connections_per_poll) << " | " << Fmt("%.0f", r.sim_cpu_ms_per_poll)
+       << " (" << Fmt("%.0f", r.sim_core_share * 100) << "%) |\n";
+  }
+  md << "\nCPU = utime+stime of the exporter from /proc/<pid>/stat over whole intervals (each "
+        "holding one poll, its render and one scrape), divided by polls and nodes. RSS = VmRSS "
+        "(peak of the samples at the scrapes); peak = VmHWM. Series = sample lines of /metrics. "
+        "Scrape latency: back-to-back uncompressed GETs of /metrics by one client after the "
+        "window (a poll may run meanwhile). conns / poll: TCP connections from the exporter to "
+        "the simulator first seen in the window (from /proc/net/tcp).\n\n";
+  md << "Issue 5 targets:\n\n| target | measured | result |\n|---|---|---|\n";
+  for (const Result& r : rs) {
+    if (!r.ok) continue;
+    md << "| " << r.nodes << " nodes: CPU <= 1.5 ms / node / poll | "
+       << Fmt("%.2f", r.cpu_ms_per_node_poll) << " ms | " << PassFail(r.cpu_ms_per_node_poll <= 1.5)
+       << " |\n";
+    md << "| " << r.nodes << " nodes: RSS <= 0.5 MB / node | " << Fmt("%.2f", r.rss_per_node / 1e6)
+       << " MB | " << PassFail(r.rss_per_node <= 0.5e6) << " |\n";
+    md << "| " << r.nodes << " nodes: RSS <= 250 B / series | " << Fmt("%.0f", r.rss_per_series)
+       << " B | " << PassFail(r.rss_per_series <= 250) << " |\n";
+    md << "| " << r.nodes << " nodes: TLS/TCP handshakes ~0 per poll | "
+       << Fmt("%.1f", r.connections_per_poll) << " connections / poll | "
+       << PassFail(r.connections_per_poll < 0.5) << " |\n";
+  }
+  for (size_t i = 1; i < rs.size(); ++i) {
+    const Result &a = rs[i - 1], &b = rs[i];
+    if (!a.ok || !b.ok) continue;
+    const double cpu_growth = b.cpu_ms_per_node_poll / a.cpu_ms_per_node_poll;
+    const double rss_growth = b.rss_per_node / a.rss_per_node;
+    md << "| growth " << a.nodes << " -> " << b.nodes << " nodes: CPU and RSS per node flat "
+       << "(within +-25%) | CPU/node x" << Fmt("%.2f", cpu_growth) << ", RSS/node x"
+       << Fmt("%.2f", rss_growth) << " | "
+       << PassFail(cpu_growth < 1.25 && cpu_growth > 0.75 && rss_growth < 1.25 &&
+                   rss_growth > 0.75)
+       << " |\n";
+  }
+  return md.str();
+}
+
+std::string Json(const Config& cfg, const std::vector<Result>& rs) {
+  std::ostringstream j;
+  j << "{\n  \"machine\": " << JS(kmb::bench::MachineLine()) << ",\n  \"pods_per_node\": "
+    << cfg.pods << ",\n  \"containers_per_pod\": " << cfg.containers
+    << ",\n  \"exporter_concurrency\": " << cfg.concurrency
+    << ",\n  \"metric_groups\": " << JS(cfg.all_groups ? "all" : "default")
+    << ",\n  \"points\": [\n";
+  for (size_t i = 0; i < rs.size(); ++i) {
+    const Result& r = rs[i];
+    j << "    {\"nodes\": " << r.nodes << ", \"ok\": " << (r.ok ? "true" : "false")
+      << ", \"error\": " << JS(r.error) << ", \"interval_seconds\": " << J(r.interval)
+      << ", \"polls\": " << J(r.polls) << ", \"window_seconds\": " << J(r.window_seconds)
+      << ",\n     \"exporter_cpu_seconds\": " << J(r.cpu_seconds)
+      << ", \"cpu_ms_per_poll\": " << J(r.cpu_ms_per_poll)
+      << ", \"cpu_ms_per_node_per_poll\": " << J(r.cpu_ms_per_node_poll)
+      << ", \"mcpu_per_node_at_15s\": " << J(r.mcpu_per_node_15s)
+      << ", \"exporter_core_share\": " << J(r.exporter_core_share)
+      << ",\n     \"rss_bytes\": " << r.rss << ", \"vmhwm_bytes\": " << r.hwm
+      << ", \"rss_bytes_per_node\": " << J(r.rss_per_node)
+      << ", \"rss_bytes_per_series\": " << J(r.rss_per_series)
+      << ",\n     \"series\": " << r.series << ", \"series_summary\": " << J(r.series_summary)
+      << ", \"series_metrics_api\": " << J(r.series_metrics_api)
+      << ", \"body_bytes\": " << r.body_bytes << ", \"gzip_bytes\": " << r.gzip_bytes
+      << ",\n     \"first_poll_seconds\": " << J(r.first_poll_seconds)
+      << ", \"poll_seconds_avg\": " << J(r.poll_seconds_avg)
+      << ", \"poll_seconds_max\": " << J(r.poll_seconds_max)
+      << ",\n     \"first_scrape_seconds\": " << J(r.first_scrape_seconds)
+      << ", \"scrape_p50_seconds\": " << J(r.scrape_p50)
+      << ", \"scrape_p99_seconds\": " << J(r.scrape_p99)
+      << ", \"scrape_max_seconds\": " << J(r.scrape_max)
+      << ", \"gzip_first_scrape_seconds\": " << J(r.gzip_first_seconds)
+      << ", \"gzip_cached_scrape_seconds\": " << J(r.gzip_cached_seconds)
+      << ",\n     \"connections_per_poll\": " << J(r.connections_per_poll)
+      << ", \"connections_total\": " << r.connections_total
+      << ", \"down_nodes\": " << r.down_nodes
+      << ", \"overrun_warnings\": " << r.overrun_warnings
+      << ", \"node_failure_logs\": " << r.node_failures
+      << ",\n     \"sim_cpu_seconds\": " << J(r.sim_cpu_seconds)
+      << ", \"sim_cpu_ms_per_poll\": " << J(r.sim_cpu_ms_per_poll)
+      << ", \"sim_core_share\": " << J(r.sim_core_share) << "}"
+      << (i + 1 < rs.size() ? "," : "") << "\n";
+  }
+  j << "  ]\n}\n";
+  return j.str();
+}
+
+std::vector<int> ParseList(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(std::atoi(item.c_str()));
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  Config cfg;
+  const char* env = std::getenv("KMB_BENCH_NODES");
+  cfg.nodes = ParseList(env && *env ? env : "100,1000");
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "scale_driver: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--nodes") cfg.nodes = ParseList(next());
+    else if (a == "--pods-per-node") cfg.pods = std::atoi(next().c_str());
+    else if (a == "--containers-per-pod") cfg.containers = std::atoi(next().c_str());
+    else if (a == "--interval") cfg.interval = std::atof(next().c_str());
+    else if (a == "--polls") cfg.polls = std::atoi(next().c_str());
+    else if (a == "--scrapes") cfg.scrapes = std::atoi(next().c_str());
+    else if (a == "--concurrency") cfg.concurrency = std::atoi(next().c_str());
+    else if (a == "--metric-groups") cfg.all_groups = next() != "default";
+    else if (a == "--json") cfg.json = next();
+    else if (a == "--markdown") cfg.markdown = next();
+    else if (a == "--binary") cfg.binary = next();
+    else {
+      std::fprintf(stderr, "scale_driver: unknown argument %s (see the comment at the top)\n",
+                   a.c_str());
+      return 2;
+    }
+  }
+  std::vector<Result> results;
+  for (int n : cfg.nodes) {
+    results.push_back(RunPoint(cfg, n));
+    const Result& r = results.back();
+    if (!r.ok) std::fprintf(stderr, "scale_driver: %d nodes failed: %s\n", n, r.error.c_str());
+    for (const auto& w : r.warnings) std::fprintf(stderr, "  exporter: %s\n", w.c_str());
+  }
+  const std::string table = Table(cfg, results);
+  std::cout << "\n================ kmb scale driver ================\n" << table << std::flush;
+  std::ofstream(cfg.json) << Json(cfg, results);
+  std::cout << "(JSON written to " << cfg.json << ")\n";
+  if (!cfg.markdown.empty()) std::ofstream(cfg.markdown) << table;
+  bool all_ok = true;
+  for (const auto& r : results) all_ok &= r.ok;
+  return all_ok ? 0 : 1;
+}
