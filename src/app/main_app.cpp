@@ -5,6 +5,7 @@
 
 #include "kmb/app/poller.h"
 #include "kmb/config/options.h"
+#include "kmb/doctor/doctor.h"
 #include "kmb/exposition/catalog_doc.h"
 #include "kmb/exposition/writer.h"
 #include "kmb/kube/client.h"
@@ -41,6 +42,9 @@ int RunMain(int argc, char** argv) {
   if (opts.command == Options::Command::kCatalog) {
     std::cout << CatalogMarkdown();
     return 0;
+  }
+  if (opts.command == Options::Command::kDoctor) {
+    return doctor::RunDoctor(opts.doctor, std::cout);
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);

@@ -138,6 +138,43 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   simulate->add_option("--metrics-api-status", o.sim_metrics_api_status,
                        "Make metrics.k8s.io answer with this HTTP status (e.g. 503)");
 
+  simulate->add_flag("--kubelets", o.sim.kubelets,
+                     "Give every node its own HTTPS kubelet listener (needs --tls)");
+  simulate->add_flag("--kubelet-no-ip-san{false}", o.sim.kubelet_ip_san,
+                     "Kubelet certificates name only the node, not its IP");
+  simulate->add_flag("--kubelet-read-only", o.sim.kubelet_read_only,
+                     "Open a plain-HTTP read-only kubelet port (like 10255)");
+  simulate->add_option("--kubelet-clock-skew", o.sim.kubelet_clock_skew_seconds,
+                       "Seconds added to the kubelets' Date header");
+  simulate->add_option("--apiservice", o.sim.apiservice,
+                       "State of APIService v1beta1.metrics.k8s.io")
+      ->check(CLI::IsMember({"Passed", "FailedDiscoveryCheck", "MissingEndpoints",
+                             "ServiceNotFound", "IoTimeout", "Absent"}))
+      ->capture_default_str();
+  simulate->add_option("--deny", o.sim.deny,
+                       "Deny this permission (e.g. nodes/stats, pods.metrics.k8s.io; repeatable)");
+
+  CLI::App* doctor_cmd = app.add_subcommand(
+      "doctor", "Diagnose API server access, permissions, the Metrics API and the kubelets");
+  std::string doctor_nodes = "all", doctor_output = "text", doctor_timeout = "5s";
+  doctor_cmd->add_option("--kubeconfig", o.doctor.kubeconfig, "Path to a kubeconfig");
+  doctor_cmd->add_option("--context", o.doctor.context, "kubeconfig context");
+  doctor_cmd->add_option("--apiserver", o.doctor.apiserver, "API server URL override");
+  doctor_cmd->add_option("--nodes", doctor_nodes, "Kubelets to check: all, or a sample of N")
+      ->capture_default_str();
+  doctor_cmd->add_option("--output", doctor_output, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  doctor_cmd->add_option("--timeout", doctor_timeout, "Timeout of each probe")
+      ->check(duration)
+      ->capture_default_str();
+  doctor_cmd->add_option("--kubelet-port", o.doctor.kubelet_port,
+                         "Kubelet port when the node does not advertise one")
+      ->capture_default_str();
+  doctor_cmd->add_option("--kubelet-read-only-port", o.doctor.kubelet_read_only_port,
+                         "Kubelet read-only port to probe")
+      ->capture_default_str();
+
   CLI::App* catalog_cmd =
       app.add_subcommand("catalog", "Print the metric catalog as Markdown (docs/metrics.md)");
 
@@ -195,6 +232,21 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
     return fail("--demo runs its own simulated cluster; drop --kubeconfig/--apiserver");
   if (simulate->parsed()) o.command = Options::Command::kSimulate;
   if (catalog_cmd->parsed()) o.command = Options::Command::kCatalog;
+  if (doctor_cmd->parsed()) {
+    o.command = Options::Command::kDoctor;
+    o.doctor.json = doctor_output == "json";
+    o.doctor.timeout_seconds = *ParseDurationFlag(doctor_timeout);
+    if (doctor_nodes == "all") {
+      o.doctor.max_nodes = -1;
+    } else {
+      char* end = nullptr;
+      long n = std::strtol(doctor_nodes.c_str(), &end, 10);
+      if (!end || *end != '\0' || n < 0) {
+        return fail("doctor --nodes: expected \"all\" or a number, got \"" + doctor_nodes + "\"");
+      }
+      o.doctor.max_nodes = static_cast<int>(n);
+    }
+  }
   return o;
 }
 

@@ -311,13 +311,23 @@ const ClusterConfig& KubeClient::config() const { return impl_->config; }
 uint64_t KubeClient::connections_opened() const { return impl_->connections.load(); }
 
 Status KubeClient::Get(std::string_view path, HttpResponse* out) {
+  return Request("GET", path, {}, out);
+}
+
+Status KubeClient::Post(std::string_view path, std::string_view json_body, HttpResponse* out) {
+  return Request("POST", path, json_body, out);
+}
+
+Status KubeClient::Request(const char* method, std::string_view path, std::string_view body,
+                           HttpResponse* out) {
   Impl& im = *impl_;
+  const bool post = std::string_view(method) == "POST";
   out->status = 0;
   out->body.clear();  // keeps the capacity of a reused response
   out->content_type.clear();
   out->seconds = 0;
   // Messages name the configured server, not the tls-server-name rewrite.
-  const std::string what = "GET " + im.server + std::string(path);
+  const std::string what = std::string(method) + " " + im.server + std::string(path);
   const std::string url = im.url_base + std::string(path);
 
   const std::string token = im.Token();
@@ -326,13 +336,19 @@ Status KubeClient::Get(std::string_view path, HttpResponse* out) {
     headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
   }
   if (!im.host_header.empty()) headers = curl_slist_append(headers, im.host_header.c_str());
+  if (post) headers = curl_slist_append(headers, "Content-Type: application/json");
 
   Handle* h = im.Acquire();
   CURL* e = h->easy;
   Transfer t{e, out, im.options.max_response_bytes};
   h->errbuf[0] = '\0';
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  if (post) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data());
+  } else {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
   const CURLcode rc = curl_easy_perform(e);
@@ -348,6 +364,7 @@ Status KubeClient::Get(std::string_view path, HttpResponse* out) {
   const std::string curl_error = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));  // freed below
   curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(nullptr));
+  if (post) curl_easy_setopt(e, CURLOPT_POSTFIELDS, static_cast<char*>(nullptr));
   im.Release(h);
   curl_slist_free_all(headers);
 

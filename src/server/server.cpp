@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "kmb/catalog/catalog.h"
+#include "kmb/doctor/doctor.h"
 #include "kmb/util/log.h"
 
 namespace kmb {
@@ -134,6 +135,7 @@ int HandleLanding(mg_connection* conn, void* data) {
       HtmlEscape(Version()) + " (revision " + HtmlEscape(Revision()) + ")</p><ul>";
   html += "<li><a href=\"" + HtmlEscape(impl->options.telemetry_path) + "\">Metrics</a></li>";
   html += "<li><a href=\"/healthz\">Health</a></li><li><a href=\"/readyz\">Readiness</a></li>";
+  html += "<li><a href=\"/debug/status\">Status of the last poll, per node</a></li>";
   html += "</ul>";
   if (exp) {
     const Snapshot& s = exp->snapshot();
@@ -161,6 +163,52 @@ int HandleLanding(mg_connection* conn, void* data) {
     if (header) html += "</table>";
   } else {
     html += "<p>Waiting for the first poll.</p>";
+  }
+  html += "</body></html>\n";
+  SendBody(conn, 200, "OK", "text/html; charset=utf-8", html);
+  return 200;
+}
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f s", s);
+  return buf;
+}
+
+// /debug/status: per node, the last poll's outcome, latency and error in the doctor's words.
+int HandleDebugStatus(mg_connection* conn, void* data) {
+  auto* impl = static_cast<MetricsServer::Impl*>(data);
+  std::shared_ptr<Exposition> exp;
+  {
+    std::lock_guard<std::mutex> lock(impl->mu);
+    exp = impl->current;
+  }
+  std::string html =
+      "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>kube-metrics-bridge status"
+      "</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;"
+      "text-align:left;vertical-align:top}.fail{color:#b00}</style></head><body>"
+      "<h1>Last poll</h1><p><a href=\"/\">home</a></p>";
+  if (!exp) {
+    html += "<p>Waiting for the first poll.</p>";
+  } else {
+    const Snapshot& s = exp->snapshot();
+    html += "<table><tr><th>source</th><th>node</th><th>outcome</th><th>latency</th>"
+            "<th>what happened</th></tr>";
+    auto row = [&](std::string_view source, std::string_view node, const Status& st,
+                   double seconds) {
+      html += "<tr><td>" + HtmlEscape(source) + "</td><td>" + HtmlEscape(node) + "</td><td" +
+              (st.ok() ? ">ok" : " class=\"fail\">" + HtmlEscape(st.reason())) + "</td><td>" +
+              FormatSeconds(seconds) + "</td><td>" +
+              (st.ok() ? std::string() : HtmlEscape(doctor::Explain(st))) + "</td></tr>";
+    };
+    if (s.metrics_api.enabled) {
+      row("metrics-api", "", s.metrics_api.status, s.metrics_api.poll_seconds);
+    }
+    if (s.summary.enabled && !s.summary.status.ok()) {
+      row("summary (node list)", "", s.summary.status, s.summary.poll_seconds);
+    }
+    for (const NodeResult& n : s.nodes) row("summary", n.node, n.status, n.seconds);
+    html += "</table>";
   }
   html += "</body></html>\n";
   SendBody(conn, 200, "OK", "text/html; charset=utf-8", html);
@@ -242,6 +290,7 @@ std::unique_ptr<MetricsServer> MetricsServer::Start(const ServerOptions& options
   mg_set_request_handler(impl->ctx, options.telemetry_path.c_str(), HandleMetrics, impl.get());
   mg_set_request_handler(impl->ctx, "/healthz", HandleHealthz, impl.get());
   mg_set_request_handler(impl->ctx, "/readyz", HandleReadyz, impl.get());
+  mg_set_request_handler(impl->ctx, "/debug/status", HandleDebugStatus, impl.get());
   mg_set_request_handler(impl->ctx, "/", HandleLanding, impl.get());
   return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl)));
 }

@@ -22,12 +22,14 @@
 #include <initializer_list>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "kmb/util/log.h"
 #include "sim/format.h"
 #include "sim/json_writer.h"
 #include "sim/model.h"
 #include "sim/render.h"
+#include "sim/scenario.h"
 #include "sim/tls.h"
 #include "sim/tls_frontend.h"
 
@@ -251,9 +253,18 @@ struct SimulatedCluster::Impl {
   std::atomic<int> metrics_status{0};
   std::atomic<int64_t> metrics_status_since{0};
   std::unique_ptr<std::atomic<int>[]> node_status;
+  ApiServiceMode apiservice = ApiServiceMode::kPassed;
+  // Kubelet listeners: civetweb's backend port of each -> node (kReadOnlyKubelet: read-only).
+  // Filled in by Listen before any client can know these ports; read-only afterwards.
+  std::unordered_map<int, int> kubelet_by_backend_port;
+  std::vector<std::unique_ptr<TlsFrontend>> kubelet_frontends;  // one per node
+  int read_only_port = 0;
+  static constexpr int kNotKubelet = -1;
+  static constexpr int kReadOnlyKubelet = -2;
 
   ~Impl() {
-    tls_frontend.reset();  // first: it relays to civetweb
+    kubelet_frontends.clear();  // first: they relay to civetweb
+    tls_frontend.reset();
     if (ctx) StopCivetweb(ctx, backend_host, backend_port);
     if (library_initialized) mg_exit_library();
   }
@@ -284,8 +295,24 @@ struct SimulatedCluster::Impl {
     return Send(conn, code, StatusBody(code, message, details));
   }
   bool Authorized(mg_connection* conn) const;
+  bool Denied(std::string_view can_i_name) const {
+    return std::find(options.deny.begin(), options.deny.end(), can_i_name) != options.deny.end();
+  }
+  int KubeletOf(mg_connection* conn) const {
+    const auto it = kubelet_by_backend_port.find(mg_get_request_info(conn)->server_port);
+    return it == kubelet_by_backend_port.end() ? kNotKubelet : it->second;
+  }
+  int SendForbidden(mg_connection* conn, std::string_view resource, std::string_view group,
+                    std::string_view name);
+  bool StartKubelets(const TlsMaterial& cluster_tls, const std::vector<int>& backend_ports,
+                     std::string* error);
+
+  int HandleKubelet(mg_connection* conn, int node);
+  int ServeSelfSubjectAccessReview(mg_connection* conn);
+  int ServeMetricsServerObjects(mg_connection* conn, const Path& path, const char* query);
 
   int ServeSummary(mg_connection* conn, std::string_view node_name);
+  int SendSummary(mg_connection* conn, int node);
   int ServeNodeList(mg_connection* conn, const char* query);
   int ServePodList(mg_connection* conn, const char* query, std::string_view ns);
   int ServeMetrics(mg_connection* conn, const Path& path);
@@ -345,6 +372,15 @@ int SimulatedCluster::Impl::Send(mg_connection* conn, int status, std::string_vi
   mg_response_header_add(conn, "Content-Type", content_type, -1);
   mg_response_header_add(conn, "Content-Length", length, static_cast<int>(res.ptr - length));
   mg_response_header_add(conn, "Cache-Control", "no-cache, private", -1);
+  if (options.kubelet_clock_skew_seconds != 0 && KubeletOf(conn) != kNotKubelet) {
+    // A node whose clock is off: its kubelet's Date header says so.
+    char date[64];
+    const time_t t = std::time(nullptr) + options.kubelet_clock_skew_seconds;
+    tm utc{};
+    gmtime_r(&t, &utc);
+    std::strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &utc);
+    mg_response_header_add(conn, "Date", date, -1);
+  }
   mg_response_header_send(conn);
   const mg_request_info* ri = mg_get_request_info(conn);
   if (std::strcmp(ri->request_method, "HEAD") != 0 && !body.empty()) {
@@ -370,16 +406,28 @@ bool SimulatedCluster::Impl::Authorized(mg_connection* conn) const {
 
 int SimulatedCluster::Impl::Handle(mg_connection* conn) {
   const mg_request_info* ri = mg_get_request_info(conn);
+  if (const int node = KubeletOf(conn); node != kNotKubelet) return HandleKubelet(conn, node);
   if (!Authorized(conn)) return SendStatus(conn, 401, "Unauthorized");
+  const Path path(ri->local_uri ? ri->local_uri : "/");
+  if (std::strcmp(ri->request_method, "POST") == 0 &&
+      path.Match({"apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"})) {
+    return ServeSelfSubjectAccessReview(conn);
+  }
   if (std::strcmp(ri->request_method, "GET") != 0 && std::strcmp(ri->request_method, "HEAD") != 0) {
     return SendStatus(conn, 405, "the server does not allow this method on the requested resource");
   }
-  const Path path(ri->local_uri ? ri->local_uri : "/");
   std::string_view cap[3];
   if (path.Match({"api", "v1", "nodes", "*", "proxy", "stats", "summary"}, cap)) {
+    if (Denied("nodes/proxy")) return SendForbidden(conn, "nodes/proxy", "", cap[0]);
     return ServeSummary(conn, cap[0]);
   }
-  if (path.Match({"api", "v1", "nodes"})) return ServeNodeList(conn, ri->query_string);
+  if (path.Match({"api", "v1", "nodes"})) {
+    if (Denied("nodes")) return SendForbidden(conn, "nodes", "", "");
+    return ServeNodeList(conn, ri->query_string);
+  }
+  if (const int code = ServeMetricsServerObjects(conn, path, ri->query_string); code != 0) {
+    return code;
+  }
   if (path.Match({"api", "v1", "nodes", "*"}, cap)) {
     const int node = model->FindNode(cap[0]);
     if (node < 0) {
@@ -408,10 +456,20 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
   }
   if (path.n >= 3 && path.seg[0] == "apis" && path.seg[1] == kMetricsGroup &&
       path.seg[2] == "v1beta1") {
+    if (apiservice == ApiServiceMode::kAbsent) return SendStatus(conn, 404, DefaultMessage(404));
+    const std::string_view resource = path.n >= 4 ? path.seg[path.n >= 6 ? 5 : 3] : "";
+    if (!resource.empty() && Denied(std::string(resource) + ".metrics.k8s.io")) {
+      return SendForbidden(conn, resource, kMetricsGroup, "");
+    }
     return ServeMetrics(conn, path);
   }
   if (path.Match(
           {"apis", "apiregistration.k8s.io", "v1", "apiservices", "v1beta1.metrics.k8s.io"})) {
+    if (apiservice == ApiServiceMode::kAbsent) {
+      return SendStatus(conn, 404,
+                        "apiservices.apiregistration.k8s.io \"v1beta1.metrics.k8s.io\" not found",
+                        {"v1beta1.metrics.k8s.io", "apiregistration.k8s.io", "apiservices"});
+    }
     return ServeApiService(conn);
   }
   if (path.Match({"healthz"}) || path.Match({"livez"}) || path.Match({"readyz"})) {
@@ -435,6 +493,10 @@ int SimulatedCluster::Impl::ServeSummary(mg_connection* conn, std::string_view n
                                              : std::string(DefaultMessage(fault));
     return SendStatus(conn, fault, message, {node_name, "", "nodes"});
   }
+  return SendSummary(conn, node);
+}
+
+int SimulatedCluster::Impl::SendSummary(mg_connection* conn, int node) {
   const SampleTimes times = Sample();
   NodeStats& stats = ScratchStats();
   model->Compute(node, times.tick, &stats);
@@ -524,7 +586,8 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
 }
 
 int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) {
-  const int fault = metrics_status.load(std::memory_order_relaxed);
+  int fault = metrics_status.load(std::memory_order_relaxed);
+  if (fault == 0 && apiservice != ApiServiceMode::kPassed) fault = 503;
   const std::string_view resource = path.n >= 4 ? path.seg[path.n >= 6 ? 5 : 3] : "";
   if (fault != 0) {
     return SendStatus(conn, fault, DefaultMessage(fault), {"", kMetricsGroup, resource});
@@ -609,55 +672,98 @@ int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) 
 
 int SimulatedCluster::Impl::ServeApiService(mg_connection* conn) {
   const int fault = metrics_status.load(std::memory_order_relaxed);
+  const Availability a = ApiServiceAvailability(apiservice, fault);
+  const int64_t since = fault != 0 && apiservice == ApiServiceMode::kPassed
+                            ? metrics_status_since.load()
+                            : start_unix - 86400 + 30;
   std::string& body = ScratchBody();
   JsonWriter w(&body);
-  w.BeginObject();
-  w.Field("kind", "APIService");
-  w.Field("apiVersion", "apiregistration.k8s.io/v1");
-  w.Key("metadata").BeginObject();
-  w.Field("name", "v1beta1.metrics.k8s.io");
-  w.Field("uid", "b2bfd11a-11e4-4dc8-9e23-575857601135");
-  w.Field("resourceVersion", "583");
-  w.Field("creationTimestamp", Rfc3339(start_unix - 86400));
-  w.Key("labels").BeginObject();
-  w.Field("k8s-app", "metrics-server");
-  w.EndObject();
-  w.EndObject();
-  w.Key("spec").BeginObject();
-  w.Key("service").BeginObject();
-  w.Field("namespace", "kube-system");
-  w.Field("name", "metrics-server");
-  w.Field("port", 443);
-  w.EndObject();
-  w.Field("group", kMetricsGroup);
-  w.Field("version", "v1beta1");
-  w.Field("insecureSkipTLSVerify", true);
-  w.Field("groupPriorityMinimum", 100);
-  w.Field("versionPriority", 100);
-  w.EndObject();
-  w.Key("status").BeginObject();
-  w.Key("conditions").BeginArray();
-  w.BeginObject();
-  w.Field("type", "Available");
-  if (fault == 0) {
-    w.Field("status", "True");
-    w.Field("lastTransitionTime", Rfc3339(start_unix - 86400 + 30));
-    w.Field("reason", "Passed");
-    w.Field("message", "all checks passed");
-  } else {
-    constexpr std::string_view kEndpoint = "https://10.96.0.42:443/apis/metrics.k8s.io/v1beta1";
-    w.Field("status", "False");
-    w.Field("lastTransitionTime", Rfc3339(metrics_status_since.load()));
-    w.Field("reason", "FailedDiscoveryCheck");
-    w.Field("message", "failing or missing response from " + std::string(kEndpoint) +
-                           ": bad status from " + std::string(kEndpoint) + ": " +
-                           std::to_string(fault));
-  }
-  w.EndObject();
-  w.EndArray();
-  w.EndObject();
-  w.EndObject();
+  RenderApiService(w, a, start_unix - 86400, since);
   return Send(conn, 200, w.str());
+}
+
+// The Service, Endpoints and pods behind the APIService; 0 when `path` is none of them.
+int SimulatedCluster::Impl::ServeMetricsServerObjects(mg_connection* conn, const Path& path,
+                                                      const char* query) {
+  std::string& body = ScratchBody();
+  JsonWriter w(&body);
+  if (path.Match({"api", "v1", "namespaces", "kube-system", "services", "metrics-server"})) {
+    if (apiservice == ApiServiceMode::kServiceNotFound || apiservice == ApiServiceMode::kAbsent) {
+      return SendStatus(conn, 404, "services \"metrics-server\" not found",
+                        {"metrics-server", "", "services"});
+    }
+    RenderMetricsServerService(w, start_unix - 86400);
+  } else if (path.Match(
+                 {"api", "v1", "namespaces", "kube-system", "endpoints", "metrics-server"})) {
+    if (apiservice == ApiServiceMode::kServiceNotFound || apiservice == ApiServiceMode::kAbsent) {
+      return SendStatus(conn, 404, "endpoints \"metrics-server\" not found",
+                        {"metrics-server", "", "endpoints"});
+    }
+    RenderMetricsServerEndpoints(w, apiservice);
+  } else if (path.Match({"api", "v1", "namespaces", "kube-system", "pods"}) &&
+             QueryParam(query, "labelSelector") == "k8s-app=metrics-server") {
+    if (apiservice == ApiServiceMode::kAbsent) {
+      w.BeginObject();
+      w.Field("kind", "PodList");
+      w.Field("apiVersion", "v1");
+      w.Key("items").BeginArray();
+      w.EndArray();
+      w.EndObject();
+    } else {
+      RenderMetricsServerPods(w, apiservice, model->NodeName(0), start_unix - 3600);
+    }
+  } else {
+    return 0;
+  }
+  return Send(conn, 200, w.str());
+}
+
+int SimulatedCluster::Impl::ServeSelfSubjectAccessReview(mg_connection* conn) {
+  std::string request;
+  char buf[4096];
+  for (int n; request.size() < (64u << 10) && (n = mg_read(conn, buf, sizeof(buf))) > 0;) {
+    request.append(buf, static_cast<size_t>(n));
+  }
+  std::string answer;
+  const int code = RenderSelfSubjectAccessReview(request, options.deny, &answer);
+  if (code != 201) {
+    return SendStatus(conn, code, "the request body is not a SelfSubjectAccessReview");
+  }
+  return Send(conn, code, answer);
+}
+
+int SimulatedCluster::Impl::SendForbidden(mg_connection* conn, std::string_view resource,
+                                          std::string_view group, std::string_view name) {
+  // The RBAC denial as the API server words it.
+  const std::string kind(resource.substr(0, resource.find('/')));
+  std::string message = kind + (group.empty() ? "" : "." + std::string(group));
+  if (!name.empty()) message += " \"" + std::string(name) + "\"";
+  message += " is forbidden: User \"" + std::string(kServiceAccountUser) + "\" cannot " +
+             (name.empty() ? "list" : "get") + " resource \"" + std::string(resource) +
+             "\" in API group \"" + std::string(group) + "\" at the cluster scope";
+  return SendStatus(conn, 403, message, {name, group, kind});
+}
+
+// A kubelet's own HTTPS server (and the shared read-only one): /healthz, /stats/summary. Like a
+// kubelet it authenticates the bearer token and authorizes nodes/stats itself.
+int SimulatedCluster::Impl::HandleKubelet(mg_connection* conn, int node) {
+  const mg_request_info* ri = mg_get_request_info(conn);
+  const bool read_only = node == kReadOnlyKubelet;
+  if (read_only) node = 0;
+  const std::string_view uri = ri->local_uri ? ri->local_uri : "/";
+  constexpr const char* kText = "text/plain; charset=utf-8";
+  if (uri == "/healthz") return Send(conn, 200, "ok", kText);
+  if (!read_only && !Authorized(conn)) return Send(conn, 401, "Unauthorized\n", kText);
+  if (uri != "/stats/summary" && uri != "/stats/summary/") {
+    return Send(conn, 404, "404 page not found\n", kText);
+  }
+  if (!read_only && Denied("nodes/stats")) {
+    return Send(conn, 403,
+                "Forbidden (user=" + std::string(kServiceAccountUser) +
+                    ", verb=get, resource=nodes, subresource(s)=[stats])\n",
+                kText);
+  }
+  return SendSummary(conn, node);
 }
 
 int SimulatedCluster::Impl::ServeDiscovery(mg_connection* conn, const Path& path) {
@@ -706,9 +812,11 @@ int SimulatedCluster::Impl::ServeDiscovery(mg_connection* conn, const Path& path
     w.BeginObject();
     WriteGroup(w, "apiregistration.k8s.io", "v1");
     w.EndObject();
-    w.BeginObject();
-    WriteGroup(w, kMetricsGroup, "v1beta1");
-    w.EndObject();
+    if (apiservice != ApiServiceMode::kAbsent) {
+      w.BeginObject();
+      WriteGroup(w, kMetricsGroup, "v1beta1");
+      w.EndObject();
+    }
     w.EndArray();
     w.EndObject();
   } else if (path.Match({"apis", "apiregistration.k8s.io", "v1"})) {
@@ -720,7 +828,7 @@ int SimulatedCluster::Impl::ServeDiscovery(mg_connection* conn, const Path& path
     WriteResource(w, "apiservices", false, "APIService", {"get"});
     w.EndArray();
     w.EndObject();
-  } else if (path.Match({"apis", "metrics.k8s.io"})) {
+  } else if (path.Match({"apis", "metrics.k8s.io"}) && apiservice != ApiServiceMode::kAbsent) {
     w.BeginObject();
     w.Field("kind", "APIGroup");
     w.Field("apiVersion", "v1");
@@ -756,7 +864,10 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
     return false;
   }
   // With TLS, civetweb listens on loopback and TlsFrontend takes the public address.
-  const std::string ports = options.tls ? "127.0.0.1:0" : host + ":" + port;
+  std::string ports = options.tls ? "127.0.0.1:0" : host + ":" + port;
+  // Kubelet backends (behind their TLS frontends) and the read-only listener, in this order.
+  const int kubelets = options.kubelets ? options.nodes : 0;
+  for (int n = 0; n < kubelets + (options.kubelet_read_only ? 1 : 0); ++n) ports += ",127.0.0.1:0";
   const std::string threads = std::to_string(std::max(1, options.threads));
   const char* opts[] = {"listening_ports",
                         ports.c_str(),
@@ -794,10 +905,18 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
       ctx, "/",
       [](mg_connection* conn, void* data) { return static_cast<Impl*>(data)->Handle(conn); }, this);
 
-  mg_server_port sp{};
-  if (mg_get_server_ports(ctx, 1, &sp) < 1) {
-    *error = "civetweb reports no listening port";
+  const int listeners = 1 + kubelets + (options.kubelet_read_only ? 1 : 0);
+  std::vector<mg_server_port> all(listeners);
+  if (mg_get_server_ports(ctx, listeners, all.data()) < listeners) {
+    *error = "civetweb reports fewer listening ports than configured";
     return false;
+  }
+  const mg_server_port& sp = all[0];
+  std::vector<int> kubelet_backends;
+  for (int n = 0; n < kubelets; ++n) kubelet_backends.push_back(all[1 + n].port);
+  if (options.kubelet_read_only) {
+    read_only_port = all[listeners - 1].port;
+    kubelet_by_backend_port[read_only_port] = kReadOnlyKubelet;
   }
   int public_port = sp.port;
   backend_port = sp.port;
@@ -815,6 +934,7 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
     if (!tls_frontend) return false;
     ca_pem = tls.ca_cert_pem;
     public_port = tls_frontend->port();
+    if (!StartKubelets(tls, kubelet_backends, error)) return false;
   }
   std::string shown = host;
   if (bare == "0.0.0.0") shown = "127.0.0.1";
@@ -822,6 +942,30 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
   if (bare.find(':') != std::string::npos && shown.front() != '[') shown = "[" + shown + "]";
   address = shown + ":" + std::to_string(public_port);
   url = std::string(options.tls ? "https://" : "http://") + address;
+  return true;
+}
+
+bool SimulatedCluster::Impl::StartKubelets(const TlsMaterial& cluster_tls,
+                                           const std::vector<int>& backend_ports,
+                                           std::string* error) {
+  if (backend_ports.empty()) return true;
+  // One serving certificate from the cluster CA for all kubelets, as serverTLSBootstrap issues
+  // them: the node names, and the node address unless reproducing a certificate without IP SAN.
+  std::vector<std::string> ips;
+  if (options.kubelet_ip_san) ips.push_back("127.0.0.1");
+  std::vector<std::string> names;
+  for (int n = 0; n < model->nodes(); ++n) names.push_back(model->NodeName(n));
+  TlsMaterial kubelet_tls;
+  if (!IssueServingCert(cluster_tls, "system:node:kubelets", ips, names, &kubelet_tls, error)) {
+    return false;
+  }
+  for (size_t n = 0; n < backend_ports.size(); ++n) {
+    auto frontend = TlsFrontend::Start("127.0.0.1", 0, kubelet_tls, backend_ports[n], error);
+    if (!frontend) return false;
+    model->SetKubeletEndpoint(static_cast<int>(n), "127.0.0.1", frontend->port());
+    kubelet_by_backend_port[backend_ports[n]] = static_cast<int>(n);
+    kubelet_frontends.push_back(std::move(frontend));
+  }
   return true;
 }
 
@@ -839,7 +983,16 @@ std::unique_ptr<SimulatedCluster> SimulatedCluster::Start(const SimOptions& opti
     *error = "pods per node must be 0..1000 and containers per pod 1..100";
     return nullptr;
   }
+  if (options.kubelets && (!options.tls || options.nodes > kMaxKubelets)) {
+    *error = "kubelet listeners need TLS and at most " + std::to_string(kMaxKubelets) + " nodes";
+    return nullptr;
+  }
   auto impl = std::make_unique<Impl>();
+  if (!ParseApiServiceMode(options.apiservice, &impl->apiservice)) {
+    *error = "unknown APIService mode \"" + options.apiservice + "\" (want one of " +
+             kApiServiceModes + ")";
+    return nullptr;
+  }
   impl->options = options;
   impl->start_unix = std::time(nullptr);
   impl->start_steady = std::chrono::steady_clock::now();
@@ -859,6 +1012,13 @@ SimulatedCluster::~SimulatedCluster() = default;
 std::string SimulatedCluster::url() const { return impl_->url; }
 std::string SimulatedCluster::address() const { return impl_->address; }
 std::string SimulatedCluster::ca_pem() const { return impl_->ca_pem; }
+
+int SimulatedCluster::kubelet_port(int node) const {
+  return node >= 0 && node < static_cast<int>(impl_->kubelet_frontends.size())
+             ? impl_->kubelet_frontends[node]->port()
+             : 0;
+}
+int SimulatedCluster::kubelet_read_only_port() const { return impl_->read_only_port; }
 
 std::vector<std::string> SimulatedCluster::node_names() const {
   std::vector<std::string> names;
@@ -961,6 +1121,10 @@ int RunSimulator(const SimOptions& options, const std::string& kubeconfig_path,
     }
   }
   std::printf("listening on %s\n", cluster->url().c_str());
+  if (cluster->kubelet_read_only_port() != 0) {
+    // Not advertised anywhere (kubelets never are): `doctor --kubelet-read-only-port` needs it.
+    std::printf("kubelet read-only port %d\n", cluster->kubelet_read_only_port());
+  }
   std::fflush(stdout);
 
   char c;

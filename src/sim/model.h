@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kmb/sim/cluster.h"
@@ -170,6 +171,7 @@ struct NodeInfo {
   std::string instance_type;
   std::string zone;
   std::string internal_ip;
+  int kubelet_port = 10250;  // status.daemonEndpoints.kubeletEndpoint.Port
   std::string pod_cidr;
 };
 
@@ -195,6 +197,11 @@ class ClusterModel {
   int64_t period_millis() const { return period_ms_; }
   const SlotInfo& slot(int s) const { return slots_[s]; }
   const NodeInfo& node(int n) const { return node_info_[n]; }
+  // Where the node's kubelet listens (the simulator's own kubelet listeners); before serving.
+  void SetKubeletEndpoint(int n, std::string ip, int port) {
+    node_info_[n].internal_ip = std::move(ip);
+    node_info_[n].kubelet_port = port;
+  }
   int volumes_per_node() const { return volumes_per_node_; }
 
   std::string NodeName(int node) const;

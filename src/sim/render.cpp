@@ -514,7 +514,7 @@ void RenderNode(JsonWriter& w, const ClusterModel& model, int node, bool with_ty
   w.EndArray();
   w.Key("daemonEndpoints").BeginObject();
   w.Key("kubeletEndpoint").BeginObject();
-  w.Field("Port", 10250);
+  w.Field("Port", ni.kubelet_port);
   w.EndObject();
   w.EndObject();
   w.Key("nodeInfo").BeginObject();

@@ -103,6 +103,38 @@ bool ToPem(const std::function<int(BIO*)>& write, std::string* out) {
   return true;
 }
 
+std::string SanList(const std::vector<std::string>& ips,
+                    const std::vector<std::string>& dns_names) {
+  std::string san;
+  for (const std::string& ip : ips) san += (san.empty() ? "IP:" : ",IP:") + ip;
+  for (const std::string& dns : dns_names) san += (san.empty() ? "DNS:" : ",DNS:") + dns;
+  return san;
+}
+
+CertPtr MakeServingCert(EVP_PKEY* key, const char* common_name, X509* ca, EVP_PKEY* ca_key,
+                        const std::string& san, std::string* error) {
+  return MakeCert(key, common_name, ca, ca_key,
+                  {{NID_basic_constraints, "critical,CA:FALSE"},
+                   {NID_key_usage, "critical,digitalSignature"},
+                   {NID_ext_key_usage, "serverAuth"},
+                   {NID_subject_key_identifier, "hash"},
+                   {NID_authority_key_identifier, "keyid:always"},
+                   {NID_subject_alt_name, san}},
+                  error);
+}
+
+bool KeyToPem(EVP_PKEY* key, std::string* out) {
+  return ToPem(
+      [&](BIO* b) {
+        return PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
+      },
+      out);
+}
+
+bool CertToPem(X509* cert, std::string* out) {
+  return ToPem([&](BIO* b) { return PEM_write_bio_X509(b, cert); }, out);
+}
+
 }  // namespace
 
 bool GenerateTlsMaterial(const std::vector<std::string>& ips,
@@ -120,31 +152,43 @@ bool GenerateTlsMaterial(const std::vector<std::string>& ips,
                          {NID_subject_key_identifier, "hash"}},
                         error);
   if (!ca) return false;
-
-  std::string san;
-  for (const std::string& ip : ips) san += (san.empty() ? "IP:" : ",IP:") + ip;
-  for (const std::string& dns : dns_names) san += (san.empty() ? "DNS:" : ",DNS:") + dns;
-  CertPtr server = MakeCert(server_key.get(), "kmb-sim", ca.get(), ca_key.get(),
-                            {{NID_basic_constraints, "critical,CA:FALSE"},
-                             {NID_key_usage, "critical,digitalSignature"},
-                             {NID_ext_key_usage, "serverAuth"},
-                             {NID_subject_key_identifier, "hash"},
-                             {NID_authority_key_identifier, "keyid:always"},
-                             {NID_subject_alt_name, san}},
-                            error);
+  CertPtr server = MakeServingCert(server_key.get(), "kmb-sim", ca.get(), ca_key.get(),
+                                   SanList(ips, dns_names), error);
   if (!server) return false;
 
-  const bool ok =
-      ToPem([&](BIO* b) { return PEM_write_bio_X509(b, ca.get()); }, &out->ca_cert_pem) &&
-      ToPem([&](BIO* b) { return PEM_write_bio_X509(b, server.get()); }, &out->server_cert_pem) &&
-      ToPem(
-          [&](BIO* b) {
-            return PEM_write_bio_PrivateKey(b, server_key.get(), nullptr, nullptr, 0, nullptr,
-                                            nullptr);
-          },
-          &out->server_key_pem);
+  const bool ok = CertToPem(ca.get(), &out->ca_cert_pem) &&
+                  KeyToPem(ca_key.get(), &out->ca_key_pem) &&
+                  CertToPem(server.get(), &out->server_cert_pem) &&
+                  KeyToPem(server_key.get(), &out->server_key_pem);
   if (!ok) *error = OpenSslError("PEM encoding");
   return ok;
+}
+
+bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
+                      const std::vector<std::string>& ips,
+                      const std::vector<std::string>& dns_names, TlsMaterial* out,
+                      std::string* error) {
+  BioPtr cert_bio(BIO_new_mem_buf(ca.ca_cert_pem.data(), static_cast<int>(ca.ca_cert_pem.size())));
+  BioPtr key_bio(BIO_new_mem_buf(ca.ca_key_pem.data(), static_cast<int>(ca.ca_key_pem.size())));
+  CertPtr ca_cert(cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)
+                           : nullptr);
+  KeyPtr ca_key(key_bio ? PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr)
+                        : nullptr);
+  KeyPtr key(EVP_EC_gen("P-256"));
+  if (!ca_cert || !ca_key || !key) {
+    *error = OpenSslError("loading the CA");
+    return false;
+  }
+  CertPtr cert = MakeServingCert(key.get(), common_name.c_str(), ca_cert.get(), ca_key.get(),
+                                 SanList(ips, dns_names), error);
+  if (!cert) return false;
+  out->ca_cert_pem = ca.ca_cert_pem;
+  out->ca_key_pem.clear();
+  if (!CertToPem(cert.get(), &out->server_cert_pem) || !KeyToPem(key.get(), &out->server_key_pem)) {
+    *error = OpenSslError("PEM encoding");
+    return false;
+  }
+  return true;
 }
 
 }  // namespace kmb::sim

@@ -10,6 +10,7 @@ struct TlsMaterial {
   std::string ca_cert_pem;
   std::string server_cert_pem;
   std::string server_key_pem;  // PKCS#8
+  std::string ca_key_pem;      // to issue more serving certificates (kubelets)
 };
 
 // A self-signed EC P-256 CA and a serving certificate it signs, valid for the given IP
@@ -17,5 +18,13 @@ struct TlsMaterial {
 bool GenerateTlsMaterial(const std::vector<std::string>& ips,
                          const std::vector<std::string>& dns_names, TlsMaterial* out,
                          std::string* error);
+
+// Another serving certificate from the CA in `ca` (ca_cert_pem, ca_key_pem), named
+// `common_name`, for the given SANs; fills out->server_cert_pem/server_key_pem and copies the CA.
+// With `ips` empty the certificate has no IP SAN, like a kubelet's self-signed default.
+bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
+                      const std::vector<std::string>& ips,
+                      const std::vector<std::string>& dns_names, TlsMaterial* out,
+                      std::string* error);
 
 }  // namespace kmb::sim

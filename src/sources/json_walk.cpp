@@ -17,6 +17,7 @@
 namespace kmb::walk {
 
 namespace od = simdjson::ondemand;
+namespace dom = simdjson::dom;
 using catalog::Entity;
 
 namespace {
@@ -36,6 +37,7 @@ size_t KindIndex(Entity e) { return static_cast<size_t>(e); }
 
 // Per-thread reusable state: decoding allocates nothing once these have grown.
 struct ThreadState {
+  dom::parser dom_parser;
   od::parser parser;
   std::unique_ptr<char[]> buffer;  // padded copy of bodies that come without padding
   size_t buffer_size = 0;
@@ -47,6 +49,8 @@ ThreadState& State() {
   thread_local ThreadState state;
   return state;
 }
+
+thread_local bool t_on_demand_only = false;
 
 // Shrinks `out` to `size`, keeping the removed elements as spares.
 void Truncate(std::vector<EntityStats>* out, size_t size, std::vector<EntityStats>* spare) {
@@ -130,7 +134,7 @@ uint16_t Schema::Insert(uint16_t from, std::string_view path) {
       nodes_.emplace_back();
       nodes_.back().key = key;
       next = static_cast<int>(nodes_.size() - 1);
-      nodes_[node].kids.push_back(Kid{KeyWords::Of(key), static_cast<uint16_t>(next)});
+      nodes_[node].kids.push_back(Kid{KeyWords::Of(key), static_cast<uint16_t>(next), key.data()});
     }
     node = static_cast<uint16_t>(next);
     if (dot == std::string_view::npos) return node;
@@ -167,6 +171,7 @@ class Walker {
   }
 
   simdjson::error_code WalkDocument(od::document& doc);
+  simdjson::error_code WalkDocument(dom::element root);
   void Finish();
   bool root_is_object() const { return root_is_object_; }
   const char* error_at() const { return error_at_; }
@@ -187,6 +192,14 @@ class Walker {
   void Remove(size_t idx);
   void Derive(const DerivedKey& dk, size_t walked);
   simdjson::error_code Leaf(od::value value, od::json_type type, const Node& n, int32_t entity);
+  // The same walk over a DOM tree (see Schema::Walk).
+  simdjson::error_code WalkObject(dom::object obj, uint16_t node, int32_t entity, int depth);
+  simdjson::error_code WalkChildren(dom::element value, const Node& key, int32_t parent, int depth);
+  simdjson::error_code WalkEntity(dom::object obj, const Node& key, int32_t parent, int depth);
+  void Leaf(dom::element value, const Node& n, int32_t entity);
+  // Shared by both walks.
+  void StringLeaf(std::string_view text, const Node& n, int32_t entity);
+  void Stamp(int32_t entity, size_t first_sample, size_t first_entity, int64_t time);
   simdjson::error_code Key(od::field& field, std::string_view* key, Schema::KeyWords* words);
   int64_t ParseTime(std::string_view text);
 
@@ -302,6 +315,7 @@ simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t e
   const size_t first_sample = entity >= 0 ? (*out_)[entity].samples.size() : 0;
   const size_t first_entity = used_;
   int64_t time = kNoTime;
+  size_t hint = 0;  // where Find starts: keys mostly come in the trie's order
   for (auto field_result : obj) {
     if (auto err = field_result.error()) return err;
     od::field& field = field_result.value_unsafe();  // no copy: this loop runs per JSON field
@@ -319,7 +333,7 @@ simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t e
       }
       continue;
     }
-    const int found = s_.Find(node, key, words);
+    const int found = s_.Find(node, key, words, &hint);
     if (found < 0) continue;  // not on the trie: simdjson skips the value
     const Node& n = s_.nodes_[found];
     od::value& value = field.value();
@@ -343,22 +357,127 @@ simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t e
     }
     if (auto err = Leaf(value, type, n, entity)) return err;
   }
-  if (time != kNoTime) {
-    // `time` may follow the values in key order: stamp this block's samples now, and those of
-    // child entities found inside it that have no nearer time.
-    if (entity >= 0) {
-      auto& samples = (*out_)[entity].samples;
-      for (size_t i = first_sample; i < samples.size(); ++i) {
-        if (samples[i].time_ms == kNoTime) samples[i].time_ms = time;
-      }
-    }
-    for (size_t e = first_entity; e < used_; ++e) {
-      for (Sample& sample : (*out_)[e].samples) {
-        if (sample.time_ms == kNoTime) sample.time_ms = time;
-      }
+  Stamp(entity, first_sample, first_entity, time);
+  return simdjson::SUCCESS;
+}
+
+void Walker::Stamp(int32_t entity, size_t first_sample, size_t first_entity, int64_t time) {
+  if (time == kNoTime) return;
+  // `time` may follow the values in key order: stamp this block's samples now, and those of
+  // child entities found inside it that have no nearer time.
+  if (entity >= 0) {
+    auto& samples = (*out_)[entity].samples;
+    for (size_t i = first_sample; i < samples.size(); ++i) {
+      if (samples[i].time_ms == kNoTime) samples[i].time_ms = time;
     }
   }
+  for (size_t e = first_entity; e < used_; ++e) {
+    for (Sample& sample : (*out_)[e].samples) {
+      if (sample.time_ms == kNoTime) sample.time_ms = time;
+    }
+  }
+}
+
+simdjson::error_code Walker::WalkDocument(dom::element root) {
+  dom::object obj;
+  if (auto err = root.get_object().get(obj)) return err;
+  root_is_object_ = true;
+  int32_t entity = -1;
+  if (s_.spec_.document_entity != kNoEntity) entity = NewEntity(s_.spec_.document_entity, -1);
+  return WalkObject(obj, s_.document_, entity, 0);
+}
+
+simdjson::error_code Walker::WalkObject(dom::object obj, uint16_t node, int32_t entity,
+                                        int depth) {
+  if (depth > kMaxDepth) return simdjson::DEPTH_ERROR;
+  const size_t first_sample = entity >= 0 ? (*out_)[entity].samples.size() : 0;
+  const size_t first_entity = used_;
+  int64_t time = kNoTime;
+  size_t hint = 0;  // where Find starts: keys mostly come in the trie's order
+  for (dom::key_value_pair field : obj) {
+    const std::string_view key = field.key;
+    // DOM strings live in the parser's padded string buffer.
+    const Schema::KeyWords words = Schema::KeyWords::OfPadded(key);
+    if (s_.time_key_.Matches(words, s_.spec_.time_key, key)) {
+      std::string_view text;
+      if (field.value.get_string().get(text) == simdjson::SUCCESS) time = ParseTime(text);
+      continue;
+    }
+    const int found = s_.Find(node, key, words, &hint);
+    if (found < 0) continue;
+    const Node& n = s_.nodes_[found];
+    if (n.child != kNoEntity) {
+      if (n.list) list_seen_ = true;
+      const int32_t parent = n.list ? -1 : entity;
+      if (auto err = WalkChildren(field.value, n, parent, depth + 1)) return err;
+      continue;
+    }
+    dom::object child;
+    if (field.value.get_object().get(child) == simdjson::SUCCESS) {
+      if (n.kids.empty()) continue;
+      if (auto err = WalkObject(child, static_cast<uint16_t>(found), entity, depth + 1)) {
+        return err;
+      }
+      continue;
+    }
+    Leaf(field.value, n, entity);
+  }
+  Stamp(entity, first_sample, first_entity, time);
   return simdjson::SUCCESS;
+}
+
+simdjson::error_code Walker::WalkChildren(dom::element value, const Node& key, int32_t parent,
+                                          int depth) {
+  dom::object obj;
+  if (value.get_object().get(obj) == simdjson::SUCCESS) {
+    return WalkEntity(obj, key, parent, depth);
+  }
+  dom::array items;
+  if (value.get_array().get(items) != simdjson::SUCCESS) return simdjson::SUCCESS;
+  for (dom::element item : items) {
+    if (item.get_object().get(obj) != simdjson::SUCCESS) continue;  // null items: skipped
+    if (auto err = WalkEntity(obj, key, parent, depth)) return err;
+  }
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code Walker::WalkEntity(dom::object obj, const Node& key, int32_t parent,
+                                        int depth) {
+  const int32_t idx = NewEntity(key.child, parent);
+  if (auto err = WalkObject(obj, s_.roots_[KindIndex(key.child)], idx, depth + 1)) return err;
+  if (key.unique) MakeUnique(static_cast<size_t>(idx));
+  return simdjson::SUCCESS;
+}
+
+void Walker::Leaf(dom::element value, const Node& n, int32_t entity) {
+  if (entity < 0 && !n.kind) return;
+  switch (value.type()) {
+    case dom::element_type::INT64:
+    case dom::element_type::UINT64:
+    case dom::element_type::DOUBLE: {
+      if (n.metric < 0 || entity < 0 || n.string_value == StringValue::kTimestamp) return;
+      Sample& sample = (*out_)[entity].samples.emplace_back();
+      sample.metric = static_cast<catalog::MetricId>(n.metric);
+      sample.time_ms = kNoTime;
+      if (value.type() == dom::element_type::INT64) {
+        const int64_t v = value.get_int64().value_unsafe();
+        sample.kind = v >= 0 ? ValueKind::kUint : ValueKind::kInt;
+        sample.i = v;
+      } else if (value.type() == dom::element_type::UINT64) {
+        sample.kind = ValueKind::kUint;
+        sample.u = value.get_uint64().value_unsafe();
+      } else {
+        sample.kind = ValueKind::kDouble;
+        sample.d = value.get_double().value_unsafe();
+      }
+      return;
+    }
+    case dom::element_type::STRING:
+      StringLeaf(value.get_string().value_unsafe(), n, entity);
+      return;
+    default:
+      return;  // null, bool, array: skipped
+  }
 }
 
 simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Node& n,
@@ -400,26 +519,33 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
     return simdjson::SUCCESS;
   }
   if (type != od::json_type::string) return simdjson::SUCCESS;  // null, bool, array: skipped
+  const bool wanted =
+      n.kind || (entity >= 0 && (n.label >= 0 ||
+                                 (n.metric >= 0 && n.string_value != StringValue::kNone)));
+  if (!wanted) return simdjson::SUCCESS;  // simdjson skips the string
+  std::string_view text;
+  if (auto err = value.get_string().get(text)) return err;
+  StringLeaf(text, n, entity);
+  return simdjson::SUCCESS;
+}
+
+void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
   if (n.label >= 0 && entity >= 0) {
-    std::string_view text;
-    if (auto err = value.get_string().get(text)) return err;
     (*out_)[entity].labels[n.label].assign(text);
   } else if (n.kind) {
-    std::string_view text;
-    if (auto err = value.get_string().get(text)) return err;
     kind_.assign(text);
   } else if (n.metric >= 0 && entity >= 0 && n.string_value != StringValue::kNone) {
-    std::string_view text;
-    if (auto err = value.get_string().get(text)) return err;
     const auto id = static_cast<catalog::MetricId>(n.metric);
     if (n.string_value == StringValue::kTimestamp) {
       // An integer number of milliseconds; one that does not parse is left out.
       if (const auto ms = ParseRfc3339Millis(text)) {
-        (*out_)[entity].samples.push_back(*ms >= 0
-                                              ? Sample::Uint(id, static_cast<uint64_t>(*ms), kNoTime)
-                                              : Sample::Int(id, *ms, kNoTime));
+        Sample& sample = (*out_)[entity].samples.emplace_back();
+        sample.metric = id;
+        sample.time_ms = kNoTime;
+        sample.kind = *ms >= 0 ? ValueKind::kUint : ValueKind::kInt;
+        sample.i = *ms;
       }
-      return simdjson::SUCCESS;
+      return;
     }
     std::optional<double> v;
     if (n.string_value == StringValue::kDuration) {
@@ -430,7 +556,6 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
     // A value that does not parse is left out; the rest of the payload still counts.
     if (v.has_value()) (*out_)[entity].samples.push_back(Sample::Double(id, *v, kNoTime));
   }
-  return simdjson::SUCCESS;
 }
 
 simdjson::error_code Walker::WalkChildren(od::value value, od::json_type type, const Node& key,
@@ -590,6 +715,8 @@ void Walker::Finish() {
   Truncate(out_, used_, spare_);
 }
 
+void OnDemandOnlyForTest(bool on) { t_on_demand_only = on; }
+
 Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
                     size_t base) const {
   ThreadState& st = State();
@@ -625,6 +752,7 @@ Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntitySt
     ~Release() {
       if (len <= kRetainBytes) return;
       st.parser = od::parser();
+      st.dom_parser = dom::parser();
       st.buffer.reset();
       st.buffer_size = 0;
       st.spare = std::vector<EntityStats>();
@@ -635,6 +763,28 @@ Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntitySt
     return Status::Error(reason::kDecode, std::string(spec_.what) + ": " + where +
                                               simdjson::error_message(err) + " " + at);
   };
+  // Fast path: simdjson's DOM parser, whose kernels are picked at run time for this CPU (the
+  // On-Demand front end is inlined here and compiled for the generic target), then a walk of
+  // the tree. Any failure, however (malformed JSON, a bad number even in a subtree no row
+  // needs, nesting past the DOM's depth limit, a root that is not an object), leaves the
+  // answer to the On-Demand walk below: it skips what no row needs, and its errors name the
+  // byte. Both walks give the same result on any document the DOM accepts (tests check this).
+  if (!t_on_demand_only) {
+    dom::element root;
+    if (st.dom_parser.parse(data, len, /*realloc_if_needed=*/false).get(root) ==
+        simdjson::SUCCESS) {
+      Walker walker(*this, data, len, out, base, &st.parents, &st.spare);
+      if (walker.WalkDocument(root) == simdjson::SUCCESS) {
+        walker.Finish();
+        if (spec_.document_entity != kNoEntity &&
+            (walker.list_seen() || walker.kind().ends_with("List"))) {
+          out->erase(out->begin() + static_cast<std::ptrdiff_t>(base));
+        }
+        return Status::Ok();
+      }
+      Truncate(out, base, &st.spare);
+    }
+  }
   od::document doc;
   if (auto err = st.parser.iterate(data, len, capacity).get(doc)) {
     // Stage 1 checks the whole body (UTF-8, strings, emptiness) before any location exists.

@@ -62,12 +62,25 @@ void BM_NlohmannDom(benchmark::State& state, const Input* in) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
 }
 
+void BM_SimdjsonDom(benchmark::State& state, const Input* in) {
+  simdjson::dom::parser parser;
+  for (auto _ : state) {
+    simdjson::dom::element doc;
+    if (parser.parse(in->body.data(), in->body.size(), false).get(doc)) {
+      state.SkipWithError("simdjson");
+      break;
+    }
+    benchmark::DoNotOptimize(doc);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
+}
+
 class Capture : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (!r.error_occurred && r.iterations > 0) {
-        sec[r.benchmark_name()] = r.real_accumulated_time / static_cast<double>(r.iterations);
+        sec[r.benchmark_name()] = r.cpu_accumulated_time / static_cast<double>(r.iterations);
       }
     }
     ConsoleReporter::ReportRuns(runs);
@@ -135,6 +148,8 @@ int main(int argc, char** argv) {
                                  BM_DecodePollerPath, p);
     benchmark::RegisterBenchmark(("decode_haswell/nlohmann_dom/" + p->name).c_str(),
                                  BM_NlohmannDom, p);
+    benchmark::RegisterBenchmark(("decode_haswell/simdjson_dom/" + p->name).c_str(),
+                                 BM_SimdjsonDom, p);
   }
   Capture rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
@@ -143,29 +158,34 @@ int main(int argc, char** argv) {
   std::ostringstream md;
   md << "### Decode with the decoder compiled -march=haswell (simdjson On-Demand kernel "
      << KMB_STR(SIMDJSON_BUILTIN_IMPLEMENTATION) << "), MB/s\n\n"
-     << "| input | bytes | kmb in place | kmb poller path | nlohmann DOM | kmb / nlohmann |\n"
-     << "|---|---:|---:|---:|---:|---:|\n";
-  double tb = 0, tk = 0, tp = 0, tn = 0;
+     << "| input | bytes | kmb in place | kmb poller path | nlohmann DOM | simdjson DOM | "
+        "kmb / nlohmann | kmb / simdjson |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+  double tb = 0, tk = 0, tp = 0, tn = 0, ts = 0;
   auto mbs = [](double b, double s) { return s > 0 ? kmb::bench::Fmt("%.0f", b / s / 1e6) : "n/a"; };
   for (const auto& in : g_inputs) {
     const double k = rep.sec["decode_haswell/kmb_inplace/" + in->name];
     const double p = rep.sec["decode_haswell/kmb_poller_path/" + in->name];
     const double j = rep.sec["decode_haswell/nlohmann_dom/" + in->name];
+    const double sj = rep.sec["decode_haswell/simdjson_dom/" + in->name];
     if (k == 0) continue;
     const double b = static_cast<double>(in->body.size());
     md << "| " << in->name << " | " << in->body.size() << " | " << mbs(b, k) << " | " << mbs(b, p)
-       << " | " << mbs(b, j) << " | " << (j > 0 ? kmb::bench::Fmt("%.2fx", j / k) : "n/a")
-       << " |\n";
-    if (in->fixture && p > 0 && j > 0) {
+       << " | " << mbs(b, j) << " | " << mbs(b, sj) << " | "
+       << (j > 0 ? kmb::bench::Fmt("%.2fx", j / k) : "n/a") << " | "
+       << (sj > 0 ? kmb::bench::Fmt("%.2fx", sj / k) : "n/a") << " |\n";
+    if (in->fixture && p > 0 && j > 0 && sj > 0) {
       tb += b;
       tk += k;
       tp += p;
       tn += j;
+      ts += sj;
     }
   }
   if (tb > 0) {
     md << "| **all real fixtures** | " << static_cast<uint64_t>(tb) << " | " << mbs(tb, tk)
-       << " | " << mbs(tb, tp) << " | " << mbs(tb, tn) << " | " << kmb::bench::Fmt("%.2fx", tn / tk)
+       << " | " << mbs(tb, tp) << " | " << mbs(tb, tn) << " | " << mbs(tb, ts) << " | "
+       << kmb::bench::Fmt("%.2fx", tn / tk) << " | " << kmb::bench::Fmt("%.2fx", ts / tk)
        << " |\n";
   }
   std::cout << "\n================ kmb decode, -march=haswell what-if ================\n"

@@ -6,7 +6,7 @@
 // Output: a table on stdout, JSON (--json, default ./scale.json), Markdown (--markdown).
 //
 //   scale_driver [--nodes 100,1000] [--pods-per-node 30] [--containers-per-pod 2]
-//                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 8]
+//                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 6]
 //                [--metric-groups all|default] [--json FILE] [--markdown FILE]
 
 #include <curl/curl.h>
@@ -310,14 +310,17 @@ class Scraper {
     curl_easy_setopt(h_, CURLOPT_TIMEOUT, 600L);
     curl_easy_setopt(h_, CURLOPT_WRITEFUNCTION, FeedScrape);
     curl_easy_setopt(h_, CURLOPT_WRITEDATA, &st);
-    curl_slist* headers = nullptr;
-    if (gzip) headers = curl_slist_append(headers, "Accept-Encoding: gzip");
-    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, headers);
+    // gzip: curl sends "Accept-Encoding: gzip" and inflates (as Prometheus does); s.bytes is
+    // then the size on the wire.
+    curl_easy_setopt(h_, CURLOPT_ACCEPT_ENCODING, gzip ? "gzip" : nullptr);
     const auto t0 = Clock::now();
     CURLcode rc = curl_easy_perform(h_);
     s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, nullptr);
-    curl_slist_free_all(headers);
+    if (gzip && rc == CURLE_OK) {
+      curl_off_t wire = 0;
+      curl_easy_getinfo(h_, CURLINFO_SIZE_DOWNLOAD_T, &wire);
+      s.bytes = static_cast<uint64_t>(wire);
+    }
     if (rc != CURLE_OK) {
       s.error = curl_easy_strerror(rc);
     } else {
@@ -332,7 +335,7 @@ class Scraper {
     curl_easy_setopt(h_, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(h_, CURLOPT_WRITEFUNCTION, kmb::bench::Discard);
     curl_easy_setopt(h_, CURLOPT_WRITEDATA, &bytes);
-    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(h_, CURLOPT_ACCEPT_ENCODING, nullptr);
     if (curl_easy_perform(h_) != CURLE_OK) return 0;
     long code = 0;
     curl_easy_getinfo(h_, CURLINFO_RESPONSE_CODE, &code);
@@ -352,11 +355,26 @@ struct Config {
   double interval = 0;  // 0: by N
   int polls = 0;        // 0: by N
   int scrapes = 20;
-  int concurrency = 8;
+  int concurrency = 6;  // <= the simulator's 8 threads minus the metrics-api request
   bool all_groups = true;
   std::string json = "scale.json";
   std::string markdown;
   std::string binary = KMB_BINARY;
+};
+
+// One measurement window: `polls` whole poll intervals, each with one scrape.
+struct Window {
+  double polls = 0, seconds = 0, cpu_seconds = 0, sim_cpu_seconds = 0;
+  double cpu_ms_per_poll = 0, cpu_ms_per_node_poll = 0;
+  double sim_cpu_ms_per_poll = 0, sim_core_share = 0, exporter_core_share = 0;
+  double poll_seconds_avg = 0, poll_seconds_max = 0;
+  double scrape_new_avg = 0;  // scrape of a new snapshot (includes its render / gzip)
+  int renders = 0;            // window scrapes that met a new snapshot (so rendered it)
+  uint64_t rss_max = 0;
+  double rss_per_node = 0, rss_per_series = 0;
+  size_t connections = 0;
+  double connections_per_poll = 0;
+  Scrape last;
 };
 
 struct Result {
@@ -364,20 +382,15 @@ struct Result {
   double interval = 0;
   bool ok = false;
   std::string error;
-  double polls = 0;
-  double window_seconds = 0;
-  double cpu_seconds = 0;      // exporter utime+stime over the window
-  double sim_cpu_seconds = 0;  // simulator, same window
-  double cpu_ms_per_poll = 0, cpu_ms_per_node_poll = 0, mcpu_per_node_15s = 0;
-  double sim_cpu_ms_per_poll = 0, sim_core_share = 0, exporter_core_share = 0;
-  uint64_t rss = 0, hwm = 0;
-  double rss_per_node = 0, rss_per_series = 0;
+  Window plain, gz;  // uncompressed scrapes; gzip scrapes (as Prometheus does)
+  uint64_t hwm = 0;
   uint64_t series = 0, body_bytes = 0, gzip_bytes = 0;
   double series_summary = 0, series_metrics_api = 0;
-  double poll_seconds_avg = 0, poll_seconds_max = 0, first_poll_seconds = 0;
-  double scrape_p50 = 0, scrape_p99 = 0, scrape_max = 0, first_scrape_seconds = 0;
-  double gzip_first_seconds = 0, gzip_cached_seconds = 0;
-  double connections_per_poll = 0;
+  double first_poll_seconds = 0, first_scrape_seconds = 0;
+  double scrape_p50 = 0, scrape_p99 = 0, scrape_max = 0;
+  double gzip_p50 = 0, gzip_p99 = 0;
+  int scrape_count = 0, gzip_count = 0;      // cached scrapes measured
+  int scrape_renders = 0, gzip_renders = 0;  // scrapes that met a new snapshot (left out)
   size_t connections_total = 0;
   uint64_t down_nodes = 0;
   size_t overrun_warnings = 0, node_failures = 0;
@@ -393,7 +406,7 @@ Result RunPoint(const Config& cfg, int n) {
   Result r;
   r.nodes = n;
   r.interval = cfg.interval > 0 ? cfg.interval : n <= 100 ? 5 : n <= 1000 ? 15 : 60;
-  const int polls = cfg.polls > 0 ? cfg.polls : n <= 100 ? 4 : 3;
+  const int polls = cfg.polls > 0 ? cfg.polls : n <= 100 ? 4 : 2;
   std::fprintf(stderr, "scale_driver: %d nodes x %d pods x %d containers, interval %gs, %d polls\n",
                n, cfg.pods, cfg.containers, r.interval, polls);
 
@@ -470,84 +483,105 @@ Result RunPoint(const Config& cfg, int n) {
 
   // Scrape once per tick at a fixed phase after the tick (after the poll is done), like one
   // Prometheus. The window between the first and the last of these scrapes holds `polls` polls,
-  // their renders and their scrapes; both ends sit at the same phase of the cycle.
+  // their renders and their scrapes; both ends sit at the same phase of the cycle. Two windows:
+  // uncompressed scrapes, then gzip scrapes (what Prometheus sends: Accept-Encoding: gzip).
   const double I = r.interval;
-  double phase = std::clamp(r.first_poll_seconds * 1.5 + 0.5, 0.3 * I, 0.8 * I);
+  const double phase = std::clamp(r.first_poll_seconds * 1.5 + 0.5, 0.3 * I, 0.8 * I);
   int k = static_cast<int>(std::ceil((Now() - t_start) / I));
   if (t_start + k * I + phase < Now()) ++k;
-  std::vector<Scrape> window;
-  std::vector<double> cpu, sim_cpu, times;
-  uint64_t rss_max = 0;
-  for (int i = 0; i <= polls; ++i, ++k) {
-    SleepUntil(t_start + k * I + phase);
-    Scrape s = scraper.Get(metrics_url);
-    if (s.code != 200) {
-      r.error = "scrape failed: " + s.error;
-      return r;
+  auto measure = [&](bool gzip, Window* w) -> bool {
+    std::vector<Scrape> scrapes;
+    std::vector<double> cpu, sim_cpu, times;
+    for (int i = 0; i <= polls; ++i, ++k) {
+      SleepUntil(t_start + k * I + phase);
+      Scrape s = scraper.Get(metrics_url, gzip);
+      if (s.code != 200) {
+        r.error = "scrape failed: " + s.error;
+        return false;
+      }
+      times.push_back(Now());
+      cpu.push_back(kmb::bench::ProcCpuSeconds(exporter->pid));
+      sim_cpu.push_back(kmb::bench::ProcCpuSeconds(sim->pid));
+      w->rss_max = std::max(w->rss_max, kmb::bench::ProcStatusBytes(exporter->pid, "VmRSS"));
+      scrapes.push_back(s);
+      std::fprintf(stderr,
+                   "  tick %d (%s): polls_total %.0f, poll %.3fs, scrape %.3fs, %llu bytes, "
+                   "exporter CPU %.2fs\n",
+                   k, gzip ? "gzip" : "identity", s.polls_total, s.poll_duration_summary,
+                   s.seconds, static_cast<unsigned long long>(s.bytes), cpu.back());
+      if (i > 0) {
+        w->renders += s.polls_total != scrapes[scrapes.size() - 2].polls_total;
+        w->scrape_new_avg += s.seconds / polls;
+        w->poll_seconds_avg += s.poll_duration_summary / polls;
+        w->poll_seconds_max = std::max(w->poll_seconds_max, s.poll_duration_summary);
+      }
     }
-    times.push_back(Now());
-    cpu.push_back(kmb::bench::ProcCpuSeconds(exporter->pid));
-    sim_cpu.push_back(kmb::bench::ProcCpuSeconds(sim->pid));
-    rss_max = std::max(rss_max, kmb::bench::ProcStatusBytes(exporter->pid, "VmRSS"));
-    window.push_back(s);
-    std::fprintf(stderr,
-                 "  tick %d: polls_total %.0f, poll %.3fs, %llu series, scrape %.3fs, exporter "
-                 "CPU %.2fs\n",
-                 k, s.polls_total, s.poll_duration_summary,
-                 static_cast<unsigned long long>(s.samples), s.seconds, cpu.back());
-  }
-  r.polls = window.back().polls_total - window.front().polls_total;
-  r.window_seconds = times.back() - times.front();
-  r.cpu_seconds = cpu.back() - cpu.front();
-  r.sim_cpu_seconds = sim_cpu.back() - sim_cpu.front();
-  if (r.polls <= 0) {
-    r.error = "no poll completed in the window";
-    return r;
-  }
-  const Scrape& last = window.back();
+    w->polls = scrapes.back().polls_total - scrapes.front().polls_total;
+    w->seconds = times.back() - times.front();
+    w->cpu_seconds = cpu.back() - cpu.front();
+    w->sim_cpu_seconds = sim_cpu.back() - sim_cpu.front();
+    w->connections = conns.OpenedBetween(times.front(), times.back());
+    w->last = scrapes.back();
+    if (w->polls <= 0) {
+      r.error = "no poll completed in the window";
+      return false;
+    }
+    return true;
+  };
+  if (!measure(false, &r.plain) || !measure(true, &r.gz)) return r;
+  const Scrape& last = r.plain.last;
   r.series = last.samples;
   r.body_bytes = last.bytes;
+  r.gzip_bytes = r.gz.last.bytes;
   r.series_summary = last.series_summary;
   r.series_metrics_api = last.series_metrics_api;
-  r.down_nodes = last.down_nodes;
-  double sum = 0;
-  for (size_t i = 1; i < window.size(); ++i) {
-    sum += window[i].poll_duration_summary;
-    r.poll_seconds_max = std::max(r.poll_seconds_max, window[i].poll_duration_summary);
+  r.down_nodes = std::max(last.down_nodes, r.gz.last.down_nodes);
+  for (Window* w : {&r.plain, &r.gz}) {
+    w->cpu_ms_per_poll = w->cpu_seconds * 1e3 / w->polls;
+    w->cpu_ms_per_node_poll = w->cpu_ms_per_poll / n;
+    w->sim_cpu_ms_per_poll = w->sim_cpu_seconds * 1e3 / w->polls;
+    w->sim_core_share = w->sim_cpu_seconds / w->seconds;
+    w->exporter_core_share = w->cpu_seconds / w->seconds;
+    w->connections_per_poll = static_cast<double>(w->connections) / w->polls;
+    w->rss_per_node = static_cast<double>(w->rss_max) / n;
+    w->rss_per_series =
+        static_cast<double>(w->rss_max) / static_cast<double>(std::max<uint64_t>(1, r.series));
   }
-  r.poll_seconds_avg = sum / static_cast<double>(window.size() - 1);
-  r.cpu_ms_per_poll = r.cpu_seconds * 1e3 / r.polls;
-  r.cpu_ms_per_node_poll = r.cpu_ms_per_poll / n;
-  r.mcpu_per_node_15s = r.cpu_ms_per_node_poll / 15.0;
-  r.sim_cpu_ms_per_poll = r.sim_cpu_seconds * 1e3 / r.polls;
-  r.sim_core_share = r.sim_cpu_seconds / r.window_seconds;
-  r.exporter_core_share = r.cpu_seconds / r.window_seconds;
-  r.connections_per_poll =
-      static_cast<double>(conns.OpenedBetween(times.front(), times.back())) / r.polls;
-  r.rss = kmb::bench::ProcStatusBytes(exporter->pid, "VmRSS");
-  r.rss = std::max(r.rss, rss_max);
-  r.rss_per_node = static_cast<double>(r.rss) / n;
-  r.rss_per_series = static_cast<double>(r.rss) / static_cast<double>(std::max<uint64_t>(1, r.series));
 
   // /metrics latency: back-to-back scrapes right after the window (the body is rendered; a poll
   // may land in between, as with a real Prometheus).
-  std::vector<double> lat;
-  for (int i = 0; i < cfg.scrapes; ++i) {
-    Scrape s = scraper.Get(metrics_url);
-    if (s.code != 200) {
-      r.error = "scrape failed: " + s.error;
-      return r;
+  // Back-to-back scrapes, gzip first (the gzip window left the current snapshot rendered and
+  // compressed), then uncompressed; each batch capped in time. A scrape that sees a new
+  // polls_total was the first on a new snapshot and paid its render: reported apart.
+  double prev_polls = r.gz.last.polls_total;
+  const double cap = 30;
+  auto latency = [&](bool gzip, int count, std::vector<double>* cached, int* renders) -> bool {
+    const double deadline = Now() + cap;
+    for (int i = 0; i < count && Now() < deadline; ++i) {
+      Scrape s = scraper.Get(metrics_url, gzip);
+      if (s.code != 200) {
+        r.error = "scrape failed: " + s.error;
+        return false;
+      }
+      if (s.polls_total != prev_polls) {
+        ++*renders;
+      } else {
+        cached->push_back(s.seconds);
+      }
+      prev_polls = s.polls_total;
     }
-    lat.push_back(s.seconds);
-    r.scrape_max = std::max(r.scrape_max, s.seconds);
-  }
+    return true;
+  };
+  std::vector<double> lat, glat;
+  if (!latency(true, std::max(5, cfg.scrapes / 4), &glat, &r.gzip_renders)) return r;
+  if (!latency(false, cfg.scrapes, &lat, &r.scrape_renders)) return r;
+  r.scrape_count = static_cast<int>(lat.size());
+  r.gzip_count = static_cast<int>(glat.size());
   r.scrape_p50 = kmb::bench::Percentile(lat, 50);
   r.scrape_p99 = kmb::bench::Percentile(lat, 99);
-  Scrape g1 = scraper.Get(metrics_url, true);
-  Scrape g2 = scraper.Get(metrics_url, true);
-  r.gzip_bytes = g2.bytes;
-  r.gzip_first_seconds = g1.seconds;
-  r.gzip_cached_seconds = g2.seconds;
+  r.scrape_max = lat.empty() ? 0 : *std::max_element(lat.begin(), lat.end());
+  r.gzip_p50 = kmb::bench::Percentile(glat, 50);
+  r.gzip_p99 = kmb::bench::Percentile(glat, 99);
   r.hwm = kmb::bench::ProcStatusBytes(exporter->pid, "VmHWM");
   r.connections_total = conns.Total();
 
@@ -589,57 +623,86 @@ const char* PassFail(bool ok) { return ok ? "PASS" : "FAIL"; }
 
 std::string Table(const Config& cfg, const std::vector<Result>& rs) {
   std::ostringstream md;
-  md << "Machine: " << kmb::bench::MachineLine() << ". Workload: " << cfg.pods << " pods x "
+  md << "Machine: " << kmb::bench::MachineLine() << ", load average at the end "
+     << kmb::bench::LoadAverage() << ". Workload: " << cfg.pods << " pods x "
      << cfg.containers << " containers per node, "
      << (cfg.all_groups ? "full catalog (all metric groups, psi-avg included)"
                         : "default metric groups")
      << ", exporter --max-concurrent-requests " << cfg.concurrency << ".\n\n";
-  md << "| nodes | interval | polls | series | body MB | gzip MB | poll s avg / max | CPU ms / poll"
-        " | **CPU ms / node / poll** | mCPU / node @15s | RSS MB (peak) | **RSS KB / node** | "
-        "**RSS B / series** | scrape p50 / p99 ms | conns / poll | sim CPU ms / poll (core %) |\n"
-     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  md << "| nodes | scrapes | interval | polls | series | body MB | poll s avg / max | scrape of a "
+        "new snapshot s | renders / poll | CPU ms / poll | **CPU ms / node / poll** | mCPU / node @15s | RSS MB | "
+        "**RSS KB / node** | **RSS B / series** | conns / poll | sim CPU ms / poll (core %) |\n"
+     << "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const Result& r : rs) {
     if (!r.ok) {
       md << "| " << r.nodes << " | failed: " << r.error.substr(0, r.error.find('\n'))
-         << " |||||||||||||||\n";
+         << " ||||||||||||||||\n";
       continue;
     }
-    md << "| " << r.nodes << " | " << Fmt("%gs", r.interval) << " | " << r.polls << " | "
-       << r.series << " | " << Fmt("%.1f", r.body_bytes / 1e6) << " | "
-       << Fmt("%.1f", r.gzip_bytes / 1e6) << " | " << Fmt("%.2f", r.poll_seconds_avg) << " / "
-       << Fmt("%.2f", r.poll_seconds_max) << " | " << Fmt("%.0f", r.cpu_ms_per_poll) << " | "
-       << Fmt("%.2f", r.cpu_ms_per_node_poll) << " | " << Fmt("%.3f", r.mcpu_per_node_15s)
-       << " | " << Fmt("%.0f", r.rss / 1e6) << " (" << Fmt("%.0f", r.hwm / 1e6) << ") | "
-       << Fmt("%.0f", r.rss_per_node / 1024) << " | " << Fmt("%.0f", r.rss_per_series) << " | "
-       << Fmt("%.0f", r.scrape_p50 * 1e3) << " / " << Fmt("%.0f", r.scrape_p99 * 1e3) << " | "
-       << Fmt("%.1f", r.connections_per_poll) << " | " << Fmt("%.0f", r.sim_cpu_ms_per_poll)
-       << " (" << Fmt("%.0f", r.sim_core_share * 100) << "%) |\n";
+    for (const Window* w : {&r.plain, &r.gz}) {
+      const bool gz = w == &r.gz;
+      md << "| " << r.nodes << " | " << (gz ? "gzip" : "identity") << " | "
+         << Fmt("%gs", r.interval) << " | " << w->polls << " | " << r.series << " | "
+         << Fmt("%.1f", (gz ? r.gzip_bytes : r.body_bytes) / 1e6) << " | "
+         << Fmt("%.2f", w->poll_seconds_avg) << " / " << Fmt("%.2f", w->poll_seconds_max) << " | "
+         << Fmt("%.2f", w->scrape_new_avg) << " | " << Fmt("%.2f", w->renders / w->polls)
+         << " | " << Fmt("%.0f", w->cpu_ms_per_poll) << " | "
+         << Fmt("%.2f", w->cpu_ms_per_node_poll) << " | "
+         << Fmt("%.3f", w->cpu_ms_per_node_poll / 15.0) << " | " << Fmt("%.0f", w->rss_max / 1e6)
+         << " | " << Fmt("%.0f", w->rss_per_node / 1024) << " | "
+         << Fmt("%.0f", w->rss_per_series) << " | " << Fmt("%.1f", w->connections_per_poll)
+         << " | " << Fmt("%.0f", w->sim_cpu_ms_per_poll) << " ("
+         << Fmt("%.0f", w->sim_core_share * 100) << "%) |\n";
+    }
   }
-  md << "\nCPU = utime+stime of the exporter from /proc/<pid>/stat over whole intervals (each "
-        "holding one poll, its render and one scrape), divided by polls and nodes. RSS = VmRSS "
-        "(peak of the samples at the scrapes); peak = VmHWM. Series = sample lines of /metrics. "
-        "Scrape latency: back-to-back uncompressed GETs of /metrics by one client after the "
-        "window (a poll may run meanwhile). conns / poll: TCP connections from the exporter to "
-        "the simulator first seen in the window (from /proc/net/tcp).\n\n";
-  md << "Issue 5 targets:\n\n| target | measured | result |\n|---|---|---|\n";
+  md << "\n| nodes | cached scrape, identity: p50 / p99 / max ms (n) | cached scrape, gzip: "
+        "p50 / p99 ms (n) | first poll s | first scrape s | VmHWM MB | TCP connections total | "
+        "nodes down | overrun warnings |\n"
+     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const Result& r : rs) {
     if (!r.ok) continue;
+    md << "| " << r.nodes << " | " << Fmt("%.0f", r.scrape_p50 * 1e3) << " / "
+       << Fmt("%.0f", r.scrape_p99 * 1e3) << " / " << Fmt("%.0f", r.scrape_max * 1e3) << " ("
+       << r.scrape_count << ") | " << Fmt("%.0f", r.gzip_p50 * 1e3) << " / "
+       << Fmt("%.0f", r.gzip_p99 * 1e3) << " (" << r.gzip_count << ") | "
+       << Fmt("%.2f", r.first_poll_seconds) << " | " << Fmt("%.2f", r.first_scrape_seconds)
+       << " | " << Fmt("%.0f", r.hwm / 1e6) << " | " << r.connections_total << " | "
+       << r.down_nodes << " | " << r.overrun_warnings << " |\n";
+  }
+  md << "\nCPU = utime+stime of the exporter (/proc/<pid>/stat) over whole poll intervals, each "
+        "holding one poll, the render of its snapshot and one scrape (uncompressed, or gzip as "
+        "Prometheus asks), divided by polls and by nodes. RSS = the largest VmRSS sampled after "
+        "each scrape of the window. Series = sample lines of /metrics. 'Scrape of a new snapshot' "
+        "is the latency Prometheus sees when it scrapes once per poll: it includes the render "
+        "(and gzip), which happen on the first scrape. Cached scrapes: back-to-back GETs by one "
+        "client after the windows, leaving out those that met a new snapshot. conns / poll: TCP connections from the "
+        "exporter to the simulator first seen in the window (/proc/net/tcp, TIME_WAIT "
+        "included). renders / poll < 1: some snapshots were never scraped (the scrape took "
+        "longer than the interval), so their render is missing from CPU / poll.\n\n";
+  md << "Issue 5 targets (judged on the gzip window, i.e. scraped as Prometheus does; the "
+        "uncompressed window in brackets):\n\n| target | measured | result |\n|---|---|---|\n";
+  for (const Result& r : rs) {
+    if (!r.ok) continue;
+    const Window &g = r.gz, &p = r.plain;
     md << "| " << r.nodes << " nodes: CPU <= 1.5 ms / node / poll | "
-       << Fmt("%.2f", r.cpu_ms_per_node_poll) << " ms | " << PassFail(r.cpu_ms_per_node_poll <= 1.5)
+       << Fmt("%.2f", g.cpu_ms_per_node_poll) << " ms (" << Fmt("%.2f", p.cpu_ms_per_node_poll)
+       << ") | " << PassFail(g.cpu_ms_per_node_poll <= 1.5) << " |\n";
+    md << "| " << r.nodes << " nodes: RSS <= 0.5 MB / node | "
+       << Fmt("%.2f", g.rss_per_node / 1e6) << " MB (" << Fmt("%.2f", p.rss_per_node / 1e6)
+       << ") | " << PassFail(g.rss_per_node <= 0.5e6) << " |\n";
+    md << "| " << r.nodes << " nodes: RSS <= 250 B / series | " << Fmt("%.0f", g.rss_per_series)
+       << " B (" << Fmt("%.0f", p.rss_per_series) << ") | " << PassFail(g.rss_per_series <= 250)
        << " |\n";
-    md << "| " << r.nodes << " nodes: RSS <= 0.5 MB / node | " << Fmt("%.2f", r.rss_per_node / 1e6)
-       << " MB | " << PassFail(r.rss_per_node <= 0.5e6) << " |\n";
-    md << "| " << r.nodes << " nodes: RSS <= 250 B / series | " << Fmt("%.0f", r.rss_per_series)
-       << " B | " << PassFail(r.rss_per_series <= 250) << " |\n";
-    md << "| " << r.nodes << " nodes: TLS/TCP handshakes ~0 per poll | "
-       << Fmt("%.1f", r.connections_per_poll) << " connections / poll | "
-       << PassFail(r.connections_per_poll < 0.5) << " |\n";
+    md << "| " << r.nodes << " nodes: handshakes ~0 per poll in steady state | "
+       << Fmt("%.1f", g.connections_per_poll) << " TCP connections / poll ("
+       << Fmt("%.1f", p.connections_per_poll) << ") | "
+       << PassFail(g.connections_per_poll < 0.5 && p.connections_per_poll < 0.5) << " |\n";
   }
   for (size_t i = 1; i < rs.size(); ++i) {
     const Result &a = rs[i - 1], &b = rs[i];
     if (!a.ok || !b.ok) continue;
-    const double cpu_growth = b.cpu_ms_per_node_poll / a.cpu_ms_per_node_poll;
-    const double rss_growth = b.rss_per_node / a.rss_per_node;
+    const double cpu_growth = b.gz.cpu_ms_per_node_poll / a.gz.cpu_ms_per_node_poll;
+    const double rss_growth = b.gz.rss_per_node / a.gz.rss_per_node;
     md << "| growth " << a.nodes << " -> " << b.nodes << " nodes: CPU and RSS per node flat "
        << "(within +-25%) | CPU/node x" << Fmt("%.2f", cpu_growth) << ", RSS/node x"
        << Fmt("%.2f", rss_growth) << " | "
@@ -648,6 +711,28 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
        << " |\n";
   }
   return md.str();
+}
+
+std::string JsonWindow(const Window& w) {
+  std::ostringstream j;
+  j << "{\"polls\": " << J(w.polls) << ", \"window_seconds\": " << J(w.seconds)
+    << ", \"exporter_cpu_seconds\": " << J(w.cpu_seconds)
+    << ", \"cpu_ms_per_poll\": " << J(w.cpu_ms_per_poll)
+    << ", \"cpu_ms_per_node_per_poll\": " << J(w.cpu_ms_per_node_poll)
+    << ", \"mcpu_per_node_at_15s\": " << J(w.cpu_ms_per_node_poll / 15.0)
+    << ", \"exporter_core_share\": " << J(w.exporter_core_share)
+    << ", \"poll_seconds_avg\": " << J(w.poll_seconds_avg)
+    << ", \"poll_seconds_max\": " << J(w.poll_seconds_max)
+    << ", \"new_snapshot_scrape_seconds_avg\": " << J(w.scrape_new_avg)
+    << ", \"renders\": " << w.renders
+    << ", \"rss_bytes\": " << w.rss_max << ", \"rss_bytes_per_node\": " << J(w.rss_per_node)
+    << ", \"rss_bytes_per_series\": " << J(w.rss_per_series)
+    << ", \"connections\": " << w.connections
+    << ", \"connections_per_poll\": " << J(w.connections_per_poll)
+    << ", \"sim_cpu_seconds\": " << J(w.sim_cpu_seconds)
+    << ", \"sim_cpu_ms_per_poll\": " << J(w.sim_cpu_ms_per_poll)
+    << ", \"sim_core_share\": " << J(w.sim_core_share) << "}";
+  return j.str();
 }
 
 std::string Json(const Config& cfg, const std::vector<Result>& rs) {
@@ -661,35 +746,25 @@ std::string Json(const Config& cfg, const std::vector<Result>& rs) {
     const Result& r = rs[i];
     j << "    {\"nodes\": " << r.nodes << ", \"ok\": " << (r.ok ? "true" : "false")
       << ", \"error\": " << JS(r.error) << ", \"interval_seconds\": " << J(r.interval)
-      << ", \"polls\": " << J(r.polls) << ", \"window_seconds\": " << J(r.window_seconds)
-      << ",\n     \"exporter_cpu_seconds\": " << J(r.cpu_seconds)
-      << ", \"cpu_ms_per_poll\": " << J(r.cpu_ms_per_poll)
-      << ", \"cpu_ms_per_node_per_poll\": " << J(r.cpu_ms_per_node_poll)
-      << ", \"mcpu_per_node_at_15s\": " << J(r.mcpu_per_node_15s)
-      << ", \"exporter_core_share\": " << J(r.exporter_core_share)
-      << ",\n     \"rss_bytes\": " << r.rss << ", \"vmhwm_bytes\": " << r.hwm
-      << ", \"rss_bytes_per_node\": " << J(r.rss_per_node)
-      << ", \"rss_bytes_per_series\": " << J(r.rss_per_series)
       << ",\n     \"series\": " << r.series << ", \"series_summary\": " << J(r.series_summary)
       << ", \"series_metrics_api\": " << J(r.series_metrics_api)
       << ", \"body_bytes\": " << r.body_bytes << ", \"gzip_bytes\": " << r.gzip_bytes
-      << ",\n     \"first_poll_seconds\": " << J(r.first_poll_seconds)
-      << ", \"poll_seconds_avg\": " << J(r.poll_seconds_avg)
-      << ", \"poll_seconds_max\": " << J(r.poll_seconds_max)
-      << ",\n     \"first_scrape_seconds\": " << J(r.first_scrape_seconds)
+      << ",\n     \"identity_window\": " << JsonWindow(r.plain)
+      << ",\n     \"gzip_window\": " << JsonWindow(r.gz)
+      << ",\n     \"vmhwm_bytes\": " << r.hwm
+      << ", \"first_poll_seconds\": " << J(r.first_poll_seconds)
+      << ", \"first_scrape_seconds\": " << J(r.first_scrape_seconds)
       << ", \"scrape_p50_seconds\": " << J(r.scrape_p50)
       << ", \"scrape_p99_seconds\": " << J(r.scrape_p99)
       << ", \"scrape_max_seconds\": " << J(r.scrape_max)
-      << ", \"gzip_first_scrape_seconds\": " << J(r.gzip_first_seconds)
-      << ", \"gzip_cached_scrape_seconds\": " << J(r.gzip_cached_seconds)
-      << ",\n     \"connections_per_poll\": " << J(r.connections_per_poll)
-      << ", \"connections_total\": " << r.connections_total
+      << ", \"gzip_scrape_p50_seconds\": " << J(r.gzip_p50)
+      << ", \"gzip_scrape_p99_seconds\": " << J(r.gzip_p99)
+      << ", \"cached_scrapes\": " << r.scrape_count << ", \"cached_gzip_scrapes\": " << r.gzip_count
+      << ", \"latency_scrapes_that_rendered\": " << r.scrape_renders + r.gzip_renders
+      << ",\n     \"connections_total\": " << r.connections_total
       << ", \"down_nodes\": " << r.down_nodes
       << ", \"overrun_warnings\": " << r.overrun_warnings
-      << ", \"node_failure_logs\": " << r.node_failures
-      << ",\n     \"sim_cpu_seconds\": " << J(r.sim_cpu_seconds)
-      << ", \"sim_cpu_ms_per_poll\": " << J(r.sim_cpu_ms_per_poll)
-      << ", \"sim_core_share\": " << J(r.sim_core_share) << "}"
+      << ", \"node_failure_logs\": " << r.node_failures << "}"
       << (i + 1 < rs.size() ? "," : "") << "\n";
   }
   j << "  ]\n}\n";

@@ -74,6 +74,30 @@ TEST(Options, SimulateSubcommand) {
   EXPECT_EQ(o->sim.nodes, 5);
   EXPECT_TRUE(o->sim.tls);
   EXPECT_EQ(o->sim_kubeconfig, "/tmp/k");
+  EXPECT_TRUE(o->sim.kubelet_ip_san);
+  o = Parse({"simulate", "--tls", "--kubelets", "--kubelet-no-ip-san", "--apiservice",
+             "MissingEndpoints", "--deny", "nodes/stats", "--kubelet-clock-skew", "90"},
+            &code);
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->sim.kubelets);
+  EXPECT_FALSE(o->sim.kubelet_ip_san);
+  EXPECT_EQ(o->sim.apiservice, "MissingEndpoints");
+  EXPECT_EQ(o->sim.deny, std::vector<std::string>{"nodes/stats"});
+  EXPECT_EQ(o->sim.kubelet_clock_skew_seconds, 90);
+}
+
+TEST(Options, DoctorSubcommand) {
+  int code = -1;
+  auto o = Parse({"doctor", "--nodes", "3", "--output", "json", "--kubeconfig", "/k"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->command, Options::Command::kDoctor);
+  EXPECT_EQ(o->doctor.max_nodes, 3);
+  EXPECT_TRUE(o->doctor.json);
+  EXPECT_EQ(o->doctor.kubeconfig, "/k");
+  testing::internal::CaptureStderr();
+  EXPECT_FALSE(Parse({"doctor", "--nodes", "some"}, &code));
+  testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, 2);
 }
 
 TEST(Options, BadFlagsAreRejectedWithExitCode2) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/test_util.h"
+#include "kmb/doctor/doctor.h"
 #include "kmb/util/log.h"
 
 namespace kmb {
@@ -71,6 +72,30 @@ TEST(Server, ServesMetricsHealthReadyAndLanding) {
   EXPECT_NE(landing.body.find("href=\"/metrics\""), std::string::npos);
   EXPECT_NE(landing.body.find(std::string(Version())), std::string::npos);
   EXPECT_EQ(HttpGet(base + "/nope").status, 404);
+}
+
+TEST(Server, DebugStatusExplainsEachNode) {
+  std::string error;
+  auto server = MetricsServer::Start({"127.0.0.1:0", "/metrics", 2}, &error);
+  ASSERT_TRUE(server) << error;
+  EXPECT_NE(testing::HttpGet(server->url() + "/debug/status").body.find("Waiting"),
+            std::string::npos);
+  auto snap = std::make_shared<Snapshot>();
+  snap->summary.enabled = true;
+  NodeResult good, bad;
+  good.node = "node-ok";
+  bad.node = "node-<broken>";
+  bad.status = Status::Error(reason::kTimeout, "GET https://x/api/v1/nodes/b/proxy/stats/summary: "
+                                               "Operation timed out after 10001 milliseconds");
+  snap->nodes = {good, bad};
+  server->Publish(std::make_shared<Exposition>(snap, WriterOptions{}));
+  auto page = testing::HttpGet(server->url() + "/debug/status");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("node-ok"), std::string::npos);
+  EXPECT_NE(page.body.find("node-&lt;broken&gt;"), std::string::npos) << "escaped";
+  EXPECT_NE(page.body.find("class=\"fail\">timeout"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find(doctor::Explain(bad.status).substr(0, 20)), std::string::npos);
+  EXPECT_NE(testing::HttpGet(server->url() + "/").body.find("/debug/status"), std::string::npos);
 }
 
 TEST(Server, BadListenAddressIsAClearError) {

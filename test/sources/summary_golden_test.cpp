@@ -33,6 +33,7 @@
 
 #include "kmb/catalog/catalog.h"
 #include "kmb/sources/summary.h"
+#include "sources/json_walk.h"
 #include "sources/sources_test_support.h"
 
 namespace kmb {
@@ -418,7 +419,14 @@ std::vector<std::string> SummaryFixtures() {
   return files;
 }
 
-TEST(SummaryGolden, EveryLeafOfEveryFixture) {
+// Both walks of the decoder (the DOM fast path and the On-Demand one it falls back to).
+class SummaryGoldenWalk : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { walk::OnDemandOnlyForTest(GetParam()); }
+  void TearDown() override { walk::OnDemandOnlyForTest(false); }
+};
+
+TEST_P(SummaryGoldenWalk, EveryLeafOfEveryFixture) {
   const auto files = SummaryFixtures();
   ASSERT_EQ(files.size(), 9u);
   for (const std::string& file : files) {
@@ -496,7 +504,7 @@ std::string ConstructedPvcAndAcceleratorPayload() {
   return doc.dump();
 }
 
-TEST(SummaryGolden, ConstructedPvcAndAccelerators) {
+TEST_P(SummaryGoldenWalk, ConstructedPvcAndAccelerators) {
   const std::string body = ConstructedPvcAndAcceleratorPayload();
   CheckGolden(body, "constructed from 1.35");
 
@@ -543,6 +551,11 @@ TEST(SummaryGolden, ConstructedPvcAndAccelerators) {
   EXPECT_EQ(testing::U(testing::SampleOf(*gpu, "container_accelerator_duty_cycle")), 37u);
   EXPECT_EQ(testing::CountKind(s.entities, Entity::kAccelerator), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Walks, SummaryGoldenWalk, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "OnDemand" : "Dom");
+                         });
 
 }  // namespace
 }  // namespace kmb

@@ -240,7 +240,9 @@ TEST_P(SummaryFixture, DecodesHandReadValues) {
         ASSERT_EQ(current_pod, nullptr) << "node children after a pod";
         ASSERT_EQ(e.labels.size(), 2u);
         EXPECT_EQ(e.labels[0], c.node);
-        if (e.entity == Entity::kSystemContainer) EXPECT_FALSE(e.labels[1].empty());
+        if (e.entity == Entity::kSystemContainer) {
+          EXPECT_FALSE(e.labels[1].empty());
+        }
         break;
       case Entity::kPod:
         current_pod = &e;
@@ -255,12 +257,21 @@ TEST_P(SummaryFixture, DecodesHandReadValues) {
         const auto names = catalog::LabelNames(e.entity);
         ASSERT_EQ(e.labels.size(), names.size());
         for (size_t l = 0; l < names.size(); ++l) {
-          if (names[l] == "namespace") EXPECT_EQ(e.labels[l], current_pod->labels[0]);
-          if (names[l] == "pod") EXPECT_EQ(e.labels[l], current_pod->labels[1]);
-          if (names[l] == "node") EXPECT_EQ(e.labels[l], c.node);
-          if (names[l] == "uid") EXPECT_EQ(e.labels[l], current_pod->labels[3]);
-          if (names[l] == "container" || names[l] == "volume") EXPECT_FALSE(e.labels[l].empty());
-          if (names[l] == "persistentvolumeclaim") EXPECT_TRUE(e.labels[l].empty());
+          const std::string_view name = names[l];
+          const std::string& value = e.labels[l];
+          if (name == "namespace") {
+            EXPECT_EQ(value, current_pod->labels[0]);
+          } else if (name == "pod") {
+            EXPECT_EQ(value, current_pod->labels[1]);
+          } else if (name == "node") {
+            EXPECT_EQ(value, c.node);
+          } else if (name == "uid") {
+            EXPECT_EQ(value, current_pod->labels[3]);
+          } else if (name == "container" || name == "volume") {
+            EXPECT_FALSE(value.empty());
+          } else if (name == "persistentvolumeclaim") {
+            EXPECT_TRUE(value.empty());
+          }
         }
         break;
       }
@@ -836,6 +847,71 @@ TEST(SummarySchema, EveryKindFitsTheLabelSlots) {
   EXPECT_EQ(catalog::LabelNames(Entity::kAccelerator).size(), walk::kMaxLabels);
 }
 
+// ---- The two walks: DOM fast path and On-Demand fallback ----
+
+NodeSummary DecodeWith(bool on_demand, const std::string& body) {
+  walk::OnDemandOnlyForTest(on_demand);
+  NodeSummary s;
+  const Status st = DecodeSummary(body, "", &s);
+  walk::OnDemandOnlyForTest(false);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return s;
+}
+
+void ExpectSameDecode(const std::string& body, const std::string& what) {
+  SCOPED_TRACE(what);
+  const NodeSummary a = DecodeWith(false, body);
+  const NodeSummary b = DecodeWith(true, body);
+  EXPECT_EQ(a.node, b.node);
+  ASSERT_EQ(a.entities.size(), b.entities.size());
+  for (size_t i = 0; i < a.entities.size(); ++i) {
+    const EntityStats& x = a.entities[i];
+    const EntityStats& y = b.entities[i];
+    EXPECT_EQ(x.entity, y.entity) << i;
+    EXPECT_EQ(x.labels, y.labels) << i;
+    ASSERT_EQ(x.samples.size(), y.samples.size()) << i;
+    for (size_t j = 0; j < x.samples.size(); ++j) {
+      EXPECT_EQ(x.samples[j].metric, y.samples[j].metric);
+      EXPECT_EQ(x.samples[j].kind, y.samples[j].kind);
+      EXPECT_EQ(x.samples[j].u, y.samples[j].u);  // the same bits, whatever the kind
+      EXPECT_EQ(x.samples[j].time_ms, y.samples[j].time_ms);
+    }
+  }
+}
+
+TEST(SummaryWalks, DomAndOnDemandAgree) {
+  for (const SummaryCase& c : kCases) ExpectSameDecode(ReadFixture(SummaryPath(c.file)), c.file);
+  const char* docs[] = {
+      R"({"node":{"nodeName":"n1","cpu":{"usageCoreNanoSeconds":-5,"usageNanoCores":1.5e9,
+          "time":"2026-01-13T18:40:14.250Z"},"startTime":"1969-12-31T23:59:59Z",
+          "memory":{"workingSetBytes":18446744073709551615,"rssBytes":"7","pageFaults":null}},
+          "pods":[null,3,{"podRef":"x","cpu":[]},{"containers":[{"cpu":{"usageCoreNanoSeconds":3},
+          "name":"c\u0031","startTime":12}],"podRef":{"namespace":"ns","name":"p"},
+          "network":{"interfaces":[{"name":"eth0","rxBytes":1}],"name":"eth0","txBytes":2},
+          "volume":[{"name":"v","usedBytes":1,"pvcRef":{"name":"c"}}]}]})",
+      R"({"pods":[{"podRef":{"name":"p","namespace":"n"}}],"node":{"nodeN\u0061me":"n\"1"}})",
+      R"({"node":{"nodeName":"w","network":{"name":"","interfaces":[{"name":"a b","rxBytes":1}]}}})",
+      "{}",
+  };
+  for (const char* doc : docs) ExpectSameDecode(doc, doc);
+}
+
+TEST(SummaryWalks, WhatTheDomRejectsTheOnDemandWalkDecides) {
+  // A number out of range where no row looks: the DOM parser rejects the document, the
+  // On-Demand walk skips the value and decodes the rest.
+  NodeSummary s = MustDecode(
+      R"({"node":{"nodeName":"n","x":1e400,"y":[18446744073709551616],
+          "cpu":{"usageCoreNanoSeconds":5}}})");
+  ASSERT_EQ(s.entities.size(), 1u);
+  EXPECT_EQ(U(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")), 5u);
+  // Deeper than the DOM's depth limit (1024), away from rows.
+  std::string deep = R"({"node":{"nodeName":"n","cpu":{"usageCoreNanoSeconds":6}},"x":)";
+  deep += std::string(2000, '[') + std::string(2000, ']') + "}";
+  s = MustDecode(deep);
+  ASSERT_EQ(s.entities.size(), 1u);
+  EXPECT_EQ(U(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")), 6u);
+}
+
 // ---- Hostile input: a decode error (or a graceful success), never a crash ----
 
 void ExpectDecodeError(const std::string& body, const char* what) {
@@ -910,7 +986,9 @@ TEST(SummaryHostile, InterfacesNestedWithoutEnd) {
   }
   ExpectDecodeError(nested(100000), "100000 levels of interfaces");
   const Status st = DecodeSummary(nested(40), "", &s);
-  if (st.ok()) EXPECT_EQ(s.entities.size(), 4u);
+  if (st.ok()) {
+    EXPECT_EQ(s.entities.size(), 4u);
+  }
 }
 
 TEST(SummaryHostile, NumbersOutOfRange) {

@@ -5,12 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "kmb/doctor/doctor.h"
 #include "kmb/sim/cluster.h"
 
 namespace kmb {
 
 struct Options {
-  enum class Command { kRun, kSimulate, kCatalog };
+  enum class Command { kRun, kSimulate, kCatalog, kDoctor };
   Command command = Command::kRun;
 
   // Cluster access.
@@ -46,6 +47,9 @@ struct Options {
   std::string sim_kubeconfig;
   std::vector<std::string> sim_fail_nodes;
   int sim_metrics_api_status = 0;
+
+  // `doctor` subcommand.
+  doctor::DoctorOptions doctor;
 
   // `catalog` subcommand.
   bool catalog_markdown = true;

@@ -52,6 +52,10 @@ class KubeClient {
   // HttpResponse again to keep its buffer). No credential ever appears in the message.
   Status Get(std::string_view path, HttpResponse* out);
 
+  // POST `json_body` (Content-Type: application/json) to `path`; results as for Get, with
+  // "POST <url>" in messages. Used by `doctor` for SelfSubjectAccessReviews.
+  Status Post(std::string_view path, std::string_view json_body, HttpResponse* out);
+
   const ClusterConfig& config() const;
 
   // Connections (TCP, and TLS handshakes for https) opened since construction; with keep-alive
@@ -59,6 +63,9 @@ class KubeClient {
   uint64_t connections_opened() const;
 
  private:
+  Status Request(const char* method, std::string_view path, std::string_view body,
+                 HttpResponse* out);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

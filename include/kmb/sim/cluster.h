@@ -26,7 +26,32 @@ struct SimOptions {
   // Worker threads. Each open keep-alive connection holds one, so use at least as many as the
   // client keeps connections.
   int threads = 8;
+
+  // ---- Kubelets and failure reproductions (the `doctor` tests; docs/troubleshooting.md) ----
+  // Each node gets its own kubelet HTTPS listener on 127.0.0.1 (an ephemeral port), advertised
+  // as the node's InternalIP and status.daemonEndpoints.kubeletEndpoint.Port, serving
+  // /stats/summary, /healthz and /pods with a certificate from the cluster CA. Needs `tls`;
+  // at most kMaxKubelets nodes.
+  bool kubelets = false;
+  bool kubelet_ip_san = true;  // false: the kubelet certificate names only the node's hostname
+  // A plain-HTTP read-only kubelet listener (like --read-only-port=10255), shared by all nodes
+  // and answering for the first one; closed by default, as on modern kubelets.
+  bool kubelet_read_only = false;
+  int kubelet_clock_skew_seconds = 0;  // added to the kubelets' Date header
+  // The APIService v1beta1.metrics.k8s.io and what backs it: "Passed" (healthy),
+  // "FailedDiscoveryCheck" (the API server's discovery request to metrics-server times out),
+  // "MissingEndpoints" (metrics-server not ready), "ServiceNotFound" (its Service deleted),
+  // "IoTimeout" (metrics-server crash-looping on `dial tcp 10.233.0.1:443: i/o timeout`), or
+  // "Absent" (no aggregation: the APIService and metrics.k8s.io answer 404). Anything but
+  // Passed also makes metrics.k8s.io answer 503 (404 for Absent).
+  std::string apiservice = "Passed";
+  // What SelfSubjectAccessReview denies, as `kubectl auth can-i` names them: "nodes",
+  // "nodes/proxy", "nodes/stats", "nodes.metrics.k8s.io", "pods.metrics.k8s.io". The requests
+  // themselves are refused with 403 too.
+  std::vector<std::string> deny;
 };
+
+inline constexpr int kMaxKubelets = 200;
 
 class SimulatedCluster {
  public:
@@ -37,6 +62,10 @@ class SimulatedCluster {
   std::string address() const;  // "127.0.0.1:PORT"
   std::string ca_pem() const;   // the generated CA certificate (PEM) with --tls, else ""
   std::vector<std::string> node_names() const;
+  // The kubelet HTTPS port of node `n` with `kubelets`, else 0.
+  int kubelet_port(int node) const;
+  // The shared read-only port with `kubelet_read_only`, else 0.
+  int kubelet_read_only_port() const;
 
   // Fault injection: the HTTP status that node's /stats/summary (or the whole metrics.k8s.io
   // group) answers with, with a Kubernetes Status body; 0 restores the healthy answer.
@@ -56,7 +85,8 @@ class SimulatedCluster {
 
 // `kube-metrics-bridge simulate`: starts the server, writes a kubeconfig when the path is not
 // empty, makes `fail_nodes` answer their Summary with 503 and the metrics API with
-// `metrics_api_status` when not 0, prints one line "listening on <url>" to stdout, then blocks
+// `metrics_api_status` when not 0, prints one line "listening on <url>" to stdout (and
+// "kubelet read-only port <port>" with `kubelet_read_only`), then blocks
 // until SIGINT or SIGTERM. Returns 0; on a start failure prints one error line to stderr and
 // returns 1.
 int RunSimulator(const SimOptions& options, const std::string& kubeconfig_path,

@@ -27,8 +27,9 @@ struct NodeSummary {
 // (the name the node list gave; the payload's nodeName is used when it is empty).
 // On malformed input returns reason "decode" with a message naming the byte offset, and
 // leaves *out empty. Never recurses without bound and never reads past `body`.
-// Reuses out's vectors (their capacity survives), so polling into the same NodeSummary does not
-// allocate once it has grown.
+// Reuses out's vectors (their capacity survives), so polling into the same NodeSummary hardly
+// allocates once it has grown: a handful of label strings per decode (on the 1.34 fixture 15, for
+// 250 entities), where the slot of a merged duplicate interface is reused by another kind.
 Status DecodeSummary(std::string_view body, std::string_view node_name, NodeSummary* out);
 
 // The JSON parser reads up to this many bytes past the end of a body.
