@@ -139,6 +139,16 @@ void WriteSummaryNode(JsonWriter& w, const ClusterModel& model, int node, const 
     w.Field("name", kSystemContainers[i]);
     WriteTime(w, "startTime", ni.boot_unix + 5 + 11 * i);
     WriteCgroup(w, time, s.system[i]);
+    // stats/v1alpha1 lets a system container carry rootfs and logs (capacity and availability
+    // of the node filesystem; older kubelets sent them, see the 2016 capture). The last one
+    // (misc) carries them so the demo shows those series; the others keep the 1.35 shape.
+    for (const char* key : {"rootfs", "logs"}) {
+      if (i != kSystemContainerCount - 1) break;
+      w.Key(key).BeginObject();
+      w.Field("availableBytes", s.fs.available_bytes);
+      w.Field("capacityBytes", s.fs.capacity_bytes);
+      w.EndObject();
+    }
     WriteSwap(w, time, s.system[i].swap);
     w.EndObject();
   }
@@ -191,6 +201,23 @@ void WriteSummaryPod(JsonWriter& w, const ClusterModel& model, int node, int slo
     WriteFs(w, "rootfs", time.view(), cs.rootfs);
     WriteFs(w, "logs", time.view(), cs.logs);
     WriteSwap(w, time.view(), cs.cgroup.swap);
+    if (c == 0 && std::string_view(info.app->name) == "indexer") {
+      // The indexer's main container holds a GPU, so the accelerator block appears too.
+      const uint64_t total = uint64_t{16} << 30;
+      w.Key("accelerators").BeginArray();
+      w.BeginObject();
+      w.Field("make", "nvidia");
+      w.Field("model", "tesla-t4");
+      w.Key("id").BeginString();
+      w.out()->append("GPU-");
+      model.AppendPodUid(w.out(), node, slot);
+      w.EndString();
+      w.Field("memoryTotal", total);
+      w.Field("memoryUsed", cs.cgroup.memory.working_set_bytes % total);
+      w.Field("dutyCycle", cs.cgroup.cpu.usage_nano_cores % 101);
+      w.EndObject();
+      w.EndArray();
+    }
     w.EndObject();
   }
   w.EndArray();

@@ -14,6 +14,7 @@
 #include <simdjson.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -413,6 +415,25 @@ void BM_RenderKmbColdPages(benchmark::State& state) {
   state.counters["series"] = static_cast<double>(w.series);
 }
 
+// Same as BM_RenderKmb with glibc told to keep freed memory (mallopt: blocks up to 32 MiB from
+// the heap, never trimmed), i.e. roughly what reusing the render buffers between snapshots would
+// give. Changes the process's malloc settings: registered last.
+void BM_RenderKmbRetained(benchmark::State& state) {
+  RenderWorld& w = World();
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  for (int i = 0; i < 2; ++i) {
+    std::string body = RenderExposition(*w.snap, ExpositionFormat::kText004, w.opts);
+    benchmark::DoNotOptimize(body.data());
+  }
+  for (auto _ : state) {
+    std::string body = RenderExposition(*w.snap, ExpositionFormat::kText004, w.opts);
+    benchmark::DoNotOptimize(body.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * w.series));
+  state.counters["series"] = static_cast<double>(w.series);
+}
+
 void BM_PromCollectSerialize(benchmark::State& state) {
   PromBaseline& prom = Prom();
   prometheus::TextSerializer serializer;
@@ -498,6 +519,22 @@ void BM_MemcpyBody(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+
+// Machine property behind the render numbers: first touch of fresh anonymous memory (mmap,
+// one write per 4 KiB page, munmap), per page.
+void BM_PageFault(benchmark::State& state) {
+  constexpr size_t kBytes = 64u << 20;
+  for (auto _ : state) {
+    void* p = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      state.SkipWithError("mmap");
+      break;
+    }
+    for (size_t off = 0; off < kBytes; off += 4096) static_cast<volatile char*>(p)[off] = 1;
+    munmap(p, kBytes);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * (kBytes / 4096)));
 }
 
 // Baseline for the HTTP numbers: the body over a bare loopback TCP connection (one send() loop
@@ -713,6 +750,11 @@ std::string Tables(const CaptureReporter& rep) {
     md << "| kmb RenderExposition text, cold pages (malloc_trim before each render) | "
        << Fmt("%.1f", rc * 1e9 / s) << " | " << MBs(static_cast<double>(w.body_bytes), rc)
        << " | |\n";
+    const double rr = rep.Cpu("render/kmb_text_retained_heap/" + rn);
+    md << "| kmb RenderExposition text, freed memory kept (mallopt M_MMAP_THRESHOLD 32 MiB, no "
+          "trim) | "
+       << Fmt("%.1f", rr * 1e9 / s) << " | " << MBs(static_cast<double>(w.body_bytes), rr)
+       << " | |\n";
     md << "| kmb RenderExposition OpenMetrics | " << Fmt("%.1f", rom * 1e9 / s) << " | "
        << MBs(static_cast<double>(w.om_bytes), rom) << " | |\n";
     md << "| prometheus-cpp Collect + TextSerializer | "
@@ -729,6 +771,9 @@ std::string Tables(const CaptureReporter& rep) {
        << Ratio(static_cast<double>(prom.heap_bytes),
                 static_cast<double>(w.snapshot_heap + w.body_bytes))
        << " (registry vs snapshot + body) |\n\n";
+    md << "First touch of fresh memory on this machine: "
+       << Fmt("%.2f", rep.Cpu("machine/page_fault_64MiB") * 1e6 / (64 * 256))
+       << " us per 4 KiB page (a 72 MB body alone is ~17.5k pages).\n\n";
     md << "Registry build (one Add + Set per series, not timed above): "
        << Fmt("%.0f", prom.build_seconds * 1e9 / static_cast<double>(prom.series))
        << " ns / series.\n\n";
@@ -825,6 +870,8 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark(("render/promcpp_collect_serialize" + rn).c_str(),
                                BM_PromCollectSerialize)
       ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("machine/page_fault_64MiB", BM_PageFault)
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("serve/memcpy_body", BM_MemcpyBody)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("serve/first_body", BM_ServeFirstBody)
       ->Iterations(3)->Unit(benchmark::kMillisecond);
@@ -841,6 +888,10 @@ int main(int argc, char** argv) {
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("serve/http_fresh", BM_Http, true, false)
       ->ArgName("clients")->Arg(1)->Arg(3)->Iterations(5)->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+
+  benchmark::RegisterBenchmark(("render/kmb_text_retained_heap" + rn).c_str(),
+                               BM_RenderKmbRetained)
       ->Unit(benchmark::kMillisecond);
 
   CaptureReporter reporter;

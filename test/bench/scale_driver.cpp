@@ -382,7 +382,7 @@ struct Result {
   double interval = 0;
   bool ok = false;
   std::string error;
-  Window plain, gz;  // uncompressed scrapes; gzip scrapes (as Prometheus does)
+  Window none, plain, gz;  // no scrape; uncompressed scrapes; gzip scrapes (as Prometheus)
   uint64_t hwm = 0;
   uint64_t series = 0, body_bytes = 0, gzip_bytes = 0;
   double series_summary = 0, series_metrics_api = 0;
@@ -489,12 +489,20 @@ Result RunPoint(const Config& cfg, int n) {
   const double phase = std::clamp(r.first_poll_seconds * 1.5 + 0.5, 0.3 * I, 0.8 * I);
   int k = static_cast<int>(std::ceil((Now() - t_start) / I));
   if (t_start + k * I + phase < Now()) ++k;
-  auto measure = [&](bool gzip, Window* w) -> bool {
+  // scrape = false: no scrape at all (the poll alone: HTTP, decode, snapshot); one poll per
+  // tick is assumed (checked against polls_total by the next window).
+  auto measure = [&](bool scrape, bool gzip, Window* w) -> bool {
     std::vector<Scrape> scrapes;
     std::vector<double> cpu, sim_cpu, times;
     for (int i = 0; i <= polls; ++i, ++k) {
       SleepUntil(t_start + k * I + phase);
-      Scrape s = scraper.Get(metrics_url, gzip);
+      Scrape s;
+      if (scrape) {
+        s = scraper.Get(metrics_url, gzip);
+      } else {
+        s.code = 200;
+        s.polls_total = i;
+      }
       if (s.code != 200) {
         r.error = "scrape failed: " + s.error;
         return false;
@@ -507,9 +515,9 @@ Result RunPoint(const Config& cfg, int n) {
       std::fprintf(stderr,
                    "  tick %d (%s): polls_total %.0f, poll %.3fs, scrape %.3fs, %llu bytes, "
                    "exporter CPU %.2fs\n",
-                   k, gzip ? "gzip" : "identity", s.polls_total, s.poll_duration_summary,
+                   k, !scrape ? "no scrape" : gzip ? "gzip" : "identity", s.polls_total, s.poll_duration_summary,
                    s.seconds, static_cast<unsigned long long>(s.bytes), cpu.back());
-      if (i > 0) {
+      if (i > 0 && scrape) {
         w->renders += s.polls_total != scrapes[scrapes.size() - 2].polls_total;
         w->scrape_new_avg += s.seconds / polls;
         w->poll_seconds_avg += s.poll_duration_summary / polls;
@@ -528,7 +536,10 @@ Result RunPoint(const Config& cfg, int n) {
     }
     return true;
   };
-  if (!measure(false, &r.plain) || !measure(true, &r.gz)) return r;
+  if (!measure(false, false, &r.none) || !measure(true, false, &r.plain) ||
+      !measure(true, true, &r.gz)) {
+    return r;
+  }
   const Scrape& last = r.plain.last;
   r.series = last.samples;
   r.body_bytes = last.bytes;
@@ -536,7 +547,7 @@ Result RunPoint(const Config& cfg, int n) {
   r.series_summary = last.series_summary;
   r.series_metrics_api = last.series_metrics_api;
   r.down_nodes = std::max(last.down_nodes, r.gz.last.down_nodes);
-  for (Window* w : {&r.plain, &r.gz}) {
+  for (Window* w : {&r.none, &r.plain, &r.gz}) {
     w->cpu_ms_per_poll = w->cpu_seconds * 1e3 / w->polls;
     w->cpu_ms_per_node_poll = w->cpu_ms_per_poll / n;
     w->sim_cpu_ms_per_poll = w->sim_cpu_seconds * 1e3 / w->polls;
@@ -639,13 +650,18 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
          << " ||||||||||||||||\n";
       continue;
     }
-    for (const Window* w : {&r.plain, &r.gz}) {
+    for (const Window* w : {&r.none, &r.plain, &r.gz}) {
       const bool gz = w == &r.gz;
-      md << "| " << r.nodes << " | " << (gz ? "gzip" : "identity") << " | "
+      md << "| " << r.nodes << " | " << (w == &r.none ? "none (poll only)" : gz ? "gzip" : "identity") << " | "
          << Fmt("%gs", r.interval) << " | " << w->polls << " | " << r.series << " | "
-         << Fmt("%.1f", (gz ? r.gzip_bytes : r.body_bytes) / 1e6) << " | "
-         << Fmt("%.2f", w->poll_seconds_avg) << " / " << Fmt("%.2f", w->poll_seconds_max) << " | "
-         << Fmt("%.2f", w->scrape_new_avg) << " | " << Fmt("%.2f", w->renders / w->polls)
+         << (w == &r.none ? std::string("-")
+                          : Fmt("%.1f", (gz ? r.gzip_bytes : r.body_bytes) / 1e6))
+         << " | "
+         << (w == &r.none ? std::string("- | - | -")
+                          : Fmt("%.2f", w->poll_seconds_avg) + " / " +
+                                Fmt("%.2f", w->poll_seconds_max) + " | " +
+                                Fmt("%.2f", w->scrape_new_avg) + " | " +
+                                Fmt("%.2f", w->renders / w->polls))
          << " | " << Fmt("%.0f", w->cpu_ms_per_poll) << " | "
          << Fmt("%.2f", w->cpu_ms_per_node_poll) << " | "
          << Fmt("%.3f", w->cpu_ms_per_node_poll / 15.0) << " | " << Fmt("%.0f", w->rss_max / 1e6)
@@ -749,6 +765,7 @@ std::string Json(const Config& cfg, const std::vector<Result>& rs) {
       << ",\n     \"series\": " << r.series << ", \"series_summary\": " << J(r.series_summary)
       << ", \"series_metrics_api\": " << J(r.series_metrics_api)
       << ", \"body_bytes\": " << r.body_bytes << ", \"gzip_bytes\": " << r.gzip_bytes
+      << ",\n     \"no_scrape_window\": " << JsonWindow(r.none)
       << ",\n     \"identity_window\": " << JsonWindow(r.plain)
       << ",\n     \"gzip_window\": " << JsonWindow(r.gz)
       << ",\n     \"vmhwm_bytes\": " << r.hwm

@@ -65,13 +65,16 @@ TEST(EndToEnd, PrometheusScrapesTheExporterAndSeesTheSimulatorsValues) {
   const std::string token = "e2e-token-never-logged";
 
   Child sim({KMB_BINARY, "simulate", "--listen", "127.0.0.1:0", "--nodes", "3",
-             "--pods-per-node", "5", "--tls", "--token", token, "--stats-period", "1h",
+             "--pods-per-node", "14", "--tls", "--token", token, "--stats-period", "1h",
              "--write-kubeconfig", kc},
             dir.file("sim.out"), dir.file("sim.err"));
   ASSERT_NE(sim.WaitForLine("listening on"), "") << sim.Stderr();
 
   Child exporter({KMB_BINARY, "--kubeconfig", kc, "--web.listen-address", "127.0.0.1:0",
-                  "--interval", "2s", "--log.level=debug"},
+                  "--interval", "2s", "--log.level=debug",
+                  // The whole catalog, PSI averages included, goes through Prometheus.
+                  "--metric-groups=node,system-container,network,filesystem,psi,psi-avg,pod,"
+                  "volume,container,metrics-api"},
                  dir.file("exporter.out"), dir.file("exporter.err"));
   std::string line = exporter.WaitForLine("serving metrics", true);
   ASSERT_NE(line, "") << exporter.Stderr();
@@ -146,7 +149,7 @@ TEST(EndToEnd, PrometheusScrapesTheExporterAndSeesTheSimulatorsValues) {
   HttpResponse nm;
   ASSERT_TRUE(client.Get("/apis/metrics.k8s.io/v1beta1/nodes", &nm).ok());
   EXPECT_EQ(Query(prom, "k8s_metrics_api_node_cpu_usage_cores").size(), 3u);
-  EXPECT_EQ(Query(prom, "k8s_metrics_api_container_memory_working_set_bytes").size(), 3u * 5 * 2);
+  EXPECT_EQ(Query(prom, "k8s_metrics_api_container_memory_working_set_bytes").size(), 3u * 14 * 2);
   EXPECT_EQ(ScalarOf(Query(prom, "kube_metrics_bridge_source_up{source=\"metrics-api\"}")), 1);
   EXPECT_EQ(Query(prom, "kube_metrics_bridge_build_info").size(), 1u);
 

@@ -230,6 +230,22 @@ TEST(Integration, MetricsApi503KeepsSummary) {
   EXPECT_TRUE(Contains(logs, "503")) << logs;
 }
 
+TEST(Integration, SimulatorShowsTheWholeCatalog) {
+  TempDir dir;
+  sim::SimOptions so;
+  so.nodes = 2;
+  so.pods_per_node = 14;  // every app of the simulator, PVCs and the GPU pod included
+  Rig rig = MakeRig(so, false, dir);
+  SnapshotPtr snap = rig.poller->Poll();
+  WriterOptions all;
+  all.metric_groups = AllMetricGroups();
+  std::string text = RenderExposition(*snap, ExpositionFormat::kText004, all);
+  for (const auto& def : catalog::kMetrics) {
+    if (def.source == catalog::Source::kSelf) continue;
+    EXPECT_TRUE(Contains(text, "\n" + std::string(def.name) + "{")) << def.name << " missing";
+  }
+}
+
 // ---- The binary ----
 
 TEST(Binary, OnceAgainstSimulatorPrintsExposition) {
