@@ -5,9 +5,10 @@
 namespace kmb {
 
 Status DecodeNodeList(std::string_view body, NodeListPage* page) {
-  // On-demand parsing needs SIMDJSON_PADDING readable bytes past the end: copy once.
+  // On-demand parsing needs SIMDJSON_PADDING readable bytes past the end: copy once. The
+  // parser and buffer are reused across pages and polls.
+  thread_local simdjson::ondemand::parser parser;
   simdjson::padded_string padded(body);
-  simdjson::ondemand::parser parser;
   auto fail = [&](std::string_view what) {
     return Status::Error(reason::kDecode, "NodeList: " + std::string(what));
   };
@@ -42,6 +43,10 @@ Status DecodeNodeList(std::string_view body, NodeListPage* page) {
         page->names.emplace_back(name);
       }
     }
+  }
+  const char* after = nullptr;
+  if (doc.current_location().get(after) != simdjson::OUT_OF_BOUNDS) {
+    return fail("trailing content after the NodeList");
   }
   return Status::Ok();
 }

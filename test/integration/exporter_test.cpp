@@ -230,6 +230,22 @@ TEST(Integration, MetricsApi503KeepsSummary) {
   EXPECT_TRUE(Contains(logs, "503")) << logs;
 }
 
+TEST(Integration, MetricsApiMissing404IsExplained) {
+  TempDir dir;
+  sim::SimOptions so;
+  so.nodes = 2;
+  so.apiservice = "Absent";  // no aggregation: metrics.k8s.io answers 404
+  Rig rig = MakeRig(so, false, dir);
+  ::testing::internal::CaptureStderr();
+  SnapshotPtr snap = rig.poller->Poll();
+  std::string logs = ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(snap->metrics_api.up);
+  EXPECT_EQ(snap->metrics_api.status.reason(), "http_4xx");
+  EXPECT_TRUE(snap->summary.up);
+  EXPECT_TRUE(Contains(logs, "HTTP 404")) << logs;
+  EXPECT_TRUE(Contains(logs, "kubectl get apiservice v1beta1.metrics.k8s.io")) << logs;
+}
+
 TEST(Integration, SimulatorShowsTheWholeCatalog) {
   TempDir dir;
   sim::SimOptions so;
