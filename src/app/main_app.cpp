@@ -131,6 +131,7 @@ int RunMain(int argc, char** argv) {
       auto missed = (now - next) / interval + 1;
       log::Warn("poll overran the interval; skipping ticks",
                 {{"skipped", std::to_string(missed)}});
+      poller.CountSkippedTicks(static_cast<uint64_t>(missed));
       next += missed * interval;
     }
     SleepUntil(next);

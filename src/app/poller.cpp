@@ -28,6 +28,15 @@ constexpr char kMetricsApi[] = "metrics-api";
 
 }  // namespace
 
+int ShardOf(std::string_view node, int total_shards) {
+  uint64_t h = 14695981039346656037ULL;  // FNV-1a offset basis
+  for (unsigned char c : node) {
+    h ^= c;
+    h *= 1099511628211ULL;  // FNV prime
+  }
+  return total_shards <= 1 ? 0 : static_cast<int>(h % static_cast<uint64_t>(total_shards));
+}
+
 Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
     : options_(options), client_(std::move(client)) {}
 
@@ -50,8 +59,25 @@ Status Poller::ListNodes(std::vector<std::string>* names) {
     path = "/api/v1/nodes?limit=500&continue=" + page.continue_token;
   }
   *names = std::move(page.names);
+  std::erase_if(*names, [&](const std::string& n) { return !MyNode(n); });
   std::sort(names->begin(), names->end());
   names->erase(std::unique(names->begin(), names->end()), names->end());
+  return Status::Ok();
+}
+
+Status Poller::ListPodNodes(std::unordered_map<std::string, std::string>* pod_nodes) {
+  std::string path = "/api/v1/pods?limit=500";
+  for (int pages = 0; pages < 100000; ++pages) {
+    HttpResponse resp;
+    Status st = client_->Get(path, &resp);
+    if (!st.ok()) return st;
+    PodListPage page;
+    st = DecodePodPlacements(resp.body, &page);
+    if (!st.ok()) return Status::Error(st.reason(), "GET /api/v1/pods: " + st.message());
+    for (PodPlacement& p : page.pods) pod_nodes->emplace(std::move(p.namespace_name), p.node);
+    if (page.continue_token.empty()) break;
+    path = "/api/v1/pods?limit=500&continue=" + page.continue_token;
+  }
   return Status::Ok();
 }
 
@@ -110,14 +136,32 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   };
   const Endpoint endpoints[] = {{"/apis/metrics.k8s.io/v1beta1/nodes", DecodeNodeMetrics},
                                 {"/apis/metrics.k8s.io/v1beta1/pods", DecodePodMetrics}};
+  // With shards, a pod's Metrics API series go with its node: learn where pods run.
+  std::unordered_map<std::string, std::string> pod_nodes;
+  if (options_.total_shards > 1) {
+    Status st = ListPodNodes(&pod_nodes);
+    if (!st.ok()) {
+      CountError(kMetricsApi, st);
+      overall = st;
+    }
+  }
+  auto mine = [&](const EntityStats& e) {
+    if (options_.total_shards <= 1) return true;
+    if (e.entity == catalog::Entity::kApiNode) return MyNode(e.labels[0]);
+    auto it = pod_nodes.find(e.labels[0] + "/" + e.labels[1]);  // namespace, pod
+    return it != pod_nodes.end() && MyNode(it->second);
+  };
   for (const Endpoint& ep : endpoints) {
+    if (!overall.ok()) break;
     HttpResponse resp;
     Status st = client_->Get(ep.path, &resp);
     if (st.ok()) {
       std::vector<EntityStats> decoded;
       st = ep.decode(resp.body, &decoded);
       if (st.ok()) {
-        for (auto& e : decoded) snap->metrics_api_entities.push_back(std::move(e));
+        for (auto& e : decoded) {
+          if (mine(e)) snap->metrics_api_entities.push_back(std::move(e));
+        }
       } else {
         st = Status::Error(st.reason(), std::string("GET ") + ep.path + ": " + st.message());
       }
@@ -200,6 +244,7 @@ SnapshotPtr Poller::Poll() {
   snap->summary.last_success_unix = summary_last_success_;
   snap->metrics_api.last_success_unix = metrics_api_last_success_;
   snap->polls_total = ++polls_;
+  snap->polls_skipped_total = skipped_;
   snap->taken_unix_ms = static_cast<int64_t>(NowUnix() * 1000);
   {
     std::lock_guard<std::mutex> lock(errors_mu_);

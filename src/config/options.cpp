@@ -75,6 +75,19 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                  "Node Summary requests in flight at once (one per node at most)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  int shard_flag = -1;
+  std::string pod_name;
+  app.add_option("--shard", shard_flag,
+                 "This replica's shard, 0 to --total-shards - 1 (default: the ordinal at the end "
+                 "of --pod-name when --total-shards > 1)");
+  app.add_option("--total-shards", o.total_shards,
+                 "Number of replicas the nodes are split between (by a stable hash of the node "
+                 "name)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--pod-name", pod_name,
+                 "This pod's name, for StatefulSet auto-sharding (default: $POD_NAME)")
+      ->envname("POD_NAME");
   app.add_option("--request-timeout", timeout, "Timeout of one request, connect included")
       ->check(duration)
       ->capture_default_str();
@@ -212,6 +225,24 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
       return fail("--sources: unknown source \"" + item + "\" (known: summary, metrics-api)");
   }
   if (!o.summary && !o.metrics_api) return fail("--sources: name at least one source");
+  if (shard_flag >= 0) {
+    o.shard = shard_flag;
+  } else if (o.total_shards > 1) {
+    // StatefulSet pods are named <set>-<ordinal>.
+    size_t dash = pod_name.rfind('-');
+    char* end = nullptr;
+    long ordinal = dash == std::string::npos ? -1 : std::strtol(pod_name.c_str() + dash + 1, &end, 10);
+    if (ordinal < 0 || !end || *end != '\0' || dash + 1 == pod_name.size()) {
+      return fail("--total-shards " + std::to_string(o.total_shards) +
+                  " needs --shard, or --pod-name/$POD_NAME ending in an ordinal (got \"" +
+                  pod_name + "\")");
+    }
+    o.shard = static_cast<int>(ordinal);
+  }
+  if (o.shard >= o.total_shards) {
+    return fail("--shard " + std::to_string(o.shard) + " is not below --total-shards " +
+                std::to_string(o.total_shards));
+  }
   if (!groups.empty()) {
     static const std::vector<std::string> kKnown = {
         "node",   "system-container", "network", "filesystem", "psi",

@@ -233,6 +233,8 @@ struct Renderer {
     AddSelf("kube_metrics_bridge_build_info", {{"version", Version()}, {"revision", Revision()}},
             1);
     AddSelf("kube_metrics_bridge_polls_total", {}, static_cast<double>(snap.polls_total));
+    AddSelf("kube_metrics_bridge_polls_skipped_total", {},
+            static_cast<double>(snap.polls_skipped_total));
     auto source_block = [&](std::string_view source, const SourceState& st, uint64_t series) {
       if (!st.enabled) return;
       AddSelf("kube_metrics_bridge_poll_duration_seconds", {{"source", source}}, st.poll_seconds);

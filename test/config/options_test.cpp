@@ -86,6 +86,25 @@ TEST(Options, SimulateSubcommand) {
   EXPECT_EQ(o->sim.kubelet_clock_skew_seconds, 90);
 }
 
+TEST(Options, ShardsFromFlagsOrStatefulSetOrdinal) {
+  int code = -1;
+  auto o = Parse({"--shard", "2", "--total-shards", "4"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->shard, 2);
+  EXPECT_EQ(o->total_shards, 4);
+  o = Parse({"--total-shards", "3", "--pod-name", "kube-metrics-bridge-1"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->shard, 1);
+  for (std::vector<std::string> bad :
+       {std::vector<std::string>{"--total-shards", "3", "--pod-name", "web-abc"},
+        {"--shard", "3", "--total-shards", "3"}, {"--total-shards", "2"}}) {
+    testing::internal::CaptureStderr();
+    EXPECT_FALSE(Parse(bad, &code)) << bad[0];
+    testing::internal::GetCapturedStderr();
+    EXPECT_EQ(code, 2);
+  }
+}
+
 TEST(Options, DoctorSubcommand) {
   int code = -1;
   auto o = Parse({"doctor", "--nodes", "3", "--output", "json", "--kubeconfig", "/k"}, &code);

@@ -2,6 +2,9 @@
 // simulated cluster over real HTTP(S), in process; and the binary's --once mode.
 
 #include <gtest/gtest.h>
+
+#include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
@@ -260,6 +263,58 @@ TEST(Integration, SimulatorShowsTheWholeCatalog) {
     if (def.source == catalog::Source::kSelf) continue;
     EXPECT_TRUE(Contains(text, "\n" + std::string(def.name) + "{")) << def.name << " missing";
   }
+}
+
+TEST(Sharding, ShardsPartitionNodesAndMetricsApiPodsExactly) {
+  TempDir dir;
+  sim::SimOptions so;
+  so.nodes = 7;
+  so.pods_per_node = 3;
+  Rig rig = MakeRig(so, false, dir);
+  const int kShards = 3;
+  std::map<std::string, int> node_owner;     // node -> shard that exported its Summary
+  std::map<std::string, int> api_pod_owner;  // namespace/pod -> shard with its Metrics API series
+  std::map<std::string, std::string> pod_node;
+  for (int shard = 0; shard < kShards; ++shard) {
+    Options o;
+    o.shard = shard;
+    o.total_shards = kShards;
+    Poller poller(o, rig.client);
+    SnapshotPtr snap = poller.Poll();
+    EXPECT_TRUE(snap->metrics_api.up) << snap->metrics_api.status.message();
+    for (const NodeResult& n : snap->nodes) {
+      EXPECT_TRUE(n.status.ok());
+      EXPECT_EQ(ShardOf(n.node, kShards), shard);
+      EXPECT_TRUE(node_owner.emplace(n.node, shard).second) << n.node << " in two shards";
+      for (const EntityStats& e : n.summary.entities) {
+        if (e.entity == catalog::Entity::kPod) pod_node[e.labels[0] + "/" + e.labels[1]] = n.node;
+      }
+    }
+    for (const EntityStats& e : snap->metrics_api_entities) {
+      if (e.entity == catalog::Entity::kApiNode) {
+        EXPECT_EQ(ShardOf(e.labels[0], kShards), shard) << e.labels[0];
+      } else if (e.entity == catalog::Entity::kApiPod) {
+        EXPECT_TRUE(api_pod_owner.emplace(e.labels[0] + "/" + e.labels[1], shard).second);
+      }
+    }
+  }
+  EXPECT_EQ(node_owner.size(), 7u);  // the union is every node, no overlap
+  ASSERT_EQ(api_pod_owner.size(), 7u * 3);
+  for (const auto& [pod, shard] : api_pod_owner) {
+    ASSERT_TRUE(pod_node.count(pod)) << pod;
+    EXPECT_EQ(node_owner[pod_node[pod]], shard) << pod << " split unlike its node";
+  }
+  // More than one shard got work (the hash spreads 7 nodes).
+  std::set<int> used;
+  for (const auto& [n, s] : node_owner) used.insert(s);
+  EXPECT_GT(used.size(), 1u);
+}
+
+TEST(Sharding, HashIsStable) {
+  // FNV-1a 64 of the name: fixed values so replicas of different versions agree.
+  EXPECT_EQ(ShardOf("sim-node-0", 1), 0);
+  EXPECT_EQ(ShardOf("", 7), static_cast<int>(14695981039346656037ULL % 7));
+  EXPECT_EQ(ShardOf("a", 1000), static_cast<int>(0xaf63dc4c8601ec8cULL % 1000));
 }
 
 // ---- The binary ----

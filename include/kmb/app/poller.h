@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "kmb/config/options.h"
@@ -16,6 +18,10 @@
 
 namespace kmb {
 
+// The shard a node belongs to: FNV-1a (64-bit) of its name, modulo `total_shards`. Stable across
+// versions and processes, so replicas agree without talking to each other.
+int ShardOf(std::string_view node, int total_shards);
+
 class Poller {
  public:
   Poller(const Options& options, std::shared_ptr<KubeClient> client);
@@ -23,8 +29,17 @@ class Poller {
   // Runs one poll and returns its snapshot. Never throws; failures are in the snapshot.
   SnapshotPtr Poll();
 
+  // Records poll ticks the loop skipped because a poll overran the interval (shown from the
+  // next snapshot on).
+  void CountSkippedTicks(uint64_t ticks) { skipped_ += ticks; }
+
  private:
   Status ListNodes(std::vector<std::string>* names);
+  // namespace/name -> node of every pod (for sharding the Metrics API's pods).
+  Status ListPodNodes(std::unordered_map<std::string, std::string>* pod_nodes);
+  bool MyNode(std::string_view node) const {
+    return options_.total_shards <= 1 || ShardOf(node, options_.total_shards) == options_.shard;
+  }
   void PollSummaries(const std::vector<std::string>& names, Snapshot* snap);
   void PollMetricsApi(Snapshot* snap);
   void CountError(const std::string& source, const Status& status);
@@ -35,6 +50,7 @@ class Poller {
   std::shared_ptr<KubeClient> client_;
   std::vector<std::string> last_nodes_;  // reused when the node list cannot be fetched
   uint64_t polls_ = 0;
+  uint64_t skipped_ = 0;
   double summary_last_success_ = 0;
   double metrics_api_last_success_ = 0;
   std::string metrics_api_last_reason_;

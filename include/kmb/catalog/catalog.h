@@ -716,6 +716,9 @@ inline constexpr MetricDef kMetrics[] = {
      Entity::kSelf, "", 0, "self", "source", "", ""},
     {"kube_metrics_bridge_polls_total", MetricType::kCounter, "",
      "Completed polls since start.", Source::kSelf, Entity::kSelf, "", 0, "self", "", "", ""},
+    {"kube_metrics_bridge_polls_skipped_total", MetricType::kCounter, "",
+     "Poll ticks skipped because the previous poll overran the interval.", Source::kSelf,
+     Entity::kSelf, "", 0, "self", "", "", ""},
 };
 
 inline constexpr size_t kMetricCount = sizeof(kMetrics) / sizeof(kMetrics[0]);

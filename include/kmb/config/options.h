@@ -24,6 +24,9 @@ struct Options {
   bool summary = true;      // --sources
   bool metrics_api = true;  // --sources
   int max_concurrent_requests = 16;
+  // Sharding: this replica polls the nodes with ShardOf(node, total_shards) == shard.
+  int shard = 0;
+  int total_shards = 1;
   double request_timeout_seconds = 10;
   double connect_timeout_seconds = 5;
   bool once = false;

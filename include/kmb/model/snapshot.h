@@ -35,6 +35,7 @@ struct SourceState {
 struct Snapshot {
   int64_t taken_unix_ms = 0;
   uint64_t polls_total = 0;
+  uint64_t polls_skipped_total = 0;  // ticks skipped because a poll overran the interval
 
   SourceState summary;
   std::vector<NodeResult> nodes;  // sorted by node name

@@ -18,4 +18,17 @@ struct NodeListPage {
 // Appends the page's node names to page->names. Malformed input: reason "decode".
 Status DecodeNodeList(std::string_view body, NodeListPage* page);
 
+// Where pods run, from core/v1 PodList pages (GET /api/v1/pods?limit=N&continue=...).
+struct PodPlacement {
+  std::string namespace_name;  // "namespace/name"
+  std::string node;            // spec.nodeName; empty while unscheduled
+};
+struct PodListPage {
+  std::vector<PodPlacement> pods;
+  std::string continue_token;
+};
+
+// Appends the page's pods to page->pods. Malformed input: reason "decode".
+Status DecodePodPlacements(std::string_view body, PodListPage* page);
+
 }  // namespace kmb
