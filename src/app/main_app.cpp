@@ -129,8 +129,7 @@ int RunMain(int argc, char** argv) {
     if (now > next) {
       // The poll overran: skip the missed ticks rather than stacking polls.
       auto missed = (now - next) / interval + 1;
-      log::Warn("poll overran the interval; skipping ticks",
-                {{"skipped", std::to_string(missed)}});
+      log::Warn("poll overran the interval; skipping ticks", {{"skipped", std::to_string(missed)}});
       poller.CountSkippedTicks(static_cast<uint64_t>(missed));
       next += missed * interval;
     }

@@ -15,8 +15,7 @@ namespace kmb {
 namespace {
 
 double NowUnix() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -111,16 +110,16 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
         Status st = DecodeSummary(resp.body, r.node, &r.summary);
         if (!st.ok()) {
           r.summary = NodeSummary{};
-          r.status = Status::Error(st.reason(), "node " + r.node + " /stats/summary: " +
-                                                    st.message());
+          r.status =
+              Status::Error(st.reason(), "node " + r.node + " /stats/summary: " + st.message());
         }
       }
       r.seconds = SecondsSince(start);
       if (!r.status.ok()) CountError(kSummary, r.status);
     }
   };
-  size_t workers = std::min<size_t>(static_cast<size_t>(options_.max_concurrent_requests),
-                                    names.size());
+  size_t workers =
+      std::min<size_t>(static_cast<size_t>(options_.max_concurrent_requests), names.size());
   std::vector<std::thread> threads;
   for (size_t i = 1; i < workers; ++i) threads.emplace_back(worker);
   worker();
@@ -212,7 +211,8 @@ SnapshotPtr Poller::Poll() {
       CountError(kSummary, st);
       if (node_list_last_reason_ != st.reason()) {
         log::Warn("listing nodes failed; polling the nodes known from the last list",
-                  {{"reason", st.reason()}, {"error", st.message()},
+                  {{"reason", st.reason()},
+                   {"error", st.message()},
                    {"known_nodes", std::to_string(last_nodes_.size())}});
       }
       node_list_last_reason_ = st.reason();
@@ -231,9 +231,8 @@ SnapshotPtr Poller::Poll() {
     }
     // Forget failure state of nodes that left the cluster.
     for (auto it = node_last_reason_.begin(); it != node_last_reason_.end();) {
-      it = std::binary_search(names.begin(), names.end(), it->first)
-               ? std::next(it)
-               : node_last_reason_.erase(it);
+      it = std::binary_search(names.begin(), names.end(), it->first) ? std::next(it)
+                                                                     : node_last_reason_.erase(it);
     }
     snap->summary.up = up > 0;
     if (up > 0) summary_last_success_ = NowUnix();

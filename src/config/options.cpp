@@ -1,7 +1,6 @@
 #include "kmb/config/options.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -28,11 +27,16 @@ std::optional<double> ParseDurationFlag(const std::string& text) {
     size_t ustart = i;
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string unit = text.substr(ustart, i - ustart);
-    if (unit == "ms") total += v / 1000;
-    else if (unit == "s") total += v;
-    else if (unit == "m") total += v * 60;
-    else if (unit == "h") total += v * 3600;
-    else return std::nullopt;
+    if (unit == "ms")
+      total += v / 1000;
+    else if (unit == "s")
+      total += v;
+    else if (unit == "m")
+      total += v * 60;
+    else if (unit == "h")
+      total += v * 3600;
+    else
+      return std::nullopt;
   }
   return total;
 }
@@ -139,12 +143,12 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   simulate->add_option("--token", o.sim.token, "Require Authorization: Bearer TOKEN");
   simulate->add_option("--write-kubeconfig", o.sim_kubeconfig,
                        "Write a kubeconfig for this server (CA and token included)");
-  simulate->add_option("--stats-period", stats_period,
-                       "How often the stats change (0: on every request)")
+  simulate
+      ->add_option("--stats-period", stats_period,
+                   "How often the stats change (0: on every request)")
       ->check(duration)
       ->capture_default_str();
-  simulate->add_option("--seed", o.sim.seed, "Seed of the simulated values")
-      ->capture_default_str();
+  simulate->add_option("--seed", o.sim.seed, "Seed of the simulated values")->capture_default_str();
   simulate->add_option("--fail-node", o.sim_fail_nodes,
                        "Make this node's Summary fail as an unreachable kubelet does "
                        "(HTTP 503; repeatable)");
@@ -159,8 +163,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                      "Open a plain-HTTP read-only kubelet port (like 10255)");
   simulate->add_option("--kubelet-clock-skew", o.sim.kubelet_clock_skew_seconds,
                        "Seconds added to the kubelets' Date header");
-  simulate->add_option("--apiservice", o.sim.apiservice,
-                       "State of APIService v1beta1.metrics.k8s.io")
+  simulate
+      ->add_option("--apiservice", o.sim.apiservice, "State of APIService v1beta1.metrics.k8s.io")
       ->check(CLI::IsMember({"Passed", "FailedDiscoveryCheck", "MissingEndpoints",
                              "ServiceNotFound", "IoTimeout", "Absent"}))
       ->capture_default_str();
@@ -181,11 +185,13 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   doctor_cmd->add_option("--timeout", doctor_timeout, "Timeout of each probe")
       ->check(duration)
       ->capture_default_str();
-  doctor_cmd->add_option("--kubelet-port", o.doctor.kubelet_port,
-                         "Kubelet port when the node does not advertise one")
+  doctor_cmd
+      ->add_option("--kubelet-port", o.doctor.kubelet_port,
+                   "Kubelet port when the node does not advertise one")
       ->capture_default_str();
-  doctor_cmd->add_option("--kubelet-read-only-port", o.doctor.kubelet_read_only_port,
-                         "Kubelet read-only port to probe")
+  doctor_cmd
+      ->add_option("--kubelet-read-only-port", o.doctor.kubelet_read_only_port,
+                   "Kubelet read-only port to probe")
       ->capture_default_str();
 
   CLI::App* catalog_cmd =
@@ -219,8 +225,10 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   std::stringstream ss(sources);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    if (item == "summary") o.summary = true;
-    else if (item == "metrics-api") o.metrics_api = true;
+    if (item == "summary")
+      o.summary = true;
+    else if (item == "metrics-api")
+      o.metrics_api = true;
     else if (!item.empty())
       return fail("--sources: unknown source \"" + item + "\" (known: summary, metrics-api)");
   }
@@ -231,7 +239,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
     // StatefulSet pods are named <set>-<ordinal>.
     size_t dash = pod_name.rfind('-');
     char* end = nullptr;
-    long ordinal = dash == std::string::npos ? -1 : std::strtol(pod_name.c_str() + dash + 1, &end, 10);
+    long ordinal =
+        dash == std::string::npos ? -1 : std::strtol(pod_name.c_str() + dash + 1, &end, 10);
     if (ordinal < 0 || !end || *end != '\0' || dash + 1 == pod_name.size()) {
       return fail("--total-shards " + std::to_string(o.total_shards) +
                   " needs --shard, or --pod-name/$POD_NAME ending in an ordinal (got \"" +
@@ -245,8 +254,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   }
   if (!groups.empty()) {
     static const std::vector<std::string> kKnown = {
-        "node",   "system-container", "network", "filesystem", "psi",
-        "psi-avg", "pod",             "volume",  "container",  "metrics-api"};
+        "node", "system-container", "network",   "filesystem", "psi", "psi-avg",
+        "pod",  "volume",           "container", "metrics-api"};
     std::stringstream gs(groups);
     while (std::getline(gs, item, ',')) {
       if (item.empty()) continue;

@@ -21,8 +21,8 @@ using catalog::MetricDef;
 
 // Every reason a source can count, so that errors_total series exist (at 0) from the start
 // and rate() works on the first error.
-constexpr const char* kAllReasons[] = {reason::kTimeout, reason::kConnect,  reason::kTls,
-                                       reason::kHttp4xx, reason::kHttp5xx,  reason::kDecode,
+constexpr const char* kAllReasons[] = {reason::kTimeout, reason::kConnect, reason::kTls,
+                                       reason::kHttp4xx, reason::kHttp5xx, reason::kDecode,
                                        reason::kTooLarge};
 
 void AppendUint(std::string& out, uint64_t v) {
@@ -204,8 +204,8 @@ struct Renderer {
   }
 
   // One self-metric sample; labels given as name/value pairs.
-  void AddSelf(std::string_view name, std::initializer_list<std::pair<std::string_view,
-                                                                       std::string_view>> lbls,
+  void AddSelf(std::string_view name,
+               std::initializer_list<std::pair<std::string_view, std::string_view>> lbls,
                double value) {
     int id = catalog::FindByName(name);
     if (id < 0) return;
@@ -300,10 +300,17 @@ void AppendScaledValue(std::string& out, const Sample& s, int exp10) {
 void AppendEscapedLabelValue(std::string& out, std::string_view value) {
   for (char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out.push_back(c);
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out.push_back(c);
     }
   }
 }

@@ -17,8 +17,8 @@ struct MetricsServer::Impl {
   mg_context* ctx = nullptr;
   int port = 0;
   std::string host;
-  mutable std::mutex mu;                  // guards current
-  std::shared_ptr<Exposition> current;    // guarded by mu
+  mutable std::mutex mu;                // guards current
+  std::shared_ptr<Exposition> current;  // guarded by mu
 };
 
 namespace {
@@ -53,11 +53,20 @@ std::string HtmlEscape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -81,9 +90,9 @@ int HandleMetrics(mg_connection* conn, void* data) {
   std::string_view ctype =
       fmt == ExpositionFormat::kOpenMetrics100 ? kOpenMetricsContentType : kTextContentType;
   const bool gzip = AcceptsGzip(accept_enc ? accept_enc : "");
-  log::Debug("scrape", {{"format", fmt == ExpositionFormat::kOpenMetrics100 ? "openmetrics"
-                                                                           : "text"},
-                        {"gzip", gzip ? "true" : "false"}});
+  log::Debug("scrape",
+             {{"format", fmt == ExpositionFormat::kOpenMetrics100 ? "openmetrics" : "text"},
+              {"gzip", gzip ? "true" : "false"}});
   if (gzip) {
     const std::string& body = exp->GzipBody(fmt);
     if (!body.empty()) {
@@ -192,8 +201,9 @@ int HandleDebugStatus(mg_connection* conn, void* data) {
     html += "<p>Waiting for the first poll.</p>";
   } else {
     const Snapshot& s = exp->snapshot();
-    html += "<table><tr><th>source</th><th>node</th><th>outcome</th><th>latency</th>"
-            "<th>what happened</th></tr>";
+    html +=
+        "<table><tr><th>source</th><th>node</th><th>outcome</th><th>latency</th>"
+        "<th>what happened</th></tr>";
     auto row = [&](std::string_view source, std::string_view node, const Status& st,
                    double seconds) {
       html += "<tr><td>" + HtmlEscape(source) + "</td><td>" + HtmlEscape(node) + "</td><td" +
@@ -270,10 +280,14 @@ std::unique_ptr<MetricsServer> MetricsServer::Start(const ServerOptions& options
     return nullptr;
   }
   std::string threads = std::to_string(options.threads);
-  const char* cw_options[] = {"listening_ports", listen.c_str(),
-                              "num_threads", threads.c_str(),
-                              "enable_keep_alive", "yes",
-                              "request_timeout_ms", "30000",
+  const char* cw_options[] = {"listening_ports",
+                              listen.c_str(),
+                              "num_threads",
+                              threads.c_str(),
+                              "enable_keep_alive",
+                              "yes",
+                              "request_timeout_ms",
+                              "30000",
                               nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = LogMessage;

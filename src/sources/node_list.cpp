@@ -3,120 +3,111 @@
 #include <simdjson.h>
 
 namespace kmb {
+namespace {
 
-Status DecodeNodeList(std::string_view body, NodeListPage* page) {
-  // On-demand parsing needs SIMDJSON_PADDING readable bytes past the end: copy once. The
-  // parser and buffer are reused across pages and polls.
-  thread_local simdjson::ondemand::parser parser;
+namespace od = simdjson::ondemand;
+
+// Walks a core/v1 List page: metadata.continue and metadata.resourceVersion into the
+// out-params (either may be null), and every item, as an object, to `on_item`, which returns
+// an error text or "" to go on. The parser is reused across pages and polls.
+template <typename OnItem>
+Status WalkList(std::string_view body, std::string_view kind, std::string* continue_token,
+                std::string* resource_version, OnItem&& on_item) {
+  thread_local od::parser parser;
+  // On-demand parsing needs SIMDJSON_PADDING readable bytes past the end: copy once.
   simdjson::padded_string padded(body);
   auto fail = [&](std::string_view what) {
-    return Status::Error(reason::kDecode, "NodeList: " + std::string(what));
+    return Status::Error(reason::kDecode, std::string(kind) + ": " + std::string(what));
   };
-  simdjson::ondemand::document doc;
+  od::document doc;
   if (parser.iterate(padded).get(doc)) return fail("not JSON");
-  simdjson::ondemand::object root;
+  od::object root;
   if (doc.get_object().get(root)) return fail("not a JSON object");
   for (auto field : root) {
     std::string_view key;
     if (field.error() || field.unescaped_key().get(key)) return fail("malformed or truncated");
     if (key == "metadata") {
-      simdjson::ondemand::object meta;
+      od::object meta;
       if (field.value().get_object().get(meta)) return fail("metadata is not an object");
       for (auto mf : meta) {
         std::string_view mk, v;
         if (mf.error() || mf.unescaped_key().get(mk)) return fail("malformed metadata");
-        if (mk == "continue" && !mf.value().get_string().get(v)) page->continue_token = v;
-        else if (mk == "resourceVersion" && !mf.value().get_string().get(v))
-          page->resource_version = v;
+        if (mk == "continue" && continue_token && !mf.value().get_string().get(v)) {
+          continue_token->assign(v);
+        } else if (mk == "resourceVersion" && resource_version && !mf.value().get_string().get(v)) {
+          resource_version->assign(v);
+        }
       }
     } else if (key == "items") {
-      simdjson::ondemand::array items;
+      od::array items;
       if (field.value().get_array().get(items)) return fail("items is not an array");
       for (auto item : items) {
-        simdjson::ondemand::object obj;
+        od::object obj;
         if (item.error() || item.get_object().get(obj)) return fail("an item is not an object");
-        std::string_view name;
-        simdjson::ondemand::object meta;
-        if (obj["metadata"].get_object().get(meta) || meta["name"].get_string().get(name)) {
-          return fail("an item has no metadata.name");
-        }
-        page->names.emplace_back(name);
+        if (std::string error = on_item(obj); !error.empty()) return fail(error);
       }
     }
   }
   const char* after = nullptr;
   if (doc.current_location().get(after) != simdjson::OUT_OF_BOUNDS) {
-    return fail("trailing content after the NodeList");
+    return fail("trailing content after the list");
   }
   return Status::Ok();
 }
 
-Status DecodePodPlacements(std::string_view body, PodListPage* page) {
-  thread_local simdjson::ondemand::parser parser;
-  simdjson::padded_string padded(body);
-  auto fail = [&](std::string_view what) {
-    return Status::Error(reason::kDecode, "PodList: " + std::string(what));
-  };
-  simdjson::ondemand::document doc;
-  if (parser.iterate(padded).get(doc)) return fail("not JSON");
-  simdjson::ondemand::object root;
-  if (doc.get_object().get(root)) return fail("not a JSON object");
-  for (auto field : root) {
-    std::string_view key;
-    if (field.error() || field.unescaped_key().get(key)) return fail("malformed or truncated");
-    if (key == "metadata") {
-      simdjson::ondemand::object meta;
-      if (field.value().get_object().get(meta)) return fail("metadata is not an object");
-      for (auto mf : meta) {
-        std::string_view mk, v;
-        if (mf.error() || mf.unescaped_key().get(mk)) return fail("malformed metadata");
-        if (mk == "continue" && !mf.value().get_string().get(v)) page->continue_token = v;
-      }
-    } else if (key == "items") {
-      simdjson::ondemand::array items;
-      if (field.value().get_array().get(items)) return fail("items is not an array");
-      for (auto item : items) {
-        simdjson::ondemand::object obj;
-        if (item.error() || item.get_object().get(obj)) return fail("an item is not an object");
-        PodPlacement pod;
-        std::string_view ns, name, node;
-        for (auto f : obj) {
-          std::string_view k;
-          if (f.error() || f.unescaped_key().get(k)) return fail("malformed item");
-          simdjson::ondemand::object sub;
-          if (k == "metadata") {
-            if (f.value().get_object().get(sub)) return fail("item metadata is not an object");
-            for (auto mf : sub) {
-              std::string_view mk;
-              if (mf.error() || mf.unescaped_key().get(mk)) return fail("malformed metadata");
-              if (mk == "name" && mf.value().get_string().get(name)) return fail("bad name");
-              if (mk == "namespace" && mf.value().get_string().get(ns)) return fail("bad namespace");
-              if (!name.empty() && !ns.empty()) break;
-            }
-            pod.namespace_name.assign(ns).append("/").append(name);
-          } else if (k == "spec") {
-            if (f.value().get_object().get(sub)) return fail("item spec is not an object");
-            for (auto sf : sub) {
-              std::string_view sk;
-              if (sf.error() || sf.unescaped_key().get(sk)) return fail("malformed spec");
-              if (sk == "nodeName") {
-                if (sf.value().get_string().get(node)) return fail("bad spec.nodeName");
-                break;
-              }
-            }
-            pod.node.assign(node);
-          }
-        }
-        if (name.empty()) return fail("an item has no metadata.name");
-        page->pods.push_back(std::move(pod));
-      }
+// The string fields `keys` of `obj` (first match each); "" when absent.
+template <size_t N>
+std::string ReadStrings(od::object obj, const std::string_view (&keys)[N],
+                        std::string_view (&out)[N]) {
+  size_t found = 0;
+  for (auto f : obj) {
+    std::string_view k;
+    if (f.error() || f.unescaped_key().get(k)) return "malformed object";
+    for (size_t i = 0; i < N; ++i) {
+      if (k != keys[i] || !out[i].empty()) continue;
+      if (f.value().get_string().get(out[i])) return std::string(k) + " is not a string";
+      if (++found == N) return "";
     }
   }
-  const char* after = nullptr;
-  if (doc.current_location().get(after) != simdjson::OUT_OF_BOUNDS) {
-    return fail("trailing content after the PodList");
-  }
-  return Status::Ok();
+  return "";
+}
+
+}  // namespace
+
+Status DecodeNodeList(std::string_view body, NodeListPage* page) {
+  return WalkList(body, "NodeList", &page->continue_token, &page->resource_version,
+                  [&](od::object item) -> std::string {
+                    od::object meta;
+                    std::string_view name[1];
+                    if (item["metadata"].get_object().get(meta)) return "an item has no metadata";
+                    if (auto e = ReadStrings(meta, {"name"}, name); !e.empty()) return e;
+                    if (name[0].empty()) return "an item has no metadata.name";
+                    page->names.emplace_back(name[0]);
+                    return "";
+                  });
+}
+
+Status DecodePodPlacements(std::string_view body, PodListPage* page) {
+  return WalkList(
+      body, "PodList", &page->continue_token, nullptr, [&](od::object item) -> std::string {
+        std::string_view meta_keys[2] = {}, node[1] = {};
+        for (auto f : item) {
+          std::string_view k;
+          od::object sub;
+          if (f.error() || f.unescaped_key().get(k)) return "malformed item";
+          if (k != "metadata" && k != "spec") continue;
+          if (f.value().get_object().get(sub)) return std::string(k) + " is not an object";
+          std::string e = k == "metadata" ? ReadStrings(sub, {"namespace", "name"}, meta_keys)
+                                          : ReadStrings(sub, {"nodeName"}, node);
+          if (!e.empty()) return e;
+        }
+        if (meta_keys[1].empty()) return "an item has no metadata.name";
+        PodPlacement pod;
+        pod.namespace_name.assign(meta_keys[0]).append("/").append(meta_keys[1]);
+        pod.node.assign(node[0]);
+        page->pods.push_back(std::move(pod));
+        return "";
+      });
 }
 
 }  // namespace kmb
