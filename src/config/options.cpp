@@ -148,6 +148,10 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                    "How often the stats change (0: on every request)")
       ->check(duration)
       ->capture_default_str();
+  simulate->add_option("--threads", o.sim.threads,
+                       "Server threads; each open keep-alive connection holds one")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   simulate->add_option("--seed", o.sim.seed, "Seed of the simulated values")->capture_default_str();
   simulate->add_option("--fail-node", o.sim_fail_nodes,
                        "Make this node's Summary fail as an unreachable kubelet does "

@@ -875,8 +875,10 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
                         threads.c_str(),
                         "enable_keep_alive",
                         "yes",
+                        // Longer than any poll interval, as an API server keeps idle
+                        // connections, so clients reuse them across polls.
                         "keep_alive_timeout_ms",
-                        "5000",
+                        "120000",
                         "tcp_nodelay",
                         "1",
                         "request_timeout_ms",

@@ -717,14 +717,17 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
   for (size_t i = 1; i < rs.size(); ++i) {
     const Result &a = rs[i - 1], &b = rs[i];
     if (!a.ok || !b.ok) continue;
-    const double cpu_growth = b.gz.cpu_ms_per_node_poll / a.gz.cpu_ms_per_node_poll;
-    const double rss_growth = b.gz.rss_per_node / a.gz.rss_per_node;
-    md << "| growth " << a.nodes << " -> " << b.nodes << " nodes: CPU and RSS per node flat "
-       << "(within +-25%) | CPU/node x" << Fmt("%.2f", cpu_growth) << ", RSS/node x"
-       << Fmt("%.2f", rss_growth) << " | "
-       << PassFail(cpu_growth < 1.25 && cpu_growth > 0.75 && rss_growth < 1.25 &&
-                   rss_growth > 0.75)
-       << " |\n";
+    // "Flat": the per-node cost does not grow by more than 25% (a per-node figure that falls
+    // is a fixed overhead being amortised, not growth).
+    const double g = b.gz.cpu_ms_per_node_poll / a.gz.cpu_ms_per_node_poll;
+    const double p = b.plain.cpu_ms_per_node_poll / a.plain.cpu_ms_per_node_poll;
+    const double o = b.none.cpu_ms_per_node_poll / a.none.cpu_ms_per_node_poll;
+    const double rss = b.gz.rss_per_node / a.gz.rss_per_node;
+    md << "| growth " << a.nodes << " -> " << b.nodes << " nodes: CPU per node does not grow "
+       << "(<= x1.25) | x" << Fmt("%.2f", g) << " (identity x" << Fmt("%.2f", p)
+       << ", poll only x" << Fmt("%.2f", o) << ") | " << PassFail(g <= 1.25) << " |\n";
+    md << "| growth " << a.nodes << " -> " << b.nodes << " nodes: RSS per node does not grow "
+       << "(<= x1.25) | x" << Fmt("%.2f", rss) << " | " << PassFail(rss <= 1.25) << " |\n";
   }
   return md.str();
 }

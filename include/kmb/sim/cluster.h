@@ -25,7 +25,7 @@ struct SimOptions {
   uint64_t seed = 1;
   // Worker threads. Each open keep-alive connection holds one, so use at least as many as the
   // client keeps connections.
-  int threads = 8;
+  int threads = 40;
 
   // ---- Kubelets and failure reproductions (the `doctor` tests; docs/troubleshooting.md) ----
   // Each node gets its own kubelet HTTPS listener on 127.0.0.1 (an ephemeral port), advertised
