@@ -366,14 +366,21 @@ std::string Gzip(std::string_view data) {
   // 15 + 16: zlib window with a gzip header. Level 1: metrics text compresses ~10x even at the
   // fastest level, and this runs once per snapshot.
   if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  // Grow the output as it fills instead of sizing it for the worst case: deflateBound of a
+  // 70 MB body is 70 MB of pages touched for a ~6 MB result.
   std::string out;
-  out.resize(deflateBound(&zs, data.size()));
+  out.resize(std::max<size_t>(data.size() / 8, 4096));
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    if (zs.total_out == out.size()) out.resize(out.size() * 2);
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
+    rc = deflate(&zs, Z_FINISH);
+  }
   out.resize(zs.total_out);
+  out.shrink_to_fit();
   deflateEnd(&zs);
   if (rc != Z_STREAM_END) return {};
   return out;

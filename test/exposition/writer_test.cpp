@@ -258,3 +258,25 @@ TEST(Writer, EmptyLabelsUidAndGroups) {
 
 }  // namespace
 }  // namespace kmb
+
+namespace kmb {
+namespace {
+
+TEST(Gzip, GrowsForIncompressibleInput) {
+  // Random bytes barely compress: the output must outgrow its first guess (size / 8).
+  std::string data(1 << 20, '\0');
+  uint64_t x = 88172645463325252ULL;
+  for (char& c : data) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  std::string gz = Gzip(data);
+  EXPECT_GT(gz.size(), data.size() / 8);
+  EXPECT_EQ(Gunzip(gz), data);
+  EXPECT_EQ(Gunzip(Gzip("")), "");
+}
+
+}  // namespace
+}  // namespace kmb
