@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -44,19 +45,34 @@ void Poller::CountError(const std::string& source, const Status& status) {
   errors_[{source, status.reason()}]++;
 }
 
-Status Poller::ListNodes(std::vector<std::string>* names) {
-  NodeListPage page;
-  std::string path = "/api/v1/nodes?limit=500";
-  for (int pages = 0; pages < 10000; ++pages) {
+Status Poller::ListPages(std::string_view collection, int max_pages,
+                         const std::function<Status(std::string_view, std::string*)>& decode) {
+  const std::string base = std::string(collection) + "?limit=500";
+  std::string path = base;
+  for (int pages = 0; pages < max_pages; ++pages) {
     HttpResponse resp;
     Status st = client_->Get(path, &resp);
     if (!st.ok()) return st;
-    page.continue_token.clear();
-    st = DecodeNodeList(resp.body, &page);
-    if (!st.ok()) return Status::Error(st.reason(), "GET /api/v1/nodes: " + st.message());
-    if (page.continue_token.empty()) break;
-    path = "/api/v1/nodes?limit=500&continue=" + page.continue_token;
+    std::string continue_token;
+    st = decode(resp.body, &continue_token);
+    if (!st.ok()) {
+      return Status::Error(st.reason(), "GET " + std::string(collection) + ": " + st.message());
+    }
+    if (continue_token.empty()) break;
+    path = base + "&continue=" + continue_token;
   }
+  return Status::Ok();
+}
+
+Status Poller::ListNodes(std::vector<std::string>* names) {
+  NodeListPage page;
+  Status st = ListPages("/api/v1/nodes", 10000, [&](std::string_view body, std::string* next) {
+    page.continue_token.clear();
+    Status decoded = DecodeNodeList(body, &page);
+    *next = page.continue_token;
+    return decoded;
+  });
+  if (!st.ok()) return st;
   *names = std::move(page.names);
   std::erase_if(*names, [&](const std::string& n) { return !MyNode(n); });
   std::sort(names->begin(), names->end());
@@ -65,19 +81,13 @@ Status Poller::ListNodes(std::vector<std::string>* names) {
 }
 
 Status Poller::ListPodNodes(std::unordered_map<std::string, std::string>* pod_nodes) {
-  std::string path = "/api/v1/pods?limit=500";
-  for (int pages = 0; pages < 100000; ++pages) {
-    HttpResponse resp;
-    Status st = client_->Get(path, &resp);
-    if (!st.ok()) return st;
+  return ListPages("/api/v1/pods", 100000, [&](std::string_view body, std::string* next) {
     PodListPage page;
-    st = DecodePodPlacements(resp.body, &page);
-    if (!st.ok()) return Status::Error(st.reason(), "GET /api/v1/pods: " + st.message());
+    Status decoded = DecodePodPlacements(body, &page);
     for (PodPlacement& p : page.pods) pod_nodes->emplace(std::move(p.namespace_name), p.node);
-    if (page.continue_token.empty()) break;
-    path = "/api/v1/pods?limit=500&continue=" + page.continue_token;
-  }
-  return Status::Ok();
+    *next = page.continue_token;
+    return decoded;
+  });
 }
 
 void Poller::LogNodeTransition(const NodeResult& r) {
@@ -151,10 +161,12 @@ void Poller::PollMetricsApi(Snapshot* snap) {
     auto it = pod_nodes.find(e.labels[0] + "/" + e.labels[1]);  // namespace, pod
     return it != pod_nodes.end() && MyNode(it->second);
   };
+  long failed_http_status = 0;  // HTTP status of the first failed request, if it had one
   for (const Endpoint& ep : endpoints) {
     if (!overall.ok()) break;
     HttpResponse resp;
     Status st = client_->Get(ep.path, &resp);
+    if (!st.ok() && failed_http_status == 0) failed_http_status = resp.status;
     if (st.ok()) {
       std::vector<EntityStats> decoded;
       st = ep.decode(resp.body, &decoded);
@@ -180,8 +192,7 @@ void Poller::PollMetricsApi(Snapshot* snap) {
     metrics_api_last_reason_.clear();
   } else if (metrics_api_last_reason_ != overall.reason()) {
     // 404 and 503 from the aggregation layer mean the APIService is missing or unavailable.
-    bool aggregation = overall.message().find("HTTP 503") != std::string::npos ||
-                       overall.message().find("HTTP 404") != std::string::npos;
+    bool aggregation = failed_http_status == 503 || failed_http_status == 404;
     log::Warn("metrics API poll failed",
               {{"reason", overall.reason()},
                {"error", overall.message()},

@@ -19,6 +19,11 @@ struct MetricsServer::Impl {
   std::string host;
   mutable std::mutex mu;                // guards current
   std::shared_ptr<Exposition> current;  // guarded by mu
+
+  std::shared_ptr<Exposition> Current() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return current;
+  }
 };
 
 namespace {
@@ -72,13 +77,16 @@ std::string HtmlEscape(std::string_view s) {
   return out;
 }
 
+// The head of every HTML page: no external assets, readable without JavaScript.
+std::string HtmlHead(std::string_view title) {
+  return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + HtmlEscape(title) +
+         "</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;"
+         "text-align:left;vertical-align:top}.fail{color:#b00}</style></head><body>";
+}
+
 int HandleMetrics(mg_connection* conn, void* data) {
   auto* impl = static_cast<MetricsServer::Impl*>(data);
-  std::shared_ptr<Exposition> exp;
-  {
-    std::lock_guard<std::mutex> lock(impl->mu);
-    exp = impl->current;
-  }
+  std::shared_ptr<Exposition> exp = impl->Current();
   if (!exp) {
     SendBody(conn, 503, "Service Unavailable", "text/plain; charset=utf-8",
              "no poll has completed yet\n");
@@ -111,12 +119,7 @@ int HandleHealthz(mg_connection* conn, void*) {
 
 int HandleReadyz(mg_connection* conn, void* data) {
   auto* impl = static_cast<MetricsServer::Impl*>(data);
-  bool ready;
-  {
-    std::lock_guard<std::mutex> lock(impl->mu);
-    ready = impl->current != nullptr;
-  }
-  if (ready) {
+  if (impl->Current()) {
     SendBody(conn, 200, "OK", "text/plain; charset=utf-8", "ok\n");
   } else {
     SendBody(conn, 503, "Service Unavailable", "text/plain; charset=utf-8",
@@ -132,16 +135,9 @@ int HandleLanding(mg_connection* conn, void* data) {
     SendBody(conn, 404, "Not Found", "text/plain; charset=utf-8", "not found\n");
     return 404;
   }
-  std::shared_ptr<Exposition> exp;
-  {
-    std::lock_guard<std::mutex> lock(impl->mu);
-    exp = impl->current;
-  }
-  std::string html =
-      "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>kube-metrics-bridge</title>"
-      "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:left}"
-      "</style></head><body><h1>kube-metrics-bridge</h1><p>Version " +
-      HtmlEscape(Version()) + " (revision " + HtmlEscape(Revision()) + ")</p><ul>";
+  std::shared_ptr<Exposition> exp = impl->Current();
+  std::string html = HtmlHead("kube-metrics-bridge") + "<h1>kube-metrics-bridge</h1><p>Version " +
+                     HtmlEscape(Version()) + " (revision " + HtmlEscape(Revision()) + ")</p><ul>";
   html += "<li><a href=\"" + HtmlEscape(impl->options.telemetry_path) + "\">Metrics</a></li>";
   html += "<li><a href=\"/healthz\">Health</a></li><li><a href=\"/readyz\">Readiness</a></li>";
   html += "<li><a href=\"/debug/status\">Status of the last poll, per node</a></li>";
@@ -187,16 +183,9 @@ std::string FormatSeconds(double s) {
 // /debug/status: per node, the last poll's outcome, latency and error in the doctor's words.
 int HandleDebugStatus(mg_connection* conn, void* data) {
   auto* impl = static_cast<MetricsServer::Impl*>(data);
-  std::shared_ptr<Exposition> exp;
-  {
-    std::lock_guard<std::mutex> lock(impl->mu);
-    exp = impl->current;
-  }
+  std::shared_ptr<Exposition> exp = impl->Current();
   std::string html =
-      "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>kube-metrics-bridge status"
-      "</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;"
-      "text-align:left;vertical-align:top}.fail{color:#b00}</style></head><body>"
-      "<h1>Last poll</h1><p><a href=\"/\">home</a></p>";
+      HtmlHead("kube-metrics-bridge status") + "<h1>Last poll</h1><p><a href=\"/\">home</a></p>";
   if (!exp) {
     html += "<p>Waiting for the first poll.</p>";
   } else {
@@ -314,10 +303,7 @@ void MetricsServer::Publish(std::shared_ptr<Exposition> exposition) {
   impl_->current = std::move(exposition);
 }
 
-std::shared_ptr<Exposition> MetricsServer::Current() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->current;
-}
+std::shared_ptr<Exposition> MetricsServer::Current() const { return impl_->Current(); }
 
 int MetricsServer::port() const { return impl_->port; }
 

@@ -4,6 +4,7 @@
 // pods, and build one immutable Snapshot. Cumulative state (error counters, poll count,
 // last success times, per-node failure state for logging) lives here between polls.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,10 @@ class Poller {
   void CountSkippedTicks(uint64_t ticks) { skipped_ += ticks; }
 
  private:
+  // GETs every page of a List (`limit`/`continue`), up to `max_pages`; `decode` takes one
+  // page's body and returns its continue token.
+  Status ListPages(std::string_view collection, int max_pages,
+                   const std::function<Status(std::string_view, std::string*)>& decode);
   Status ListNodes(std::vector<std::string>* names);
   // namespace/name -> node of every pod (for sharding the Metrics API's pods).
   Status ListPodNodes(std::unordered_map<std::string, std::string>* pod_nodes);
