@@ -12,6 +12,12 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev prometheus
 )
+# deploy/ tests (issue 6): `kubectl kustomize` (Debian's kubernetes-client when no kubectl is on
+# the PATH), objdump for the Containerfile check, and node + npm for the offline schema
+# validator, whose npm packages test/deploy/install.sh installs from package-lock.json.
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+packages+=(binutils)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,492 @@
+// What users plug in (issue 6), checked offline with the real tools: every kustomize layout
+// renders (kubectl kustomize) and validates against the Kubernetes OpenAPI and prometheus-operator
+// CRD schemas (npm kubernetes-models, test/deploy/validate.js); the ClusterRole asks for no more
+// than the exporter uses; the rules pass promtool check and their unit tests; derived files
+// (PrometheusRule, dashboards) match their sources; every dashboard panel has a unit and uses the
+// ${datasource} variable; every alert has a runbook section and firing and silent tests.
+// Running every query against a real Prometheus is test/e2e/queries_test.cpp.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "common/test_util.h"
+#include "common/yaml_json.h"
+
+namespace kmb {
+namespace {
+
+using nlohmann::json;
+using testing::ParseYamlDocuments;
+using testing::ReadFile;
+using testing::RunCommand;
+
+const std::string kSrc = KMB_SOURCE_DIR;
+const std::vector<std::string> kLayouts = {"deploy/base", "deploy/overlays/daemonset",
+                                           "deploy/overlays/sharded"};
+
+// Runs `cmd` from the source tree; fails the test (and returns "") when it exits non-zero.
+std::string RunInSource(const std::string& cmd, int* rc_out = nullptr) {
+  std::string out;
+  int rc = RunCommand("cd '" + kSrc + "' && " + cmd, &out);
+  if (rc_out) {
+    *rc_out = rc;
+  } else {
+    EXPECT_EQ(rc, 0) << cmd << "\n" << out;
+  }
+  return out;
+}
+
+// `kubectl kustomize DIR` into `file` (kustomize prints deprecation warnings on stderr, which are
+// shown only when it fails).
+void KustomizeTo(const std::string& dir, const std::string& file) {
+  std::string out;
+  int rc = RunCommand("cd '" + kSrc + "' && { kubectl kustomize " + dir + " >'" + file + "'; }", &out);
+  EXPECT_EQ(rc, 0) << "kubectl kustomize " << dir << "\n" << out;
+}
+
+// Rendered once per layout and test run (kubectl takes about a second per render).
+const std::vector<json>& Render(const std::string& dir) {
+  static std::map<std::string, std::vector<json>> cache;
+  auto it = cache.find(dir);
+  if (it == cache.end()) {
+    testing::TempDir tmp;
+    KustomizeTo(dir, tmp.file("out.yaml"));
+    it = cache.emplace(dir, ParseYamlDocuments(ReadFile(tmp.file("out.yaml")))).first;
+  }
+  return it->second;
+}
+
+std::vector<json> OfKind(const std::vector<json>& objs, const std::string& kind) {
+  std::vector<json> out;
+  for (const auto& o : objs) {
+    if (o.value("kind", "") == kind) out.push_back(o);
+  }
+  return out;
+}
+
+// The one workload of a layout (Deployment, DaemonSet or StatefulSet).
+json Workload(const std::vector<json>& objs) {
+  std::vector<json> w;
+  for (const char* kind : {"Deployment", "DaemonSet", "StatefulSet"}) {
+    for (auto& o : OfKind(objs, kind)) w.push_back(o);
+  }
+  EXPECT_EQ(w.size(), 1u);
+  return w.empty() ? json::object() : w[0];
+}
+
+TEST(Kustomize, EveryLayoutRendersTheSameSupportingObjectsAndOneWorkload) {
+  const std::map<std::string, std::string> workload_kind = {
+      {"deploy/base", "Deployment"},
+      {"deploy/overlays/daemonset", "DaemonSet"},
+      {"deploy/overlays/sharded", "StatefulSet"}};
+  for (const auto& dir : kLayouts) {
+    SCOPED_TRACE(dir);
+    auto objs = Render(dir);
+    std::multiset<std::string> kinds;
+    for (const auto& o : objs) kinds.insert(o.value("kind", ""));
+    EXPECT_EQ(kinds, (std::multiset<std::string>{
+                         "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+                         "Service", workload_kind.at(dir), "ServiceMonitor", "PrometheusRule"}));
+    for (const auto& o : objs) {
+      if (o["kind"] == "Namespace" || o["kind"] == "ClusterRole" ||
+          o["kind"] == "ClusterRoleBinding") {
+        continue;
+      }
+      EXPECT_EQ(o["metadata"].value("namespace", ""), "kube-metrics-bridge") << o["kind"];
+    }
+  }
+}
+
+TEST(Kustomize, WorkloadsAreHardenedProbedAndSized) {
+  for (const auto& dir : kLayouts) {
+    SCOPED_TRACE(dir);
+    json w = Workload(Render(dir));
+    const json& pod = w["spec"]["template"]["spec"];
+    EXPECT_EQ(pod["serviceAccountName"], "kube-metrics-bridge");
+    EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], "true");
+    EXPECT_NE(pod["securityContext"].value("runAsUser", "0"), "0");
+    EXPECT_EQ(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    ASSERT_EQ(pod["containers"].size(), 1u);
+    const json& c = pod["containers"][0];
+    EXPECT_EQ(c["securityContext"]["readOnlyRootFilesystem"], "true");
+    EXPECT_EQ(c["securityContext"]["allowPrivilegeEscalation"], "false");
+    EXPECT_EQ(c["securityContext"]["runAsNonRoot"], "true");
+    EXPECT_EQ(c["securityContext"]["capabilities"]["drop"], json::array({"ALL"}));
+    EXPECT_FALSE(c["securityContext"]["capabilities"].contains("add"));
+    EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    EXPECT_EQ(c["ports"][0]["containerPort"], "9834");
+    for (const char* kind : {"requests", "limits"}) {
+      EXPECT_TRUE(c["resources"][kind].contains("cpu")) << kind;
+      EXPECT_TRUE(c["resources"][kind].contains("memory")) << kind;
+    }
+  }
+}
+
+// Flags of the node-local mode, from another branch: remove once merged.
+const std::set<std::string> kPendingFlags = {"--node-name", "--kubelet-access"};
+
+TEST(Kustomize, WorkloadArgumentsAreFlagsTheExporterKnows) {
+  std::string help;
+  ASSERT_EQ(RunCommand(std::string(KMB_BINARY) + " --help", &help), 0) << help;
+  std::set<std::string> tolerated;
+  for (const auto& dir : kLayouts) {
+    json c = Workload(Render(dir))["spec"]["template"]["spec"]["containers"][0];
+    for (const auto& a : c["args"]) {
+      std::string flag = a.get<std::string>().substr(0, a.get<std::string>().find('='));
+      if (help.find(flag) != std::string::npos) continue;
+      if (kPendingFlags.contains(flag)) {
+        tolerated.insert(flag);
+        continue;
+      }
+      ADD_FAILURE() << dir << ": " << flag << " is not in kube-metrics-bridge --help";
+    }
+  }
+  for (const auto& f : tolerated) std::cout << "tolerated pending flag: " << f << "\n";
+}
+
+std::string EnvFieldPath(const json& container, const std::string& name) {
+  for (const auto& e : container.value("env", json::array())) {
+    if (e["name"] == name) return e["valueFrom"]["fieldRef"]["fieldPath"];
+  }
+  return "";
+}
+
+bool HasArg(const json& container, const std::string& arg) {
+  for (const auto& a : container["args"]) {
+    if (a == arg) return true;
+  }
+  return false;
+}
+
+TEST(Kustomize, DaemonSetReadsOnlyItsOwnNodesKubeletDirectly) {
+  json ds = Workload(Render("deploy/overlays/daemonset"));
+  ASSERT_EQ(ds["kind"], "DaemonSet");
+  const json& c = ds["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_TRUE(HasArg(c, "--node-name=$(NODE_NAME)"));
+  EXPECT_TRUE(HasArg(c, "--kubelet-access=direct"));
+  EXPECT_EQ(EnvFieldPath(c, "NODE_NAME"), "spec.nodeName");
+}
+
+TEST(Kustomize, StatefulSetShardsMatchItsReplicas) {
+  json ss = Workload(Render("deploy/overlays/sharded"));
+  ASSERT_EQ(ss["kind"], "StatefulSet");
+  const json& c = ss["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_TRUE(HasArg(c, "--total-shards=" + ss["spec"]["replicas"].get<std::string>()));
+  EXPECT_TRUE(HasArg(c, "--pod-name=$(POD_NAME)"));
+  EXPECT_EQ(EnvFieldPath(c, "POD_NAME"), "metadata.name");
+  EXPECT_EQ(ss["spec"]["serviceName"], "kube-metrics-bridge");
+}
+
+// The exporter's reads, and nothing more: (apiGroup, resource, verb).
+const std::set<std::tuple<std::string, std::string, std::string>> kAllowedRbac = {
+    {"", "nodes", "list"},           {"", "nodes", "watch"},
+    {"", "nodes/stats", "get"},      {"", "nodes/proxy", "get"},
+    {"", "pods", "list"},            {"", "pods", "watch"},
+    {"metrics.k8s.io", "nodes", "list"}, {"metrics.k8s.io", "pods", "list"},
+    {"apiregistration.k8s.io", "apiservices", "get"}};
+
+TEST(Rbac, ClusterRoleAsksForNothingBeyondWhatTheExporterReads) {
+  for (const auto& dir : kLayouts) {
+    SCOPED_TRACE(dir);
+    auto objs = Render(dir);
+    EXPECT_TRUE(OfKind(objs, "Role").empty());
+    EXPECT_TRUE(OfKind(objs, "RoleBinding").empty());
+    auto roles = OfKind(objs, "ClusterRole");
+    ASSERT_EQ(roles.size(), 1u);
+    EXPECT_FALSE(roles[0].contains("aggregationRule"));
+    for (const auto& rule : roles[0]["rules"]) {
+      EXPECT_FALSE(rule.contains("nonResourceURLs")) << rule;
+      for (const auto& g : rule["apiGroups"]) {
+        for (const auto& r : rule["resources"]) {
+          for (const auto& v : rule["verbs"]) {
+            EXPECT_TRUE(kAllowedRbac.contains({g, r, v}))
+                << "ClusterRole grants " << v << " on " << r << " in group \"" << g.get<std::string>()
+                << "\", which the exporter does not use";
+          }
+        }
+      }
+    }
+    auto bindings = OfKind(objs, "ClusterRoleBinding");
+    ASSERT_EQ(bindings.size(), 1u);
+    EXPECT_EQ(bindings[0]["roleRef"]["name"], roles[0]["metadata"]["name"]);
+    EXPECT_EQ(bindings[0]["subjects"],
+              json::parse(R"([{"kind":"ServiceAccount","name":"kube-metrics-bridge",
+                              "namespace":"kube-metrics-bridge"}])"));
+  }
+}
+
+TEST(Rbac, TheCheckRejectsAWiderRole) {
+  // The same walk as above on a role with one extra verb must find it: the check can fail.
+  json rule = json::parse(R"({"apiGroups":[""],"resources":["pods"],"verbs":["list","delete"]})");
+  int rejected = 0;
+  for (const auto& v : rule["verbs"]) rejected += !kAllowedRbac.contains({"", "pods", v});
+  EXPECT_EQ(rejected, 1);
+}
+
+class SchemaValidation : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string out;
+    install_rc_ = RunCommand(kSrc + "/test/deploy/install.sh", &out);
+    install_out_ = out;
+  }
+  void SetUp() override {
+    ASSERT_EQ(install_rc_, 0) << "test/deploy/install.sh (npm ci) failed:\n" << install_out_;
+  }
+  static int Validate(const std::string& yaml_file, std::string* out) {
+    return RunCommand("node '" + kSrc + "/test/deploy/validate.js' '" + yaml_file + "'", out);
+  }
+  static inline int install_rc_ = -1;
+  static inline std::string install_out_;
+};
+
+TEST_F(SchemaValidation, EveryRenderedObjectAndExampleValidatesOffline) {
+  testing::TempDir dir;
+  std::string files;
+  for (const auto& layout : kLayouts) {
+    std::string file = dir.file(std::filesystem::path(layout).filename().string() + ".yaml");
+    KustomizeTo(layout, file);
+    files += "' '" + file;
+  }
+  files += "' '" + kSrc + "/deploy/examples/podmonitor.yaml";
+  std::string out;
+  EXPECT_EQ(Validate(files.substr(3), &out), 0) << out;
+  // 8 objects per layout and the PodMonitor.
+  EXPECT_NE(out.find("25 objects, 0 invalid"), std::string::npos) << out;
+}
+
+TEST_F(SchemaValidation, TheValidatorRejectsAnInvalidObjectAndAnUnknownKind) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.file("bad.yaml"),
+                     "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n"
+                     "spec: {ports: [{port: not-a-number}]}\n---\n"
+                     "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: y}\n");
+  std::string out;
+  EXPECT_EQ(Validate(dir.file("bad.yaml"), &out), 1) << out;
+  EXPECT_NE(out.find("invalid v1/Service x"), std::string::npos) << out;
+  EXPECT_NE(out.find("invalid example.com/v1/Gadget y: no schema"), std::string::npos) << out;
+}
+
+TEST(Rules, PromtoolChecksTheRulesAndRunsTheirUnitTests) {
+  std::string out = RunInSource("promtool check rules deploy/prometheus/rules.yaml");
+  EXPECT_NE(out.find("SUCCESS"), std::string::npos) << out;
+  out = RunInSource("promtool test rules deploy/prometheus/tests/*.yaml");
+  EXPECT_EQ(out.find("FAILED"), std::string::npos) << out;
+}
+
+json LoadYaml(const std::string& rel) {
+  auto docs = ParseYamlDocuments(ReadFile(kSrc + "/" + rel));
+  EXPECT_EQ(docs.size(), 1u) << rel;
+  return docs.empty() ? json::object() : docs[0];
+}
+
+TEST(Rules, PrometheusRuleHoldsExactlyTheRulesFile) {
+  RunInSource("deploy/generate.sh --check");
+  json rules = LoadYaml("deploy/prometheus/rules.yaml");
+  json pr = LoadYaml("deploy/base/prometheusrule.yaml");
+  EXPECT_EQ(pr["kind"], "PrometheusRule");
+  EXPECT_EQ(pr["spec"]["groups"], rules["groups"]);
+}
+
+std::vector<json> Alerts() {
+  std::vector<json> out;
+  const json rules = LoadYaml("deploy/prometheus/rules.yaml");
+  for (const auto& g : rules["groups"]) {
+    for (const auto& r : g["rules"]) {
+      if (r.contains("alert")) out.push_back(r);
+    }
+  }
+  return out;
+}
+
+// GitHub's heading anchors: lower case, spaces to '-', punctuation dropped.
+std::set<std::string> MarkdownAnchors(const std::string& md) {
+  std::set<std::string> out;
+  std::istringstream in(md);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with("#")) continue;
+    std::string a;
+    for (char ch : line.substr(line.find_first_not_of("# "))) {
+      if (std::isalnum(static_cast<unsigned char>(ch))) a += std::tolower(ch);
+      if (ch == ' ' || ch == '-') a += '-';
+      if (ch == '_') a += '_';
+    }
+    out.insert(a);
+  }
+  return out;
+}
+
+TEST(Rules, EveryAlertHasSeverityForRunbookAndFiringAndSilentUnitTests) {
+  const auto anchors = MarkdownAnchors(ReadFile(kSrc + "/docs/alerts.md"));
+  std::map<std::string, std::pair<int, int>> tested;  // alertname -> (firing, silent) cases
+  for (const auto& f : std::filesystem::directory_iterator(kSrc + "/deploy/prometheus/tests")) {
+    const auto docs = ParseYamlDocuments(ReadFile(f.path()));
+    ASSERT_EQ(docs.size(), 1u) << f.path();
+    for (const auto& t : docs[0]["tests"]) {
+      for (const auto& a : t.value("alert_rule_test", json::array())) {
+        auto& [firing, silent] = tested[a["alertname"]];
+        (a.value("exp_alerts", json::array()).empty() ? silent : firing)++;
+      }
+    }
+  }
+  auto alerts = Alerts();
+  EXPECT_GE(alerts.size(), 12u);
+  for (const auto& r : alerts) {
+    const std::string name = r["alert"];
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(r.contains("for"));
+    const std::string sev = r["labels"].value("severity", "");
+    EXPECT_TRUE(sev == "critical" || sev == "warning" || sev == "info") << sev;
+    const std::string url = r["annotations"].value("runbook_url", "");
+    EXPECT_TRUE(url.find("docs/alerts.md#") != std::string::npos) << url;
+    std::string anchor = url.substr(url.find('#') + 1);
+    EXPECT_TRUE(anchors.contains(anchor)) << "docs/alerts.md has no section #" << anchor;
+    std::string lower;
+    for (char ch : name) lower += std::tolower(ch);
+    EXPECT_EQ(anchor, lower);
+    EXPECT_GE(tested[name].first, 1) << "no promtool test where it fires";
+    EXPECT_GE(tested[name].second, 1) << "no promtool test where it stays silent";
+  }
+}
+
+TEST(ScrapeConfig, ExampleParsesWithPromtool) {
+  // Debian's Prometheus is built without Kubernetes service discovery, so promtool cannot parse
+  // kubernetes_sd_configs; check everything else by swapping it for a static target.
+  YAML::Node cfg = YAML::LoadFile(kSrc + "/deploy/examples/prometheus.yml");
+  for (auto sc : cfg["scrape_configs"]) {
+    ASSERT_TRUE(sc["kubernetes_sd_configs"]) << "the example should use Kubernetes discovery";
+    sc.remove("kubernetes_sd_configs");
+    sc["static_configs"].push_back(YAML::Load("{targets: ['127.0.0.1:9834']}"));
+    EXPECT_EQ(sc["job_name"].as<std::string>(), "kube-metrics-bridge");
+    EXPECT_TRUE(sc["honor_labels"].as<bool>());
+  }
+  testing::TempDir dir;
+  YAML::Emitter e;
+  e << cfg;
+  testing::WriteFile(dir.file("prometheus.yml"), e.c_str());
+  std::filesystem::copy_file(kSrc + "/deploy/prometheus/rules.yaml",
+                             dir.file("kube-metrics-bridge-rules.yaml"));
+  std::string out;
+  EXPECT_EQ(RunCommand("promtool check config " + dir.file("prometheus.yml"), &out), 0) << out;
+}
+
+std::vector<std::pair<std::string, json>> Dashboards() {
+  std::vector<std::pair<std::string, json>> out;
+  for (const auto& f : std::filesystem::directory_iterator(kSrc + "/dashboards")) {
+    if (f.path().extension() != ".json") continue;
+    out.emplace_back(f.path().filename().string(), json::parse(ReadFile(f.path())));
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  return out;
+}
+
+TEST(Dashboards, GeneratedFilesAreUpToDate) { RunInSource("node dashboards/generate.js --check"); }
+
+TEST(Dashboards, EveryPanelHasAUnitTheDatasourceVariableAndDeclaredVariables) {
+  auto dashboards = Dashboards();
+  ASSERT_EQ(dashboards.size(), 5u);
+  std::set<std::string> uids;
+  const std::regex var_ref(R"(\$\{?([A-Za-z_][A-Za-z0-9_]*))");
+  for (const auto& [file, d] : dashboards) {
+    SCOPED_TRACE(file);
+    EXPECT_GE(d["schemaVersion"].get<int>(), 39);
+    EXPECT_TRUE(uids.insert(d["uid"]).second) << "duplicate uid";
+    EXPECT_FALSE(d.contains("__inputs")) << "the same file must work for provisioning";
+    std::set<std::string> declared, used;
+    for (const auto& v : d["templating"]["list"]) declared.insert(v["name"]);
+    EXPECT_TRUE(declared.contains("datasource"));
+    EXPECT_TRUE(declared.contains("cluster"));
+    for (const auto& v : d["templating"]["list"]) {
+      if (v["name"] == "datasource") {
+        EXPECT_EQ(v["type"], "datasource");
+        EXPECT_EQ(v["query"], "prometheus");
+      } else {
+        EXPECT_EQ(v["datasource"]["uid"], "${datasource}") << v["name"];
+        std::string q = v["definition"];
+        for (std::sregex_iterator m(q.begin(), q.end(), var_ref), end; m != end; ++m) {
+          used.insert((*m)[1]);
+        }
+      }
+    }
+    ASSERT_FALSE(d["panels"].empty());
+    for (const auto& p : d["panels"]) {
+      SCOPED_TRACE(p["title"].get<std::string>());
+      EXPECT_FALSE(p["fieldConfig"]["defaults"].value("unit", "").empty());
+      EXPECT_EQ(p["datasource"]["uid"], "${datasource}");
+      ASSERT_FALSE(p["targets"].empty());
+      for (const auto& t : p["targets"]) {
+        EXPECT_EQ(t["datasource"]["uid"], "${datasource}");
+        std::string expr = t["expr"];
+        EXPECT_FALSE(expr.empty());
+        if (expr.find("kube_metrics_bridge_build_info") == std::string::npos) {
+          EXPECT_NE(expr.find("cluster=~\"$cluster\""), std::string::npos) << expr;
+        }
+        for (std::sregex_iterator m(expr.begin(), expr.end(), var_ref), end; m != end; ++m) {
+          std::string name = (*m)[1];
+          if (name.starts_with("__")) continue;  // Grafana's own, like $__rate_interval
+          used.insert(name);
+          EXPECT_TRUE(declared.contains(name)) << "$" << name << " is not declared: " << expr;
+        }
+      }
+    }
+    used.insert("datasource");
+    EXPECT_EQ(used, declared) << "a declared variable no panel uses";
+  }
+}
+
+TEST(Dashboards, ProvisioningProviderPointsAtAFolderOfTheseFiles) {
+  json p = LoadYaml("dashboards/provisioning/kube-metrics-bridge.yaml");
+  ASSERT_EQ(p["providers"].size(), 1u);
+  EXPECT_EQ(p["providers"][0]["type"], "file");
+  EXPECT_FALSE(p["providers"][0]["options"].value("path", "").empty());
+}
+
+TEST(Containerfile, RuntimeStageInstallsThePackageOfEveryLibraryTheBinaryNeeds) {
+  const std::string cf = ReadFile(kSrc + "/deploy/Containerfile");
+  const size_t runtime = cf.find("FROM debian:bookworm-slim");
+  ASSERT_NE(cf.find("FROM debian:bookworm AS build"), std::string::npos);
+  ASSERT_NE(runtime, std::string::npos);
+  EXPECT_NE(cf.find("scripts/install-deps.sh"), std::string::npos);
+  EXPECT_NE(cf.find("USER 65532:65532", runtime), std::string::npos);
+  // Direct NEEDED libraries -> their Debian packages (dpkg -S) -> must be in the runtime stage,
+  // except what bookworm-slim already has.
+  const std::set<std::string> in_slim = {"libc6", "libstdc++6", "libgcc-s1"};
+  std::string needed, ldd;
+  ASSERT_EQ(RunCommand(std::string("objdump -p ") + KMB_BINARY + " | awk '/NEEDED/ {print $2}'",
+                       &needed),
+            0);
+  ASSERT_EQ(RunCommand(std::string("ldd ") + KMB_BINARY, &ldd), 0);
+  // One dpkg -S for all libraries; with merged /usr a file may be registered under /lib.
+  std::string paths;
+  std::istringstream libs(needed);
+  for (std::string lib; std::getline(libs, lib);) {
+    size_t at = ldd.find("\t" + lib + " => ");
+    ASSERT_NE(at, std::string::npos) << lib;
+    at += lib.size() + 5;
+    std::string real = std::filesystem::canonical(ldd.substr(at, ldd.find(' ', at) - at));
+    paths += " " + real + (real.starts_with("/usr/") ? " " + real.substr(4) : "");
+  }
+  std::string owners;
+  RunCommand("dpkg -S" + paths, &owners);  // non-zero: some variant is unknown
+  std::istringstream lines(owners);
+  int checked = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("dpkg-query:")) continue;  // the variant of a path that is not known
+    std::string pkg = line.substr(0, line.find(':'));
+    ++checked;
+    if (in_slim.contains(pkg)) continue;
+    EXPECT_NE(cf.find(" " + pkg, runtime), std::string::npos)
+        << line << ": the runtime stage does not install " << pkg;
+  }
+  EXPECT_GE(checked, 8);
+}
+
+}  // namespace
+}  // namespace kmb
