@@ -11,6 +11,8 @@ packages=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libsimdjson-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev prometheus
+  # secured /metrics (bcrypt via libxcrypt) and the landing page test (headless chromium)
+  libcrypt-dev chromium
 )
 
 missing=()
