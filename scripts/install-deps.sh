@@ -11,6 +11,8 @@ packages=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libsimdjson-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev prometheus
+  # secured /metrics (bcrypt via libxcrypt) and the landing page test (headless chromium)
+  libcrypt-dev chromium
 )
 # deploy/ tests (issue 6): `kubectl kustomize` (Debian's kubernetes-client when no kubectl is on
 # the PATH), objdump for the Containerfile check, and node + npm for the offline schema

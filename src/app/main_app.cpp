@@ -1,5 +1,7 @@
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -11,6 +13,7 @@
 #include "kmb/kube/client.h"
 #include "kmb/kube/cluster_config.h"
 #include "kmb/server/server.h"
+#include "kmb/server/web_config.h"
 #include "kmb/sim/cluster.h"
 #include "kmb/util/log.h"
 
@@ -20,6 +23,24 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 
 void OnSignal(int) { g_stop = 1; }
+
+// SIGHUP: re-read the web config and the kube credential files.
+volatile std::sig_atomic_t g_reload = 0;
+
+void OnReload(int) { g_reload = 1; }
+
+// Loads --web.config.file (nullptr when none); on error logs one line naming the file.
+bool LoadWebConfigFlag(const Options& opts, std::shared_ptr<const WebConfig>* out) {
+  if (opts.web_config_file.empty()) return true;
+  auto config = std::make_shared<WebConfig>();
+  const Status st = LoadWebConfig(opts.web_config_file, config.get());
+  if (!st.ok()) {
+    log::Error("cannot load the web config", {{"error", st.message()}});
+    return false;
+  }
+  *out = std::move(config);
+  return true;
+}
 
 // Sleeps until `deadline` or a stop signal, in short steps so SIGTERM is honoured quickly.
 void SleepUntil(std::chrono::steady_clock::time_point deadline) {
@@ -53,6 +74,9 @@ int RunMain(int argc, char** argv) {
     return sim::RunSimulator(opts.sim, opts.sim_kubeconfig, opts.sim_fail_nodes,
                              opts.sim_metrics_api_status);
   }
+  std::signal(SIGHUP, OnReload);
+  std::shared_ptr<const WebConfig> web_config;
+  if (!LoadWebConfigFlag(opts, &web_config)) return 1;
 
   std::unique_ptr<sim::SimulatedCluster> demo;
   ClusterConfig cluster;
@@ -104,6 +128,8 @@ int RunMain(int argc, char** argv) {
   ServerOptions sopts;
   sopts.listen_address = opts.listen_address;
   sopts.telemetry_path = opts.telemetry_path;
+  sopts.web_config = web_config;
+  sopts.refresh_seconds = static_cast<int>(std::max(1.0, opts.interval_seconds));
   std::string error;
   auto server = MetricsServer::Start(sopts, &error);
   if (!server) {
@@ -118,25 +144,70 @@ int RunMain(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(opts.interval_seconds));
-  auto next = std::chrono::steady_clock::now();
-  while (!g_stop) {
-    SnapshotPtr snap = poller.Poll();
-    server->Publish(std::make_shared<Exposition>(snap, wopts));
-    next += interval;
-    auto now = std::chrono::steady_clock::now();
-    if (now > next) {
-      // The poll overran: skip the missed ticks rather than stacking polls.
-      auto missed = (now - next) / interval + 1;
-      log::Warn("poll overran the interval; skipping ticks", {{"skipped", std::to_string(missed)}});
-      poller.CountSkippedTicks(static_cast<uint64_t>(missed));
-      next += missed * interval;
+  // The poll loop has its own thread, so that signals are answered at once even while a poll
+  // waits on a slow API server or kubelet.
+  std::atomic<bool> poll_loop_done{false};
+  std::thread poll_loop([&] {
+    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(opts.interval_seconds));
+    auto next = std::chrono::steady_clock::now();
+    while (!g_stop) {
+      SnapshotPtr snap = poller.Poll();
+      server->Publish(std::make_shared<Exposition>(snap, wopts));
+      next += interval;
+      auto now = std::chrono::steady_clock::now();
+      if (now > next) {
+        // The poll overran: skip the missed ticks rather than stacking polls.
+        auto missed = (now - next) / interval + 1;
+        log::Warn("poll overran the interval; skipping ticks",
+                  {{"skipped", std::to_string(missed)}});
+        poller.CountSkippedTicks(static_cast<uint64_t>(missed));
+        next += missed * interval;
+      }
+      SleepUntil(next);
     }
-    SleepUntil(next);
+    poll_loop_done = true;
+  });
+
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!g_reload) continue;
+    g_reload = 0;
+    log::Info("SIGHUP: reloading");
+    if (!opts.web_config_file.empty()) {
+      std::shared_ptr<const WebConfig> reloaded;
+      Status st = LoadWebConfigFlag(opts, &reloaded) ? server->ReloadWebConfig(reloaded)
+                                                     : Status::Error(reason::kConfig, "");
+      if (st.ok()) {
+        log::Info("reloaded the web config", {{"file", opts.web_config_file}});
+      } else {
+        // A bad file was already logged by LoadWebConfigFlag; a refused change is logged here.
+        if (!st.message().empty()) {
+          log::Error("cannot apply the new web config", {{"error", st.message()}});
+        }
+        log::Warn("keeping the previous web config", {{"file", opts.web_config_file}});
+      }
+    }
+    // SIGHUP: kube credentials reload
+    // TODO(lead): call client->ReloadFiles() here (token, CA and client certificate files) once
+    // KubeClient has it (another branch adds it).
   }
+
+  // SIGTERM/SIGINT: stop accepting, finish the responses in flight, and exit 0 within 5 s
+  // without waiting for a poll that is still in flight.
   log::Info("shutting down");
-  server.reset();  // stops accepting, finishes the responses in flight
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  server->Stop();
+  while (!poll_loop_done && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!poll_loop_done) {
+    log::Info("a poll is still in flight; exiting without waiting for it");
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(0);  // the poll thread still uses the client and the poller
+  }
+  poll_loop.join();
   return 0;
 }
 

@@ -201,6 +201,11 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   CLI::App* catalog_cmd =
       app.add_subcommand("catalog", "Print the metric catalog as Markdown (docs/metrics.md)");
 
+  // Secured /metrics (server).
+  app.add_option("--web.config.file", o.web_config_file,
+                 "Web config file (Prometheus exporter-toolkit format): TLS, client "
+                 "certificates, basic auth, response headers; re-read on SIGHUP");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,29 +1,49 @@
 #include "kmb/server/server.h"
 
 #include <civetweb.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <string_view>
+#include <thread>
 
 #include "kmb/catalog/catalog.h"
 #include "kmb/doctor/doctor.h"
+#include "kmb/net/tls_frontend.h"
+#include "kmb/server/landing.h"
 #include "kmb/util/log.h"
+#include "server/html.h"
 
 namespace kmb {
 
 struct MetricsServer::Impl {
   ServerOptions options;
   mg_context* ctx = nullptr;
-  int port = 0;
+  int port = 0;          // public port (the TLS front end's with TLS)
+  int backend_port = 0;  // civetweb's
   std::string host;
-  mutable std::mutex mu;                // guards current
-  std::shared_ptr<Exposition> current;  // guarded by mu
+  bool tls = false;
+  std::unique_ptr<net::TlsFrontend> frontend;  // with TLS
+  BasicAuthVerifier auth;
+  mutable std::mutex mu;                 // guards current and web
+  std::shared_ptr<Exposition> current;   // guarded by mu
+  std::shared_ptr<const WebConfig> web;  // guarded by mu; never null
+  std::mutex stop_mu;                    // serializes Stop
 
   std::shared_ptr<Exposition> Current() const {
     std::lock_guard<std::mutex> lock(mu);
     return current;
   }
+  std::shared_ptr<const WebConfig> Web() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return web;
+  }
+  void Stop();
 };
 
 namespace {
@@ -35,15 +55,23 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// Every response goes through here, so the web config's headers are on all of them.
 void SendBody(mg_connection* conn, int status, std::string_view status_text,
               std::string_view content_type, std::string_view body,
               std::string_view extra_headers = {}) {
+  auto* impl = static_cast<MetricsServer::Impl*>(mg_get_user_data(mg_get_context(conn)));
+  std::string configured;
+  if (impl != nullptr) {
+    for (const auto& [name, value] : impl->Web()->headers) {
+      configured += name + ": " + value + "\r\n";
+    }
+  }
   mg_printf(conn,
             "HTTP/1.1 %d %.*s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n%.*s\r\n",
+            "Cache-Control: no-store\r\n%.*s%s\r\n",
             status, static_cast<int>(status_text.size()), status_text.data(),
             static_cast<int>(content_type.size()), content_type.data(), body.size(),
-            static_cast<int>(extra_headers.size()), extra_headers.data());
+            static_cast<int>(extra_headers.size()), extra_headers.data(), configured.c_str());
   const mg_request_info* ri = mg_get_request_info(conn);
   if (ri && std::strcmp(ri->request_method, "HEAD") == 0) return;
   size_t off = 0;
@@ -54,34 +82,51 @@ void SendBody(mg_connection* conn, int status, std::string_view status_text,
   }
 }
 
-std::string HtmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
+using html::Escape;
+
+// Decodes standard base64 (with padding); false on malformed input.
+bool DecodeBase64(std::string_view in, std::string* out) {
+  if (in.empty() || in.size() % 4 != 0 || in.size() > 4096) return false;
+  std::string buf(in.size() / 4 * 3 + 1, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
+  if (n < 0) return false;
+  size_t len = static_cast<size_t>(n);
+  if (in.ends_with("==")) {
+    len -= 2;
+  } else if (in.ends_with("=")) {
+    len -= 1;
   }
-  return out;
+  buf.resize(len);
+  *out = std::move(buf);
+  return true;
 }
 
-// The head of every HTML page: no external assets, readable without JavaScript.
-std::string HtmlHead(std::string_view title) {
-  return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + HtmlEscape(title) +
-         "</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;"
-         "text-align:left;vertical-align:top}.fail{color:#b00}</style></head><body>";
+// civetweb's begin_request: basic authentication in front of every path, as the
+// exporter-toolkit does. Returns 0 to let the request through, else the status it sent.
+int CheckAuth(mg_connection* conn) {
+  auto* impl = static_cast<MetricsServer::Impl*>(mg_get_user_data(mg_get_context(conn)));
+  const std::shared_ptr<const WebConfig> web = impl->Web();
+  if (web->users.empty()) return 0;
+  const char* header = mg_get_header(conn, "Authorization");
+  std::string_view value = header ? header : "";
+  std::string decoded;
+  if (value.size() > 6 && Lower(value.substr(0, 6)) == "basic ") {
+    std::string_view b64 = value.substr(6);
+    while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
+    if (DecodeBase64(b64, &decoded)) {
+      const size_t colon = decoded.find(':');
+      if (colon != std::string::npos &&
+          impl->auth.Verify(web->users, std::string_view(decoded).substr(0, colon),
+                            std::string_view(decoded).substr(colon + 1))) {
+        return 0;
+      }
+    }
+  }
+  SendBody(conn, 401, "Unauthorized", "text/plain; charset=utf-8", "Unauthorized\n",
+           "WWW-Authenticate: Basic\r\n");
+  return 401;
 }
 
 int HandleMetrics(mg_connection* conn, void* data) {
@@ -136,41 +181,11 @@ int HandleLanding(mg_connection* conn, void* data) {
     return 404;
   }
   std::shared_ptr<Exposition> exp = impl->Current();
-  std::string html = HtmlHead("kube-metrics-bridge") + "<h1>kube-metrics-bridge</h1><p>Version " +
-                     HtmlEscape(Version()) + " (revision " + HtmlEscape(Revision()) + ")</p><ul>";
-  html += "<li><a href=\"" + HtmlEscape(impl->options.telemetry_path) + "\">Metrics</a></li>";
-  html += "<li><a href=\"/healthz\">Health</a></li><li><a href=\"/readyz\">Readiness</a></li>";
-  html += "<li><a href=\"/debug/status\">Status of the last poll, per node</a></li>";
-  html += "</ul>";
-  if (exp) {
-    const Snapshot& s = exp->snapshot();
-    size_t up = 0;
-    for (const auto& n : s.nodes) up += n.status.ok();
-    html += "<h2>Last poll</h2><table><tr><th>source</th><th>state</th><th>detail</th></tr>";
-    if (s.summary.enabled) {
-      html += "<tr><td>summary</td><td>" + std::to_string(up) + "/" +
-              std::to_string(s.nodes.size()) + " nodes up</td><td>" +
-              HtmlEscape(s.summary.status.message()) + "</td></tr>";
-    }
-    if (s.metrics_api.enabled) {
-      html += std::string("<tr><td>metrics-api</td><td>") + (s.metrics_api.up ? "up" : "down") +
-              "</td><td>" + HtmlEscape(s.metrics_api.status.message()) + "</td></tr>";
-    }
-    html += "</table>";
-    bool header = false;
-    for (const auto& n : s.nodes) {
-      if (n.status.ok()) continue;
-      if (!header) html += "<h2>Failing nodes</h2><table>";
-      header = true;
-      html += "<tr><td>" + HtmlEscape(n.node) + "</td><td>" + HtmlEscape(n.status.reason()) +
-              "</td><td>" + HtmlEscape(n.status.message()) + "</td></tr>";
-    }
-    if (header) html += "</table>";
-  } else {
-    html += "<p>Waiting for the first poll.</p>";
-  }
-  html += "</body></html>\n";
-  SendBody(conn, 200, "OK", "text/html; charset=utf-8", html);
+  LandingPageInfo info;
+  info.telemetry_path = impl->options.telemetry_path;
+  info.refresh_seconds = impl->options.refresh_seconds;
+  SendBody(conn, 200, "OK", "text/html; charset=utf-8",
+           RenderLandingPage(exp ? &exp->snapshot() : nullptr, info));
   return 200;
 }
 
@@ -185,7 +200,7 @@ int HandleDebugStatus(mg_connection* conn, void* data) {
   auto* impl = static_cast<MetricsServer::Impl*>(data);
   std::shared_ptr<Exposition> exp = impl->Current();
   std::string html =
-      HtmlHead("kube-metrics-bridge status") + "<h1>Last poll</h1><p><a href=\"/\">home</a></p>";
+      html::Head("kube-metrics-bridge status") + "<h1>Last poll</h1><p><a href=\"/\">home</a></p>";
   if (!exp) {
     html += "<p>Waiting for the first poll.</p>";
   } else {
@@ -195,10 +210,10 @@ int HandleDebugStatus(mg_connection* conn, void* data) {
         "<th>what happened</th></tr>";
     auto row = [&](std::string_view source, std::string_view node, const Status& st,
                    double seconds) {
-      html += "<tr><td>" + HtmlEscape(source) + "</td><td>" + HtmlEscape(node) + "</td><td" +
-              (st.ok() ? ">ok" : " class=\"fail\">" + HtmlEscape(st.reason())) + "</td><td>" +
+      html += "<tr><td>" + Escape(source) + "</td><td>" + Escape(node) + "</td><td" +
+              (st.ok() ? ">ok" : " class=\"fail\">" + Escape(st.reason())) + "</td><td>" +
               FormatSeconds(seconds) + "</td><td>" +
-              (st.ok() ? std::string() : HtmlEscape(doctor::Explain(st))) + "</td></tr>";
+              (st.ok() ? std::string() : Escape(doctor::Explain(st))) + "</td></tr>";
     };
     if (s.metrics_api.enabled) {
       row("metrics-api", "", s.metrics_api.status, s.metrics_api.poll_seconds);
@@ -248,25 +263,82 @@ bool AcceptsGzip(std::string_view accept_encoding) {
   return false;
 }
 
+namespace {
+
+// civetweb's master thread sees mg_stop only when its poll (a 2 s quantum) returns; knocking on
+// the listener wakes it at once, so shutdown takes milliseconds.
+void StopCivetweb(mg_context* ctx, int port) {
+  std::atomic<bool> done{false};
+  std::thread knocker([&] {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    if (getaddrinfo("127.0.0.1", std::to_string(port).c_str(), &hints, &res) != 0) return;
+    while (!done.load()) {
+      const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd >= 0) {
+        connect(fd, res->ai_addr, res->ai_addrlen);
+        close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    freeaddrinfo(res);
+  });
+  mg_stop(ctx);
+  done.store(true);
+  knocker.join();
+}
+
+}  // namespace
+
+void MetricsServer::Impl::Stop() {
+  std::lock_guard<std::mutex> lock(stop_mu);
+  // No new connection; then civetweb finishes the requests in flight (the front end keeps
+  // relaying their responses); then the front end closes what is left.
+  if (frontend) frontend->StopAccepting();
+  if (ctx) StopCivetweb(ctx, backend_port);
+  ctx = nullptr;
+  frontend.reset();
+}
+
 MetricsServer::MetricsServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 MetricsServer::~MetricsServer() {
-  if (impl_ && impl_->ctx) mg_stop(impl_->ctx);
+  if (impl_) impl_->Stop();
 }
+
+void MetricsServer::Stop() { impl_->Stop(); }
 
 std::unique_ptr<MetricsServer> MetricsServer::Start(const ServerOptions& options,
                                                     std::string* error) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->web = options.web_config ? options.web_config : std::make_shared<const WebConfig>();
+  impl->tls = impl->web->tls_enabled;
   std::string listen = options.listen_address;
   // Prometheus style ":9834" means all interfaces; civetweb spells that "9834".
   if (!listen.empty() && listen.front() == ':') listen = listen.substr(1);
   size_t colon = listen.rfind(':');
-  impl->host = colon == std::string::npos ? "127.0.0.1" : listen.substr(0, colon);
+  const std::string bind_host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  const std::string bind_port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+  impl->host = bind_host;
   if (impl->host.empty() || impl->host == "0.0.0.0") impl->host = "127.0.0.1";
   if (options.telemetry_path.empty() || options.telemetry_path.front() != '/') {
     *error = "--web.telemetry-path must start with '/': \"" + options.telemetry_path + "\"";
     return nullptr;
+  }
+  net::TlsContextPtr tls_context;
+  if (impl->tls) {
+    if (!impl->web->tls.cert_pem.empty() || !impl->web->tls.key_pem.empty()) {
+      tls_context = net::MakeTlsServerContext(impl->web->tls, error);
+    }
+    if (!tls_context) {
+      if (error->empty()) *error = "the web config's TLS certificate was not loaded";
+      return nullptr;
+    }
+    // The plain listener behind the TLS front end: loopback only, any free port.
+    listen = "127.0.0.1:0";
   }
   std::string threads = std::to_string(options.threads);
   const char* cw_options[] = {"listening_ports",
@@ -280,6 +352,7 @@ std::unique_ptr<MetricsServer> MetricsServer::Start(const ServerOptions& options
                               nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = LogMessage;
+  callbacks.begin_request = CheckAuth;
   mg_init_library(0);
   impl->ctx = mg_start(&callbacks, impl.get(), cw_options);
   if (!impl->ctx) {
@@ -289,13 +362,48 @@ std::unique_ptr<MetricsServer> MetricsServer::Start(const ServerOptions& options
   }
   mg_server_port ports[4];
   int n = mg_get_server_ports(impl->ctx, 4, ports);
-  if (n > 0) impl->port = ports[0].port;
+  if (n > 0) impl->port = impl->backend_port = ports[0].port;
+  if (impl->tls) {
+    char* end = nullptr;
+    const long port = std::strtol(bind_port.c_str(), &end, 10);
+    if (bind_port.empty() || *end != '\0' || port < 0 || port > 65535) {
+      *error = "cannot listen on " + options.listen_address + ": not a valid HOST:PORT";
+      return nullptr;
+    }
+    std::string frontend_error;
+    impl->frontend = net::TlsFrontend::Start(bind_host, static_cast<int>(port), tls_context,
+                                             impl->backend_port, &frontend_error);
+    if (!impl->frontend) {
+      *error = "cannot serve HTTPS on " + options.listen_address + ": " + frontend_error;
+      return nullptr;
+    }
+    impl->port = impl->frontend->port();
+  }
   mg_set_request_handler(impl->ctx, options.telemetry_path.c_str(), HandleMetrics, impl.get());
   mg_set_request_handler(impl->ctx, "/healthz", HandleHealthz, impl.get());
   mg_set_request_handler(impl->ctx, "/readyz", HandleReadyz, impl.get());
   mg_set_request_handler(impl->ctx, "/debug/status", HandleDebugStatus, impl.get());
   mg_set_request_handler(impl->ctx, "/", HandleLanding, impl.get());
   return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl)));
+}
+
+Status MetricsServer::ReloadWebConfig(std::shared_ptr<const WebConfig> web_config) {
+  if (!web_config) web_config = std::make_shared<const WebConfig>();
+  if (web_config->tls_enabled != impl_->tls) {
+    return Status::Error(reason::kConfig,
+                         impl_->tls ? "the new web config turns TLS off, which needs a restart"
+                                    : "the new web config turns TLS on, which needs a restart");
+  }
+  if (impl_->tls) {
+    std::string error;
+    net::TlsContextPtr context = net::MakeTlsServerContext(web_config->tls, &error);
+    if (!context) return Status::Error(reason::kConfig, "tls_server_config: " + error);
+    std::lock_guard<std::mutex> lock(impl_->stop_mu);
+    if (impl_->frontend) impl_->frontend->SetContext(std::move(context));
+  }
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->web = std::move(web_config);
+  return Status::Ok();
 }
 
 void MetricsServer::Publish(std::shared_ptr<Exposition> exposition) {
@@ -308,7 +416,8 @@ std::shared_ptr<Exposition> MetricsServer::Current() const { return impl_->Curre
 int MetricsServer::port() const { return impl_->port; }
 
 std::string MetricsServer::url() const {
-  return "http://" + impl_->host + ":" + std::to_string(impl_->port);
+  return std::string(impl_->tls ? "https://" : "http://") + impl_->host + ":" +
+         std::to_string(impl_->port);
 }
 
 }  // namespace kmb

@@ -932,7 +932,7 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
     }
     TlsMaterial tls;
     if (!GenerateTlsMaterial(ips, names, &tls, error)) return false;
-    tls_frontend = TlsFrontend::Start(bare, port_number, tls, sp.port, error);
+    tls_frontend = StartTlsFrontend(bare, port_number, tls, sp.port, error);
     if (!tls_frontend) return false;
     ca_pem = tls.ca_cert_pem;
     public_port = tls_frontend->port();
@@ -962,7 +962,7 @@ bool SimulatedCluster::Impl::StartKubelets(const TlsMaterial& cluster_tls,
     return false;
   }
   for (size_t n = 0; n < backend_ports.size(); ++n) {
-    auto frontend = TlsFrontend::Start("127.0.0.1", 0, kubelet_tls, backend_ports[n], error);
+    auto frontend = StartTlsFrontend("127.0.0.1", 0, kubelet_tls, backend_ports[n], error);
     if (!frontend) return false;
     model->SetKubeletEndpoint(static_cast<int>(n), "127.0.0.1", frontend->port());
     kubelet_by_backend_port[backend_ports[n]] = static_cast<int>(n);

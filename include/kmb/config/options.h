@@ -56,6 +56,10 @@ struct Options {
 
   // `catalog` subcommand.
   bool catalog_markdown = true;
+
+  // Secured /metrics (server): TLS, basic auth and headers in the exporter-toolkit's format;
+  // re-read on SIGHUP.
+  std::string web_config_file;
 };
 
 // Parses argv. Returns nullopt when the program should exit now with *exit_code (help,

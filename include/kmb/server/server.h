@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kmb/exposition/writer.h"
+#include "kmb/server/web_config.h"
 
 namespace kmb {
 
@@ -13,6 +14,10 @@ struct ServerOptions {
   std::string listen_address = ":9834";  // HOST:PORT or :PORT; port 0 picks a free port
   std::string telemetry_path = "/metrics";
   int threads = 8;
+  // --web.config.file: TLS, basic auth and headers (nullptr: plain HTTP, no auth). With TLS,
+  // civetweb listens on 127.0.0.1 only and a net::TlsFrontend takes listen_address.
+  std::shared_ptr<const WebConfig> web_config;
+  int refresh_seconds = 15;  // the landing page's meta refresh (the poll interval)
 };
 
 class MetricsServer {
@@ -25,8 +30,17 @@ class MetricsServer {
   void Publish(std::shared_ptr<Exposition> exposition);
   std::shared_ptr<Exposition> Current() const;
 
-  int port() const;             // the bound port
-  std::string url() const;      // "http://HOST:PORT" (127.0.0.1 when bound to all interfaces)
+  // Replaces the web config (SIGHUP): users, headers and TLS certificates and policy apply
+  // to requests and connections from now on. Turning TLS on or off needs a restart: that is an
+  // error, and the old config stays.
+  Status ReloadWebConfig(std::shared_ptr<const WebConfig> web_config);
+
+  // Stops accepting connections and waits for the responses in flight (the destructor does
+  // it too). Publish and Current stay safe to call.
+  void Stop();
+
+  int port() const;         // the bound (public) port
+  std::string url() const;  // "http(s)://HOST:PORT" (127.0.0.1 when bound to all interfaces)
 
   struct Impl;
 
