@@ -105,12 +105,28 @@ int RunMain(int argc, char** argv) {
   KubeClientOptions copts;
   copts.connect_timeout_seconds = opts.connect_timeout_seconds;
   copts.timeout_seconds = opts.request_timeout_seconds;
+  copts.http2 = opts.http2;  // scale (issue 5)
   auto client = std::make_shared<KubeClient>(cluster, copts);
   Poller poller(opts, client);
   WriterOptions wopts;
   wopts.source_timestamps = opts.timestamps == "source";
   wopts.uid_label = opts.pod_uid_label;
   wopts.metric_groups = opts.metric_groups;
+  {  // Cardinality control (issue 4).
+    SeriesFilterOptions fo;
+    fo.namespaces = opts.namespaces;
+    fo.namespaces_exclude = opts.namespaces_exclude;
+    fo.metric_allowlist = opts.metric_allowlist;
+    fo.metric_denylist = opts.metric_denylist;
+    fo.collect_all_interfaces = opts.collect_all_interfaces;
+    fo.series_limit = opts.series_limit;
+    std::string filter_error;
+    wopts.filter = SeriesFilter::Create(fo, &filter_error);
+    if (!wopts.filter) {
+      std::fprintf(stderr, "kube-metrics-bridge: %s (see --help)\n", filter_error.c_str());
+      return 2;
+    }
+  }
 
   if (opts.once) {
     SnapshotPtr snap = poller.Poll();
@@ -153,7 +169,9 @@ int RunMain(int argc, char** argv) {
     auto next = std::chrono::steady_clock::now();
     while (!g_stop) {
       SnapshotPtr snap = poller.Poll();
-      server->Publish(std::make_shared<Exposition>(snap, wopts));
+      auto exposition = std::make_shared<Exposition>(snap, wopts);
+      exposition->Prepare();  // render + gzip here, once per poll: scrapes only send bytes
+      server->Publish(std::move(exposition));
       next += interval;
       auto now = std::chrono::steady_clock::now();
       if (now > next) {

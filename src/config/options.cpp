@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <regex>
 #include <sstream>
 
 #include "kmb/util/log.h"
@@ -124,6 +125,37 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   app.add_option("--log.format", o.log_format, "logfmt or json")
       ->check(CLI::IsMember({"logfmt", "json"}))
       ->capture_default_str();
+
+  // Cardinality control (issue 4).
+  app.add_option("--namespaces", o.namespaces,
+                 "Comma-separated namespaces to export pods, containers, volumes, PVCs and "
+                 "Metrics API pods of (default: all)")
+      ->delimiter(',');
+  app.add_option("--namespaces-exclude", o.namespaces_exclude,
+                 "Comma-separated namespaces whose pods, containers, volumes, PVCs and Metrics "
+                 "API pods are not exported")
+      ->delimiter(',');
+  auto* allowlist = app.add_option("--metric-allowlist", o.metric_allowlist,
+                                   "Comma-separated regular expressions: export only the "
+                                   "families whose whole name matches one")
+                        ->delimiter(',');
+  app.add_option("--metric-denylist", o.metric_denylist,
+                 "Comma-separated regular expressions: do not export the families whose whole "
+                 "name matches one")
+      ->delimiter(',')
+      ->excludes(allowlist);
+  app.add_flag("--collect-all-interfaces", o.collect_all_interfaces,
+               "Export every network interface of nodes and pods (default: only the default "
+               "interface the kubelet marks)");
+  app.add_option("--series-limit", o.series_limit,
+                 "Export at most this many data series per scrape; the rest is dropped and "
+                 "counted in kube_metrics_bridge_series_dropped_total (0: no limit)")
+      ->capture_default_str();
+
+  // Scale (issue 5).
+  app.add_flag("--http2", o.http2,
+               "Negotiate HTTP/2 with the API server over TLS (ALPN); default HTTP/1.1 with "
+               "keep-alive (see docs/performance.md)");
 
   CLI::App* simulate = app.add_subcommand(
       "simulate", "Serve a simulated cluster (API server, node proxy, metrics.k8s.io)");
@@ -276,6 +308,18 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
       o.metric_groups.push_back(item);
     }
     o.metric_groups.push_back("self");
+  }
+  // Cardinality control: the expressions must compile (one line naming the flag if not).
+  for (auto* list : {&o.metric_allowlist, &o.metric_denylist}) {
+    for (const std::string& re : *list) {
+      try {
+        std::regex compiled(re, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        return fail(std::string(list == &o.metric_allowlist ? "--metric-allowlist"
+                                                            : "--metric-denylist") +
+                    ": bad regular expression \"" + re + "\": " + e.what());
+      }
+    }
   }
   if (o.demo && (!o.kubeconfig.empty() || !o.apiserver.empty()))
     return fail("--demo runs its own simulated cluster; drop --kubeconfig/--apiserver");

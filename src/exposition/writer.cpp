@@ -1,5 +1,6 @@
 #include "kmb/exposition/writer.h"
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -7,6 +8,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "kmb/catalog/catalog.h"
@@ -18,6 +21,7 @@ namespace {
 using catalog::kMetricCount;
 using catalog::kMetrics;
 using catalog::MetricDef;
+using catalog::MetricId;
 
 // Every reason a source can count, so that errors_total series exist (at 0) from the start
 // and rate() works on the first error.
@@ -125,6 +129,61 @@ const FamilyTable& Families() {
   return table;
 }
 
+// Buffers that keep their capacity from one snapshot to the next. Rendering writes ~140 bytes
+// per series; into fresh memory that is one page fault per 4 KiB (13-15 us each on the
+// benchmark's microVM), which cost more than the formatting itself.
+template <class T>
+class BufferPool {
+ public:
+  explicit BufferPool(size_t max_idle) : max_idle_(max_idle) {}
+  std::unique_ptr<T> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_.empty()) return std::make_unique<T>();
+    std::unique_ptr<T> t = std::move(idle_.back());
+    idle_.pop_back();
+    return t;
+  }
+  void Give(std::unique_ptr<T> t) {
+    if (!t) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_.size() < max_idle_) idle_.push_back(std::move(t));
+  }
+
+ private:
+  const size_t max_idle_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<T>> idle_;
+};
+
+using Buckets = std::array<std::string, kMetricCount>;  // one per family
+
+// One set of buckets is enough: renders normally happen one at a time, on the poll thread.
+BufferPool<Buckets>& BucketPool() {
+  static BufferPool<Buckets> pool(1);
+  return pool;
+}
+
+// Bodies of released Expositions: the next snapshot's text bodies and gzips reuse them.
+BufferPool<std::string>& PlainPool() {
+  static BufferPool<std::string> pool(2);
+  return pool;
+}
+BufferPool<std::string>& GzipPool() {
+  static BufferPool<std::string> pool(2);
+  return pool;
+}
+
+std::string TakeString(BufferPool<std::string>& pool) {
+  std::unique_ptr<std::string> s = pool.Take();
+  s->clear();
+  return std::move(*s);
+}
+
+void GiveString(BufferPool<std::string>& pool, std::string&& s) {
+  if (s.capacity() < 4096) return;
+  pool.Give(std::make_unique<std::string>(std::move(s)));
+}
+
 void AppendHeader(std::string& out, const MetricDef& def, ExpositionFormat format) {
   const bool om = format == ExpositionFormat::kOpenMetrics100;
   std::string_view family = om ? catalog::FamilyName(def) : def.name;
@@ -167,13 +226,45 @@ void AppendLabelSet(std::string& out, std::span<const std::string_view> names,
 struct Renderer {
   ExpositionFormat format;
   WriterOptions options;
-  std::array<bool, kMetricCount> enabled{};
-  std::array<std::string, kMetricCount> buckets;  // per family
+  Buckets& buckets;
+  std::array<bool, kMetricCount> wanted{};   // in --metric-groups
+  std::array<bool, kMetricCount> enabled{};  // wanted, and not ruled out by the filter
   uint64_t series_summary = 0;
   uint64_t series_metrics_api = 0;
   std::string labels;  // scratch
+  // Cardinality control (null filter: everything passes).
+  const SeriesFilter* filter = nullptr;
+  DropCounts dropped{};
+  uint64_t kept = 0;        // data series written
+  bool over_limit = false;  // the budget ran out: every later entity is dropped
+
+  // Applies the filter to one entity: false when none of its series is written. Each dropped
+  // series is counted under the first reason that drops it.
+  bool Admit(const EntityStats& e) {
+    uint64_t want = 0, pass = 0;
+    for (const Sample& s : e.samples) {
+      if (s.metric >= kMetricCount || !wanted[s.metric]) continue;
+      ++want;
+      pass += enabled[s.metric];
+    }
+    auto drop = [&](DropReason why, uint64_t n) {
+      dropped[static_cast<size_t>(why)] += n;
+      return false;
+    };
+    if (!filter->NamespaceAllowed(e)) return drop(DropReason::kNamespace, want);
+    if (!filter->InterfaceAllowed(e)) return drop(DropReason::kInterface, want);
+    dropped[static_cast<size_t>(DropReason::kMetric)] += want - pass;
+    const uint64_t limit = filter->options().series_limit;
+    if (limit > 0 && (over_limit || kept + pass > limit)) {
+      over_limit = true;  // whole entities, in snapshot order, until the budget is spent
+      return drop(DropReason::kSeriesLimit, pass);
+    }
+    kept += pass;
+    return pass > 0;
+  }
 
   void AddEntity(const EntityStats& e) {
+    if (filter && !Admit(e)) return;
     const FamilyTable& fam = Families();
     labels.clear();
     AppendLabelSet(labels, catalog::LabelNames(e.entity), e.labels, options.uid_label);
@@ -229,7 +320,7 @@ struct Renderer {
     out.push_back('\n');
   }
 
-  void AddSelfMetrics(const Snapshot& snap) {
+  void AddSelfMetrics(const Snapshot& snap, const DropCounts& dropped_totals) {
     AddSelf("kube_metrics_bridge_build_info", {{"version", Version()}, {"revision", Revision()}},
             1);
     AddSelf("kube_metrics_bridge_polls_total", {}, static_cast<double>(snap.polls_total));
@@ -270,8 +361,50 @@ struct Renderer {
       AddSelf("kube_metrics_bridge_source_up", {{"source", "metrics-api"}},
               snap.metrics_api.up ? 1 : 0);
     }
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+      AddSelf("kube_metrics_bridge_series_dropped_total",
+              {{"reason", DropReasonName(static_cast<DropReason>(r))}},
+              static_cast<double>(dropped_totals[r]));
+    }
   }
 };
+
+// Renders `snap` into `out` (cleared first). `totals` turns this snapshot's dropped counts into
+// the counts since start; it runs once, after the data series and before the self-metrics.
+void RenderInto(std::string& out, const Snapshot& snap, ExpositionFormat format,
+                const WriterOptions& options,
+                const std::function<const DropCounts&(const DropCounts&)>& totals) {
+  std::unique_ptr<Buckets> buckets = BucketPool().Take();
+  for (std::string& b : *buckets) b.clear();  // keeps the capacity of the last render
+  Renderer r{format, options, *buckets, {}, {}, 0, 0, {}};
+  r.filter = options.filter.get();
+  const std::vector<std::string> groups =
+      options.metric_groups.empty() ? DefaultMetricGroups() : options.metric_groups;
+  for (size_t i = 0; i < kMetricCount; ++i) {
+    r.wanted[i] = kMetrics[i].source == catalog::Source::kSelf ||
+                  std::find(groups.begin(), groups.end(), kMetrics[i].group) != groups.end();
+    r.enabled[i] = r.wanted[i] && (!r.filter || r.filter->RowAllowed(static_cast<MetricId>(i)));
+  }
+  for (const NodeResult& n : snap.nodes) {
+    if (!n.status.ok()) continue;  // a failing node exports source_up 0 and no data series
+    for (const EntityStats& e : n.summary.entities) r.AddEntity(e);
+  }
+  for (const EntityStats& e : snap.metrics_api_entities) r.AddEntity(e);
+  r.AddSelfMetrics(snap, totals(r.dropped));
+
+  size_t total = 16;
+  for (const std::string& b : r.buckets) total += b.size() + 256;
+  out.clear();
+  out.reserve(total);
+  const FamilyTable& fam = Families();
+  for (size_t f = 0; f < fam.first_row.size(); ++f) {
+    if (r.buckets[f].empty()) continue;
+    AppendHeader(out, kMetrics[fam.first_row[f]], format);
+    out.append(r.buckets[f]);
+  }
+  if (format == ExpositionFormat::kOpenMetrics100) out += "# EOF\n";
+  BucketPool().Give(std::move(buckets));
+}
 
 }  // namespace
 
@@ -331,41 +464,71 @@ std::vector<std::string> DefaultMetricGroups() {
   return groups;
 }
 
+namespace {
+
+// The one log line per poll when --series-limit cut the exposition.
+void LogSeriesLimit(const WriterOptions& options, const DropCounts& dropped) {
+  const uint64_t over = dropped[static_cast<size_t>(DropReason::kSeriesLimit)];
+  if (over == 0 || !options.filter) return;
+  log::Warn("series limit reached; the rest of the snapshot is not exported",
+            {{"series_limit", std::to_string(options.filter->options().series_limit)},
+             {"dropped", std::to_string(over)},
+             {"hint", "raise --series-limit, filter (--namespaces, --metric-denylist) or shard "
+                      "(--total-shards); see docs/configuration.md"}});
+}
+
+}  // namespace
+
 std::string RenderExposition(const Snapshot& snap, ExpositionFormat format,
                              const WriterOptions& options) {
-  Renderer r{format, options, {}, {}, 0, 0, {}};
-  const std::vector<std::string> groups =
-      options.metric_groups.empty() ? DefaultMetricGroups() : options.metric_groups;
-  for (size_t i = 0; i < kMetricCount; ++i) {
-    r.enabled[i] = kMetrics[i].source == catalog::Source::kSelf ||
-                   std::find(groups.begin(), groups.end(), kMetrics[i].group) != groups.end();
-  }
-  for (const NodeResult& n : snap.nodes) {
-    if (!n.status.ok()) continue;  // a failing node exports source_up 0 and no data series
-    for (const EntityStats& e : n.summary.entities) r.AddEntity(e);
-  }
-  for (const EntityStats& e : snap.metrics_api_entities) r.AddEntity(e);
-  r.AddSelfMetrics(snap);
-
-  size_t total = 16;
-  for (const std::string& b : r.buckets) total += b.size() + 256;
   std::string out;
-  out.reserve(total);
-  const FamilyTable& fam = Families();
-  for (size_t f = 0; f < fam.first_row.size(); ++f) {
-    if (r.buckets[f].empty()) continue;
-    AppendHeader(out, kMetrics[fam.first_row[f]], format);
-    out.append(r.buckets[f]);
-  }
-  if (format == ExpositionFormat::kOpenMetrics100) out += "# EOF\n";
+  // One snapshot on its own: its drops are the totals.
+  RenderInto(out, snap, format, options, [&](const DropCounts& d) -> const DropCounts& {
+    LogSeriesLimit(options, d);
+    return d;
+  });
   return out;
 }
 
+namespace {
+
+// libdeflate at level 1 into one scratch buffer kept between snapshots. The buffer is sized for
+// the worst case but only the pages the output touches become resident.
+struct GzipScratch {
+  std::mutex mu;
+  libdeflate_compressor* compressor = nullptr;
+  std::unique_ptr<char[]> buf;
+  size_t size = 0;
+};
+
+void GzipInto(std::string& out, std::string_view data) {
+  static GzipScratch scratch;
+  std::lock_guard<std::mutex> lock(scratch.mu);
+  if (!scratch.compressor) scratch.compressor = libdeflate_alloc_compressor(1);
+  out.clear();
+  if (!scratch.compressor) return;
+  const size_t bound = libdeflate_gzip_compress_bound(scratch.compressor, data.size());
+  if (bound > scratch.size) {
+    scratch.buf.reset(new char[bound]);  // uninitialised: no page is touched here
+    scratch.size = bound;
+  }
+  const size_t n = libdeflate_gzip_compress(scratch.compressor, data.data(), data.size(),
+                                            scratch.buf.get(), scratch.size);
+  out.assign(scratch.buf.get(), n);  // n == 0 (cannot happen with the bound): empty = failure
+}
+
+}  // namespace
+
 std::string Gzip(std::string_view data) {
+  std::string out;
+  GzipInto(out, data);
+  return out;
+}
+
+std::string GzipZlib(std::string_view data, int level) {
   z_stream zs{};
-  // 15 + 16: zlib window with a gzip header. Level 1: metrics text compresses ~10x even at the
-  // fastest level, and this runs once per snapshot.
-  if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  // 15 + 16: zlib window with a gzip header.
+  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
   // Grow the output as it fills instead of sizing it for the worst case: deflateBound of a
   // 70 MB body is 70 MB of pages touched for a ~6 MB result.
   std::string out;
@@ -387,20 +550,44 @@ std::string Gzip(std::string_view data) {
 }
 
 Exposition::Exposition(SnapshotPtr snapshot, WriterOptions options)
-    : snapshot_(std::move(snapshot)), options_(options) {}
+    : snapshot_(std::move(snapshot)), options_(std::move(options)) {}
+
+Exposition::~Exposition() {
+  for (Slot& slot : slots_) {
+    GiveString(PlainPool(), std::move(slot.plain));
+    GiveString(GzipPool(), std::move(slot.gzip));
+  }
+}
+
+const DropCounts& Exposition::DroppedTotals(const DropCounts& dropped) {
+  std::call_once(totals_once_, [&] {
+    dropped_ = dropped;
+    totals_ = options_.filter ? options_.filter->Accumulate(dropped) : dropped;
+    LogSeriesLimit(options_, dropped);
+  });
+  return totals_;
+}
 
 const std::string& Exposition::Body(ExpositionFormat format) {
   Slot& slot = slots_[static_cast<int>(format)];
-  std::call_once(slot.plain_once,
-                 [&] { slot.plain = RenderExposition(*snapshot_, format, options_); });
+  std::call_once(slot.plain_once, [&] {
+    slot.plain = TakeString(PlainPool());
+    RenderInto(slot.plain, *snapshot_, format, options_,
+               [this](const DropCounts& d) -> const DropCounts& { return DroppedTotals(d); });
+  });
   return slot.plain;
 }
 
 const std::string& Exposition::GzipBody(ExpositionFormat format) {
   Slot& slot = slots_[static_cast<int>(format)];
   const std::string& plain = Body(format);
-  std::call_once(slot.gzip_once, [&] { slot.gzip = Gzip(plain); });
+  std::call_once(slot.gzip_once, [&] {
+    slot.gzip = TakeString(GzipPool());
+    GzipInto(slot.gzip, plain);
+  });
   return slot.gzip;
 }
+
+void Exposition::Prepare() { GzipBody(ExpositionFormat::kText004); }
 
 }  // namespace kmb

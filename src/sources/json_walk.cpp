@@ -276,7 +276,8 @@ simdjson::error_code Walker::Key(od::field& field, std::string_view* key,
 
 int32_t Walker::NewEntity(Entity kind, int32_t parent) {
   // A child of its parent's kind belongs to the grandparent (see ChildKey).
-  if (parent >= 0 && (*out_)[parent].entity == kind) parent = ParentOf(parent);
+  const bool nested = parent >= 0 && (*out_)[parent].entity == kind;
+  if (nested) parent = ParentOf(parent);
   const size_t idx = used_++;
   if (idx >= out_->size()) {
     if (spare_->empty()) {
@@ -288,6 +289,7 @@ int32_t Walker::NewEntity(Entity kind, int32_t parent) {
   }
   EntityStats& e = (*out_)[idx];
   e.entity = kind;
+  e.nested = nested;
   e.samples.clear();
   e.labels.resize(catalog::LabelNames(kind).size());
   for (std::string& l : e.labels) l.clear();

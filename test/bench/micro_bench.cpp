@@ -511,6 +511,20 @@ void BM_ServeGzipOnce(benchmark::State& state) {
   state.counters["gzip_bytes"] = static_cast<double>(s.gzip_bytes);
 }
 
+// The baseline of Gzip() (libdeflate level 1): zlib at `level`, same body.
+void BM_ServeGzipZlib(benchmark::State& state, int level) {
+  ServeWorld& s = Serve();
+  const std::string& body = s.exposition->Body(ExpositionFormat::kText004);
+  size_t out = 0;
+  for (auto _ : state) {
+    std::string gz = GzipZlib(body, level);
+    out = gz.size();
+    benchmark::DoNotOptimize(gz.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+  state.counters["gzip_bytes"] = static_cast<double>(out);
+}
+
 void BM_MemcpyBody(benchmark::State& state) {
   ServeWorld& s = Serve();
   const std::string& body = s.exposition->Body(ExpositionFormat::kText004);
@@ -795,7 +809,17 @@ std::string Tables(const CaptureReporter& rep) {
     row("memcpy of the body (baseline)", mc);
     row("Body() first call (render)", rep.Cpu("serve/first_body"));
     md << "| Body() cached | " << Fmt("%.1f", rep.Cpu("serve/cached_body") * 1e9) << " ns | |\n";
-    row("Gzip of the body (once per snapshot)", rep.Cpu("serve/gzip_once"));
+    auto gz_row = [&](const std::string& label, const std::string& n) {
+      const double sec = rep.Cpu(n);
+      if (sec <= 0) return;
+      md << "| " << label << " | " << Fmt("%.3f", sec * 1e3) << " ms ("
+         << Fmt("%.0f", static_cast<double>(sv.body_bytes) / sec / 1e6) << " MB/s, "
+         << Fmt("%.1f", static_cast<double>(sv.body_bytes) / rep.Counter(n, "gzip_bytes"))
+         << "x smaller) | " << Ratio(sec, mc) << " |\n";
+    };
+    gz_row("Gzip of the body (once per snapshot): libdeflate level 1", "serve/gzip_once");
+    gz_row("baseline: zlib level 1", "serve/gzip_zlib1_once");
+    gz_row("baseline: zlib level 6 (gzip's default)", "serve/gzip_zlib6_once");
     {
       const std::string n = "serve/tcp_raw_body";
       if (rep.Sec(n) > 0) {
@@ -878,6 +902,10 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("serve/cached_body", BM_ServeCachedBody);
   benchmark::RegisterBenchmark("serve/gzip_once", BM_ServeGzipOnce)
       ->Iterations(3)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("serve/gzip_zlib1_once", BM_ServeGzipZlib, 1)
+      ->Iterations(3)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("serve/gzip_zlib6_once", BM_ServeGzipZlib, 6)
+      ->Iterations(2)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("serve/tcp_raw_body", BM_TcpRawBody)
       ->Iterations(20)->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("serve/http_cached", BM_Http, false, false)

@@ -8,6 +8,12 @@
 //   scale_driver [--nodes 100,1000] [--pods-per-node 30] [--containers-per-pod 2]
 //                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 6]
 //                [--metric-groups all|default] [--json FILE] [--markdown FILE]
+//                [--total-shards S] [--tls] [--http2]
+//
+// --total-shards S runs the exporter as shard 0 of S (--total-shards S --shard 0): the documented
+// way past ~1M series per scrape; per-node figures are then per node of that shard. --tls serves
+// the simulated API server over HTTPS (kubeconfig with its CA and token), so that every new
+// connection is a TLS handshake; --http2 passes --http2 to the exporter.
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -355,7 +361,10 @@ struct Config {
   double interval = 0;  // 0: by N
   int polls = 0;        // 0: by N
   int scrapes = 20;
-  int concurrency = 6;  // <= the simulator's 8 threads minus the metrics-api request
+  int concurrency = 16;  // the exporter's default; the simulator serves with 40 threads
+  int total_shards = 1;
+  bool tls = false;
+  bool http2 = false;
   bool all_groups = true;
   std::string json = "scale.json";
   std::string markdown;
@@ -379,6 +388,7 @@ struct Window {
 
 struct Result {
   int nodes = 0;
+  int nodes_polled = 0;  // nodes of shard 0 (all nodes without --total-shards)
   double interval = 0;
   bool ok = false;
   std::string error;
@@ -410,11 +420,18 @@ Result RunPoint(const Config& cfg, int n) {
   std::fprintf(stderr, "scale_driver: %d nodes x %d pods x %d containers, interval %gs, %d polls\n",
                n, cfg.pods, cfg.containers, r.interval, polls);
 
-  auto sim = Child::Spawn({cfg.binary, "simulate", "--listen", "127.0.0.1:0", "--nodes",
-                           std::to_string(n), "--pods-per-node", std::to_string(cfg.pods),
-                           "--containers-per-pod", std::to_string(cfg.containers),
-                           "--stats-period", "0"},
-                          "sim");
+  const std::string kubeconfig = Fmt("/tmp/kmb-scale-%d.kubeconfig", static_cast<int>(getpid()));
+  std::vector<std::string> sim_args = {cfg.binary, "simulate", "--listen", "127.0.0.1:0", "--nodes",
+                                       std::to_string(n), "--pods-per-node", std::to_string(cfg.pods),
+                                       "--containers-per-pod", std::to_string(cfg.containers),
+                                       "--stats-period", "0"};
+  if (cfg.tls) {
+    for (const char* a : {"--tls", "--token", "scale-driver-token", "--write-kubeconfig"}) {
+      sim_args.push_back(a);
+    }
+    sim_args.push_back(kubeconfig);
+  }
+  auto sim = Child::Spawn(sim_args, "sim");
   if (!sim) {
     r.error = "cannot start the simulator";
     return r;
@@ -429,7 +446,8 @@ Result RunPoint(const Config& cfg, int n) {
   ConnectionCounter conns(sim_port);
 
   std::vector<std::string> exp_args = {cfg.binary,
-                                       "--apiserver", sim_url,
+                                       cfg.tls ? "--kubeconfig" : "--apiserver",
+                                       cfg.tls ? kubeconfig : sim_url,
                                        "--web.listen-address", "127.0.0.1:0",
                                        "--interval", Fmt("%gs", r.interval),
                                        "--log.level=info",
@@ -444,6 +462,13 @@ Result RunPoint(const Config& cfg, int n) {
     exp_args.push_back("--metric-groups");
     exp_args.push_back(groups);
   }
+  if (cfg.total_shards > 1) {
+    for (std::string a : {std::string("--total-shards"), std::to_string(cfg.total_shards),
+                          std::string("--shard"), std::string("0")}) {
+      exp_args.push_back(a);
+    }
+  }
+  if (cfg.http2) exp_args.push_back("--http2");
   auto exporter = Child::Spawn(exp_args, "exporter");
   if (!exporter) {
     r.error = "cannot start the exporter";
@@ -547,14 +572,16 @@ Result RunPoint(const Config& cfg, int n) {
   r.series_summary = last.series_summary;
   r.series_metrics_api = last.series_metrics_api;
   r.down_nodes = std::max(last.down_nodes, r.gz.last.down_nodes);
+  r.nodes_polled = static_cast<int>(last.up_nodes + last.down_nodes);
+  const int polled = std::max(1, r.nodes_polled);
   for (Window* w : {&r.none, &r.plain, &r.gz}) {
     w->cpu_ms_per_poll = w->cpu_seconds * 1e3 / w->polls;
-    w->cpu_ms_per_node_poll = w->cpu_ms_per_poll / n;
+    w->cpu_ms_per_node_poll = w->cpu_ms_per_poll / polled;
     w->sim_cpu_ms_per_poll = w->sim_cpu_seconds * 1e3 / w->polls;
     w->sim_core_share = w->sim_cpu_seconds / w->seconds;
     w->exporter_core_share = w->cpu_seconds / w->seconds;
     w->connections_per_poll = static_cast<double>(w->connections) / w->polls;
-    w->rss_per_node = static_cast<double>(w->rss_max) / n;
+    w->rss_per_node = static_cast<double>(w->rss_max) / polled;
     w->rss_per_series =
         static_cast<double>(w->rss_max) / static_cast<double>(std::max<uint64_t>(1, r.series));
   }
@@ -639,7 +666,13 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
      << cfg.containers << " containers per node, "
      << (cfg.all_groups ? "full catalog (all metric groups, psi-avg included)"
                         : "default metric groups")
-     << ", exporter --max-concurrent-requests " << cfg.concurrency << ".\n\n";
+     << ", exporter --max-concurrent-requests " << cfg.concurrency
+     << (cfg.total_shards > 1 ? Fmt(", exporter = shard 0 of --total-shards %d (per-node figures "
+                                    "are per node of that shard)",
+                                    cfg.total_shards)
+                              : std::string())
+     << (cfg.tls ? ", API server over HTTPS (conns = TLS handshakes)" : ", API server over HTTP")
+     << (cfg.http2 ? ", exporter --http2" : "") << ".\n\n";
   md << "| nodes | scrapes | interval | polls | series | body MB | poll s avg / max | scrape of a "
         "new snapshot s | renders / poll | CPU ms / poll | **CPU ms / node / poll** | mCPU / node @15s | RSS MB | "
         "**RSS KB / node** | **RSS B / series** | conns / poll | sim CPU ms / poll (core %) |\n"
@@ -650,9 +683,13 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
          << " ||||||||||||||||\n";
       continue;
     }
+    const std::string nodes =
+        r.nodes_polled == r.nodes ? std::to_string(r.nodes)
+                                  : Fmt("%d (shard: %d)", r.nodes, r.nodes_polled);
     for (const Window* w : {&r.none, &r.plain, &r.gz}) {
       const bool gz = w == &r.gz;
-      md << "| " << r.nodes << " | " << (w == &r.none ? "none (poll only)" : gz ? "gzip" : "identity") << " | "
+      md << "| " << nodes << " | "
+         << (w == &r.none ? "none (poll + render + gzip)" : gz ? "gzip" : "identity") << " | "
          << Fmt("%gs", r.interval) << " | " << w->polls << " | " << r.series << " | "
          << (w == &r.none ? std::string("-")
                           : Fmt("%.1f", (gz ? r.gzip_bytes : r.body_bytes) / 1e6))
@@ -686,8 +723,9 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
        << r.down_nodes << " | " << r.overrun_warnings << " |\n";
   }
   md << "\nCPU = utime+stime of the exporter (/proc/<pid>/stat) over whole poll intervals, each "
-        "holding one poll, the render of its snapshot and one scrape (uncompressed, or gzip as "
-        "Prometheus asks), divided by polls and by nodes. RSS = the largest VmRSS sampled after "
+        "holding one poll, the render and gzip of its snapshot (done on the poll thread before it "
+        "is published) and one scrape (none, uncompressed, or gzip as Prometheus asks), divided "
+        "by polls and by the nodes polled. RSS = the largest VmRSS sampled after "
         "each scrape of the window. Series = sample lines of /metrics. 'Scrape of a new snapshot' "
         "is the latency Prometheus sees when it scrapes once per poll: it includes the render "
         "(and gzip), which happen on the first scrape. Cached scrapes: back-to-back GETs by one "
@@ -763,7 +801,9 @@ std::string Json(const Config& cfg, const std::vector<Result>& rs) {
     << ",\n  \"points\": [\n";
   for (size_t i = 0; i < rs.size(); ++i) {
     const Result& r = rs[i];
-    j << "    {\"nodes\": " << r.nodes << ", \"ok\": " << (r.ok ? "true" : "false")
+    j << "    {\"nodes\": " << r.nodes << ", \"nodes_polled\": " << r.nodes_polled
+      << ", \"total_shards\": " << cfg.total_shards << ", \"tls\": " << (cfg.tls ? "true" : "false")
+      << ", \"http2\": " << (cfg.http2 ? "true" : "false") << ", \"ok\": " << (r.ok ? "true" : "false")
       << ", \"error\": " << JS(r.error) << ", \"interval_seconds\": " << J(r.interval)
       << ",\n     \"series\": " << r.series << ", \"series_summary\": " << J(r.series_summary)
       << ", \"series_metrics_api\": " << J(r.series_metrics_api)
@@ -829,6 +869,9 @@ int main(int argc, char** argv) {
     else if (a == "--json") cfg.json = next();
     else if (a == "--markdown") cfg.markdown = next();
     else if (a == "--binary") cfg.binary = next();
+    else if (a == "--total-shards") cfg.total_shards = std::atoi(next().c_str());
+    else if (a == "--tls") cfg.tls = true;
+    else if (a == "--http2") cfg.http2 = true;
     else {
       std::fprintf(stderr, "scale_driver: unknown argument %s (see the comment at the top)\n",
                    a.c_str());

@@ -719,6 +719,11 @@ inline constexpr MetricDef kMetrics[] = {
     {"kube_metrics_bridge_polls_skipped_total", MetricType::kCounter, "",
      "Poll ticks skipped because the previous poll overran the interval.", Source::kSelf,
      Entity::kSelf, "", 0, "self", "", "", ""},
+    // Cardinality control (--namespaces, --metric-allowlist/-denylist, --collect-all-interfaces,
+    // --series-limit).
+    {"kube_metrics_bridge_series_dropped_total", MetricType::kCounter, "",
+     "Series not exported since start, by reason: namespace (--namespaces, --namespaces-exclude), interface (not the default one, without --collect-all-interfaces), metric (--metric-allowlist/--metric-denylist), series_limit (over --series-limit).",
+     Source::kSelf, Entity::kSelf, "", 0, "self", "reason", "", ""},
 };
 
 inline constexpr size_t kMetricCount = sizeof(kMetrics) / sizeof(kMetrics[0]);

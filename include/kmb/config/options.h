@@ -1,6 +1,7 @@
 #pragma once
 // Everything the exporter is told on its command line, validated (CLI11 underneath).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,17 @@ struct Options {
   // Secured /metrics (server): TLS, basic auth and headers in the exporter-toolkit's format;
   // re-read on SIGHUP.
   std::string web_config_file;
+
+  // Cardinality control (issue 4): which series the exposition exports.
+  std::vector<std::string> namespaces;          // --namespaces; empty: all
+  std::vector<std::string> namespaces_exclude;  // --namespaces-exclude
+  std::vector<std::string> metric_allowlist;    // --metric-allowlist (regular expressions)
+  std::vector<std::string> metric_denylist;     // --metric-denylist (regular expressions)
+  bool collect_all_interfaces = false;          // --collect-all-interfaces
+  uint64_t series_limit = 0;                    // --series-limit; 0: none
+
+  // Scale (issue 5).
+  bool http2 = false;  // --http2: negotiate HTTP/2 with the API server over TLS
 };
 
 // Parses argv. Returns nullopt when the program should exit now with *exit_code (help,

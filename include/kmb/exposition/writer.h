@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kmb/exposition/filter.h"
 #include "kmb/model/snapshot.h"
 
 namespace kmb {
@@ -26,6 +27,9 @@ struct WriterOptions {
   bool uid_label = false;
   // --metric-groups: the catalog groups to write; empty = DefaultMetricGroups().
   std::vector<std::string> metric_groups;
+  // Cardinality control (--namespaces, --metric-allowlist, ..., --series-limit); null: every
+  // series is exported. Shared by every Exposition: it keeps the dropped counts since start.
+  std::shared_ptr<SeriesFilter> filter;
 };
 
 // Every group of the catalog, in catalog order.
@@ -44,26 +48,43 @@ void AppendScaledValue(std::string& out, const Sample& sample, int exp10);
 // Appends a label value with \\, \" and \n escaped.
 void AppendEscapedLabelValue(std::string& out, std::string_view value);
 
-// gzip (RFC 1952) of `data`.
+// gzip (RFC 1952) of `data`, by libdeflate at level 1 (see docs/architecture.md).
 std::string Gzip(std::string_view data);
+// The same with zlib at `level`: the baseline the benchmark compares with.
+std::string GzipZlib(std::string_view data, int level);
 
 // The bodies of one snapshot, each rendered (and gzipped) at most once, on first request:
-// any number of concurrent scrapers cost one render.
+// any number of concurrent scrapers cost one render. The buffers go back to a small pool when
+// the Exposition is destroyed, and the next snapshot renders into them: memory that stays
+// mapped costs far less than fresh pages (see docs/performance.md).
 class Exposition {
  public:
   Exposition(SnapshotPtr snapshot, WriterOptions options);
+  ~Exposition();
+  Exposition(const Exposition&) = delete;
+  Exposition& operator=(const Exposition&) = delete;
   const Snapshot& snapshot() const { return *snapshot_; }
   const std::string& Body(ExpositionFormat format);
   const std::string& GzipBody(ExpositionFormat format);
+  // Renders the text body and its gzip now. The poll loop calls it before publishing, so that
+  // a scrape only sends bytes and the work happens once per poll on one thread.
+  void Prepare();
+  // Series dropped by the filter in this snapshot (valid after the first render).
+  const DropCounts& dropped() const { return dropped_; }
 
  private:
   struct Slot {
     std::once_flag plain_once, gzip_once;
     std::string plain, gzip;
   };
+  // The dropped counts since start as of this snapshot, added to the filter's totals once.
+  const DropCounts& DroppedTotals(const DropCounts& dropped);
+
   SnapshotPtr snapshot_;
   WriterOptions options_;
   Slot slots_[2];
+  std::once_flag totals_once_;
+  DropCounts dropped_{}, totals_{};
 };
 
 }  // namespace kmb

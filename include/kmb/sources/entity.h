@@ -42,6 +42,11 @@ struct EntityStats {
   // Values for catalog::LabelNames(entity), same order.
   std::vector<std::string> labels;
   std::vector<Sample> samples;
+  // Cardinality control (--collect-all-interfaces): true for an entity listed inside an object
+  // of its own kind, i.e. an entry of network.interfaces[] that is not also the network's
+  // default interface (network.name). The default interface, when the kubelet marks one, is
+  // the entity created for the network object itself (false).
+  bool nested = false;
 };
 
 }  // namespace kmb
