@@ -46,7 +46,8 @@ std::string RunInSource(const std::string& cmd, int* rc_out = nullptr) {
 // shown only when it fails).
 void KustomizeTo(const std::string& dir, const std::string& file) {
   std::string out;
-  int rc = RunCommand("cd '" + kSrc + "' && { kubectl kustomize " + dir + " >'" + file + "'; }", &out);
+  int rc =
+      RunCommand("cd '" + kSrc + "' && { kubectl kustomize " + dir + " >'" + file + "'; }", &out);
   EXPECT_EQ(rc, 0) << "kubectl kustomize " << dir << "\n" << out;
 }
 
@@ -186,10 +187,14 @@ TEST(Kustomize, StatefulSetShardsMatchItsReplicas) {
 
 // The exporter's reads, and nothing more: (apiGroup, resource, verb).
 const std::set<std::tuple<std::string, std::string, std::string>> kAllowedRbac = {
-    {"", "nodes", "list"},           {"", "nodes", "watch"},
-    {"", "nodes/stats", "get"},      {"", "nodes/proxy", "get"},
-    {"", "pods", "list"},            {"", "pods", "watch"},
-    {"metrics.k8s.io", "nodes", "list"}, {"metrics.k8s.io", "pods", "list"},
+    {"", "nodes", "list"},
+    {"", "nodes", "watch"},
+    {"", "nodes/stats", "get"},
+    {"", "nodes/proxy", "get"},
+    {"", "pods", "list"},
+    {"", "pods", "watch"},
+    {"metrics.k8s.io", "nodes", "list"},
+    {"metrics.k8s.io", "pods", "list"},
     {"apiregistration.k8s.io", "apiservices", "get"}};
 
 TEST(Rbac, ClusterRoleAsksForNothingBeyondWhatTheExporterReads) {
@@ -207,8 +212,8 @@ TEST(Rbac, ClusterRoleAsksForNothingBeyondWhatTheExporterReads) {
         for (const auto& r : rule["resources"]) {
           for (const auto& v : rule["verbs"]) {
             EXPECT_TRUE(kAllowedRbac.contains({g, r, v}))
-                << "ClusterRole grants " << v << " on " << r << " in group \"" << g.get<std::string>()
-                << "\", which the exporter does not use";
+                << "ClusterRole grants " << v << " on " << r << " in group \""
+                << g.get<std::string>() << "\", which the exporter does not use";
           }
         }
       }
@@ -459,9 +464,9 @@ TEST(Containerfile, RuntimeStageInstallsThePackageOfEveryLibraryTheBinaryNeeds) 
   // except what bookworm-slim already has.
   const std::set<std::string> in_slim = {"libc6", "libstdc++6", "libgcc-s1"};
   std::string needed, ldd;
-  ASSERT_EQ(RunCommand(std::string("objdump -p ") + KMB_BINARY + " | awk '/NEEDED/ {print $2}'",
-                       &needed),
-            0);
+  ASSERT_EQ(
+      RunCommand(std::string("objdump -p ") + KMB_BINARY + " | awk '/NEEDED/ {print $2}'", &needed),
+      0);
   ASSERT_EQ(RunCommand(std::string("ldd ") + KMB_BINARY, &ldd), 0);
   // One dpkg -S for all libraries; with merged /usr a file may be registered under /lib.
   std::string paths;
