@@ -295,7 +295,7 @@ json LoadYaml(const std::string& rel) {
 TEST(Rules, PrometheusRuleHoldsExactlyTheRulesFile) {
   RunInSource("deploy/generate.sh --check");
   json rules = LoadYaml("deploy/prometheus/rules.yaml");
-  json pr = LoadYaml("deploy/base/prometheusrule.yaml");
+  json pr = LoadYaml("deploy/common/prometheusrule.yaml");
   EXPECT_EQ(pr["kind"], "PrometheusRule");
   EXPECT_EQ(pr["spec"]["groups"], rules["groups"]);
 }
