@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the files of deploy/ that are derived from another one, so that there is one copy to
 # edit:
-#   deploy/prometheus/rules.yaml  ->  deploy/base/prometheusrule.yaml (the same groups, wrapped
+#   deploy/prometheus/rules.yaml  ->  deploy/common/prometheusrule.yaml (the same groups, wrapped
 #                                     in a prometheus-operator PrometheusRule object)
 # Usage: deploy/generate.sh            rewrite the derived files
 #        deploy/generate.sh --check    exit 1 (and show the diff) when a derived file is stale
@@ -24,7 +24,7 @@ HEAD
   sed -e '/^#/d' -e 's/^\(.\)/  \1/' "$here/prometheus/rules.yaml"
 }
 
-target="$here/base/prometheusrule.yaml"
+target="$here/common/prometheusrule.yaml"
 if [ "${1:-}" = "--check" ]; then
   if ! diff -u "$target" <(render_prometheusrule); then
     echo "generate.sh: $target is stale; run deploy/generate.sh" >&2

@@ -27,7 +27,7 @@ const Diagnosis kUnauthorized{
     "renew the token or client certificate; in-cluster, check the service account exists"};
 const Diagnosis kForbidden{
     "rbac-permissions", "the service account lacks a permission the exporter needs",
-    "apply the ClusterRole and ClusterRoleBinding of docs/deployment.md; confirm with "
+    "apply the ClusterRole and ClusterRoleBinding of docs/deploy.md; confirm with "
     "kubectl auth can-i --as=system:serviceaccount:NAMESPACE:NAME"};
 const Diagnosis kAggregationMissing{
     "aggregation-not-enabled",

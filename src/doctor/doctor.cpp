@@ -107,8 +107,8 @@ struct NodeInfo {
 };
 
 // One permission the exporter needs, named as `kubectl auth can-i` names it. Lacking an
-// optional one is a warning: nodes/stats serves direct kubelet access, which the ClusterRole of
-// docs/deployment.md does not grant yet (the node proxy path needs only nodes/proxy).
+// optional one is a warning: nodes/stats serves direct kubelet access (the DaemonSet layout of
+// docs/deploy.md); the node proxy path needs only nodes/proxy.
 struct Need {
   const char* verb;
   const char* resource;

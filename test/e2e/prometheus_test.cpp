@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
+#include "e2e/prometheus_support.h"
 #include "kmb/exposition/writer.h"
 #include "kmb/kube/client.h"
 #include "kmb/kube/cluster_config.h"
@@ -15,40 +16,13 @@ namespace {
 
 using testing::Child;
 using testing::HttpGet;
+using testing::Query;
+using testing::ScalarOf;
 using testing::TempDir;
+using testing::WaitFor;
 
 constexpr char kPrometheus[] = "/usr/bin/prometheus";
 constexpr char kPromtool[] = "/usr/bin/promtool";
-
-std::string UrlEscape(const std::string& s) {
-  char* e = curl_easy_escape(nullptr, s.c_str(), static_cast<int>(s.size()));
-  std::string out(e);
-  curl_free(e);
-  return out;
-}
-
-// Runs an instant query; returns the result vector.
-nlohmann::json Query(const std::string& prom, const std::string& q) {
-  auto r = HttpGet(prom + "/api/v1/query?query=" + UrlEscape(q));
-  if (r.status != 200) return nlohmann::json::array();
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
-  if (j.is_discarded() || j["status"] != "success") return nlohmann::json::array();
-  return j["data"]["result"];
-}
-
-double ScalarOf(const nlohmann::json& result) {
-  if (result.empty()) return std::nan("");
-  return std::stod(result[0]["value"][1].get<std::string>());
-}
-
-bool WaitFor(const std::function<bool()>& cond, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return false;
-}
 
 void ExpectPromtoolAccepts(const TempDir& dir, const std::string& name, const std::string& body) {
   std::string file = dir.file(name);
