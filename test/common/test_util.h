@@ -162,6 +162,7 @@ class Child {
     int status;
     return waitpid(pid_, &status, WNOHANG) == 0;
   }
+  pid_t pid() const { return pid_; }
   std::string Stdout() const { return ReadFile(out_file_); }
   std::string Stderr() const { return ReadFile(err_file_); }
 

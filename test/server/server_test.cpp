@@ -11,6 +11,13 @@ namespace {
 
 using testing::HttpGet;
 
+ServerOptions Plain(const std::string& listen, int threads) {
+  ServerOptions o;
+  o.listen_address = listen;
+  o.threads = threads;
+  return o;
+}
+
 std::shared_ptr<Exposition> MakeExposition() {
   auto snap = std::make_shared<Snapshot>();
   snap->summary.enabled = true;
@@ -43,7 +50,7 @@ TEST(Negotiation, Gzip) {
 
 TEST(Server, ServesMetricsHealthReadyAndLanding) {
   std::string error;
-  auto server = MetricsServer::Start({"127.0.0.1:0", "/metrics", 4}, &error);
+  auto server = MetricsServer::Start(Plain("127.0.0.1:0", 4), &error);
   ASSERT_TRUE(server) << error;
   ASSERT_GT(server->port(), 0);
   std::string base = server->url();
@@ -76,7 +83,7 @@ TEST(Server, ServesMetricsHealthReadyAndLanding) {
 
 TEST(Server, DebugStatusExplainsEachNode) {
   std::string error;
-  auto server = MetricsServer::Start({"127.0.0.1:0", "/metrics", 2}, &error);
+  auto server = MetricsServer::Start(Plain("127.0.0.1:0", 2), &error);
   ASSERT_TRUE(server) << error;
   EXPECT_NE(testing::HttpGet(server->url() + "/debug/status").body.find("Waiting"),
             std::string::npos);
@@ -85,8 +92,9 @@ TEST(Server, DebugStatusExplainsEachNode) {
   NodeResult good, bad;
   good.node = "node-ok";
   bad.node = "node-<broken>";
-  bad.status = Status::Error(reason::kTimeout, "GET https://x/api/v1/nodes/b/proxy/stats/summary: "
-                                               "Operation timed out after 10001 milliseconds");
+  bad.status = Status::Error(reason::kTimeout,
+                             "GET https://x/api/v1/nodes/b/proxy/stats/summary: "
+                             "Operation timed out after 10001 milliseconds");
   snap->nodes = {good, bad};
   server->Publish(std::make_shared<Exposition>(snap, WriterOptions{}));
   auto page = testing::HttpGet(server->url() + "/debug/status");
@@ -100,10 +108,10 @@ TEST(Server, DebugStatusExplainsEachNode) {
 
 TEST(Server, BadListenAddressIsAClearError) {
   std::string error;
-  auto first = MetricsServer::Start({"127.0.0.1:0", "/metrics", 2}, &error);
+  auto first = MetricsServer::Start(Plain("127.0.0.1:0", 2), &error);
   ASSERT_TRUE(first);
   std::string taken = "127.0.0.1:" + std::to_string(first->port());
-  auto second = MetricsServer::Start({taken, "/metrics", 2}, &error);
+  auto second = MetricsServer::Start(Plain(taken, 2), &error);
   EXPECT_FALSE(second);
   EXPECT_NE(error.find(taken), std::string::npos) << error;
 }
