@@ -214,17 +214,31 @@ int RunMain(int argc, char** argv) {
   // SIGTERM/SIGINT: stop accepting, finish the responses in flight, and exit 0 within 5 s
   // without waiting for a poll that is still in flight.
   log::Info("shutting down");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
-  server->Stop();
-  while (!poll_loop_done && std::chrono::steady_clock::now() < deadline) {
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    server->Stop();
+    stopped = true;
+  });
+  // A slow client may hold a response; a poll may wait on a dead API server: neither keeps
+  // the process past the deadline.
+  const auto deadline = start + std::chrono::milliseconds(4500);
+  while (!stopped && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (!poll_loop_done) {
-    log::Info("a poll is still in flight; exiting without waiting for it");
+  const auto poll_deadline =
+      std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+  while (stopped && !poll_loop_done && std::chrono::steady_clock::now() < poll_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!stopped || !poll_loop_done) {
+    log::Info(!stopped ? "a response is still in flight; exiting without waiting for it"
+                       : "a poll is still in flight; exiting without waiting for it");
     std::fflush(stdout);
     std::fflush(stderr);
-    std::_Exit(0);  // the poll thread still uses the client and the poller
+    std::_Exit(0);  // the other threads still use the server, client and poller
   }
+  stopper.join();
   poll_loop.join();
   return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "kmb/catalog/catalog.h"
 #include "kmb/doctor/doctor.h"
+#include "kmb/net/civetweb.h"
 #include "kmb/net/tls_frontend.h"
 #include "kmb/server/landing.h"
 #include "kmb/util/log.h"
@@ -263,41 +264,12 @@ bool AcceptsGzip(std::string_view accept_encoding) {
   return false;
 }
 
-namespace {
-
-// civetweb's master thread sees mg_stop only when its poll (a 2 s quantum) returns; knocking on
-// the listener wakes it at once, so shutdown takes milliseconds.
-void StopCivetweb(mg_context* ctx, int port) {
-  std::atomic<bool> done{false};
-  std::thread knocker([&] {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    if (getaddrinfo("127.0.0.1", std::to_string(port).c_str(), &hints, &res) != 0) return;
-    while (!done.load()) {
-      const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd >= 0) {
-        connect(fd, res->ai_addr, res->ai_addrlen);
-        close(fd);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    freeaddrinfo(res);
-  });
-  mg_stop(ctx);
-  done.store(true);
-  knocker.join();
-}
-
-}  // namespace
-
 void MetricsServer::Impl::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu);
   // No new connection; then civetweb finishes the requests in flight (the front end keeps
   // relaying their responses); then the front end closes what is left.
   if (frontend) frontend->StopAccepting();
-  if (ctx) StopCivetweb(ctx, backend_port);
+  if (ctx) net::StopCivetweb(ctx, tls ? "127.0.0.1" : host, backend_port);
   ctx = nullptr;
   frontend.reset();
 }

@@ -202,31 +202,6 @@ void WriteResource(JsonWriter& w, const char* name, bool namespaced, const char*
   w.EndObject();
 }
 
-// civetweb's master thread sees mg_stop only when its poll (a 2 s quantum) returns; knocking
-// on the listener wakes it at once, which keeps tests and Ctrl-C snappy.
-void StopCivetweb(mg_context* ctx, const std::string& host, int port) {
-  std::atomic<bool> done{false};
-  std::thread knocker([&] {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return;
-    while (!done.load()) {
-      const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd >= 0) {
-        connect(fd, res->ai_addr, res->ai_addrlen);
-        close(fd);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    freeaddrinfo(res);
-  });
-  mg_stop(ctx);
-  done.store(true);
-  knocker.join();
-}
-
 volatile std::sig_atomic_t g_signal_pipe = -1;
 
 void OnSignal(int) {

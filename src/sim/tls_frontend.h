@@ -1,14 +1,17 @@
 #pragma once
-// The simulator's HTTPS listeners: net::TlsFrontend serving a TlsMaterial's certificate.
+// The simulator's use of the net stage: HTTPS listeners (net::TlsFrontend serving a
+// TlsMaterial's certificate) and StopCivetweb.
 
 #include <memory>
 #include <string>
 
+#include "kmb/net/civetweb.h"
 #include "kmb/net/tls_frontend.h"
 #include "sim/tls.h"
 
 namespace kmb::sim {
 
+using net::StopCivetweb;
 using net::TlsFrontend;
 
 // Listens on host:port (port 0 picks a free one) with tls's serving certificate (TLS 1.2+, no

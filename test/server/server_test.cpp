@@ -2,14 +2,27 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
 #include "common/test_util.h"
 #include "kmb/doctor/doctor.h"
 #include "kmb/util/log.h"
+#include "sim/tls.h"
 
 namespace kmb {
 namespace {
 
 using testing::HttpGet;
+
+ServerOptions Plain(const std::string& listen, int threads) {
+  ServerOptions o;
+  o.listen_address = listen;
+  o.threads = threads;
+  return o;
+}
 
 std::shared_ptr<Exposition> MakeExposition() {
   auto snap = std::make_shared<Snapshot>();
@@ -43,7 +56,7 @@ TEST(Negotiation, Gzip) {
 
 TEST(Server, ServesMetricsHealthReadyAndLanding) {
   std::string error;
-  auto server = MetricsServer::Start({"127.0.0.1:0", "/metrics", 4}, &error);
+  auto server = MetricsServer::Start(Plain("127.0.0.1:0", 4), &error);
   ASSERT_TRUE(server) << error;
   ASSERT_GT(server->port(), 0);
   std::string base = server->url();
@@ -76,7 +89,7 @@ TEST(Server, ServesMetricsHealthReadyAndLanding) {
 
 TEST(Server, DebugStatusExplainsEachNode) {
   std::string error;
-  auto server = MetricsServer::Start({"127.0.0.1:0", "/metrics", 2}, &error);
+  auto server = MetricsServer::Start(Plain("127.0.0.1:0", 2), &error);
   ASSERT_TRUE(server) << error;
   EXPECT_NE(testing::HttpGet(server->url() + "/debug/status").body.find("Waiting"),
             std::string::npos);
@@ -85,8 +98,9 @@ TEST(Server, DebugStatusExplainsEachNode) {
   NodeResult good, bad;
   good.node = "node-ok";
   bad.node = "node-<broken>";
-  bad.status = Status::Error(reason::kTimeout, "GET https://x/api/v1/nodes/b/proxy/stats/summary: "
-                                               "Operation timed out after 10001 milliseconds");
+  bad.status = Status::Error(reason::kTimeout,
+                             "GET https://x/api/v1/nodes/b/proxy/stats/summary: "
+                             "Operation timed out after 10001 milliseconds");
   snap->nodes = {good, bad};
   server->Publish(std::make_shared<Exposition>(snap, WriterOptions{}));
   auto page = testing::HttpGet(server->url() + "/debug/status");
@@ -100,12 +114,76 @@ TEST(Server, DebugStatusExplainsEachNode) {
 
 TEST(Server, BadListenAddressIsAClearError) {
   std::string error;
-  auto first = MetricsServer::Start({"127.0.0.1:0", "/metrics", 2}, &error);
+  auto first = MetricsServer::Start(Plain("127.0.0.1:0", 2), &error);
   ASSERT_TRUE(first);
   std::string taken = "127.0.0.1:" + std::to_string(first->port());
-  auto second = MetricsServer::Start({taken, "/metrics", 2}, &error);
+  auto second = MetricsServer::Start(Plain(taken, 2), &error);
   EXPECT_FALSE(second);
   EXPECT_NE(error.find(taken), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace kmb
+
+namespace kmb {
+namespace {
+
+// Listening TCP sockets of this process: "address:port" in /proc/net/tcp's hex notation mapped
+// to "a.b.c.d:port".
+std::vector<std::string> OwnListeningSockets() {
+  std::set<std::string> inodes;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (target.starts_with("socket:[")) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  std::vector<std::string> out;
+  std::istringstream tcp(testing::ReadFile("/proc/net/tcp"));
+  std::string line;
+  std::getline(tcp, line);  // header
+  while (std::getline(tcp, line)) {
+    std::istringstream f(line);
+    std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
+    f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+    if (state != "0A" || !inodes.count(inode)) continue;              // 0A: LISTEN
+    const uint32_t ip = std::stoul(local.substr(0, 8), nullptr, 16);  // little-endian
+    const int port = std::stoi(local.substr(9), nullptr, 16);
+    out.push_back(std::to_string(ip & 0xff) + "." + std::to_string((ip >> 8) & 0xff) + "." +
+                  std::to_string((ip >> 16) & 0xff) + "." + std::to_string(ip >> 24) + ":" +
+                  std::to_string(port));
+  }
+  return out;
+}
+
+TEST(Server, WithTlsThePlainListenerIsOnLoopbackOnly) {
+  sim::TlsMaterial tls;
+  std::string error;
+  ASSERT_TRUE(sim::GenerateTlsMaterial({"127.0.0.1"}, {}, &tls, &error)) << error;
+  auto web = std::make_shared<WebConfig>();
+  web->tls_enabled = true;
+  web->tls.cert_pem = tls.server_cert_pem;
+  web->tls.key_pem = tls.server_key_pem;
+  ServerOptions options = Plain("0.0.0.0:0", 2);
+  options.web_config = web;
+  const auto before = OwnListeningSockets();
+  auto server = MetricsServer::Start(options, &error);
+  ASSERT_TRUE(server) << error;
+  EXPECT_TRUE(server->url().starts_with("https://127.0.0.1:")) << server->url();
+  std::vector<std::string> added;
+  for (const std::string& s : OwnListeningSockets()) {
+    if (std::find(before.begin(), before.end(), s) == before.end()) added.push_back(s);
+  }
+  ASSERT_EQ(added.size(), 2u) << "the TLS front end and civetweb";
+  const std::string public_socket = "0.0.0.0:" + std::to_string(server->port());
+  for (const std::string& s : added) {
+    EXPECT_TRUE(s == public_socket || s.starts_with("127.0.0.1:")) << s;
+  }
+  EXPECT_NE(std::find(added.begin(), added.end(), public_socket), added.end());
+  EXPECT_EQ(HttpGet(server->url() + "/healthz", {}, tls.ca_cert_pem).status, 200);
+  // HTTP/1.1 through the front end, keep-alive included: several requests, one client.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(HttpGet(server->url() + "/readyz", {}, tls.ca_cert_pem).status, 503);
+  }
 }
 
 }  // namespace
