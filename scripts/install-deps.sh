@@ -11,6 +11,8 @@ packages=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libsimdjson-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev prometheus
+  # hardening runs of scripts/test.sh: libFuzzer and its sanitizer runtimes (clang 14)
+  clang libclang-rt-14-dev
 )
 
 missing=()
