@@ -13,6 +13,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev prometheus
   # secured /metrics (bcrypt via libxcrypt) and the landing page test (headless chromium)
   libcrypt-dev chromium
+  # hardening runs of scripts/test.sh: libFuzzer and its sanitizer runtimes (clang 14)
+  clang libclang-rt-14-dev
 )
 # deploy/ tests (issue 6): `kubectl kustomize` (Debian's kubernetes-client when no kubectl is on
 # the PATH), objdump for the Containerfile check, and node + npm for the offline schema
