@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "kmb/sources/entity_dedup.h"
 #include "kmb/sources/metrics_api.h"
 #include "kmb/sources/node_list.h"
 #include "kmb/sources/summary.h"
@@ -96,6 +97,16 @@ Status Poller::ListPodNodes(std::unordered_map<std::string, std::string>* pod_no
   });
 }
 
+void Poller::WarnDuplicates(const std::string& node, size_t dropped) {
+  {
+    std::lock_guard<std::mutex> lock(errors_mu_);
+    if (!duplicates_warned_.insert(node).second) return;  // once per node
+  }
+  log::Warn("node summary lists the same pod, container or volume more than once; exporting "
+            "the first",
+            {{"node", node}, {"dropped_entities", std::to_string(dropped)}});
+}
+
 void Poller::LogNodeTransition(const NodeResult& r) {
   auto it = node_last_reason_.find(r.node);
   // A back-off skip continues the failure already logged (its message holds that reason).
@@ -137,6 +148,8 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
           r.summary = NodeSummary{};
           r.status =
               Status::Error(st.reason(), "node " + r.node + " /stats/summary: " + st.message());
+        } else if (const size_t dropped = DropDuplicateEntities(&r.summary.entities)) {
+          WarnDuplicates(r.node, dropped);
         }
       }
       r.seconds = SecondsSince(start);

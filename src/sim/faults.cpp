@@ -334,12 +334,14 @@ void FaultSet::Add(const FaultRule& rule) {
   std::erase_if(rules_, [&](const FaultRule& r) { return Matches(r, rule); });
   rules_.push_back(rule);
   count_.store(static_cast<int>(rules_.size()));
+  Wake();
 }
 
 void FaultSet::Clear() {
   std::lock_guard<std::mutex> lock(mu_);
   rules_.clear();
   count_.store(0);
+  Wake();
 }
 
 std::optional<FaultRule> FaultSet::ForNode(std::string_view node) const {
@@ -364,7 +366,15 @@ std::optional<FaultRule> FaultSet::ForTarget(FaultTarget target) const {
 
 bool FaultSet::Sleep(double seconds) {
   std::unique_lock<std::mutex> lock(sleep_mu_);
-  return !wake_.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return stopping_; });
+  const uint64_t generation = generation_;
+  return !wake_.wait_for(lock, std::chrono::duration<double>(seconds),
+                         [&] { return stopping_ || generation_ != generation; });
+}
+
+void FaultSet::Wake() {
+  std::lock_guard<std::mutex> lock(sleep_mu_);
+  ++generation_;
+  wake_.notify_all();
 }
 
 void FaultSet::Stop() {
@@ -380,9 +390,14 @@ int SendFault(mg_connection* conn, const FaultRule& rule, FaultSet& set, bool vi
       set.Sleep(rule.seconds);
       return -1;
     case FaultKind::kHang:
-      // Nothing is sent: the client sees a connection that never answers.
+      // Nothing is sent: the client sees a connection that never answers. Past the cap (or when
+      // the rules change) the API server's gateway timeout ends it, freeing the thread and
+      // telling a client that waited that long why.
       set.Sleep(rule.seconds);
-      return 0;
+      return SendJson(conn, 504,
+                      StatusBody(504,
+                                 "the server was unable to return a response in "
+                                 "the time allotted"));
     case FaultKind::kRefuse:
     case FaultKind::kTlsUnknownCa:
     case FaultKind::kTlsExpired:

@@ -25,7 +25,8 @@ namespace kmb::sim {
 
 enum class FaultKind {
   kLatency,        // latency=DURATION: answer normally after a delay
-  kHang,           // hang[=DURATION]: accept the request and never answer (default 60 s cap)
+  kHang,           // hang[=DURATION]: accept the request, answer nothing for DURATION (60 s),
+                   // then 504; rules changing end it early
   kRefuse,         // refuse: connection refused (listener closed; via the proxy: 503)
   kTlsUnknownCa,   // tls-unknown-ca: serving certificate from a CA the client does not trust
   kTlsExpired,     // tls-expired: expired serving certificate
@@ -76,8 +77,8 @@ class FaultSet {
   std::optional<FaultRule> ForTarget(FaultTarget target) const;
   bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
 
-  // Hanging and slow answers wait here; Stop() wakes them all (the simulator is stopping).
-  // Returns false when stopped.
+  // Hanging and slow answers wait here. Returns true when the time has passed; false when
+  // woken early: the simulator is stopping, or the rules changed (Add, Clear).
   bool Sleep(double seconds);
   void Stop();
 
@@ -87,7 +88,9 @@ class FaultSet {
   std::atomic<int> count_{0};
   std::mutex sleep_mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by sleep_mu_
+  bool stopping_ = false;    // guarded by sleep_mu_
+  uint64_t generation_ = 0;  // guarded by sleep_mu_; bumped by Add and Clear
+  void Wake();
 };
 
 // Sends the faulty answer for an HTTP-level rule. `body` produces the healthy JSON body (called

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -69,6 +70,8 @@ class Poller {
   // Fault handling: retries of safe requests and the per-node back-off.
   RetryPolicy retry_;
   NodeBackoff backoff_;
+  void WarnDuplicates(const std::string& node, size_t dropped);
+  std::set<std::string> duplicates_warned_;  // guarded by errors_mu_
 };
 
 // Entry point of the `kube-metrics-bridge` binary.
