@@ -66,8 +66,8 @@ TEST(Options, MetricGroups) {
 
 TEST(Options, SimulateSubcommand) {
   int code = -1;
-  auto o = Parse({"simulate", "--nodes", "5", "--tls", "--token", "t", "--listen", "127.0.0.1:0",
-                  "--write-kubeconfig", "/tmp/k"},
+  auto o = Parse({"simulate", "--nodes", "5", "--tls", "--token", "t", "--listen",
+                  "127.0.0.1:0", "--write-kubeconfig", "/tmp/k"},
                  &code);
   ASSERT_TRUE(o);
   EXPECT_EQ(o->command, Options::Command::kSimulate);
@@ -97,8 +97,7 @@ TEST(Options, ShardsFromFlagsOrStatefulSetOrdinal) {
   EXPECT_EQ(o->shard, 1);
   for (std::vector<std::string> bad :
        {std::vector<std::string>{"--total-shards", "3", "--pod-name", "web-abc"},
-        {"--shard", "3", "--total-shards", "3"},
-        {"--total-shards", "2"}}) {
+        {"--shard", "3", "--total-shards", "3"}, {"--total-shards", "2"}}) {
     testing::internal::CaptureStderr();
     EXPECT_FALSE(Parse(bad, &code)) << bad[0];
     testing::internal::GetCapturedStderr();
@@ -121,12 +120,9 @@ TEST(Options, DoctorSubcommand) {
 }
 
 TEST(Options, BadFlagsAreRejectedWithExitCode2) {
-  for (std::vector<std::string> bad : {std::vector<std::string>{"--no-such-flag"},
-                                       {"--interval=fast"},
-                                       {"--sources=foo"},
-                                       {"--log.level=loud"},
-                                       {"--interval=0s"},
-                                       {"--demo", "--apiserver", "http://x"}}) {
+  for (std::vector<std::string> bad :
+       {std::vector<std::string>{"--no-such-flag"}, {"--interval=fast"}, {"--sources=foo"},
+        {"--log.level=loud"}, {"--interval=0s"}, {"--demo", "--apiserver", "http://x"}}) {
     int code = -1;
     testing::internal::CaptureStderr();
     EXPECT_FALSE(Parse(bad, &code)) << bad[0];
