@@ -106,6 +106,7 @@ int RunMain(int argc, char** argv) {
   copts.connect_timeout_seconds = opts.connect_timeout_seconds;
   copts.timeout_seconds = opts.request_timeout_seconds;
   copts.http2 = opts.http2;  // scale (issue 5)
+  copts.max_response_bytes = opts.max_response_bytes;  // fault handling
   auto client = std::make_shared<KubeClient>(cluster, copts);
   Poller poller(opts, client);
   WriterOptions wopts;

@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "kmb/sources/entity_dedup.h"
 #include "kmb/sources/metrics_api.h"
 #include "kmb/sources/node_list.h"
 #include "kmb/sources/summary.h"
@@ -38,7 +39,9 @@ int ShardOf(std::string_view node, int total_shards) {
 }
 
 Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
-    : options_(options), client_(std::move(client)) {}
+    : options_(options), client_(std::move(client)) {
+  retry_.max_attempts = 1 + options_.max_retries;
+}
 
 void Poller::CountError(const std::string& source, const Status& status) {
   std::lock_guard<std::mutex> lock(errors_mu_);
@@ -51,7 +54,11 @@ Status Poller::ListPages(std::string_view collection, int max_pages,
   std::string path = base;
   for (int pages = 0; pages < max_pages; ++pages) {
     HttpResponse resp;
-    Status st = client_->Get(path, &resp);
+    Status st = GetWithRetry(*client_, path, &resp, options_.request_timeout_seconds, retry_,
+                             [&](const Status& failed) {
+                               CountError(collection == "/api/v1/nodes" ? kSummary : kMetricsApi,
+                                          failed);
+                             });
     if (!st.ok()) return st;
     std::string continue_token;
     st = decode(resp.body, &continue_token);
@@ -90,8 +97,20 @@ Status Poller::ListPodNodes(std::unordered_map<std::string, std::string>* pod_no
   });
 }
 
+void Poller::WarnDuplicates(const std::string& node, size_t dropped) {
+  {
+    std::lock_guard<std::mutex> lock(errors_mu_);
+    if (!duplicates_warned_.insert(node).second) return;  // once per node
+  }
+  log::Warn("node summary lists the same pod, container or volume more than once; exporting "
+            "the first",
+            {{"node", node}, {"dropped_entities", std::to_string(dropped)}});
+}
+
 void Poller::LogNodeTransition(const NodeResult& r) {
   auto it = node_last_reason_.find(r.node);
+  // A back-off skip continues the failure already logged (its message holds that reason).
+  if (r.status.reason() == reason::kBackoff && it != node_last_reason_.end()) return;
   if (r.status.ok()) {
     if (it != node_last_reason_.end()) {
       log::Info("node summary recovered", {{"node", r.node}});
@@ -114,8 +133,14 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
       NodeResult& r = snap->nodes[i];
       r.node = names[i];
       auto start = std::chrono::steady_clock::now();
+      if (backoff_.Skip(r.node, &r.status)) {
+        CountError(kSummary, r.status);
+        continue;
+      }
       HttpResponse resp;
-      r.status = client_->Get("/api/v1/nodes/" + r.node + "/proxy/stats/summary", &resp);
+      r.status = GetWithRetry(*client_, "/api/v1/nodes/" + r.node + "/proxy/stats/summary", &resp,
+                              options_.kubelet_timeout_seconds, retry_,
+                              [&](const Status& failed) { CountError(kSummary, failed); });
       if (r.status.ok()) {
         // The client leaves simdjson's padding after the body: decode in place, no copy.
         Status st = DecodeSummary(resp.body, resp.body.capacity(), r.node, &r.summary);
@@ -123,9 +148,12 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
           r.summary = NodeSummary{};
           r.status =
               Status::Error(st.reason(), "node " + r.node + " /stats/summary: " + st.message());
+        } else if (const size_t dropped = DropDuplicateEntities(&r.summary.entities)) {
+          WarnDuplicates(r.node, dropped);
         }
       }
       r.seconds = SecondsSince(start);
+      backoff_.Record(r.node, r.status);
       if (!r.status.ok()) CountError(kSummary, r.status);
     }
   };
@@ -165,7 +193,8 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   for (const Endpoint& ep : endpoints) {
     if (!overall.ok()) break;
     HttpResponse resp;
-    Status st = client_->Get(ep.path, &resp);
+    Status st = GetWithRetry(*client_, ep.path, &resp, options_.request_timeout_seconds, retry_,
+                             [&](const Status& failed) { CountError(kMetricsApi, failed); });
     if (!st.ok() && failed_http_status == 0) failed_http_status = resp.status;
     if (st.ok()) {
       std::vector<EntityStats> decoded;
@@ -246,6 +275,7 @@ SnapshotPtr Poller::Poll() {
       it = std::binary_search(names.begin(), names.end(), it->first) ? std::next(it)
                                                                      : node_last_reason_.erase(it);
     }
+    backoff_.Retain(names);
     snap->summary.up = up > 0;
     if (up > 0) summary_last_success_ = NowUnix();
     snap->summary.poll_seconds = SecondsSince(start);

@@ -157,6 +157,23 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                "Negotiate HTTP/2 with the API server over TLS (ALPN); default HTTP/1.1 with "
                "keep-alive (see docs/performance.md)");
 
+  // Fault handling.
+  std::string kubelet_timeout = "5s", max_response = "64MiB";
+  app.add_option("--kubelet-timeout", kubelet_timeout,
+                 "Deadline of one node's Summary, retries included; a slow kubelet delays no "
+                 "other node beyond it")
+      ->check(duration)
+      ->capture_default_str();
+  app.add_option("--max-response-bytes", max_response,
+                 "Largest response accepted (bytes, or with KiB/MiB/GiB); larger transfers are "
+                 "aborted as soon as they pass it (reason too_large)")
+      ->capture_default_str();
+  app.add_option("--max-retries", o.max_retries,
+                 "Retries of a GET that failed with connect, timeout, 429, 502, 503 or 504, with "
+                 "jittered exponential backoff within the request's deadline")
+      ->check(CLI::Range(0, 10))
+      ->capture_default_str();
+
   CLI::App* simulate = app.add_subcommand(
       "simulate", "Serve a simulated cluster (API server, node proxy, metrics.k8s.io)");
   std::string stats_period = "10s";
@@ -206,6 +223,16 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
       ->capture_default_str();
   simulate->add_option("--deny", o.sim.deny,
                        "Deny this permission (e.g. nodes/stats, pods.metrics.k8s.io; repeatable)");
+  // Fault injection (src/sim/faults.h; docs/configuration.md "Fault injection").
+  simulate->add_option("--fault", o.sim.faults,
+                       "Inject a fault, TARGET:KIND[=ARG], e.g. node/sim-node-1:hang, "
+                       "node/*:latency=2s, metrics-api:http=429, apiserver:tls-expired "
+                       "(repeatable; kinds: latency, hang, refuse, tls-unknown-ca, tls-expired, "
+                       "tls-no-ip-san, http, truncated, not-json, deep-nesting, huge, bad-numbers, "
+                       "duplicate-pods, slow-body)");
+  simulate->add_option("--fault-file", o.sim.fault_file,
+                       "File of fault rules, one TARGET:KIND[=ARG] per line ('#' comments; a "
+                       "YAML list works too)");
 
   CLI::App* doctor_cmd = app.add_subcommand(
       "doctor", "Diagnose API server access, permissions, the Metrics API and the kubelets");
@@ -262,6 +289,25 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
     return std::nullopt;
   };
   if (o.interval_seconds < 1) return fail("--interval must be at least 1s, got " + interval);
+  // Fault handling.
+  o.kubelet_timeout_seconds = *ParseDurationFlag(kubelet_timeout);
+  if (o.kubelet_timeout_seconds <= 0) return fail("--kubelet-timeout must be above 0");
+  {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(max_response.c_str(), &end, 10);
+    const std::string unit = end ? end : "";
+    const int shift = unit == "KiB"   ? 10
+                      : unit == "MiB" ? 20
+                      : unit == "GiB" ? 30
+                      : unit.empty()  ? 0
+                                      : -1;
+    if (end == max_response.c_str() || shift < 0 || n == 0 || max_response[0] == '-' ||
+        n > (~0ull >> (shift + 1))) {
+      return fail("--max-response-bytes: want a size like 64MiB, 1GiB or 1048576, got \"" +
+                  max_response + "\"");
+    }
+    o.max_response_bytes = static_cast<size_t>(n << shift);
+  }
   o.summary = o.metrics_api = false;
   std::stringstream ss(sources);
   std::string item;

@@ -27,7 +27,7 @@ using catalog::MetricId;
 // and rate() works on the first error.
 constexpr const char* kAllReasons[] = {reason::kTimeout, reason::kConnect, reason::kTls,
                                        reason::kHttp4xx, reason::kHttp5xx, reason::kDecode,
-                                       reason::kTooLarge};
+                                       reason::kTooLarge, reason::kBackoff};
 
 void AppendUint(std::string& out, uint64_t v) {
   char buf[24];

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -314,18 +315,23 @@ Status KubeClient::Get(std::string_view path, HttpResponse* out) {
   return Request("GET", path, {}, out);
 }
 
+Status KubeClient::Get(std::string_view path, HttpResponse* out, double timeout_seconds) {
+  return Request("GET", path, {}, out, timeout_seconds);
+}
+
 Status KubeClient::Post(std::string_view path, std::string_view json_body, HttpResponse* out) {
   return Request("POST", path, json_body, out);
 }
 
 Status KubeClient::Request(const char* method, std::string_view path, std::string_view body,
-                           HttpResponse* out) {
+                           HttpResponse* out, double timeout_seconds) {
   Impl& im = *impl_;
   const bool post = std::string_view(method) == "POST";
   out->status = 0;
   out->body.clear();  // keeps the capacity of a reused response
   out->content_type.clear();
   out->seconds = 0;
+  out->retry_after_seconds = 0;
   // Messages name the configured server, not the tls-server-name rewrite.
   const std::string what = std::string(method) + " " + im.server + std::string(path);
   const std::string url = im.url_base + std::string(path);
@@ -351,7 +357,19 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  // A per-request deadline (--kubelet-timeout, a retry's remaining budget); at least 1 ms,
+  // since 0 would mean none.
+  const long default_timeout_ms = static_cast<long>(im.options.timeout_seconds * 1000);
+  const long timeout_ms =
+      timeout_seconds > 0 ? std::max(1L, static_cast<long>(timeout_seconds * 1000))
+                          : default_timeout_ms;
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   const CURLcode rc = curl_easy_perform(e);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, default_timeout_ms);
+  curl_off_t retry_after = 0;
+  if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0) {
+    out->retry_after_seconds = static_cast<double>(retry_after);
+  }
 
   long code = 0, new_connections = 0;
   double seconds = 0;

@@ -19,12 +19,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <optional>
 #include <initializer_list>
 #include <string>
 #include <thread>
 #include <unordered_map>
 
 #include "kmb/util/log.h"
+#include "sim/faults.h"
 #include "sim/format.h"
 #include "sim/json_writer.h"
 #include "sim/model.h"
@@ -237,7 +242,22 @@ struct SimulatedCluster::Impl {
   static constexpr int kNotKubelet = -1;
   static constexpr int kReadOnlyKubelet = -2;
 
+  // ---- Fault injection (sim/faults.h) ----
+  FaultSet faults;
+  TlsMaterial api_tls;      // the API server's certificate (with tls), to restore listeners
+  TlsMaterial kubelet_tls;  // the kubelets' certificate (with kubelets)
+  std::string public_host;  // where the API server's TLS frontend listens
+  int public_port = 0;
+  std::mutex listeners_mu;  // serializes listener replacement (AddFault, ClearFaults)
+  // Sends the fault's answer; -1 when there is none (or only latency): answer normally.
+  int ServeFault(mg_connection* conn, const std::optional<FaultRule>& rule, int node);
+  // Replaces the listener a connection-level rule names (refuse: closes it).
+  Status ApplyListenerFault(const FaultRule& rule);
+  bool RestartFrontend(std::unique_ptr<TlsFrontend>* frontend, const std::string& host, int port,
+                       const TlsMaterial& tls, int backend, std::string* error);
+
   ~Impl() {
+    faults.Stop();  // first: wakes hanging and slow answers so civetweb can stop
     kubelet_frontends.clear();  // first: they relay to civetweb
     tls_frontend.reset();
     if (ctx) StopCivetweb(ctx, backend_host, backend_port);
@@ -382,6 +402,10 @@ bool SimulatedCluster::Impl::Authorized(mg_connection* conn) const {
 int SimulatedCluster::Impl::Handle(mg_connection* conn) {
   const mg_request_info* ri = mg_get_request_info(conn);
   if (const int node = KubeletOf(conn); node != kNotKubelet) return HandleKubelet(conn, node);
+  if (const int code = ServeFault(conn, faults.ForTarget(FaultTarget::kApiServer), -1);
+      code >= 0) {
+    return code;
+  }
   if (!Authorized(conn)) return SendStatus(conn, 401, "Unauthorized");
   const Path path(ri->local_uri ? ri->local_uri : "/");
   if (std::strcmp(ri->request_method, "POST") == 0 &&
@@ -468,6 +492,7 @@ int SimulatedCluster::Impl::ServeSummary(mg_connection* conn, std::string_view n
                                              : std::string(DefaultMessage(fault));
     return SendStatus(conn, fault, message, {node_name, "", "nodes"});
   }
+  if (const int code = ServeFault(conn, faults.ForNode(node_name), node); code >= 0) return code;
   return SendSummary(conn, node);
 }
 
@@ -481,6 +506,9 @@ int SimulatedCluster::Impl::SendSummary(mg_connection* conn, int node) {
 }
 
 int SimulatedCluster::Impl::ServeNodeList(mg_connection* conn, const char* query) {
+  if (const int code = ServeFault(conn, faults.ForTarget(FaultTarget::kNodeList), -1); code >= 0) {
+    return code;
+  }
   int64_t start = 0;
   if (!ParseContinue(QueryParam(query, "continue"), &start)) {
     return SendStatus(conn, 400, "continue key is not valid: illegal base64 data");
@@ -512,6 +540,9 @@ int SimulatedCluster::Impl::ServeNodeList(mg_connection* conn, const char* query
 
 int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
                                          std::string_view ns) {
+  if (const int code = ServeFault(conn, faults.ForTarget(FaultTarget::kPodList), -1); code >= 0) {
+    return code;
+  }
   int64_t start = 0;
   if (!ParseContinue(QueryParam(query, "continue"), &start)) {
     return SendStatus(conn, 400, "continue key is not valid: illegal base64 data");
@@ -561,6 +592,10 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
 }
 
 int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) {
+  if (const int code = ServeFault(conn, faults.ForTarget(FaultTarget::kMetricsApi), -1);
+      code >= 0) {
+    return code;
+  }
   int fault = metrics_status.load(std::memory_order_relaxed);
   if (fault == 0 && apiservice != ApiServiceMode::kPassed) fault = 503;
   const std::string_view resource = path.n >= 4 ? path.seg[path.n >= 6 ? 5 : 3] : "";
@@ -738,6 +773,13 @@ int SimulatedCluster::Impl::HandleKubelet(mg_connection* conn, int node) {
                     ", verb=get, resource=nodes, subresource(s)=[stats])\n",
                 kText);
   }
+  if (!read_only) {
+    // Connection-level faults already acted on the listener (a client that skips
+    // verification gets the healthy answer).
+    std::optional<FaultRule> rule = faults.ForNode(model->NodeName(node));
+    if (rule && IsConnectionFault(rule->kind)) rule.reset();
+    if (const int code = ServeFault(conn, rule, node); code >= 0) return code;
+  }
   return SendSummary(conn, node);
 }
 
@@ -911,6 +953,9 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
     if (!tls_frontend) return false;
     ca_pem = tls.ca_cert_pem;
     public_port = tls_frontend->port();
+    this->public_port = public_port;  // fault injection restarts the frontend here
+    public_host = bare;
+    api_tls = tls;
     if (!StartKubelets(tls, kubelet_backends, error)) return false;
   }
   std::string shown = host;
@@ -936,6 +981,7 @@ bool SimulatedCluster::Impl::StartKubelets(const TlsMaterial& cluster_tls,
   if (!IssueServingCert(cluster_tls, "system:node:kubelets", ips, names, &kubelet_tls, error)) {
     return false;
   }
+  this->kubelet_tls = kubelet_tls;
   for (size_t n = 0; n < backend_ports.size(); ++n) {
     auto frontend = StartTlsFrontend("127.0.0.1", 0, kubelet_tls, backend_ports[n], error);
     if (!frontend) return false;
@@ -975,7 +1021,40 @@ std::unique_ptr<SimulatedCluster> SimulatedCluster::Start(const SimOptions& opti
   impl->start_steady = std::chrono::steady_clock::now();
   impl->model = std::make_unique<ClusterModel>(options, impl->start_unix);
   impl->node_status = std::make_unique<std::atomic<int>[]>(options.nodes);
+  // Fault rules are checked before listening, so a typo fails fast.
+  std::vector<FaultRule> rules;
+  for (const std::string& text : options.faults) {
+    FaultRule rule;
+    if (!ParseFaultRule(text, &rule, error)) return nullptr;
+    rules.push_back(std::move(rule));
+  }
+  if (!options.fault_file.empty()) {
+    std::string content;
+    std::ifstream in(options.fault_file, std::ios::binary);
+    if (!in) {
+      *error = "cannot read fault file " + options.fault_file;
+      return nullptr;
+    }
+    content.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    std::string why;
+    if (!ParseFaultFile(content, &rules, &why)) {
+      *error = "fault file " + options.fault_file + ": " + why;
+      return nullptr;
+    }
+  }
   if (!impl->Listen(error)) return nullptr;
+  for (const FaultRule& rule : rules) {
+    if (rule.target == FaultTarget::kNode && impl->model->FindNode(rule.node) < 0) {
+      *error = "fault \"" + rule.text + "\": no node " + rule.node;
+      return nullptr;
+    }
+    const Status st = impl->ApplyListenerFault(rule);
+    if (!st.ok()) {
+      *error = st.message();
+      return nullptr;
+    }
+    impl->faults.Add(rule);
+  }
   log::Info("simulated cluster listening",
             {{"url", impl->url},
              {"nodes", std::to_string(options.nodes)},
@@ -991,8 +1070,9 @@ std::string SimulatedCluster::address() const { return impl_->address; }
 std::string SimulatedCluster::ca_pem() const { return impl_->ca_pem; }
 
 int SimulatedCluster::kubelet_port(int node) const {
+  // From the model: a refuse fault leaves the frontend closed, the port stays the node's.
   return node >= 0 && node < static_cast<int>(impl_->kubelet_frontends.size())
-             ? impl_->kubelet_frontends[node]->port()
+             ? impl_->model->node(node).kubelet_port
              : 0;
 }
 int SimulatedCluster::kubelet_read_only_port() const { return impl_->read_only_port; }
@@ -1012,6 +1092,114 @@ void SimulatedCluster::SetNodeSummaryStatus(std::string_view node, int http_stat
 void SimulatedCluster::SetMetricsApiStatus(int http_status) {
   impl_->metrics_status_since.store(std::time(nullptr));
   impl_->metrics_status.store(http_status);
+}
+
+Status SimulatedCluster::AddFault(std::string_view text) {
+  FaultRule rule;
+  std::string error;
+  if (!ParseFaultRule(text, &rule, &error)) return Status::Error(reason::kConfig, error);
+  if (rule.target == FaultTarget::kNode && impl_->model->FindNode(rule.node) < 0) {
+    return Status::Error(reason::kConfig, "fault \"" + rule.text + "\": no node " + rule.node);
+  }
+  const Status st = impl_->ApplyListenerFault(rule);
+  if (st.ok()) impl_->faults.Add(rule);
+  return st;
+}
+
+void SimulatedCluster::ClearFaults() {
+  impl_->faults.Clear();
+  FaultRule healthy;
+  healthy.kind = FaultKind::kLatency;  // not a connection fault: restores every listener
+  healthy.target = FaultTarget::kApiServer;
+  (void)impl_->ApplyListenerFault(healthy);
+  healthy.target = FaultTarget::kAllNodes;
+  (void)impl_->ApplyListenerFault(healthy);
+}
+
+int SimulatedCluster::Impl::ServeFault(mg_connection* conn, const std::optional<FaultRule>& rule,
+                                       int node) {
+  if (!rule) return -1;
+  std::string body;
+  std::string dial;
+  if (node >= 0) {
+    dial = model->node(node).internal_ip + ":" + std::to_string(model->node(node).kubelet_port);
+    if (FaultNeedsBody(rule->kind)) {
+      const SampleTimes times = Sample();
+      NodeStats& stats = ScratchStats();
+      model->Compute(node, times.tick, &stats);
+      RenderSummary(*model, node, stats, times, &body);
+    }
+  } else if (IsConnectionFault(rule->kind)) {
+    return -1;  // acted on the listener already
+  }
+  const int code = SendFault(conn, *rule, faults, node >= 0, dial, body);
+  return code == 0 ? 499 : code;  // a hang sent nothing; civetweb only needs "handled"
+}
+
+bool SimulatedCluster::Impl::RestartFrontend(std::unique_ptr<TlsFrontend>* frontend,
+                                             const std::string& host, int port,
+                                             const TlsMaterial& tls, int backend,
+                                             std::string* error) {
+  frontend->reset();  // frees the port
+  if (tls.server_cert_pem.empty()) return true;  // refuse: stays closed
+  // The port was ours a moment ago; SO_REUSEADDR lets the new listener take it at once.
+  *frontend = TlsFrontend::Start(host, port, tls, backend, error);
+  return *frontend != nullptr;
+}
+
+Status SimulatedCluster::Impl::ApplyListenerFault(const FaultRule& rule) {
+  const bool api = rule.target == FaultTarget::kApiServer;
+  const bool nodes = rule.target == FaultTarget::kNode || rule.target == FaultTarget::kAllNodes;
+  if (!api && !nodes) return Status::Ok();
+  const bool connection = IsConnectionFault(rule.kind);
+  if (connection && api && !options.tls) {
+    return Status::Error(reason::kConfig,
+                         "fault \"" + rule.text + "\": the API server listener needs --tls");
+  }
+  std::lock_guard<std::mutex> lock(listeners_mu);
+  // The material a listener serves under this rule (empty certificate: closed).
+  auto material = [&](const TlsMaterial& healthy, const std::vector<std::string>& names,
+                      TlsMaterial* out, std::string* error) {
+    switch (connection ? rule.kind : FaultKind::kLatency) {
+      case FaultKind::kRefuse:
+        *out = TlsMaterial{};
+        return true;
+      case FaultKind::kTlsUnknownCa:
+        return GenerateTlsMaterial({"127.0.0.1", "::1"}, names, out, error);
+      case FaultKind::kTlsExpired:
+        return IssueServingCert(api_tls, "kmb-sim", {"127.0.0.1", "::1"}, names, out, error,
+                                true);
+      case FaultKind::kTlsNoIpSan:
+        return IssueServingCert(api_tls, "kmb-sim", {}, names, out, error);
+      default:
+        *out = healthy;
+        return true;
+    }
+  };
+  std::string error;
+  TlsMaterial tls;
+  if (api && options.tls) {
+    if (!material(api_tls, {"localhost"}, &tls, &error) ||
+        !RestartFrontend(&tls_frontend, public_host, public_port, tls, backend_port, &error)) {
+      return Status::Error(reason::kInternal, "fault \"" + rule.text + "\": " + error);
+    }
+  }
+  if (nodes) {
+    for (int n = 0; n < static_cast<int>(kubelet_frontends.size()); ++n) {
+      const bool mine = rule.target == FaultTarget::kAllNodes || model->NodeName(n) == rule.node;
+      if (!mine) continue;
+      int backend = 0;
+      for (const auto& [port, node] : kubelet_by_backend_port) {
+        if (node == n) backend = port;
+      }
+      if (!material(kubelet_tls, {model->NodeName(n)}, &tls, &error) ||
+          !RestartFrontend(&kubelet_frontends[n], "127.0.0.1", model->node(n).kubelet_port, tls,
+                           backend, &error)) {
+        return Status::Error(reason::kInternal, "fault \"" + rule.text + "\": " + error);
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 Status SimulatedCluster::WriteKubeconfig(const std::string& path) const {

@@ -48,8 +48,10 @@ bool AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
 
 // A certificate for `key` named `common_name`, signed by issuer/issuer_key (self-signed when
 // issuer is null), with the given extensions (nid, value) in order.
+// Valid from an hour ago for a year, or (expired) from two days ago to yesterday.
 CertPtr MakeCert(EVP_PKEY* key, const char* common_name, X509* issuer, EVP_PKEY* issuer_key,
-                 const std::vector<std::pair<int, std::string>>& extensions, std::string* error) {
+                 const std::vector<std::pair<int, std::string>>& extensions, std::string* error,
+                 bool expired = false) {
   CertPtr cert(X509_new());
   if (!cert) {
     *error = OpenSslError("X509_new");
@@ -66,8 +68,9 @@ CertPtr MakeCert(EVP_PKEY* key, const char* common_name, X509* issuer, EVP_PKEY*
   const bool ok =
       X509_set_version(cert.get(), 2) == 1 && bn &&
       BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())) != nullptr &&
-      X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr &&
-      X509_gmtime_adj(X509_getm_notAfter(cert.get()), 365L * 86400) != nullptr &&
+      X509_gmtime_adj(X509_getm_notBefore(cert.get()), expired ? -2 * 86400 : -3600) != nullptr &&
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), expired ? -86400 : 365L * 86400) !=
+          nullptr &&
       X509_set_pubkey(cert.get(), key) == 1 &&
       X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                                  reinterpret_cast<const unsigned char*>("kube-metrics-bridge"), -1,
@@ -112,7 +115,7 @@ std::string SanList(const std::vector<std::string>& ips,
 }
 
 CertPtr MakeServingCert(EVP_PKEY* key, const char* common_name, X509* ca, EVP_PKEY* ca_key,
-                        const std::string& san, std::string* error) {
+                        const std::string& san, std::string* error, bool expired = false) {
   return MakeCert(key, common_name, ca, ca_key,
                   {{NID_basic_constraints, "critical,CA:FALSE"},
                    {NID_key_usage, "critical,digitalSignature"},
@@ -120,7 +123,7 @@ CertPtr MakeServingCert(EVP_PKEY* key, const char* common_name, X509* ca, EVP_PK
                    {NID_subject_key_identifier, "hash"},
                    {NID_authority_key_identifier, "keyid:always"},
                    {NID_subject_alt_name, san}},
-                  error);
+                  error, expired);
 }
 
 bool KeyToPem(EVP_PKEY* key, std::string* out) {
@@ -167,7 +170,7 @@ bool GenerateTlsMaterial(const std::vector<std::string>& ips,
 bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
                       const std::vector<std::string>& ips,
                       const std::vector<std::string>& dns_names, TlsMaterial* out,
-                      std::string* error) {
+                      std::string* error, bool expired) {
   BioPtr cert_bio(BIO_new_mem_buf(ca.ca_cert_pem.data(), static_cast<int>(ca.ca_cert_pem.size())));
   BioPtr key_bio(BIO_new_mem_buf(ca.ca_key_pem.data(), static_cast<int>(ca.ca_key_pem.size())));
   CertPtr ca_cert(cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)
@@ -180,7 +183,7 @@ bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
     return false;
   }
   CertPtr cert = MakeServingCert(key.get(), common_name.c_str(), ca_cert.get(), ca_key.get(),
-                                 SanList(ips, dns_names), error);
+                                 SanList(ips, dns_names), error, expired);
   if (!cert) return false;
   out->ca_cert_pem = ca.ca_cert_pem;
   out->ca_key_pem.clear();

@@ -22,9 +22,10 @@ bool GenerateTlsMaterial(const std::vector<std::string>& ips,
 // Another serving certificate from the CA in `ca` (ca_cert_pem, ca_key_pem), named
 // `common_name`, for the given SANs; fills out->server_cert_pem/server_key_pem and copies the CA.
 // With `ips` empty the certificate has no IP SAN, like a kubelet's self-signed default.
+// `expired`: valid from two days ago until yesterday (the tls-expired fault).
 bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
                       const std::vector<std::string>& ips,
                       const std::vector<std::string>& dns_names, TlsMaterial* out,
-                      std::string* error);
+                      std::string* error, bool expired = false);
 
 }  // namespace kmb::sim

@@ -135,3 +135,39 @@ TEST(Options, BadFlagsAreRejectedWithExitCode2) {
 
 }  // namespace
 }  // namespace kmb
+
+namespace kmb {
+namespace {
+
+// Fault handling flags (docs/configuration.md "Faults: timeouts, sizes, retries").
+TEST(Options, FaultHandlingFlags) {
+  int code = -1;
+  auto o = Parse({}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->kubelet_timeout_seconds, 5);
+  EXPECT_EQ(o->max_response_bytes, 64u << 20);
+  EXPECT_EQ(o->max_retries, 2);
+  o = Parse({"--kubelet-timeout=1500ms", "--max-response-bytes=4MiB", "--max-retries=0"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->kubelet_timeout_seconds, 1.5);
+  EXPECT_EQ(o->max_response_bytes, 4u << 20);
+  EXPECT_EQ(o->max_retries, 0);
+  o = Parse({"--max-response-bytes=1048576"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->max_response_bytes, 1048576u);
+  for (const char* bad : {"--max-response-bytes=lots", "--max-response-bytes=5MB",
+                          "--max-response-bytes=0", "--kubelet-timeout=0s", "--max-retries=99"}) {
+    code = -1;
+    EXPECT_FALSE(Parse({bad}, &code)) << bad;
+    EXPECT_EQ(code, 2) << bad;
+  }
+  o = Parse({"simulate", "--fault", "node/sim-node-1:hang", "--fault", "nodes:http=500",
+             "--fault-file", "/tmp/f"},
+            &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->sim.faults, (std::vector<std::string>{"node/sim-node-1:hang", "nodes:http=500"}));
+  EXPECT_EQ(o->sim.fault_file, "/tmp/f");
+}
+
+}  // namespace
+}  // namespace kmb

@@ -8,13 +8,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "kmb/app/backoff.h"
 #include "kmb/config/options.h"
 #include "kmb/kube/client.h"
+#include "kmb/kube/retry.h"
 #include "kmb/model/snapshot.h"
 
 namespace kmb {
@@ -63,6 +66,12 @@ class Poller {
   std::map<std::string, std::string> node_last_reason_;  // node -> reason of last failure
   std::mutex errors_mu_;  // guards errors_ (summary workers count concurrently)
   std::map<std::pair<std::string, std::string>, uint64_t> errors_;
+
+  // Fault handling: retries of safe requests and the per-node back-off.
+  RetryPolicy retry_;
+  NodeBackoff backoff_;
+  void WarnDuplicates(const std::string& node, size_t dropped);
+  std::set<std::string> duplicates_warned_;  // guarded by errors_mu_
 };
 
 // Entry point of the `kube-metrics-bridge` binary.

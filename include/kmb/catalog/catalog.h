@@ -709,7 +709,10 @@ inline constexpr MetricDef kMetrics[] = {
      "Unix time of the last poll of this source that succeeded (for at least one node).",
      Source::kSelf, Entity::kSelf, "", 0, "self", "source", "", ""},
     {"kube_metrics_bridge_errors_total", MetricType::kCounter, "",
-     "Failed requests and decodes since start, by source and reason.", Source::kSelf,
+     "Failed requests and decodes since start, by source and reason: timeout, connect, tls, "
+     "http_4xx, http_5xx, decode, too_large, backoff (a node skipped after repeated failures); "
+     "each retried attempt counts (docs/troubleshooting.md).",
+     Source::kSelf,
      Entity::kSelf, "", 0, "self", "source,reason", "", ""},
     {"kube_metrics_bridge_series", MetricType::kGauge, "",
      "Number of data series exported from this source in the current snapshot.", Source::kSelf,

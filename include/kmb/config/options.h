@@ -72,6 +72,11 @@ struct Options {
 
   // Scale (issue 5).
   bool http2 = false;  // --http2: negotiate HTTP/2 with the API server over TLS
+
+  // Fault handling (docs/configuration.md, docs/architecture.md "Failure handling").
+  double kubelet_timeout_seconds = 5;   // --kubelet-timeout: one node's Summary, retries included
+  size_t max_response_bytes = 64u << 20;  // --max-response-bytes: larger answers -> too_large
+  int max_retries = 2;                  // --max-retries: retries of a failed safe request
 };
 
 // Parses argv. Returns nullopt when the program should exit now with *exit_code (help,

@@ -23,6 +23,8 @@ struct HttpResponse {
   std::string body;
   std::string content_type;
   double seconds = 0;  // total time of the request
+  // Fault handling (kube/retry.h): the Retry-After header of a 429/503 answer, 0 when absent.
+  double retry_after_seconds = 0;
 };
 
 struct KubeClientOptions {
@@ -51,6 +53,9 @@ class KubeClient {
   // *out still holds status and body for non-2xx answers (and is reused: pass the same
   // HttpResponse again to keep its buffer). No credential ever appears in the message.
   Status Get(std::string_view path, HttpResponse* out);
+  // Same, with this request's whole-request timeout instead of the client's (when > 0); the
+  // connect timeout stays the client's, capped by it. Used for --kubelet-timeout and retries.
+  Status Get(std::string_view path, HttpResponse* out, double timeout_seconds);
 
   // POST `json_body` (Content-Type: application/json) to `path`; results as for Get, with
   // "POST <url>" in messages. Used by `doctor` for SelfSubjectAccessReviews.
@@ -64,7 +69,7 @@ class KubeClient {
 
  private:
   Status Request(const char* method, std::string_view path, std::string_view body,
-                 HttpResponse* out);
+                 HttpResponse* out, double timeout_seconds = 0);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -49,6 +49,12 @@ struct SimOptions {
   // "nodes/proxy", "nodes/stats", "nodes.metrics.k8s.io", "pods.metrics.k8s.io". The requests
   // themselves are refused with 403 too.
   std::vector<std::string> deny;
+
+  // ---- Fault injection (src/sim/faults.h; syntax in docs/configuration.md) ----
+  // Rules like "node/sim-node-1:hang" or "metrics-api:http=429", applied at start; a file of
+  // such rules, one per line (`simulate --fault-file`).
+  std::vector<std::string> faults;
+  std::string fault_file;
 };
 
 inline constexpr int kMaxKubelets = 200;
@@ -71,6 +77,13 @@ class SimulatedCluster {
   // group) answers with, with a Kubernetes Status body; 0 restores the healthy answer.
   void SetNodeSummaryStatus(std::string_view node, int http_status);
   void SetMetricsApiStatus(int http_status);
+
+  // Fault injection (src/sim/faults.h): adds a rule such as "node/sim-node-1:hang",
+  // "node/*:latency=2s", "apiserver:tls-expired" (replacing one with the same target), or
+  // clears them all, restoring listeners a connection-level fault replaced. A bad rule is a
+  // config error naming it.
+  Status AddFault(std::string_view rule);
+  void ClearFaults();
 
   // A kubeconfig for this server: cluster (server, certificate-authority-data), user (token),
   // context and current-context.

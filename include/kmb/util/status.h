@@ -18,6 +18,8 @@ inline constexpr const char* kHttp4xx = "http_4xx";
 inline constexpr const char* kHttp5xx = "http_5xx";
 inline constexpr const char* kDecode = "decode";
 inline constexpr const char* kTooLarge = "too_large";
+// A node skipped by the per-node back-off (kmb/app/backoff.h) after repeated failures.
+inline constexpr const char* kBackoff = "backoff";
 inline constexpr const char* kConfig = "config";
 inline constexpr const char* kInternal = "internal";
 }  // namespace reason

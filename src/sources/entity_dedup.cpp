@@ -1,0 +1,65 @@
+#include "kmb/sources/entity_dedup.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace kmb {
+namespace {
+
+uint64_t Hash(const EntityStats& e) {
+  uint64_t h = 14695981039346656037ULL ^ static_cast<uint64_t>(e.entity);
+  for (const std::string& label : e.labels) {
+    for (unsigned char c : label) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0xff;  // separator: ("ab", "c") differs from ("a", "bc")
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+bool SameIdentity(const EntityStats& a, const EntityStats& b) {
+  return a.entity == b.entity && a.labels == b.labels;
+}
+
+}  // namespace
+
+size_t DropDuplicateEntities(std::vector<EntityStats>* entities) {
+  std::vector<std::pair<uint64_t, size_t>> keys;  // (hash, index)
+  keys.reserve(entities->size());
+  for (size_t i = 0; i < entities->size(); ++i) keys.emplace_back(Hash((*entities)[i]), i);
+  std::sort(keys.begin(), keys.end());
+  std::vector<bool> drop;
+  size_t dropped = 0;
+  for (size_t i = 0; i < keys.size();) {
+    size_t j = i + 1;
+    while (j < keys.size() && keys[j].first == keys[i].first) ++j;
+    // [i, j): same hash, in index order; drop each that equals an earlier one.
+    for (size_t a = i + 1; a < j; ++a) {
+      for (size_t b = i; b < a; ++b) {
+        if (SameIdentity((*entities)[keys[a].second], (*entities)[keys[b].second])) {
+          if (drop.empty()) drop.resize(entities->size());
+          drop[keys[a].second] = true;
+          ++dropped;
+          break;
+        }
+      }
+    }
+    i = j;
+  }
+  if (dropped == 0) return 0;
+  size_t out = 0;
+  for (size_t i = 0; i < entities->size(); ++i) {
+    if (!drop[i]) {
+      if (out != i) (*entities)[out] = std::move((*entities)[i]);
+      ++out;
+    }
+  }
+  entities->resize(out);
+  return dropped;
+}
+
+}  // namespace kmb

@@ -1,0 +1,453 @@
+// The fault matrix (issue #7): every fault the simulator injects, against the real binaries and
+// against the in-process pipeline. For each: the exporter stays up, the healthy nodes' values
+// are exact, the failing node has source_up 0, no data series and the right reason, and the log
+// line names the node and the reason without the token.
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/test_util.h"
+#include "kmb/app/poller.h"
+#include "kmb/exposition/writer.h"
+#include "kmb/kube/client.h"
+#include "kmb/kube/cluster_config.h"
+#include "kmb/kube/retry.h"
+#include "kmb/server/server.h"
+#include "kmb/sim/cluster.h"
+
+namespace kmb {
+namespace {
+
+using testing::Child;
+using testing::TempDir;
+
+constexpr char kToken[] = "matrix-secret-token-5b1f";
+
+bool Contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+std::string NanoToDecimal(uint64_t v) {
+  std::string out;
+  AppendScaledValue(out, Sample::Uint(0, v), -9);
+  return out;
+}
+
+// The value of one sample line "name{labels} value" in an exposition; "" when absent.
+std::string Value(const std::string& text, const std::string& series) {
+  const size_t at = text.find(series + " ");
+  if (at == std::string::npos || (at > 0 && text[at - 1] != '\n')) return "";
+  const size_t start = at + series.size() + 1;
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+std::string Up(const std::string& node) {
+  return "kube_metrics_bridge_source_up{source=\"summary\",node=\"" + node + "\"}";
+}
+
+uint64_t Errors(const std::string& text, const std::string& source, const std::string& reason) {
+  const std::string v = Value(text, "kube_metrics_bridge_errors_total{source=\"" + source +
+                                        "\",reason=\"" + reason + "\"}");
+  return v.empty() ? 0 : std::stoull(v);
+}
+
+// The node's values in the exposition are exactly the simulator's (node CPU counter, the first
+// container's working set), and its source_up is 1.
+void ExpectExact(KubeClient& client, const std::string& text, const std::string& node) {
+  HttpResponse resp;
+  ASSERT_TRUE(client.Get("/api/v1/nodes/" + node + "/proxy/stats/summary", &resp).ok()) << node;
+  const auto s = nlohmann::json::parse(resp.body);
+  EXPECT_EQ(Value(text, "node_cpu_usage_seconds_total{node=\"" + node + "\"}"),
+            NanoToDecimal(s["node"]["cpu"]["usageCoreNanoSeconds"].get<uint64_t>()))
+      << node;
+  const auto& pod = s["pods"][0];
+  const auto& c = pod["containers"][0];
+  EXPECT_EQ(Value(text, "container_memory_working_set_bytes{namespace=\"" +
+                            pod["podRef"]["namespace"].get<std::string>() + "\",pod=\"" +
+                            pod["podRef"]["name"].get<std::string>() + "\",container=\"" +
+                            c["name"].get<std::string>() + "\",node=\"" + node + "\"}"),
+            std::to_string(c["memory"]["workingSetBytes"].get<uint64_t>()))
+      << node;
+  EXPECT_EQ(Value(text, Up(node)), "1") << node;
+}
+
+// The pod-scoped series of `node` (any family with a node label and a pod label).
+bool HasPodSeries(const std::string& text, const std::string& node) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#' || line.starts_with("kube_metrics_bridge_")) continue;
+    if (Contains(line, "pod=\"") && Contains(line, "node=\"" + node + "\"")) return true;
+  }
+  return false;
+}
+
+struct Case {
+  const char* fault;   // the simulator's --fault kind
+  const char* reason;  // expected reason; "" = healthy
+};
+
+// Per-node faults as the exporter meets them: through the API server's node proxy, where a
+// kubelet that refuses or fails TLS is the proxy's 503.
+constexpr Case kNodeCases[] = {
+    {"latency=200ms", ""},       {"latency=5s", "timeout"},     {"hang", "timeout"},
+    {"slow-body", "timeout"},    {"refuse", "http_5xx"},        {"tls-unknown-ca", "http_5xx"},
+    {"tls-expired", "http_5xx"}, {"tls-no-ip-san", "http_5xx"}, {"http=401", "http_4xx"},
+    {"http=403", "http_4xx"},    {"http=404", "http_4xx"},      {"http=429", "http_4xx"},
+    {"http=500", "http_5xx"},    {"http=503", "http_5xx"},      {"truncated", "decode"},
+    {"not-json", "decode"},      {"deep-nesting", "decode"},    {"bad-numbers", "decode"},
+    {"huge=1GiB", "too_large"},  {"duplicate-pods", ""},
+};
+constexpr int kHealthyNodes = 2;  // sim-node-0 and sim-node-1 have no fault
+
+TEST(FaultMatrix, EveryNodeFaultAgainstTheBinaries) {
+  TempDir dir;
+  const int cases = static_cast<int>(std::size(kNodeCases));
+  const int nodes = kHealthyNodes + cases;
+  std::vector<std::string> sim_argv = {KMB_BINARY,
+                                       "simulate",
+                                       "--nodes",
+                                       std::to_string(nodes),
+                                       "--pods-per-node",
+                                       "2",
+                                       "--tls",
+                                       "--token",
+                                       kToken,
+                                       "--stats-period",
+                                       "1h",
+                                       "--write-kubeconfig",
+                                       dir.file("kubeconfig")};
+  std::string fault_file;
+  for (int i = 0; i < cases; ++i) {
+    const std::string rule =
+        "node/sim-node-" + std::to_string(kHealthyNodes + i) + ":" + kNodeCases[i].fault;
+    // Half on the command line, half from a fault file: both paths are exercised.
+    if (i % 2 == 0) {
+      sim_argv.push_back("--fault");
+      sim_argv.push_back(rule);
+    } else {
+      fault_file += rule + "\n";
+    }
+  }
+  testing::WriteFile(dir.file("faults.txt"), "# fault matrix\n" + fault_file);
+  sim_argv.push_back("--fault-file");
+  sim_argv.push_back(dir.file("faults.txt"));
+  Child sim(sim_argv, dir.file("sim.out"), dir.file("sim.err"));
+  ASSERT_NE(sim.WaitForLine("listening on"), "") << sim.Stderr();
+
+  Child exporter({KMB_BINARY, "--kubeconfig", dir.file("kubeconfig"), "--interval", "2s",
+                  "--kubelet-timeout", "1s", "--max-response-bytes", "4MiB",
+                  "--max-concurrent-requests", "64", "--web.listen-address", "127.0.0.1:0"},
+                 dir.file("exp.out"), dir.file("exp.err"));
+  const std::string serving = exporter.WaitForLine("serving metrics", true);
+  ASSERT_NE(serving, "") << exporter.Stderr();
+  const std::string metrics_url = testing::LogfmtField(serving, "url");
+  ASSERT_FALSE(metrics_url.empty()) << serving;
+
+  // Every failing node logs one line naming it and its reason.
+  for (int i = 0; i < cases; ++i) {
+    if (kNodeCases[i].reason[0] == '\0') continue;
+    const std::string node = "sim-node-" + std::to_string(kHealthyNodes + i);
+    const std::string line = exporter.WaitForLine("node=" + node + " ", true);
+    SCOPED_TRACE(std::string(kNodeCases[i].fault) + " on " + node);
+    ASSERT_NE(line, "") << exporter.Stderr();
+    EXPECT_TRUE(Contains(line, "node summary failed")) << line;
+    EXPECT_EQ(testing::LogfmtField(line, "reason"), kNodeCases[i].reason) << line;
+  }
+  testing::Fetched scrape;
+  for (int tries = 0; tries < 100; ++tries) {  // the first poll with every node has been published
+    scrape = testing::HttpGet(metrics_url);
+    if (scrape.status == 200 && Contains(scrape.body, Up("sim-node-" + std::to_string(nodes - 1))))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(scrape.status, 200) << scrape.error;
+  const std::string& text = scrape.body;
+
+  ClusterConfig cc;
+  ASSERT_TRUE(LoadClusterConfig({dir.file("kubeconfig"), "", ""}, &cc).ok());
+  KubeClient client(cc, KubeClientOptions{});
+  std::map<std::string, int> failing_by_reason;
+  for (int n = 0; n < nodes; ++n) {
+    const std::string node = "sim-node-" + std::to_string(n);
+    const char* fault = n < kHealthyNodes ? "none" : kNodeCases[n - kHealthyNodes].fault;
+    const char* why = n < kHealthyNodes ? "" : kNodeCases[n - kHealthyNodes].reason;
+    SCOPED_TRACE(std::string(fault) + " on " + node);
+    if (why[0] == '\0') {
+      // (duplicate-pods: each pod listed twice is exported once, see the check below.)
+      ExpectExact(client, text, node);
+      continue;
+    }
+    ++failing_by_reason[why];
+    EXPECT_EQ(Value(text, Up(node)), "0");
+    EXPECT_FALSE(Contains(text, "node_cpu_usage_seconds_total{node=\"" + node + "\"}"));
+    EXPECT_FALSE(HasPodSeries(text, node));
+  }
+  for (const auto& [why, count] : failing_by_reason) {
+    EXPECT_GE(Errors(text, "summary", why), static_cast<uint64_t>(count)) << why;
+  }
+  // No sample line is repeated (duplicate pods would give duplicate series).
+  std::set<std::string> seen;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    EXPECT_TRUE(seen.insert(line.substr(0, line.rfind(' '))).second) << line;
+  }
+
+  EXPECT_TRUE(exporter.Alive());
+  EXPECT_TRUE(sim.Alive());
+  EXPECT_FALSE(Contains(exporter.Stderr(), kToken));
+  EXPECT_FALSE(Contains(exporter.Stdout(), kToken));
+  EXPECT_FALSE(Contains(text, kToken));
+  EXPECT_EQ(exporter.Stop(), 0);
+}
+
+// ---- In process: listener faults, retries, back-off, /metrics during a hang, memory ----
+
+struct Rig {
+  std::unique_ptr<sim::SimulatedCluster> sim;
+  std::shared_ptr<KubeClient> client;
+  std::unique_ptr<Poller> poller;
+  Options options;
+};
+
+std::unique_ptr<Rig> MakeRig(sim::SimOptions so, Options options = {}) {
+  auto rig = std::make_unique<Rig>();
+  so.stats_period_seconds = 3600;
+  std::string error;
+  rig->sim = sim::SimulatedCluster::Start(so, &error);
+  EXPECT_TRUE(rig->sim) << error;
+  if (!rig->sim) return nullptr;
+  ClusterConfig cc;
+  cc.server = rig->sim->url();
+  cc.ca_pem = rig->sim->ca_pem();
+  cc.token = so.token;
+  rig->options = options;
+  KubeClientOptions co;
+  co.timeout_seconds = options.request_timeout_seconds;
+  co.connect_timeout_seconds = options.connect_timeout_seconds;
+  co.max_response_bytes = options.max_response_bytes;
+  rig->client = std::make_shared<KubeClient>(cc, co);
+  rig->poller = std::make_unique<Poller>(rig->options, rig->client);
+  return rig;
+}
+
+Options Quick() {
+  Options o;
+  o.request_timeout_seconds = 1;
+  o.connect_timeout_seconds = 1;
+  o.kubelet_timeout_seconds = 1;
+  o.max_concurrent_requests = 16;
+  return o;
+}
+
+TEST(FaultMatrix, ApiServerFaultsFailTheWholePollWithTheirReason) {
+  const Case cases[] = {
+      {"tls-unknown-ca", "tls"}, {"tls-expired", "tls"}, {"tls-no-ip-san", "tls"},
+      {"refuse", "connect"},     {"hang", "timeout"},    {"http=500", "http_5xx"},
+      {"http=401", "http_4xx"},  {"not-json", "decode"},
+  };
+  sim::SimOptions so;
+  so.nodes = 2;
+  so.pods_per_node = 2;
+  so.tls = true;
+  so.token = kToken;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.fault);
+    auto rig = MakeRig(so, Quick());
+    ASSERT_TRUE(rig);
+    ASSERT_TRUE(rig->sim->AddFault(std::string("apiserver:") + c.fault).ok());
+    SnapshotPtr snap = rig->poller->Poll();
+    EXPECT_EQ(snap->summary.status.reason(), c.reason) << snap->summary.status.message();
+    EXPECT_EQ(snap->metrics_api.status.reason(), c.reason) << snap->metrics_api.status.message();
+    EXPECT_FALSE(snap->summary.up);
+    EXPECT_FALSE(snap->metrics_api.up);
+    const std::string text = RenderExposition(*snap, ExpositionFormat::kText004);
+    EXPECT_GE(Errors(text, "summary", c.reason), 1u);
+    EXPECT_EQ(Value(text, "kube_metrics_bridge_source_up{source=\"metrics-api\"}"), "0");
+    EXPECT_FALSE(Contains(snap->summary.status.message(), kToken));
+    EXPECT_FALSE(Contains(text, kToken));
+    // Healed, the next poll exports everything.
+    rig->sim->ClearFaults();
+    snap = rig->poller->Poll();
+    const std::string healed = RenderExposition(*snap, ExpositionFormat::kText004);
+    for (const std::string& node : rig->sim->node_names()) ExpectExact(*rig->client, healed, node);
+  }
+}
+
+TEST(FaultMatrix, RetriesOnlyRetryableOutcomesAndCountEachAttempt) {
+  sim::SimOptions so;
+  so.nodes = 2;
+  so.pods_per_node = 1;
+  Options o = Quick();
+  o.request_timeout_seconds = 5;
+  o.kubelet_timeout_seconds = 5;
+  o.max_retries = 2;
+  auto rig = MakeRig(so, o);
+  ASSERT_TRUE(rig);
+  // 503 is retried: three attempts, three errors counted; 404 is not: one.
+  ASSERT_TRUE(rig->sim->AddFault("metrics-api:http=503").ok());
+  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-1:http=404").ok());
+  SnapshotPtr snap = rig->poller->Poll();
+  std::string text = RenderExposition(*snap, ExpositionFormat::kText004);
+  EXPECT_EQ(Errors(text, "metrics-api", "http_5xx"), 3u);
+  EXPECT_EQ(Errors(text, "summary", "http_4xx"), 1u);
+  ExpectExact(*rig->client, text, "sim-node-0");
+
+  // A 429 whose Retry-After fits the deadline is retried after it.
+  ASSERT_TRUE(rig->sim->AddFault("metrics-api:http=429").ok());
+  snap = rig->poller->Poll();
+  text = RenderExposition(*snap, ExpositionFormat::kText004);
+  EXPECT_EQ(Errors(text, "metrics-api", "http_4xx"), 3u);
+
+  // The policy itself.
+  EXPECT_TRUE(IsRetryable(Status::Error("connect", ""), 0));
+  EXPECT_TRUE(IsRetryable(Status::Error("timeout", ""), 0));
+  EXPECT_TRUE(IsRetryable(Status::Error("http_5xx", ""), 502));
+  EXPECT_FALSE(IsRetryable(Status::Error("http_5xx", ""), 500));
+  EXPECT_FALSE(IsRetryable(Status::Error("http_4xx", ""), 403));
+  EXPECT_FALSE(IsRetryable(Status::Error("tls", ""), 0));
+  EXPECT_FALSE(IsRetryable(Status::Error("decode", ""), 200));
+  RetryPolicy p;
+  EXPECT_DOUBLE_EQ(RetryDelay(p, 2, 0.5), 0.2);
+  EXPECT_DOUBLE_EQ(RetryDelay(p, 3, 0.5), 0.4);
+  EXPECT_DOUBLE_EQ(RetryDelay(p, 2, 0.0), 0.1);
+  EXPECT_DOUBLE_EQ(RetryDelay(p, 20, 0.5), p.max_delay_seconds);
+}
+
+TEST(FaultMatrix, TimeoutRetryMustFitTheDeadline) {
+  sim::SimOptions so;
+  so.nodes = 1;
+  so.pods_per_node = 1;
+  auto rig = MakeRig(so, Quick());
+  ASSERT_TRUE(rig);
+  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-0:hang").ok());
+  // The attempt used the whole --kubelet-timeout: no time is left for a retry.
+  SnapshotPtr snap = rig->poller->Poll();
+  std::string text = RenderExposition(*snap, ExpositionFormat::kText004);
+  EXPECT_EQ(snap->nodes[0].status.reason(), "timeout");
+  EXPECT_EQ(Errors(text, "summary", "timeout"), 1u);
+}
+
+TEST(FaultMatrix, FailingNodeBacksOffAndRecoveredNodeResumes) {
+  sim::SimOptions so;
+  so.nodes = 2;
+  so.pods_per_node = 2;
+  auto rig = MakeRig(so, Quick());
+  ASSERT_TRUE(rig);
+  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-1:http=500").ok());
+  // Polls 1-3 fail for real; then 1 poll skipped, 1 real failure, 2 skipped.
+  const char* expected[] = {"http_5xx", "http_5xx", "http_5xx", "backoff",
+                            "http_5xx", "backoff",  "backoff"};
+  std::string text;
+  for (const char* why : expected) {
+    SnapshotPtr snap = rig->poller->Poll();
+    EXPECT_EQ(snap->nodes[1].status.reason(), why);
+    text = RenderExposition(*snap, ExpositionFormat::kText004);
+    EXPECT_EQ(Value(text, Up("sim-node-1")), "0");
+    ExpectExact(*rig->client, text, "sim-node-0");
+    if (std::string(why) == "backoff") {
+      // The real reason stays visible.
+      EXPECT_TRUE(Contains(snap->nodes[1].status.message(), "http_5xx"))
+          << snap->nodes[1].status.message();
+    }
+  }
+  EXPECT_EQ(Errors(text, "summary", "http_5xx"), 4u);
+  EXPECT_EQ(Errors(text, "summary", "backoff"), 3u);
+  // Healed: the next real poll exports the node again, with the simulator's exact values.
+  rig->sim->ClearFaults();
+  SnapshotPtr snap = rig->poller->Poll();
+  ASSERT_TRUE(snap->nodes[1].status.ok()) << snap->nodes[1].status.message();
+  text = RenderExposition(*snap, ExpositionFormat::kText004);
+  ExpectExact(*rig->client, text, "sim-node-1");
+  EXPECT_EQ(Errors(text, "summary", "backoff"), 3u);
+}
+
+TEST(FaultMatrix, MetricsKeepsAnsweringWhileANodeHangs) {
+  sim::SimOptions so;
+  so.nodes = 2;
+  so.pods_per_node = 2;
+  Options o = Quick();
+  o.kubelet_timeout_seconds = 60;  // the poll stays stuck while we scrape
+  auto rig = MakeRig(so, o);
+  ASSERT_TRUE(rig);
+  std::string error;
+  ServerOptions sopts;
+  sopts.listen_address = "127.0.0.1:0";
+  auto server = MetricsServer::Start(sopts, &error);
+  ASSERT_TRUE(server) << error;
+  server->Publish(std::make_shared<Exposition>(rig->poller->Poll(), WriterOptions{}));
+
+  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-1:hang").ok());  // until the faults are cleared
+  auto poll = std::async(std::launch::async, [&] { return rig->poller->Poll(); });
+  for (int i = 0; i < 3; ++i) {
+    const auto f = testing::HttpGet(server->url() + "/metrics");
+    ASSERT_EQ(f.status, 200) << f.error;
+    EXPECT_EQ(Value(f.body, Up("sim-node-1")), "1");  // the last published snapshot
+    // Answered while the poll is still waiting on the hanging node.
+    EXPECT_EQ(poll.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  }
+  rig->sim->ClearFaults();
+  SnapshotPtr snap = poll.get();
+  EXPECT_EQ(snap->nodes[0].status.ok(), true);
+}
+
+// /proc/self/status VmHWM (peak resident set) in bytes.
+size_t PeakRss() {
+  std::istringstream in(testing::ReadFile("/proc/self/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("VmHWM:")) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+TEST(FaultMatrix, MemoryStaysBoundedByMaxResponseBytes) {
+  sim::SimOptions so;
+  so.nodes = 2;
+  so.pods_per_node = 5;
+  Options o = Quick();
+  o.kubelet_timeout_seconds = 20;
+  o.max_response_bytes = 8u << 20;
+  auto rig = MakeRig(so, o);
+  ASSERT_TRUE(rig);
+  HttpResponse usual;
+  ASSERT_TRUE(rig->client->Get("/api/v1/nodes/sim-node-0/proxy/stats/summary", &usual).ok());
+
+  // Ten times the usual size (spaces after the document) is still within the limit and exact.
+  ASSERT_TRUE(
+      rig->sim->AddFault("node/sim-node-0:huge=" + std::to_string(usual.body.size() * 10)).ok());
+  SnapshotPtr snap = rig->poller->Poll();
+  ASSERT_TRUE(snap->nodes[0].status.ok()) << snap->nodes[0].status.message();
+  ExpectExact(*rig->client, RenderExposition(*snap, ExpositionFormat::kText004), "sim-node-0");
+
+  // A 1 GiB body is cut off at 8 MiB: the peak resident set grows by far less than the body.
+  const size_t before = PeakRss();
+  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-0:huge=1GiB").ok());
+  snap = rig->poller->Poll();
+  EXPECT_EQ(snap->nodes[0].status.reason(), "too_large") << snap->nodes[0].status.message();
+  EXPECT_TRUE(snap->nodes[1].status.ok());
+  const size_t after = PeakRss();
+  std::printf("peak RSS growth while a 1 GiB body is refused at 8 MiB: %zu KiB\n",
+              (after - before) / 1024);
+  EXPECT_LT(after, before + (64u << 20));
+}
+
+TEST(FaultMatrix, DeepNestingIsADecodeErrorNotACrash) {
+  sim::SimOptions so;
+  so.nodes = 2;
+  so.pods_per_node = 1;
+  auto rig = MakeRig(so, Quick());
+  ASSERT_TRUE(rig);
+  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-0:deep-nesting=2000000").ok());
+  SnapshotPtr snap = rig->poller->Poll();
+  EXPECT_EQ(snap->nodes[0].status.reason(), "decode");
+  EXPECT_TRUE(Contains(snap->nodes[0].status.message(), "sim-node-0"))
+      << snap->nodes[0].status.message();
+  ExpectExact(*rig->client, RenderExposition(*snap, ExpositionFormat::kText004), "sim-node-1");
+}
+
+}  // namespace
+}  // namespace kmb
