@@ -1143,7 +1143,7 @@ bool SimulatedCluster::Impl::RestartFrontend(std::unique_ptr<TlsFrontend>* front
   frontend->reset();  // frees the port
   if (tls.server_cert_pem.empty()) return true;  // refuse: stays closed
   // The port was ours a moment ago; SO_REUSEADDR lets the new listener take it at once.
-  *frontend = TlsFrontend::Start(host, port, tls, backend, error);
+  *frontend = StartTlsFrontend(host, port, tls, backend, error);
   return *frontend != nullptr;
 }
 
