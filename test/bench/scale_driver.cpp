@@ -420,7 +420,7 @@ Result RunPoint(const Config& cfg, int n) {
   std::fprintf(stderr, "scale_driver: %d nodes x %d pods x %d containers, interval %gs, %d polls\n",
                n, cfg.pods, cfg.containers, r.interval, polls);
 
-  const std::string kubeconfig = Fmt("/tmp/kmb-scale-%d.kubeconfig", static_cast<int>(getpid()));
+  const std::string kubeconfig = "/tmp/kmb-scale-" + std::to_string(getpid()) + ".kubeconfig";
   std::vector<std::string> sim_args = {cfg.binary, "simulate", "--listen", "127.0.0.1:0", "--nodes",
                                        std::to_string(n), "--pods-per-node", std::to_string(cfg.pods),
                                        "--containers-per-pod", std::to_string(cfg.containers),
@@ -461,6 +461,7 @@ Result RunPoint(const Config& cfg, int n) {
     }
     exp_args.push_back("--metric-groups");
     exp_args.push_back(groups);
+    exp_args.push_back("--collect-all-interfaces");  // the full catalog: every interface
   }
   if (cfg.total_shards > 1) {
     for (std::string a : {std::string("--total-shards"), std::to_string(cfg.total_shards),
@@ -667,9 +668,9 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
      << (cfg.all_groups ? "full catalog (all metric groups, psi-avg included)"
                         : "default metric groups")
      << ", exporter --max-concurrent-requests " << cfg.concurrency
-     << (cfg.total_shards > 1 ? Fmt(", exporter = shard 0 of --total-shards %d (per-node figures "
-                                    "are per node of that shard)",
-                                    cfg.total_shards)
+     << (cfg.total_shards > 1 ? ", exporter = shard 0 of --total-shards " +
+                                    std::to_string(cfg.total_shards) +
+                                    " (per-node figures are per node of that shard)"
                               : std::string())
      << (cfg.tls ? ", API server over HTTPS (conns = TLS handshakes)" : ", API server over HTTP")
      << (cfg.http2 ? ", exporter --http2" : "") << ".\n\n";
@@ -685,7 +686,7 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
     }
     const std::string nodes =
         r.nodes_polled == r.nodes ? std::to_string(r.nodes)
-                                  : Fmt("%d (shard: %d)", r.nodes, r.nodes_polled);
+                                  : std::to_string(r.nodes) + " (shard: " + std::to_string(r.nodes_polled) + ")";
     for (const Window* w : {&r.none, &r.plain, &r.gz}) {
       const bool gz = w == &r.gz;
       md << "| " << nodes << " | "
