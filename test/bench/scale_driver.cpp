@@ -515,19 +515,21 @@ Result RunPoint(const Config& cfg, int n) {
   const double phase = std::clamp(r.first_poll_seconds * 1.5 + 0.5, 0.3 * I, 0.8 * I);
   int k = static_cast<int>(std::ceil((Now() - t_start) / I));
   if (t_start + k * I + phase < Now()) ++k;
-  // scrape = false: no scrape at all (the poll alone: HTTP, decode, snapshot); one poll per
-  // tick is assumed (checked against polls_total by the next window).
+  // scrape = false: no scrape between the two ends of the window (the poll, its render and its
+  // gzip, which the exporter does on the poll thread).
   auto measure = [&](bool scrape, bool gzip, Window* w) -> bool {
     std::vector<Scrape> scrapes;
     std::vector<double> cpu, sim_cpu, times;
     for (int i = 0; i <= polls; ++i, ++k) {
       SleepUntil(t_start + k * I + phase);
       Scrape s;
-      if (scrape) {
-        s = scraper.Get(metrics_url, gzip);
+      if (scrape || i == 0 || i == polls) {
+        // Without scrapes, one gzip scrape at each end of the window (a cached body: cheap)
+        // reads the real polls_total, so that a poll that overran is not counted twice.
+        s = scraper.Get(metrics_url, scrape ? gzip : true);
       } else {
         s.code = 200;
-        s.polls_total = i;
+        s.polls_total = -1;
       }
       if (s.code != 200) {
         r.error = "scrape failed: " + s.error;
