@@ -1,3 +1,5 @@
+#include <malloc.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -141,6 +143,13 @@ int RunMain(int argc, char** argv) {
     log::Error("no source succeeded", {{"error", why}});
     return 1;
   }
+
+  // Scale (issue 5): the poll frees and reallocates the same sizes every interval. Two malloc
+  // arenas instead of 8 per core (16 poll workers + civetweb threads), and freed memory kept for
+  // the next poll instead of returned to the kernel and faulted in again (docs/performance.md).
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
 
   ServerOptions sopts;
   sopts.listen_address = opts.listen_address;

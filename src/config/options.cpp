@@ -361,9 +361,9 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
       try {
         std::regex compiled(re, std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
-        return fail(std::string(list == &o.metric_allowlist ? "--metric-allowlist"
-                                                            : "--metric-denylist") +
-                    ": bad regular expression \"" + re + "\": " + e.what());
+        return fail(
+            std::string(list == &o.metric_allowlist ? "--metric-allowlist" : "--metric-denylist") +
+            ": bad regular expression \"" + re + "\": " + e.what());
       }
     }
   }

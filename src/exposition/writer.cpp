@@ -473,8 +473,9 @@ void LogSeriesLimit(const WriterOptions& options, const DropCounts& dropped) {
   log::Warn("series limit reached; the rest of the snapshot is not exported",
             {{"series_limit", std::to_string(options.filter->options().series_limit)},
              {"dropped", std::to_string(over)},
-             {"hint", "raise --series-limit, filter (--namespaces, --metric-denylist) or shard "
-                      "(--total-shards); see docs/configuration.md"}});
+             {"hint",
+              "raise --series-limit, filter (--namespaces, --metric-denylist) or shard "
+              "(--total-shards); see docs/configuration.md"}});
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_baselines.h"
 #include "bench_util.h"
 #include "kmb/sources/summary.h"
 
@@ -50,27 +51,6 @@ void BM_DecodePollerPath(benchmark::State& state, const Input* in) {
     kmb::NodeSummary out;
     kmb::Status st = kmb::DecodeSummary(std::string_view(in->body), "node-a", &out);
     benchmark::DoNotOptimize(st);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
-}
-
-void BM_NlohmannDom(benchmark::State& state, const Input* in) {
-  for (auto _ : state) {
-    nlohmann::json j = nlohmann::json::parse(in->body.begin(), in->body.end());
-    benchmark::DoNotOptimize(j);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
-}
-
-void BM_SimdjsonDom(benchmark::State& state, const Input* in) {
-  simdjson::dom::parser parser;
-  for (auto _ : state) {
-    simdjson::dom::element doc;
-    if (parser.parse(in->body.data(), in->body.size(), false).get(doc)) {
-      state.SkipWithError("simdjson");
-      break;
-    }
-    benchmark::DoNotOptimize(doc);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
 }
@@ -147,9 +127,9 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("decode_haswell/kmb_poller_path/" + p->name).c_str(),
                                  BM_DecodePollerPath, p);
     benchmark::RegisterBenchmark(("decode_haswell/nlohmann_dom/" + p->name).c_str(),
-                                 BM_NlohmannDom, p);
+                                 kmb::bench::BM_NlohmannDom, &p->body);
     benchmark::RegisterBenchmark(("decode_haswell/simdjson_dom/" + p->name).c_str(),
-                                 BM_SimdjsonDom, p);
+                                 kmb::bench::BM_SimdjsonDom, &p->body);
   }
   Capture rep;
   benchmark::RunSpecifiedBenchmarks(&rep);

@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench_baselines.h"
 #include "bench_util.h"
 #include "kmb/exposition/writer.h"
 #include "kmb/model/snapshot.h"
@@ -168,28 +169,6 @@ void BM_DecodePollerPath(benchmark::State& state, const Input* in) {
     Status st = DecodeSummary(std::string_view(in->body), "node-a", &out);
     benchmark::DoNotOptimize(st);
     benchmark::DoNotOptimize(out.entities.data());
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
-}
-
-void BM_NlohmannDom(benchmark::State& state, const Input* in) {
-  for (auto _ : state) {
-    nlohmann::json j = nlohmann::json::parse(in->body.begin(), in->body.end());
-    benchmark::DoNotOptimize(j);
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
-}
-
-void BM_SimdjsonDom(benchmark::State& state, const Input* in) {
-  simdjson::dom::parser parser;
-  for (auto _ : state) {
-    simdjson::dom::element doc;
-    auto err = parser.parse(in->body.data(), in->body.size(), false).get(doc);
-    if (err) {
-      state.SkipWithError(simdjson::error_message(err));
-      break;
-    }
-    benchmark::DoNotOptimize(doc);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
 }
@@ -878,8 +857,8 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("decode/kmb_inplace/" + p->name).c_str(), BM_DecodeInPlace, p);
     benchmark::RegisterBenchmark(("decode/kmb_poller_path/" + p->name).c_str(),
                                  BM_DecodePollerPath, p);
-    benchmark::RegisterBenchmark(("decode/nlohmann_dom/" + p->name).c_str(), BM_NlohmannDom, p);
-    benchmark::RegisterBenchmark(("decode/simdjson_dom/" + p->name).c_str(), BM_SimdjsonDom, p);
+    benchmark::RegisterBenchmark(("decode/nlohmann_dom/" + p->name).c_str(), kmb::bench::BM_NlohmannDom, &p->body);
+    benchmark::RegisterBenchmark(("decode/simdjson_dom/" + p->name).c_str(), kmb::bench::BM_SimdjsonDom, &p->body);
   }
   const std::string rn = "/nodes:" + std::to_string(kRenderNodes);
   benchmark::RegisterBenchmark(("render/kmb_text" + rn).c_str(), BM_RenderKmb,

@@ -420,7 +420,7 @@ Result RunPoint(const Config& cfg, int n) {
   std::fprintf(stderr, "scale_driver: %d nodes x %d pods x %d containers, interval %gs, %d polls\n",
                n, cfg.pods, cfg.containers, r.interval, polls);
 
-  const std::string kubeconfig = Fmt("/tmp/kmb-scale-%d.kubeconfig", static_cast<int>(getpid()));
+  const std::string kubeconfig = "/tmp/kmb-scale-" + std::to_string(getpid()) + ".kubeconfig";
   std::vector<std::string> sim_args = {cfg.binary, "simulate", "--listen", "127.0.0.1:0", "--nodes",
                                        std::to_string(n), "--pods-per-node", std::to_string(cfg.pods),
                                        "--containers-per-pod", std::to_string(cfg.containers),
@@ -461,6 +461,7 @@ Result RunPoint(const Config& cfg, int n) {
     }
     exp_args.push_back("--metric-groups");
     exp_args.push_back(groups);
+    exp_args.push_back("--collect-all-interfaces");  // the full catalog: every interface
   }
   if (cfg.total_shards > 1) {
     for (std::string a : {std::string("--total-shards"), std::to_string(cfg.total_shards),
@@ -514,19 +515,21 @@ Result RunPoint(const Config& cfg, int n) {
   const double phase = std::clamp(r.first_poll_seconds * 1.5 + 0.5, 0.3 * I, 0.8 * I);
   int k = static_cast<int>(std::ceil((Now() - t_start) / I));
   if (t_start + k * I + phase < Now()) ++k;
-  // scrape = false: no scrape at all (the poll alone: HTTP, decode, snapshot); one poll per
-  // tick is assumed (checked against polls_total by the next window).
+  // scrape = false: no scrape between the two ends of the window (the poll, its render and its
+  // gzip, which the exporter does on the poll thread).
   auto measure = [&](bool scrape, bool gzip, Window* w) -> bool {
     std::vector<Scrape> scrapes;
     std::vector<double> cpu, sim_cpu, times;
     for (int i = 0; i <= polls; ++i, ++k) {
       SleepUntil(t_start + k * I + phase);
       Scrape s;
-      if (scrape) {
-        s = scraper.Get(metrics_url, gzip);
+      if (scrape || i == 0 || i == polls) {
+        // Without scrapes, one gzip scrape at each end of the window (a cached body: cheap)
+        // reads the real polls_total, so that a poll that overran is not counted twice.
+        s = scraper.Get(metrics_url, scrape ? gzip : true);
       } else {
         s.code = 200;
-        s.polls_total = i;
+        s.polls_total = -1;
       }
       if (s.code != 200) {
         r.error = "scrape failed: " + s.error;
@@ -667,9 +670,9 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
      << (cfg.all_groups ? "full catalog (all metric groups, psi-avg included)"
                         : "default metric groups")
      << ", exporter --max-concurrent-requests " << cfg.concurrency
-     << (cfg.total_shards > 1 ? Fmt(", exporter = shard 0 of --total-shards %d (per-node figures "
-                                    "are per node of that shard)",
-                                    cfg.total_shards)
+     << (cfg.total_shards > 1 ? ", exporter = shard 0 of --total-shards " +
+                                    std::to_string(cfg.total_shards) +
+                                    " (per-node figures are per node of that shard)"
                               : std::string())
      << (cfg.tls ? ", API server over HTTPS (conns = TLS handshakes)" : ", API server over HTTP")
      << (cfg.http2 ? ", exporter --http2" : "") << ".\n\n";
@@ -685,7 +688,7 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
     }
     const std::string nodes =
         r.nodes_polled == r.nodes ? std::to_string(r.nodes)
-                                  : Fmt("%d (shard: %d)", r.nodes, r.nodes_polled);
+                                  : std::to_string(r.nodes) + " (shard: " + std::to_string(r.nodes_polled) + ")";
     for (const Window* w : {&r.none, &r.plain, &r.gz}) {
       const bool gz = w == &r.gz;
       md << "| " << nodes << " | "

@@ -159,9 +159,10 @@ TEST_F(SimulatedSnapshot, NamespacesKeepsOnlyThoseAndCountsTheRest) {
   EXPECT_EQ(CountIf(got, node_level), CountIf(all(), node_level));
   EXPECT_EQ(Dropped(got, "namespace"), std::to_string(expected_dropped));
   // Metrics API pods and containers are filtered too.
-  EXPECT_EQ(CountIf(got, [&](const Series& s) {
-              return s.name.rfind("k8s_metrics_api_pod", 0) == 0 && !is_keep(s);
-            }),
+  EXPECT_EQ(CountIf(got,
+                    [&](const Series& s) {
+                      return s.name.rfind("k8s_metrics_api_pod", 0) == 0 && !is_keep(s);
+                    }),
             0u);
 }
 
@@ -196,10 +197,9 @@ TEST_F(SimulatedSnapshot, AllowlistKeepsMatchingFamiliesAndSelfMetrics) {
   // Anchored: k8s_container_* (not starting with container_) is not exported.
   EXPECT_EQ(CountIf(got, [](const Series& s) { return s.name.rfind("k8s_container_", 0) == 0; }),
             0u);
-  EXPECT_EQ(Dropped(got, "metric"),
-            std::to_string(CountIf(all(), [&](const Series& s) {
-              return !IsSelf(s) && !match(s);
-            })));
+  EXPECT_EQ(
+      Dropped(got, "metric"),
+      std::to_string(CountIf(all(), [&](const Series& s) { return !IsSelf(s) && !match(s); })));
   // Self-metrics stay.
   EXPECT_EQ(CountIf(got, IsSelf), CountIf(all(), IsSelf));
 }
@@ -228,9 +228,8 @@ TEST_F(SimulatedSnapshot, DefaultExportsOnlyTheDefaultInterface) {
   }
   // The simulator marks eth0 as the default of nodes and pods (network.name).
   EXPECT_EQ(names, std::set<std::string>{"eth0"});
-  const size_t eth0 = CountIf(all(), [&](const Series& s) {
-    return iface(s) && s.labels.at("interface") == "eth0";
-  });
+  const size_t eth0 = CountIf(
+      all(), [&](const Series& s) { return iface(s) && s.labels.at("interface") == "eth0"; });
   EXPECT_EQ(CountIf(got, iface), eth0);
   EXPECT_EQ(Dropped(got, "interface"), std::to_string(CountIf(all(), iface) - eth0));
   o.collect_all_interfaces = true;
@@ -249,8 +248,8 @@ TEST_F(SimulatedSnapshot, SeriesLimitKeepsWholeEntitiesInOrder) {
   for (size_t s : sizes) total += s;
   const size_t data = CountIf(all(), [](const Series& s) { return !IsSelf(s); });
   ASSERT_EQ(total, data);
-  for (uint64_t limit : {uint64_t{1}, uint64_t{total / 3}, uint64_t{total / 2 + 7},
-                         uint64_t{total}, uint64_t{total + 1000}}) {
+  for (uint64_t limit : {uint64_t{1}, uint64_t{total / 3}, uint64_t{total / 2 + 7}, uint64_t{total},
+                         uint64_t{total + 1000}}) {
     size_t kept = 0;
     for (size_t s : sizes) {
       if (kept + s > limit) break;
@@ -374,29 +373,21 @@ TEST(Flags, AllowlistAndDenylistAreMutuallyExclusive) {
   EXPECT_NE(error.find("mutually exclusive"), std::string::npos) << error;
 
   std::string out;
-  int rc = testing::RunCommand(std::string(KMB_BINARY) +
-                                   " --once --metric-allowlist 'a' --metric-denylist 'b'",
-                               &out);
+  int rc = testing::RunCommand(
+      std::string(KMB_BINARY) + " --once --metric-allowlist 'a' --metric-denylist 'b'", &out);
   EXPECT_EQ(rc, 2) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
   out.clear();
-  rc = testing::RunCommand(std::string(KMB_BINARY) + " --once --metric-denylist 'pod_('",
-                           &out);
+  rc = testing::RunCommand(std::string(KMB_BINARY) + " --once --metric-denylist 'pod_('", &out);
   EXPECT_EQ(rc, 2) << out;
   EXPECT_NE(out.find("--metric-denylist: bad regular expression"), std::string::npos) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
 }
 
 TEST(Flags, ParsedIntoOptions) {
-  std::vector<std::string> args = {"kmb",
-                                   "--namespaces=a,b",
-                                   "--namespaces-exclude",
-                                   "c",
-                                   "--metric-denylist",
-                                   "x_.*,y",
-                                   "--collect-all-interfaces",
-                                   "--series-limit",
-                                   "1000"};
+  std::vector<std::string> args = {
+      "kmb",    "--namespaces=a,b",         "--namespaces-exclude", "c",   "--metric-denylist",
+      "x_.*,y", "--collect-all-interfaces", "--series-limit",       "1000"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   int rc = 0;

@@ -51,7 +51,9 @@ class SeriesFilter {
 
   const SeriesFilterOptions& options() const { return options_; }
   // False when --metric-allowlist / --metric-denylist rules this catalog row out.
-  bool RowAllowed(catalog::MetricId id) const { return id < row_allowed_.size() && row_allowed_[id]; }
+  bool RowAllowed(catalog::MetricId id) const {
+    return id < row_allowed_.size() && row_allowed_[id];
+  }
   // False when the entity has a namespace label whose value is filtered out.
   bool NamespaceAllowed(const EntityStats& entity) const;
   // False for a non-default interface unless --collect-all-interfaces.
