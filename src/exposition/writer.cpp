@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kmb/catalog/catalog.h"
+#include "kmb/exposition/enrich.h"
 #include "kmb/util/log.h"
 
 namespace kmb {
@@ -177,6 +178,7 @@ struct Renderer {
     const FamilyTable& fam = Families();
     labels.clear();
     AppendLabelSet(labels, catalog::LabelNames(e.entity), e.labels, options.uid_label);
+    AppendExtraLabels(labels, e.extra_labels);  // pod-spec enrichment (enrich.cpp)
     const bool no_labels = labels.size() == 1;
     for (const Sample& s : e.samples) {
       if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
@@ -199,7 +201,8 @@ struct Renderer {
       AppendScaledValue(out, s, def.exp10);
       if (options.source_timestamps && s.time_ms > 0) AppendTimestamp(out, s.time_ms, format);
       out.push_back('\n');
-      (def.source == catalog::Source::kSummary ? series_summary : series_metrics_api)++;
+      if (def.source == catalog::Source::kSummary) ++series_summary;
+      if (def.source == catalog::Source::kMetricsApi) ++series_metrics_api;
     }
   }
 
@@ -345,6 +348,7 @@ std::string RenderExposition(const Snapshot& snap, ExpositionFormat format,
     for (const EntityStats& e : n.summary.entities) r.AddEntity(e);
   }
   for (const EntityStats& e : snap.metrics_api_entities) r.AddEntity(e);
+  for (const EntityStats& e : snap.pod_entities) r.AddEntity(e);  // pod-spec enrichment
   r.AddSelfMetrics(snap);
 
   size_t total = 16;

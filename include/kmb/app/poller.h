@@ -15,6 +15,7 @@
 
 #include "kmb/config/options.h"
 #include "kmb/kube/client.h"
+#include "kmb/kube/watch_cache.h"
 #include "kmb/model/snapshot.h"
 
 namespace kmb {
@@ -26,6 +27,7 @@ int ShardOf(std::string_view node, int total_shards);
 class Poller {
  public:
   Poller(const Options& options, std::shared_ptr<KubeClient> client);
+  ~Poller();
 
   // Runs one poll and returns its snapshot. Never throws; failures are in the snapshot.
   SnapshotPtr Poll();
@@ -63,6 +65,11 @@ class Poller {
   std::map<std::string, std::string> node_last_reason_;  // node -> reason of last failure
   std::mutex errors_mu_;  // guards errors_ (summary workers count concurrently)
   std::map<std::pair<std::string, std::string>, uint64_t> errors_;
+
+  // ---- Watch cache (--watch-cache): nodes and pods, when synced, replace the per-poll lists
+  // and feed the pod-spec enrichment (exposition/enrich.h). Null when off.
+  std::unique_ptr<NodeCache> node_cache_;
+  std::unique_ptr<PodCache> pod_cache_;
 };
 
 // Entry point of the `kube-metrics-bridge` binary.

@@ -56,6 +56,11 @@ struct Options {
 
   // `catalog` subcommand.
   bool catalog_markdown = true;
+
+  // ---- Watch cache and pod-spec enrichment (list+watch of nodes and pods) ----
+  bool watch_cache = true;                   // --watch-cache / --no-watch-cache
+  std::vector<std::string> pod_labels;       // --pod-labels: label keys for k8s_pod_labels
+  std::vector<std::string> pod_annotations;  // --pod-annotations
 };
 
 // Parses argv. Returns nullopt when the program should exit now with *exit_code (help,

@@ -49,6 +49,12 @@ struct SimOptions {
   // "nodes/proxy", "nodes/stats", "nodes.metrics.k8s.io", "pods.metrics.k8s.io". The requests
   // themselves are refused with 403 too.
   std::vector<std::string> deny;
+
+  // ---- list+watch (sim/watch.h) ----
+  // Pods deleted and re-created per minute; the Summary and the Metrics API follow.
+  double churn_pods_per_minute = 0;
+  // > 0: every watch ends after this many seconds (a proxy that cuts streams).
+  double watch_close_after_seconds = 0;
 };
 
 inline constexpr int kMaxKubelets = 200;
@@ -71,6 +77,14 @@ class SimulatedCluster {
   // group) answers with, with a Kubernetes Status body; 0 restores the healthy answer.
   void SetNodeSummaryStatus(std::string_view node, int http_status);
   void SetMetricsApiStatus(int http_status);
+
+  // ---- list+watch ----
+  // Deletes (present=false) or re-creates a pod; false when the name is not a simulated pod.
+  bool SetPodPresent(std::string_view ns, std::string_view name, bool present);
+  // `steps` churn steps now: each deletes a random pod or re-creates the one deleted longest ago.
+  void ChurnPods(int steps);
+  // Forgets the watch history: open watches get an ERROR 410 event, clients must relist.
+  void ExpireWatches();
 
   // A kubeconfig for this server: cluster (server, certificate-authority-data), user (token),
   // context and current-context.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kmb/catalog/catalog.h"
@@ -42,6 +43,9 @@ struct EntityStats {
   // Values for catalog::LabelNames(entity), same order.
   std::vector<std::string> labels;
   std::vector<Sample> samples;
+  // Labels beyond the entity kind's fixed ones, written after them: `image` from the pod-spec
+  // join, label_<key> / annotation_<key> on k8s_pod_labels / k8s_pod_annotations.
+  std::vector<std::pair<std::string, std::string>> extra_labels;
 };
 
 }  // namespace kmb
