@@ -62,7 +62,7 @@ std::string CatalogMarkdown() {
       "names the family without it). A field or block absent from a payload gives no series: "
       "the exporter never invents a zero. A node whose Summary request fails exports "
       "`kube_metrics_bridge_source_up{source=\"summary\",node=...} 0` and none of its data "
-      "series.\n\n"
+      "series (its pods' pod-spec series, which come from the API server, stay).\n\n"
       "Samples carry no timestamp by default (`--timestamps=none`): Prometheus stamps them at "
       "scrape time, and a series that stops being exported goes stale at once. With "
       "`--timestamps=source` each sample carries the time of its payload block (as the "

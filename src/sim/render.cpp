@@ -346,6 +346,8 @@ void WriteContainerResources(JsonWriter& w, const ContainerTemplate& t) {
     w.Key("limits").BeginObject();
     if (t.cpu_limit_m > 0) WriteCpuMilli(w, "cpu", t.cpu_limit_m);
     if (t.mem_limit_mi > 0) WriteBytes(w, "memory", t.mem_limit_mi * kMiB);
+    // Memory-limited containers also bound their scratch space (k8s_container_ephemeral_*).
+    if (t.mem_limit_mi > 0) WriteBytes(w, "ephemeral-storage", 2048 * kMiB);
     w.EndObject();
   }
   // Requests default to limits when only limits are set.
@@ -355,6 +357,7 @@ void WriteContainerResources(JsonWriter& w, const ContainerTemplate& t) {
     w.Key("requests").BeginObject();
     if (cpu_req > 0) WriteCpuMilli(w, "cpu", cpu_req);
     if (mem_req > 0) WriteBytes(w, "memory", mem_req * kMiB);
+    if (t.mem_limit_mi > 0) WriteBytes(w, "ephemeral-storage", 1024 * kMiB);
     w.EndObject();
   }
   w.EndObject();
