@@ -284,6 +284,28 @@ struct KubeClient::Impl {
     return token.empty() ? config.token : token;
   }
 
+  // Accept, the bearer token and Host (tls-server-name) headers of every request.
+  curl_slist* BaseHeaders(const std::string& token) const {
+    curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+    if (!token.empty()) {
+      headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+    }
+    if (!host_header.empty()) headers = curl_slist_append(headers, host_header.c_str());
+    return headers;
+  }
+
+  // The Status of a non-2xx answer: "<what>: HTTP <code>: <Status.message or body start>".
+  Status HttpFailure(const std::string& what, long code, const std::string& body,
+                     const std::string& token) const {
+    std::string detail = StatusMessageFromJson(body);
+    detail = detail.empty() ? OneLine(body, 200) : OneLine(detail, 300);
+    std::string msg = what + ": HTTP " + std::to_string(code);
+    if (!detail.empty()) msg += ": " + detail;
+    // Redirects are not followed: like a 4xx, the request as made cannot be served.
+    const char* why = code >= 500 ? reason::kHttp5xx : reason::kHttp4xx;
+    return Status::Error(why, Redact(std::move(msg), token));
+  }
+
   // Removes anything secret a misbehaving server might echo back.
   std::string Redact(std::string s, const std::string& current_token) const {
     for (const std::string* secret : {&current_token, &config.token, &config.password}) {
@@ -332,11 +354,7 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
   const std::string url = im.url_base + std::string(path);
 
   const std::string token = im.Token();
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  if (!token.empty()) {
-    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-  }
-  if (!im.host_header.empty()) headers = curl_slist_append(headers, im.host_header.c_str());
+  curl_slist* headers = im.BaseHeaders(token);
   if (post) headers = curl_slist_append(headers, "Content-Type: application/json");
 
   Handle* h = im.Acquire();
@@ -389,13 +407,7 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
     }
     return Status::Ok();
   }
-  std::string detail = StatusMessageFromJson(out->body);
-  detail = detail.empty() ? OneLine(out->body, 200) : OneLine(detail, 300);
-  std::string msg = what + ": HTTP " + std::to_string(code);
-  if (!detail.empty()) msg += ": " + detail;
-  // Redirects are not followed: like a 4xx, the request as made cannot be served.
-  const char* why = code >= 500 ? reason::kHttp5xx : reason::kHttp4xx;
-  return Status::Error(why, im.Redact(std::move(msg), token));
+  return im.HttpFailure(what, code, out->body, token);
 }
 
 // ---- Streaming GET (the watch cache) ----
@@ -445,11 +457,7 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
   const std::string what = "GET " + im.server + std::string(path);
   const std::string url = im.url_base + std::string(path);
   const std::string token = im.Token();
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  if (!token.empty()) {
-    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-  }
-  if (!im.host_header.empty()) headers = curl_slist_append(headers, im.host_header.c_str());
+  curl_slist* headers = im.BaseHeaders(token);
 
   // A handle of its own: a watch holds its connection for minutes, and its timeouts differ.
   Handle* h = im.NewHandle();
@@ -481,12 +489,7 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
                          im.Redact(what + ": " + OneLine(curl_error, 300), token));
   }
   if (code >= 200 && code < 300) return Status::Ok();
-  std::string detail = StatusMessageFromJson(out->body);
-  detail = detail.empty() ? OneLine(out->body, 200) : OneLine(detail, 300);
-  std::string msg = what + ": HTTP " + std::to_string(code);
-  if (!detail.empty()) msg += ": " + detail;
-  return Status::Error(code >= 500 ? reason::kHttp5xx : reason::kHttp4xx,
-                       im.Redact(std::move(msg), token));
+  return im.HttpFailure(what, code, out->body, token);
 }
 
 }  // namespace kmb

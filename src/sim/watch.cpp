@@ -13,20 +13,10 @@ namespace {
 constexpr size_t kMaxEvents = 10000;
 
 // What the API server says when a watch starts from, or outlives, a compacted revision.
-void WriteGone(JsonWriter& w, int64_t rv) {
-  w.BeginObject();
-  w.Field("type", "ERROR");
-  w.Key("object").BeginObject();
-  w.Field("kind", "Status");
-  w.Field("apiVersion", "v1");
-  w.Key("metadata").BeginObject();
-  w.EndObject();
-  w.Field("status", "Failure");
-  w.Field("message", "too old resource version: " + std::to_string(rv));
-  w.Field("reason", "Expired");
-  w.Field("code", 410);
-  w.EndObject();
-  w.EndObject();
+void AppendGone(std::string* body, int64_t rv) {
+  body->append(R"({"type":"ERROR","object":)");
+  body->append(StatusBody(410, "too old resource version: " + std::to_string(rv)));
+  body->append("}\n");
 }
 
 void WriteBookmark(JsonWriter& w, bool pods, int64_t rv) {
@@ -100,9 +90,9 @@ void WatchState::ChurnStep() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const size_t n = static_cast<size_t>(model_.nodes()) * static_cast<size_t>(pods_per_node_);
-    // Alternate: re-create the oldest deleted pod when more than one is missing or on an odd
-    // coin, else delete a random present one; the population stays about constant.
-    if (!deleted_.empty() && (deleted_.size() > 1 || (rng_() & 1))) {
+    // Alternately delete a random pod and re-create the one deleted longest ago: the
+    // population stays within one of its size, and tests know what each step does.
+    if (next_create_ && !deleted_.empty()) {
       create = deleted_.front();
     } else {
       for (int tries = 0; tries < 64 && remove == SIZE_MAX; ++tries) {
@@ -110,6 +100,7 @@ void WatchState::ChurnStep() {
         if (present_[i].load() != 0) remove = i;
       }
     }
+    next_create_ = !next_create_;
   }
   const size_t i = create != SIZE_MAX ? create : remove;
   if (i == SIZE_MAX) return;
@@ -177,10 +168,7 @@ int WatchState::Serve(mg_connection* conn, const WatchRequest& req) {
     std::lock_guard<std::mutex> lock(mu_);
     epoch = expiry_epoch_;
     if (!initial && last < compacted_rv_) {
-      JsonWriter w(&body);
-      WriteGone(w, last);
-      w.str();
-      body.push_back('\n');
+      AppendGone(&body, last);
       flush();
       return finish();
     }
@@ -234,10 +222,7 @@ int WatchState::Serve(mg_connection* conn, const WatchRequest& req) {
       rv_now = rv_;
     }
     if (gone) {
-      JsonWriter w(&body);
-      WriteGone(w, last);
-      w.str();
-      body.push_back('\n');
+      AppendGone(&body, last);
       flush();
       break;
     }

@@ -49,7 +49,8 @@ class WatchState {
   }
   // Deletes or (re-)creates the pod; records the event. No-op when already so.
   void SetPodPresent(int node, int slot, bool present);
-  // One churn step: deletes a random pod, or re-creates the pod deleted longest ago.
+  // One churn step; steps alternate: delete a random pod, re-create the pod deleted longest
+  // ago (the first step deletes).
   void ChurnStep();
   // Forgets the event history: open watches end with an ERROR 410 event and any watch from an
   // older resourceVersion gets one, so clients must relist.
@@ -88,6 +89,7 @@ class WatchState {
   std::deque<Event> events_;    // the last kMaxEvents, oldest first
   std::deque<size_t> deleted_;  // pod indexes, in deletion order
   std::mt19937_64 rng_{12345};
+  bool next_create_ = false;
 
   std::thread churn_;
 };

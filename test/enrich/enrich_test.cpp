@@ -204,6 +204,13 @@ TEST(Enrich, PodLabelsSanitizedAsKubeStateMetricsDoes) {
 
 // ---- The watch cache against the simulated API server ----
 
+sim::SimOptions SimOf(int nodes, int pods_per_node) {
+  sim::SimOptions so;
+  so.nodes = nodes;
+  so.pods_per_node = pods_per_node;
+  return so;
+}
+
 struct SimRig {
   std::unique_ptr<sim::SimulatedCluster> sim;
   std::shared_ptr<KubeClient> client;
@@ -230,9 +237,7 @@ bool Eventually(F done, double seconds = 20) {
 }
 
 TEST(WatchCache, ListsThenFollowsChurnAndTheExpositionFollowsWithinOnePoll) {
-  sim::SimOptions so;
-  so.nodes = 3;
-  so.pods_per_node = 10;
+  sim::SimOptions so = SimOf(3, 10);
   SimRig rig(so);
   Options opts;
   Poller poller(opts, rig.client);
@@ -269,7 +274,7 @@ TEST(WatchCache, ListsThenFollowsChurnAndTheExpositionFollowsWithinOnePoll) {
            std::string::npos;
   }));
 
-  // Random churn: the cache ends up with exactly the simulator's pods.
+  // Churn (13 deletions, 12 re-creations): the cache ends up with exactly the simulator's pods.
   rig.sim->ChurnPods(25);
   auto sim_pods = [&] {
     HttpResponse resp;
@@ -292,9 +297,7 @@ TEST(WatchCache, ListsThenFollowsChurnAndTheExpositionFollowsWithinOnePoll) {
 }
 
 TEST(WatchCache, ForcedGoneRelistsAndStaysCorrect) {
-  sim::SimOptions so;
-  so.nodes = 2;
-  so.pods_per_node = 5;
+  sim::SimOptions so = SimOf(2, 5);
   SimRig rig(so);
   auto cache = MakePodCache(rig.client, {});
   ASSERT_TRUE(cache->WaitForSync(20));
@@ -311,9 +314,7 @@ TEST(WatchCache, ForcedGoneRelistsAndStaysCorrect) {
 }
 
 TEST(WatchCache, WatchesThatCloseEverySecondKeepTheCacheCorrect) {
-  sim::SimOptions so;
-  so.nodes = 2;
-  so.pods_per_node = 5;
+  sim::SimOptions so = SimOf(2, 5);
   so.watch_close_after_seconds = 1;
   SimRig rig(so);
   auto cache = MakePodCache(rig.client, {});
@@ -322,10 +323,10 @@ TEST(WatchCache, WatchesThatCloseEverySecondKeepTheCacheCorrect) {
   ASSERT_TRUE(nodes->WaitForSync(20));
   EXPECT_EQ(nodes->Snapshot()->size(), 2u);
   ASSERT_TRUE(Eventually([&] { return cache->stats().watches >= 3; }));
-  rig.sim->ChurnPods(1);  // a deletion: nothing is deleted yet
+  rig.sim->ChurnPods(1);  // the first step deletes
   ASSERT_TRUE(Eventually([&] { return cache->Snapshot()->size() == 9u; }));
   ASSERT_TRUE(Eventually([&] { return cache->stats().watches >= 5; }));
-  rig.sim->ChurnPods(1);  // re-creates it
+  rig.sim->ChurnPods(1);  // the second re-creates it
   ASSERT_TRUE(Eventually([&] { return cache->Snapshot()->size() == 10u; }));
   // Reconnects resume from the last resourceVersion: one list only, no 410.
   EXPECT_EQ(cache->stats().lists, 1u);
@@ -339,9 +340,7 @@ long MaxRssKb() {
 }
 
 TEST(WatchCache, A150kPodListIsPagedDecodedAndBoundedInMemory) {
-  sim::SimOptions so;
-  so.nodes = 1500;
-  so.pods_per_node = 100;
+  sim::SimOptions so = SimOf(1500, 100);
   so.containers_per_pod = 1;
   SimRig rig(so);
   const long before_kb = MaxRssKb();

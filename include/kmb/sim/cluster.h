@@ -81,7 +81,8 @@ class SimulatedCluster {
   // ---- list+watch ----
   // Deletes (present=false) or re-creates a pod; false when the name is not a simulated pod.
   bool SetPodPresent(std::string_view ns, std::string_view name, bool present);
-  // `steps` churn steps now: each deletes a random pod or re-creates the one deleted longest ago.
+  // `steps` churn steps now, alternately deleting a random pod and re-creating the one deleted
+  // longest ago (the first step of a cluster deletes).
   void ChurnPods(int steps);
   // Forgets the watch history: open watches get an ERROR 410 event, clients must relist.
   void ExpireWatches();
