@@ -459,6 +459,7 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
     return Send(conn, 200, w.str());
   }
   if (path.Match({"api", "v1", "pods"})) {
+    if (Denied("pods")) return SendForbidden(conn, "pods", "", "");
     if (IsWatch(ri->query_string)) return watch->Serve(conn, Watch(ri->query_string, true));
     return ServePodList(conn, ri->query_string, "");
   }

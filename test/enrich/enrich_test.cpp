@@ -333,6 +333,30 @@ TEST(WatchCache, WatchesThatCloseEverySecondKeepTheCacheCorrect) {
   EXPECT_EQ(cache->stats().relists_gone, 0u);
 }
 
+TEST(WatchCache, PodsForbiddenIsOneLogLineAndTheRestIsExported) {
+  sim::SimOptions so = SimOf(2, 3);
+  so.deny = {"pods"};
+  SimRig rig(so);
+  ::testing::internal::CaptureStderr();
+  Options opts;
+  SnapshotPtr snap;
+  {
+    Poller poller(opts, rig.client);
+    snap = poller.Poll();
+    snap = poller.Poll();
+  }
+  const std::string logs = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(snap->summary.up);
+  const std::string text = RenderExposition(*snap, ExpositionFormat::kText004);
+  EXPECT_NE(text.find("container_memory_working_set_bytes{"), std::string::npos);
+  EXPECT_EQ(text.find("k8s_pod_info{"), std::string::npos);  // no pod cache, no pod-spec series
+  size_t lines = 0;
+  for (size_t at = 0; (at = logs.find("list failed", at)) != std::string::npos; ++at) ++lines;
+  EXPECT_EQ(lines, 1u) << logs;
+  EXPECT_NE(logs.find("resource=pods"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("HTTP 403"), std::string::npos) << logs;
+}
+
 long MaxRssKb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

@@ -46,7 +46,8 @@ struct SimOptions {
   // Passed also makes metrics.k8s.io answer 503 (404 for Absent).
   std::string apiservice = "Passed";
   // What SelfSubjectAccessReview denies, as `kubectl auth can-i` names them: "nodes",
-  // "nodes/proxy", "nodes/stats", "nodes.metrics.k8s.io", "pods.metrics.k8s.io". The requests
+  // "nodes/proxy", "nodes/stats", "nodes.metrics.k8s.io", "pods.metrics.k8s.io", "pods" (the
+  // cluster-wide pod list and watch). The requests
   // themselves are refused with 403 too.
   std::vector<std::string> deny;
 
