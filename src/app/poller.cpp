@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "kmb/sources/entity_dedup.h"
+#include "kmb/exposition/enrich.h"
 #include "kmb/sources/metrics_api.h"
 #include "kmb/sources/node_list.h"
 #include "kmb/sources/summary.h"
@@ -41,7 +42,14 @@ int ShardOf(std::string_view node, int total_shards) {
 Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
     : options_(options), client_(std::move(client)) {
   retry_.max_attempts = 1 + options_.max_retries;
+  // ---- Watch cache ----
+  if (options_.watch_cache) {
+    if (options_.summary) node_cache_ = MakeNodeCache(client_);
+    pod_cache_ = MakePodCache(client_, {options_.pod_labels, options_.pod_annotations});
+  }
 }
+
+Poller::~Poller() = default;
 
 void Poller::CountError(const std::string& source, const Status& status) {
   std::lock_guard<std::mutex> lock(errors_mu_);
@@ -72,6 +80,14 @@ Status Poller::ListPages(std::string_view collection, int max_pages,
 }
 
 Status Poller::ListNodes(std::vector<std::string>* names) {
+  if (auto nodes = node_cache_ ? node_cache_->Snapshot() : nullptr) {  // watch cache, synced
+    names->clear();
+    for (const auto& [name, node] : *nodes) {
+      if (MyNode(name)) names->push_back(name);
+    }
+    std::sort(names->begin(), names->end());
+    return Status::Ok();
+  }
   NodeListPage page;
   Status st = ListPages("/api/v1/nodes", 10000, [&](std::string_view body, std::string* next) {
     page.continue_token.clear();
@@ -88,6 +104,10 @@ Status Poller::ListNodes(std::vector<std::string>* names) {
 }
 
 Status Poller::ListPodNodes(std::unordered_map<std::string, std::string>* pod_nodes) {
+  if (auto pods = pod_cache_ ? pod_cache_->Snapshot() : nullptr) {  // watch cache, synced
+    for (const auto& [key, pod] : *pods) pod_nodes->emplace(key, pod->node);
+    return Status::Ok();
+  }
   return ListPages("/api/v1/pods", 100000, [&](std::string_view body, std::string* next) {
     PodListPage page;
     Status decoded = DecodePodPlacements(body, &page);
@@ -238,6 +258,12 @@ SnapshotPtr Poller::Poll() {
   snap->summary.enabled = options_.summary;
   snap->metrics_api.enabled = options_.metrics_api;
 
+  // The first poll gives the watch caches a chance to sync (--once needs it).
+  if (polls_ == 0) {
+    if (node_cache_) node_cache_->WaitForSync(options_.request_timeout_seconds);
+    if (pod_cache_) pod_cache_->WaitForSync(options_.request_timeout_seconds);
+  }
+
   // The Metrics API is one or two requests: run them beside the Summary fan-out.
   std::future<void> metrics_api;
   if (options_.metrics_api) {
@@ -282,6 +308,10 @@ SnapshotPtr Poller::Poll() {
   }
 
   if (metrics_api.valid()) metrics_api.get();
+  // Pod-spec enrichment: the pods as the cache knows them now, joined with this poll.
+  if (auto pods = pod_cache_ ? pod_cache_->Snapshot() : nullptr) {
+    EnrichSnapshot(*pods, {.include_unscheduled = options_.shard == 0}, snap.get());
+  }
   snap->summary.last_success_unix = summary_last_success_;
   snap->metrics_api.last_success_unix = metrics_api_last_success_;
   snap->polls_total = ++polls_;

@@ -18,6 +18,8 @@ constexpr std::string_view kPvcLabels[] = {"namespace", "persistentvolumeclaim",
 constexpr std::string_view kContainerLabels[] = {"namespace", "pod", "container", "node", "uid"};
 constexpr std::string_view kAcceleratorLabels[] = {"namespace", "pod",   "container", "node",
                                                    "make",      "model", "acc_id",    "uid"};
+constexpr std::string_view kPodInfoLabels[] = {"namespace",  "pod",        "node",      "uid",
+                                               "owner_kind", "owner_name", "qos_class", "phase"};
 constexpr std::string_view kApiPodLabels[] = {"namespace", "pod"};
 constexpr std::string_view kApiContainerLabels[] = {"namespace", "pod", "container"};
 
@@ -69,6 +71,8 @@ std::span<const std::string_view> LabelNames(Entity entity) {
       return kApiPodLabels;
     case Entity::kApiContainer:
       return kApiContainerLabels;
+    case Entity::kPodInfo:
+      return kPodInfoLabels;
     default:
       return {};
   }
@@ -105,6 +109,8 @@ std::string_view SourceName(Source source) {
       return "metrics-api";
     case Source::kSelf:
       return "self";
+    case Source::kPods:
+      return "pods";
   }
   return "";
 }

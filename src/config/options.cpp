@@ -107,8 +107,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   std::string groups;
   app.add_option("--metric-groups", groups,
                  "Comma-separated metric groups to export: node, system-container, network, "
-                 "filesystem, psi, psi-avg, pod, volume, container, metrics-api (default: all "
-                 "but psi-avg); see docs/metrics.md");
+                 "filesystem, psi, psi-avg, pod, volume, container, metrics-api, resources, info "
+                 "(default: all but psi-avg); see docs/metrics.md");
   app.add_flag("--pod-uid-label", o.pod_uid_label,
                "Add the pod's uid label to pod-scoped series (more cardinality)");
   app.add_flag("--once", o.once,
@@ -173,6 +173,20 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                  "jittered exponential backoff within the request's deadline")
       ->check(CLI::Range(0, 10))
       ->capture_default_str();
+  // ---- Watch cache and pod-spec enrichment ----
+  app.add_flag("--watch-cache,!--no-watch-cache", o.watch_cache,
+               "List and watch nodes and pods (needs list/watch on both) instead of listing "
+               "nodes every poll; pods give the image label, requests, limits, utilization "
+               "and k8s_pod_info (default: on)");
+  app.add_option("--pod-labels", o.pod_labels,
+                 "Comma-separated pod label keys exported as label_<key> on k8s_pod_labels "
+                 "(* for all)")
+      ->delimiter(',');
+  app.add_option("--pod-annotations", o.pod_annotations,
+                 "Comma-separated pod annotation keys exported as annotation_<key> on "
+                 "k8s_pod_annotations (* for all)")
+      ->delimiter(',');
+  std::string sim_watch_close_after = "0s";
 
   CLI::App* simulate = app.add_subcommand(
       "simulate", "Serve a simulated cluster (API server, node proxy, metrics.k8s.io)");
@@ -233,6 +247,13 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   simulate->add_option("--fault-file", o.sim.fault_file,
                        "File of fault rules, one TARGET:KIND[=ARG] per line ('#' comments; a "
                        "YAML list works too)");
+  // list+watch
+  simulate->add_option("--churn-pods-per-minute", o.sim.churn_pods_per_minute,
+                       "Delete and re-create this many pods per minute")
+      ->check(CLI::Range(0.0, 600000.0));
+  simulate->add_option("--watch-close-after", sim_watch_close_after,
+                       "End every watch after this long (0: at its timeoutSeconds)")
+      ->check(duration);
 
   CLI::App* doctor_cmd = app.add_subcommand(
       "doctor", "Diagnose API server access, permissions, the Metrics API and the kubelets");
@@ -283,6 +304,7 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   o.request_timeout_seconds = *ParseDurationFlag(timeout);
   o.connect_timeout_seconds = *ParseDurationFlag(connect_timeout);
   o.sim.stats_period_seconds = *ParseDurationFlag(stats_period);
+  o.sim.watch_close_after_seconds = *ParseDurationFlag(sim_watch_close_after);
   auto fail = [&](const std::string& msg) {
     std::cerr << "kube-metrics-bridge: " << msg << " (see --help)\n";
     *exit_code = 2;
@@ -342,7 +364,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   if (!groups.empty()) {
     static const std::vector<std::string> kKnown = {
         "node", "system-container", "network",   "filesystem", "psi", "psi-avg",
-        "pod",  "volume",           "container", "metrics-api"};
+        "pod",  "volume",           "container", "metrics-api",
+        "resources", "info"};  // resources, info: pod-spec enrichment
     std::stringstream gs(groups);
     while (std::getline(gs, item, ',')) {
       if (item.empty()) continue;

@@ -21,6 +21,34 @@ std::string Scale(const catalog::MetricDef& d) {
   return " × 1e" + std::to_string(d.exp10);
 }
 
+// What the pod-spec section needs to say beyond its rows (the join rules; docs/architecture.md
+// has the design).
+std::string PodSpecIntro() {
+  return "Pods come from the API server's pod list, kept current by a watch (docs/"
+         "architecture.md). Joined by namespace and pod name (and uid when the Summary has one) "
+         "with the Summary: container series (`container_*`, `k8s_container_*` and the "
+         "accelerator series) gain an `image` label from `spec.containers[].image`, left out when "
+         "the pod or container is unknown; kubernetes-mixin's resource dashboards and recording "
+         "rules filter on `image!=\"\"`, so they need it. Once the pod cache is synced, a "
+         "Summary or Metrics API pod the cache does not know (deleted since) is dropped, so no "
+         "series outlives its pod by more than one poll.\n\n"
+         "Utilization ratios follow the OpenTelemetry kubeletstats receiver: CPU is "
+         "`cpu.usageNanoCores` over the limit or request, memory is `memory.usageBytes` (page "
+         "cache included, as OpenTelemetry uses; divide `container_memory_working_set_bytes` by "
+         "`k8s_container_memory_limit_bytes` for the working-set view) over the limit or request. "
+         "A pod ratio is absent when any container lacks that limit or request (unless "
+         "`spec.resources` sets the pod's); values above 1 are kept (a CPU limit is a quota "
+         "over a period, and requests can be exceeded).\n\n"
+         "`k8s_pod_labels` and `k8s_pod_annotations` carry `label_<key>` / `annotation_<key>` "
+         "for the keys allowed by `--pod-labels` / `--pod-annotations` (`*` for all), "
+         "sanitized as kube-state-metrics does: every character outside `[a-zA-Z0-9_]` becomes "
+         "`_`, then camelCase becomes snake_case and the name is lower-cased "
+         "(`app.kubernetes.io/name` -> `label_app_kubernetes_io_name`, `teamOwner` -> "
+         "`label_team_owner`); keys that end up with the same name are taken in sorted order "
+         "and all get a suffix, `_conflict1`, `_conflict2`, ... With no allowlist these two series carry only the identity "
+         "labels.\n\n";
+}
+
 std::string Code(std::string_view s) { return s.empty() ? "" : "`" + std::string(s) + "`"; }
 
 }  // namespace
@@ -34,7 +62,7 @@ std::string CatalogMarkdown() {
       "names the family without it). A field or block absent from a payload gives no series: "
       "the exporter never invents a zero. A node whose Summary request fails exports "
       "`kube_metrics_bridge_source_up{source=\"summary\",node=...} 0` and none of its data "
-      "series.\n\n"
+      "series (its pods' pod-spec series, which come from the API server, stay).\n\n"
       "Samples carry no timestamp by default (`--timestamps=none`): Prometheus stamps them at "
       "scrape time, and a series that stops being exported goes stale at once. With "
       "`--timestamps=source` each sample carries the time of its payload block (as the "
@@ -57,7 +85,8 @@ std::string CatalogMarkdown() {
       "\n## Metric groups\n\n"
       "`--metric-groups` (comma-separated) selects what is exported: `node`, "
       "`system-container`, `network`, `filesystem`, `psi`, `psi-avg`, `pod`, `volume`, "
-      "`container`, `metrics-api`. Default: all but `psi-avg` (the PSI running averages are "
+      "`container`, `metrics-api`, `resources` (requests, limits, utilization), `info` "
+      "(`k8s_pod_info`, `k8s_pod_labels`, `k8s_pod_annotations`). Default: all but `psi-avg` (the PSI running averages are "
       "derivable in PromQL with `rate()` over the `_seconds_total` counters). Self-metrics "
       "are always exported.\n"
       "\n## kubernetes-mixin\n\n"
@@ -69,8 +98,8 @@ std::string CatalogMarkdown() {
       "recording rules `node_namespace_pod_container:container_cpu_usage_seconds_total:*`, "
       "`...:container_memory_working_set_bytes`, `...:container_memory_rss` | "
       "`container_cpu_usage_seconds_total`, `container_memory_working_set_bytes`, "
-      "`container_memory_rss` | yes; the mixin filters on `image!=\"\"`, which needs the "
-      "`image` label (pod-spec enrichment, planned) |\n"
+      "`container_memory_rss` | yes; the mixin filters on `image!=\"\"`: container series "
+      "carry `image` from the pod spec |\n"
       "| `container_memory_cache`, `container_memory_swap` panels | cAdvisor only | no: the "
       "Summary API does not carry them |\n"
       "| Networking dashboards | `container_network_{receive,transmit}_{bytes,errors}_total` | "
@@ -99,6 +128,10 @@ std::string CatalogMarkdown() {
           break;
         case catalog::Source::kSelf:
           md += "\n## The exporter itself\n\n";
+          break;
+        case catalog::Source::kPods:
+          md += "\n## Pod specs (API server pods, joined with the Summary)\n\n" +
+                PodSpecIntro();
           break;
       }
       md += "| name | type | unit | labels | source field | group | kubelet / cAdvisor name | "

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kmb/catalog/catalog.h"
+#include "kmb/exposition/enrich.h"
 #include "kmb/util/log.h"
 
 namespace kmb {
@@ -268,6 +269,7 @@ struct Renderer {
     const FamilyTable& fam = Families();
     labels.clear();
     AppendLabelSet(labels, catalog::LabelNames(e.entity), e.labels, options.uid_label);
+    AppendExtraLabels(labels, e.extra_labels);  // pod-spec enrichment (enrich.cpp)
     const bool no_labels = labels.size() == 1;
     for (const Sample& s : e.samples) {
       if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
@@ -290,7 +292,8 @@ struct Renderer {
       AppendScaledValue(out, s, def.exp10);
       if (options.source_timestamps && s.time_ms > 0) AppendTimestamp(out, s.time_ms, format);
       out.push_back('\n');
-      (def.source == catalog::Source::kSummary ? series_summary : series_metrics_api)++;
+      if (def.source == catalog::Source::kSummary) ++series_summary;
+      if (def.source == catalog::Source::kMetricsApi) ++series_metrics_api;
     }
   }
 
@@ -390,6 +393,7 @@ void RenderInto(std::string& out, const Snapshot& snap, ExpositionFormat format,
     for (const EntityStats& e : n.summary.entities) r.AddEntity(e);
   }
   for (const EntityStats& e : snap.metrics_api_entities) r.AddEntity(e);
+  for (const EntityStats& e : snap.pod_entities) r.AddEntity(e);  // pod-spec enrichment
   r.AddSelfMetrics(snap, totals(r.dropped));
 
   size_t total = 16;

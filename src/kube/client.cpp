@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -284,6 +285,28 @@ struct KubeClient::Impl {
     return token.empty() ? config.token : token;
   }
 
+  // Accept, the bearer token and Host (tls-server-name) headers of every request.
+  curl_slist* BaseHeaders(const std::string& token) const {
+    curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+    if (!token.empty()) {
+      headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+    }
+    if (!host_header.empty()) headers = curl_slist_append(headers, host_header.c_str());
+    return headers;
+  }
+
+  // The Status of a non-2xx answer: "<what>: HTTP <code>: <Status.message or body start>".
+  Status HttpFailure(const std::string& what, long code, const std::string& body,
+                     const std::string& token) const {
+    std::string detail = StatusMessageFromJson(body);
+    detail = detail.empty() ? OneLine(body, 200) : OneLine(detail, 300);
+    std::string msg = what + ": HTTP " + std::to_string(code);
+    if (!detail.empty()) msg += ": " + detail;
+    // Redirects are not followed: like a 4xx, the request as made cannot be served.
+    const char* why = code >= 500 ? reason::kHttp5xx : reason::kHttp4xx;
+    return Status::Error(why, Redact(std::move(msg), token));
+  }
+
   // Removes anything secret a misbehaving server might echo back.
   std::string Redact(std::string s, const std::string& current_token) const {
     for (const std::string* secret : {&current_token, &config.token, &config.password}) {
@@ -337,11 +360,7 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
   const std::string url = im.url_base + std::string(path);
 
   const std::string token = im.Token();
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  if (!token.empty()) {
-    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-  }
-  if (!im.host_header.empty()) headers = curl_slist_append(headers, im.host_header.c_str());
+  curl_slist* headers = im.BaseHeaders(token);
   if (post) headers = curl_slist_append(headers, "Content-Type: application/json");
 
   Handle* h = im.Acquire();
@@ -406,13 +425,89 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
     }
     return Status::Ok();
   }
-  std::string detail = StatusMessageFromJson(out->body);
-  detail = detail.empty() ? OneLine(out->body, 200) : OneLine(detail, 300);
-  std::string msg = what + ": HTTP " + std::to_string(code);
-  if (!detail.empty()) msg += ": " + detail;
-  // Redirects are not followed: like a 4xx, the request as made cannot be served.
-  const char* why = code >= 500 ? reason::kHttp5xx : reason::kHttp4xx;
-  return Status::Error(why, im.Redact(std::move(msg), token));
+  return im.HttpFailure(what, code, out->body, token);
+}
+
+// ---- Streaming GET (the watch cache) ----
+namespace {
+
+struct StreamTransfer {
+  CURL* easy;
+  const std::function<bool(std::string_view)>* on_bytes;
+  HttpResponse* out;
+  size_t max_error_bytes;
+  bool cancelled = false;
+};
+
+size_t OnStreamWrite(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<StreamTransfer*>(user);
+  const size_t len = size * n;
+  long code = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+  if (code < 200 || code >= 300) {  // an error body: kept for the message
+    if (t->out->body.size() < t->max_error_bytes) t->out->body.append(data, len);
+    return len;
+  }
+  if (!(*t->on_bytes)(std::string_view(data, len))) {
+    t->cancelled = true;
+    return 0;
+  }
+  return len;
+}
+
+int OnStreamProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<StreamTransfer*>(user);
+  if (!(*t->on_bytes)(std::string_view())) {
+    t->cancelled = true;
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Status KubeClient::Stream(std::string_view path, double max_seconds,
+                          const std::function<bool(std::string_view)>& on_bytes,
+                          HttpResponse* out) {
+  Impl& im = *impl_;
+  out->status = 0;
+  out->body.clear();
+  const std::string what = "GET " + im.server + std::string(path);
+  const std::string url = im.url_base + std::string(path);
+  const std::string token = im.Token();
+  curl_slist* headers = im.BaseHeaders(token);
+
+  // A handle of its own: a watch holds its connection for minutes, and its timeouts differ.
+  Handle* h = im.NewHandle();
+  CURL* e = h->easy;
+  StreamTransfer t{e, &on_bytes, out, 64u << 10};
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(max_seconds * 1000));
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnStreamWrite);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &OnStreamProgress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, &t);
+  const CURLcode rc = curl_easy_perform(e);
+  long code = 0, new_connections = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &new_connections);
+  const std::string curl_error = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+  curl_easy_cleanup(e);
+  delete h;
+  curl_slist_free_all(headers);
+  im.connections.fetch_add(static_cast<uint64_t>(new_connections), std::memory_order_relaxed);
+  out->status = code;
+
+  if (t.cancelled) return Status::Ok();
+  if (rc != CURLE_OK) {
+    return Status::Error(TransportReason(rc, curl_error),
+                         im.Redact(what + ": " + OneLine(curl_error, 300), token));
+  }
+  if (code >= 200 && code < 300) return Status::Ok();
+  return im.HttpFailure(what, code, out->body, token);
 }
 
 }  // namespace kmb

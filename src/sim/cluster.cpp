@@ -37,6 +37,7 @@
 #include "sim/scenario.h"
 #include "sim/tls.h"
 #include "sim/tls_frontend.h"
+#include "sim/watch.h"
 
 namespace kmb::sim {
 namespace {
@@ -165,6 +166,21 @@ bool ParseContinue(const std::string& token, int64_t* next) {
   return ec == std::errc() && *ptr == '"' && *next >= 0;
 }
 
+// ?watch=1 (or true): a watch request, served by sim/watch.cpp.
+bool IsWatch(const char* query) {
+  const std::string w = QueryParam(query, "watch");
+  return w == "1" || w == "true";
+}
+WatchRequest Watch(const char* query, bool pods) {
+  WatchRequest r;
+  r.pods = pods;
+  r.resource_version = QueryParam(query, "resourceVersion");
+  r.timeout_seconds = std::atoi(QueryParam(query, "timeoutSeconds").c_str());
+  const std::string b = QueryParam(query, "allowWatchBookmarks");
+  r.bookmarks = b == "1" || b == "true";
+  return r;
+}
+
 // Node name filter from fieldSelector=spec.nodeName=X (other selectors are ignored).
 std::string NodeNameSelector(const std::string& selector) {
   size_t pos = 0;
@@ -239,6 +255,7 @@ struct SimulatedCluster::Impl {
   std::unordered_map<int, int> kubelet_by_backend_port;
   std::vector<std::unique_ptr<TlsFrontend>> kubelet_frontends;  // one per node
   int read_only_port = 0;
+  std::unique_ptr<WatchState> watch;  // list+watch state: pod churn, resourceVersions, watches
   static constexpr int kNotKubelet = -1;
   static constexpr int kReadOnlyKubelet = -2;
 
@@ -258,6 +275,7 @@ struct SimulatedCluster::Impl {
 
   ~Impl() {
     faults.Stop();  // first: wakes hanging and slow answers so civetweb can stop
+    if (watch) watch->Stop();  // civetweb waits for open watches
     kubelet_frontends.clear();  // first: they relay to civetweb
     tls_frontend.reset();
     if (ctx) StopCivetweb(ctx, backend_host, backend_port);
@@ -422,6 +440,7 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
   }
   if (path.Match({"api", "v1", "nodes"})) {
     if (Denied("nodes")) return SendForbidden(conn, "nodes", "", "");
+    if (IsWatch(ri->query_string)) return watch->Serve(conn, Watch(ri->query_string, false));
     return ServeNodeList(conn, ri->query_string);
   }
   if (const int code = ServeMetricsServerObjects(conn, path, ri->query_string); code != 0) {
@@ -438,19 +457,23 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
     RenderNode(w, *model, node, true);
     return Send(conn, 200, w.str());
   }
-  if (path.Match({"api", "v1", "pods"})) return ServePodList(conn, ri->query_string, "");
+  if (path.Match({"api", "v1", "pods"})) {
+    if (Denied("pods")) return SendForbidden(conn, "pods", "", "");
+    if (IsWatch(ri->query_string)) return watch->Serve(conn, Watch(ri->query_string, true));
+    return ServePodList(conn, ri->query_string, "");
+  }
   if (path.Match({"api", "v1", "namespaces", "*", "pods"}, cap)) {
     return ServePodList(conn, ri->query_string, cap[0]);
   }
   if (path.Match({"api", "v1", "namespaces", "*", "pods", "*"}, cap)) {
     PodRef ref;
-    if (!model->FindPod(cap[0], cap[1], &ref)) {
+    if (!model->FindPod(cap[0], cap[1], &ref) || !watch->PodPresent(ref.node, ref.slot)) {
       return SendStatus(conn, 404, "pods \"" + std::string(cap[1]) + "\" not found",
                         {cap[1], "", "pods"});
     }
     std::string& body = ScratchBody();
     JsonWriter w(&body);
-    RenderPod(w, *model, ref.node, ref.slot, true);
+    RenderPod(w, *model, ref.node, ref.slot, true, watch->PodResourceVersion(ref.node, ref.slot));
     return Send(conn, 200, w.str());
   }
   if (path.n >= 3 && path.seg[0] == "apis" && path.seg[1] == kMetricsGroup &&
@@ -501,7 +524,8 @@ int SimulatedCluster::Impl::SendSummary(mg_connection* conn, int node) {
   NodeStats& stats = ScratchStats();
   model->Compute(node, times.tick, &stats);
   std::string& body = ScratchBody();
-  RenderSummary(*model, node, stats, times, &body);
+  RenderSummary(*model, node, stats, times, &body,
+                [&](int slot) { return watch->PodPresent(node, slot); });
   return Send(conn, 200, body);
 }
 
@@ -522,7 +546,7 @@ int SimulatedCluster::Impl::ServeNodeList(mg_connection* conn, const char* query
   w.Field("kind", "NodeList");
   w.Field("apiVersion", "v1");
   w.Key("metadata").BeginObject();
-  w.Field("resourceVersion", "1000");
+  w.Field("resourceVersion", std::to_string(watch->resource_version()));
   if (end < total) {
     w.Field("continue", ContinueToken(end));
     w.Field("remainingItemCount", total - end);
@@ -558,7 +582,11 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
     first = node < 0 ? 0 : static_cast<int64_t>(node) * ppn;
     last = node < 0 ? 0 : first + ppn;
   }
-  auto matches = [&](int64_t g) { return ns.empty() || model->PodNamespace(g % ppn) == ns; };
+  const int64_t rv = watch->resource_version();  // before the pod set is read
+  auto matches = [&](int64_t g) {
+    return (ns.empty() || model->PodNamespace(g % ppn) == ns) &&
+           watch->PodPresent(static_cast<int>(g / ppn), static_cast<int>(g % ppn));
+  };
   // A cheap first pass finds the page's end and what remains: the list metadata comes first.
   first = std::max(first, start);
   int64_t end = first;
@@ -574,7 +602,7 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
   w.Field("kind", "PodList");
   w.Field("apiVersion", "v1");
   w.Key("metadata").BeginObject();
-  w.Field("resourceVersion", "1000");
+  w.Field("resourceVersion", std::to_string(rv));
   if (remaining > 0) {
     w.Field("continue", ContinueToken(end));
     w.Field("remainingItemCount", remaining);
@@ -583,7 +611,8 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
   w.Key("items").BeginArray();
   for (int64_t g = first; g < end; ++g) {
     if (!matches(g)) continue;
-    RenderPod(w, *model, static_cast<int>(g / ppn), static_cast<int>(g % ppn), false);
+    RenderPod(w, *model, static_cast<int>(g / ppn), static_cast<int>(g % ppn), false,
+              watch->PodResourceVersion(static_cast<int>(g / ppn), static_cast<int>(g % ppn)));
     out.MaybeFlush();
   }
   w.EndArray();
@@ -671,7 +700,9 @@ int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) 
     if (nodes) {
       RenderNodeMetrics(lw, *model, n, stats, times, false);
     } else {
-      for (int s : slots) RenderPodMetrics(lw, *model, n, s, stats, times, false);
+      for (int s : slots) {
+        if (watch->PodPresent(n, s)) RenderPodMetrics(lw, *model, n, s, stats, times, false);
+      }
     }
     out.MaybeFlush();
   }
@@ -1042,6 +1073,8 @@ std::unique_ptr<SimulatedCluster> SimulatedCluster::Start(const SimOptions& opti
       return nullptr;
     }
   }
+  impl->watch = std::make_unique<WatchState>(*impl->model, options.churn_pods_per_minute,
+                                             options.watch_close_after_seconds, 1.0);
   if (!impl->Listen(error)) return nullptr;
   for (const FaultRule& rule : rules) {
     if (rule.target == FaultTarget::kNode && impl->model->FindNode(rule.node) < 0) {
@@ -1088,6 +1121,18 @@ void SimulatedCluster::SetNodeSummaryStatus(std::string_view node, int http_stat
   const int n = impl_->model->FindNode(node);
   if (n >= 0) impl_->node_status[n].store(http_status);
 }
+
+// ---- list+watch: pod churn and forced 410 (sim/watch.h) ----
+bool SimulatedCluster::SetPodPresent(std::string_view ns, std::string_view name, bool present) {
+  PodRef ref;
+  if (!impl_->model->FindPod(ns, name, &ref)) return false;
+  impl_->watch->SetPodPresent(ref.node, ref.slot, present);
+  return true;
+}
+void SimulatedCluster::ChurnPods(int steps) {
+  for (int i = 0; i < steps; ++i) impl_->watch->ChurnStep();
+}
+void SimulatedCluster::ExpireWatches() { impl_->watch->ExpireWatches(); }
 
 void SimulatedCluster::SetMetricsApiStatus(int http_status) {
   impl_->metrics_status_since.store(std::time(nullptr));

@@ -346,6 +346,8 @@ void WriteContainerResources(JsonWriter& w, const ContainerTemplate& t) {
     w.Key("limits").BeginObject();
     if (t.cpu_limit_m > 0) WriteCpuMilli(w, "cpu", t.cpu_limit_m);
     if (t.mem_limit_mi > 0) WriteBytes(w, "memory", t.mem_limit_mi * kMiB);
+    // Memory-limited containers also bound their scratch space (k8s_container_ephemeral_*).
+    if (t.mem_limit_mi > 0) WriteBytes(w, "ephemeral-storage", 2048 * kMiB);
     w.EndObject();
   }
   // Requests default to limits when only limits are set.
@@ -355,6 +357,7 @@ void WriteContainerResources(JsonWriter& w, const ContainerTemplate& t) {
     w.Key("requests").BeginObject();
     if (cpu_req > 0) WriteCpuMilli(w, "cpu", cpu_req);
     if (mem_req > 0) WriteBytes(w, "memory", mem_req * kMiB);
+    if (t.mem_limit_mi > 0) WriteBytes(w, "ephemeral-storage", 1024 * kMiB);
     w.EndObject();
   }
   w.EndObject();
@@ -471,13 +474,16 @@ int64_t WindowMillis(const ClusterModel& model, int node, int64_t tick) {
 }  // namespace
 
 void RenderSummary(const ClusterModel& model, int node, const NodeStats& stats,
-                   const SampleTimes& times, std::string* out) {
+                   const SampleTimes& times, std::string* out,
+                   const std::function<bool(int slot)>& pod_present) {
   const TimeText time(times.sample_unix);
   JsonWriter w(out);
   w.BeginObject();
   WriteSummaryNode(w, model, node, stats, time.view());
   w.Key("pods").BeginArray();
-  for (int s = 0; s < model.pods_per_node(); ++s) WriteSummaryPod(w, model, node, s, stats, times);
+  for (int s = 0; s < model.pods_per_node(); ++s) {
+    if (!pod_present || pod_present(s)) WriteSummaryPod(w, model, node, s, stats, times);
+  }
   w.EndArray();
   w.EndObject();
 }
@@ -559,7 +565,8 @@ void RenderNode(JsonWriter& w, const ClusterModel& model, int node, bool with_ty
   w.EndObject();
 }
 
-void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, bool with_type_meta) {
+void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, bool with_type_meta,
+               int64_t resource_version) {
   const SlotInfo& info = model.slot(slot);
   const AppTemplate& app = *info.app;
   const int64_t start = model.PodStartUnix(node, slot);
@@ -583,7 +590,10 @@ void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, boo
   model.AppendPodUid(w.out(), node, slot);
   w.EndString();
   w.Field("resourceVersion",
-          std::to_string(100000 + static_cast<int64_t>(node) * model.pods_per_node() + slot));
+          std::to_string(resource_version != 0 ? resource_version
+                                               : 100000 + static_cast<int64_t>(node) *
+                                                              model.pods_per_node() +
+                                                     slot));
   WriteTime(w, "creationTimestamp", start);
   WritePodLabels(w, model, node, slot);
   w.Key("ownerReferences").BeginArray();

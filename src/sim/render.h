@@ -3,6 +3,7 @@
 // objects and Kubernetes Status bodies, written straight into a string with JsonWriter.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -19,12 +20,16 @@ struct SampleTimes {
 };
 
 // GET /stats/summary of `node` (stats/v1alpha1 Summary, field order as the kubelet writes it).
+// `pod_present`, when given, leaves out the slots it says are empty (pod churn, sim/watch.h).
 void RenderSummary(const ClusterModel& model, int node, const NodeStats& stats,
-                   const SampleTimes& times, std::string* out);
+                   const SampleTimes& times, std::string* out,
+                   const std::function<bool(int slot)>& pod_present = {});
 
 // core/v1 Node and Pod, as list items (with_type_meta = false) or alone.
 void RenderNode(JsonWriter& w, const ClusterModel& model, int node, bool with_type_meta);
-void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, bool with_type_meta);
+// `resource_version` 0: the pod's initial one (100000 + its index).
+void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, bool with_type_meta,
+               int64_t resource_version = 0);
 
 // metrics.k8s.io/v1beta1 NodeMetrics and PodMetrics, from the same numbers as the Summary.
 void RenderNodeMetrics(JsonWriter& w, const ClusterModel& model, int node, const NodeStats& stats,

@@ -48,7 +48,7 @@ TEST(EndToEnd, PrometheusScrapesTheExporterAndSeesTheSimulatorsValues) {
                   "--interval", "2s", "--log.level=debug",
                   // The whole catalog, PSI averages included, goes through Prometheus.
                   "--metric-groups=node,system-container,network,filesystem,psi,psi-avg,pod,"
-                  "volume,container,metrics-api"},
+                  "volume,container,metrics-api,resources,info"},
                  dir.file("exporter.out"), dir.file("exporter.err"));
   std::string line = exporter.WaitForLine("serving metrics", true);
   ASSERT_NE(line, "") << exporter.Stderr();
@@ -126,6 +126,11 @@ TEST(EndToEnd, PrometheusScrapesTheExporterAndSeesTheSimulatorsValues) {
   EXPECT_EQ(Query(prom, "k8s_metrics_api_container_memory_working_set_bytes").size(), 3u * 14 * 2);
   EXPECT_EQ(ScalarOf(Query(prom, "kube_metrics_bridge_source_up{source=\"metrics-api\"}")), 1);
   EXPECT_EQ(Query(prom, "kube_metrics_bridge_build_info").size(), 1u);
+  // Pod-spec enrichment (watch cache): every container series carries image (the mixin's
+  // image!="" filter), every pod has k8s_pod_info and its requests.
+  EXPECT_EQ(Query(prom, "container_memory_working_set_bytes{image!=\"\"}").size(), 3u * 14 * 2);
+  EXPECT_EQ(Query(prom, "k8s_pod_info").size(), 3u * 14);
+  EXPECT_FALSE(Query(prom, "k8s_container_cpu_request_utilization").empty());
 
   // Every exposed sample was ingested; none rejected.
   size_t samples = 0;

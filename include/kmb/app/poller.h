@@ -18,6 +18,7 @@
 #include "kmb/config/options.h"
 #include "kmb/kube/client.h"
 #include "kmb/kube/retry.h"
+#include "kmb/kube/watch_cache.h"
 #include "kmb/model/snapshot.h"
 
 namespace kmb {
@@ -29,6 +30,7 @@ int ShardOf(std::string_view node, int total_shards);
 class Poller {
  public:
   Poller(const Options& options, std::shared_ptr<KubeClient> client);
+  ~Poller();
 
   // Runs one poll and returns its snapshot. Never throws; failures are in the snapshot.
   SnapshotPtr Poll();
@@ -72,6 +74,10 @@ class Poller {
   NodeBackoff backoff_;
   void WarnDuplicates(const std::string& node, size_t dropped);
   std::set<std::string> duplicates_warned_;  // guarded by errors_mu_
+  // ---- Watch cache (--watch-cache): nodes and pods, when synced, replace the per-poll lists
+  // and feed the pod-spec enrichment (exposition/enrich.h). Null when off.
+  std::unique_ptr<NodeCache> node_cache_;
+  std::unique_ptr<PodCache> pod_cache_;
 };
 
 // Entry point of the `kube-metrics-bridge` binary.

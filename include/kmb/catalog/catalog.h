@@ -14,7 +14,8 @@ namespace kmb::catalog {
 
 enum class MetricType : uint8_t { kCounter, kGauge };
 
-enum class Source : uint8_t { kSummary, kMetricsApi, kSelf };
+// kPods: pod objects from the API server (the watch cache), joined with the Summary.
+enum class Source : uint8_t { kSummary, kMetricsApi, kSelf, kPods };
 
 // The kind of object a series describes. Each kind has a fixed ordered list of identity labels
 // (LabelNames); a decoded entity carries the label values in that order.
@@ -32,6 +33,7 @@ enum class Entity : uint8_t {
   kApiPod,         // namespace, pod               (metrics.k8s.io PodMetrics)
   kApiContainer,   // namespace, pod, container    (metrics.k8s.io PodMetrics.containers[])
   kSelf,           // labels listed per row in MetricDef::self_labels
+  kPodInfo,        // namespace, pod, node, uid, owner_kind, owner_name, qos_class, phase
   kCount,
 };
 
@@ -727,6 +729,72 @@ inline constexpr MetricDef kMetrics[] = {
     {"kube_metrics_bridge_series_dropped_total", MetricType::kCounter, "",
      "Series not exported since start, by reason: namespace (--namespaces, --namespaces-exclude), interface (not the default one, without --collect-all-interfaces), metric (--metric-allowlist/--metric-denylist), series_limit (over --series-limit).",
      Source::kSelf, Entity::kSelf, "", 0, "self", "reason", "", ""},
+
+    // ---- Pod specs (API server pods from the watch cache, joined with the Summary) ----
+    // Container series (kContainer, kAccelerator) also gain an `image` label from the pod spec.
+    {"k8s_container_cpu_request_cores", MetricType::kGauge, "cores",
+     "CPU requested by the container in cores (status.containerStatuses[].resources after an in-place resize, else the spec).",
+     Source::kPods, Entity::kContainer, "resources.requests.cpu", 0, "resources", "", "", ""},
+    {"k8s_container_cpu_limit_cores", MetricType::kGauge, "cores",
+     "CPU limit of the container in cores (status.containerStatuses[].resources after an in-place resize, else the spec).",
+     Source::kPods, Entity::kContainer, "resources.limits.cpu", 0, "resources", "", "", ""},
+    {"k8s_container_memory_request_bytes", MetricType::kGauge, "bytes",
+     "Memory requested by the container in bytes (status.containerStatuses[].resources after an in-place resize, else the spec).",
+     Source::kPods, Entity::kContainer, "resources.requests.memory", 0, "resources", "", "", ""},
+    {"k8s_container_memory_limit_bytes", MetricType::kGauge, "bytes",
+     "Memory limit of the container in bytes (status.containerStatuses[].resources after an in-place resize, else the spec).",
+     Source::kPods, Entity::kContainer, "resources.limits.memory", 0, "resources", "", "", ""},
+    {"k8s_container_ephemeral_storage_request_bytes", MetricType::kGauge, "bytes",
+     "Ephemeral storage requested by the container in bytes.",
+     Source::kPods, Entity::kContainer, "resources.requests.ephemeral-storage", 0, "resources", "", "", ""},
+    {"k8s_container_ephemeral_storage_limit_bytes", MetricType::kGauge, "bytes",
+     "Ephemeral storage limit of the container in bytes.",
+     Source::kPods, Entity::kContainer, "resources.limits.ephemeral-storage", 0, "resources", "", "", ""},
+    {"k8s_container_cpu_limit_utilization", MetricType::kGauge, "",
+     "Container CPU usage (Summary cpu.usageNanoCores) as a ratio of its CPU limit; absent without a limit.",
+     Source::kPods, Entity::kContainer, "cpu.usageNanoCores/resources.limits.cpu", 0, "resources", "", "", "k8s.container.cpu_limit_utilization"},
+    {"k8s_container_cpu_request_utilization", MetricType::kGauge, "",
+     "Container CPU usage (Summary cpu.usageNanoCores) as a ratio of its CPU request; absent without a request.",
+     Source::kPods, Entity::kContainer, "cpu.usageNanoCores/resources.requests.cpu", 0, "resources", "", "", "k8s.container.cpu_request_utilization"},
+    {"k8s_container_memory_limit_utilization", MetricType::kGauge, "",
+     "Container memory usage (Summary memory.usageBytes, as OpenTelemetry uses) as a ratio of its memory limit; absent without a limit.",
+     Source::kPods, Entity::kContainer, "memory.usageBytes/resources.limits.memory", 0, "resources", "", "", "k8s.container.memory_limit_utilization"},
+    {"k8s_container_memory_request_utilization", MetricType::kGauge, "",
+     "Container memory usage (Summary memory.usageBytes, as OpenTelemetry uses) as a ratio of its memory request; absent without a request.",
+     Source::kPods, Entity::kContainer, "memory.usageBytes/resources.requests.memory", 0, "resources", "", "", "k8s.container.memory_request_utilization"},
+    {"k8s_pod_cpu_request_cores", MetricType::kGauge, "cores",
+     "CPU requested by the pod in cores, as the kubelet sums it (containers, sidecars, init containers, overhead; spec.resources when set).",
+     Source::kPods, Entity::kPod, "resources.requests.cpu", 0, "resources", "", "", ""},
+    {"k8s_pod_cpu_limit_cores", MetricType::kGauge, "cores",
+     "CPU limit of the pod in cores; absent when a container has no CPU limit, unless spec.resources sets one.",
+     Source::kPods, Entity::kPod, "resources.limits.cpu", 0, "resources", "", "", ""},
+    {"k8s_pod_memory_request_bytes", MetricType::kGauge, "bytes",
+     "Memory requested by the pod in bytes, as the kubelet sums it (containers, sidecars, init containers, overhead; spec.resources when set).",
+     Source::kPods, Entity::kPod, "resources.requests.memory", 0, "resources", "", "", ""},
+    {"k8s_pod_memory_limit_bytes", MetricType::kGauge, "bytes",
+     "Memory limit of the pod in bytes; absent when a container has no memory limit, unless spec.resources sets one.",
+     Source::kPods, Entity::kPod, "resources.limits.memory", 0, "resources", "", "", ""},
+    {"k8s_pod_cpu_limit_utilization", MetricType::kGauge, "",
+     "Pod CPU usage (Summary cpu.usageNanoCores) as a ratio of the pod CPU limit; absent when the pod has none.",
+     Source::kPods, Entity::kPod, "cpu.usageNanoCores/resources.limits.cpu", 0, "resources", "", "", "k8s.pod.cpu_limit_utilization"},
+    {"k8s_pod_cpu_request_utilization", MetricType::kGauge, "",
+     "Pod CPU usage (Summary cpu.usageNanoCores) as a ratio of the pod CPU request; absent when a container has no CPU request.",
+     Source::kPods, Entity::kPod, "cpu.usageNanoCores/resources.requests.cpu", 0, "resources", "", "", "k8s.pod.cpu_request_utilization"},
+    {"k8s_pod_memory_limit_utilization", MetricType::kGauge, "",
+     "Pod memory usage (Summary memory.usageBytes) as a ratio of the pod memory limit; absent when the pod has none.",
+     Source::kPods, Entity::kPod, "memory.usageBytes/resources.limits.memory", 0, "resources", "", "", "k8s.pod.memory_limit_utilization"},
+    {"k8s_pod_memory_request_utilization", MetricType::kGauge, "",
+     "Pod memory usage (Summary memory.usageBytes) as a ratio of the pod memory request; absent when a container has no memory request.",
+     Source::kPods, Entity::kPod, "memory.usageBytes/resources.requests.memory", 0, "resources", "", "", "k8s.pod.memory_request_utilization"},
+    {"k8s_pod_info", MetricType::kGauge, "",
+     "Always 1; the labels carry the pod's controller (owner_kind, owner_name), QoS class and phase.",
+     Source::kPods, Entity::kPodInfo, "metadata.ownerReferences,status.qosClass,status.phase", 0, "info", "", "", ""},
+    {"k8s_pod_labels", MetricType::kGauge, "",
+     "Always 1; one label_<key> label per pod label allowed by --pod-labels (kube-state-metrics sanitation).",
+     Source::kPods, Entity::kPod, "metadata.labels", 0, "info", "", "", ""},
+    {"k8s_pod_annotations", MetricType::kGauge, "",
+     "Always 1; one annotation_<key> label per pod annotation allowed by --pod-annotations (kube-state-metrics sanitation).",
+     Source::kPods, Entity::kPod, "metadata.annotations", 0, "info", "", "", ""},
 };
 
 inline constexpr size_t kMetricCount = sizeof(kMetrics) / sizeof(kMetrics[0]);
@@ -743,7 +811,7 @@ int FindByName(std::string_view name);
 // Family name as OpenMetrics spells it: counters lose their _total suffix.
 std::string_view FamilyName(const MetricDef& def);
 
-std::string_view SourceName(Source source);  // "summary", "metrics-api", "self"
+std::string_view SourceName(Source source);  // "summary", "metrics-api", "self", "pods"
 std::string_view TypeName(MetricType type);  // "counter", "gauge"
 
 }  // namespace kmb::catalog

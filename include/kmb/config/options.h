@@ -77,6 +77,10 @@ struct Options {
   double kubelet_timeout_seconds = 5;   // --kubelet-timeout: one node's Summary, retries included
   size_t max_response_bytes = 64u << 20;  // --max-response-bytes: larger answers -> too_large
   int max_retries = 2;                  // --max-retries: retries of a failed safe request
+  // ---- Watch cache and pod-spec enrichment (list+watch of nodes and pods) ----
+  bool watch_cache = true;                   // --watch-cache / --no-watch-cache
+  std::vector<std::string> pod_labels;       // --pod-labels: label keys for k8s_pod_labels
+  std::vector<std::string> pod_annotations;  // --pod-annotations
 };
 
 // Parses argv. Returns nullopt when the program should exit now with *exit_code (help,

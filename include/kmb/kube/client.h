@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,6 +61,16 @@ class KubeClient {
   // POST `json_body` (Content-Type: application/json) to `path`; results as for Get, with
   // "POST <url>" in messages. Used by `doctor` for SelfSubjectAccessReviews.
   Status Post(std::string_view path, std::string_view json_body, HttpResponse* out);
+
+  // ---- Streaming GET (the watch cache) ----
+  // GET `path` and hand the body to `on_bytes` as it arrives, chunk by chunk (a watch). The
+  // whole-request timeout does not apply: the transfer ends after `max_seconds` (give the
+  // watch's own timeoutSeconds plus a margin). While no byte arrives, `on_bytes` is called
+  // with an empty chunk about every 100 ms; returning false from it ends the transfer, and
+  // Stream then returns Ok. Errors as for Get (a non-2xx body goes to out->body, not to
+  // `on_bytes`); a transfer that reaches `max_seconds` is a timeout.
+  Status Stream(std::string_view path, double max_seconds,
+                const std::function<bool(std::string_view)>& on_bytes, HttpResponse* out);
 
   const ClusterConfig& config() const;
 

@@ -43,6 +43,10 @@ struct Snapshot {
   SourceState metrics_api;
   std::vector<EntityStats> metrics_api_entities;  // kApiNode, kApiPod, kApiContainer
 
+  // ---- Pod-spec enrichment (watch cache joined with the Summary; exposition/enrich.h) ----
+  // Requests, limits, utilization, k8s_pod_info, k8s_pod_labels/annotations (Source::kPods).
+  std::vector<EntityStats> pod_entities;
+
   // Cumulative since start: (source, reason) -> count.
   std::map<std::pair<std::string, std::string>, uint64_t> errors_total;
 };

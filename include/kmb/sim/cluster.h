@@ -46,7 +46,8 @@ struct SimOptions {
   // Passed also makes metrics.k8s.io answer 503 (404 for Absent).
   std::string apiservice = "Passed";
   // What SelfSubjectAccessReview denies, as `kubectl auth can-i` names them: "nodes",
-  // "nodes/proxy", "nodes/stats", "nodes.metrics.k8s.io", "pods.metrics.k8s.io". The requests
+  // "nodes/proxy", "nodes/stats", "nodes.metrics.k8s.io", "pods.metrics.k8s.io", "pods" (the
+  // cluster-wide pod list and watch). The requests
   // themselves are refused with 403 too.
   std::vector<std::string> deny;
 
@@ -55,6 +56,11 @@ struct SimOptions {
   // such rules, one per line (`simulate --fault-file`).
   std::vector<std::string> faults;
   std::string fault_file;
+  // ---- list+watch (sim/watch.h) ----
+  // Pods deleted and re-created per minute; the Summary and the Metrics API follow.
+  double churn_pods_per_minute = 0;
+  // > 0: every watch ends after this many seconds (a proxy that cuts streams).
+  double watch_close_after_seconds = 0;
 };
 
 inline constexpr int kMaxKubelets = 200;
@@ -84,6 +90,14 @@ class SimulatedCluster {
   // config error naming it.
   Status AddFault(std::string_view rule);
   void ClearFaults();
+  // ---- list+watch ----
+  // Deletes (present=false) or re-creates a pod; false when the name is not a simulated pod.
+  bool SetPodPresent(std::string_view ns, std::string_view name, bool present);
+  // `steps` churn steps now, alternately deleting a random pod and re-creating the one deleted
+  // longest ago (the first step of a cluster deletes).
+  void ChurnPods(int steps);
+  // Forgets the watch history: open watches get an ERROR 410 event, clients must relist.
+  void ExpireWatches();
 
   // A kubeconfig for this server: cluster (server, certificate-authority-data), user (token),
   // context and current-context.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kmb/catalog/catalog.h"
@@ -47,6 +48,9 @@ struct EntityStats {
   // default interface (network.name). The default interface, when the kubelet marks one, is
   // the entity created for the network object itself (false).
   bool nested = false;
+  // Labels beyond the entity kind's fixed ones, written after them: `image` from the pod-spec
+  // join, label_<key> / annotation_<key> on k8s_pod_labels / k8s_pod_annotations.
+  std::vector<std::pair<std::string, std::string>> extra_labels;
 };
 
 }  // namespace kmb

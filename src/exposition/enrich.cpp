@@ -1,0 +1,286 @@
+#include "kmb/exposition/enrich.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <tuple>
+#include <unordered_set>
+
+#include "kmb/catalog/catalog.h"
+#include "kmb/exposition/writer.h"
+
+namespace kmb {
+namespace {
+
+using catalog::Entity;
+
+catalog::MetricId Id(std::string_view name) {
+  const int id = catalog::FindByName(name);
+  return static_cast<catalog::MetricId>(id < 0 ? 0 : id);
+}
+
+// Catalog ids of the rows this file writes and reads, resolved once.
+struct Ids {
+  catalog::MetricId c_cpu_req = Id("k8s_container_cpu_request_cores");
+  catalog::MetricId c_cpu_lim = Id("k8s_container_cpu_limit_cores");
+  catalog::MetricId c_mem_req = Id("k8s_container_memory_request_bytes");
+  catalog::MetricId c_mem_lim = Id("k8s_container_memory_limit_bytes");
+  catalog::MetricId c_eph_req = Id("k8s_container_ephemeral_storage_request_bytes");
+  catalog::MetricId c_eph_lim = Id("k8s_container_ephemeral_storage_limit_bytes");
+  catalog::MetricId c_cpu_lim_u = Id("k8s_container_cpu_limit_utilization");
+  catalog::MetricId c_cpu_req_u = Id("k8s_container_cpu_request_utilization");
+  catalog::MetricId c_mem_lim_u = Id("k8s_container_memory_limit_utilization");
+  catalog::MetricId c_mem_req_u = Id("k8s_container_memory_request_utilization");
+  catalog::MetricId p_cpu_req = Id("k8s_pod_cpu_request_cores");
+  catalog::MetricId p_cpu_lim = Id("k8s_pod_cpu_limit_cores");
+  catalog::MetricId p_mem_req = Id("k8s_pod_memory_request_bytes");
+  catalog::MetricId p_mem_lim = Id("k8s_pod_memory_limit_bytes");
+  catalog::MetricId p_cpu_lim_u = Id("k8s_pod_cpu_limit_utilization");
+  catalog::MetricId p_cpu_req_u = Id("k8s_pod_cpu_request_utilization");
+  catalog::MetricId p_mem_lim_u = Id("k8s_pod_memory_limit_utilization");
+  catalog::MetricId p_mem_req_u = Id("k8s_pod_memory_request_utilization");
+  catalog::MetricId info = Id("k8s_pod_info");
+  catalog::MetricId labels = Id("k8s_pod_labels");
+  catalog::MetricId annotations = Id("k8s_pod_annotations");
+  // Usage read from the Summary.
+  int pod_cpu = catalog::Find(Entity::kPod, "cpu.usageNanoCores");
+  int pod_mem = catalog::Find(Entity::kPod, "memory.usageBytes");
+  int ctr_cpu = catalog::Find(Entity::kContainer, "cpu.usageNanoCores");
+  int ctr_mem = catalog::Find(Entity::kContainer, "memory.usageBytes");
+};
+
+const Ids& MetricIds() {
+  static const Ids ids;
+  return ids;
+}
+
+// Usage in cores and bytes; nullopt when the Summary did not carry it.
+struct Usage {
+  std::optional<double> cpu;
+  std::optional<double> memory;
+};
+
+Usage UsageOf(const EntityStats& e, int cpu_id, int mem_id) {
+  Usage u;
+  for (const Sample& s : e.samples) {
+    if (s.metric == cpu_id) u.cpu = s.Scaled();
+    if (s.metric == mem_id) u.memory = s.Scaled();
+  }
+  return u;
+}
+
+bool PodScoped(Entity e) {
+  switch (e) {
+    case Entity::kPod:
+    case Entity::kPodInterface:
+    case Entity::kVolume:
+    case Entity::kContainer:
+    case Entity::kAccelerator:
+    case Entity::kApiPod:
+    case Entity::kApiContainer:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Position of the uid label of a pod-scoped entity kind, or -1.
+int UidIndex(Entity e) {
+  const auto names = catalog::LabelNames(e);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "uid") return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Put(EntityStats& e, catalog::MetricId id, const std::optional<double>& v) {
+  if (v) e.samples.push_back(Sample::Double(id, *v));
+}
+
+// usage / amount, when both are known and the amount is positive.
+void PutRatio(EntityStats& e, catalog::MetricId id, const std::optional<double>& usage,
+              const std::optional<double>& amount) {
+  if (usage && amount && *amount > 0) e.samples.push_back(Sample::Double(id, *usage / *amount));
+}
+
+std::string SnakeCase(std::string_view s) {
+  // KSM: invalid characters to '_', then "([a-z0-9])([A-Z])" -> "${1}_${2}", then lower case.
+  std::string out;
+  out.reserve(s.size() + 4);
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const bool valid = std::isalnum(c) || c == '_';
+    if (!valid) {
+      out.push_back('_');
+      continue;
+    }
+    if (std::isupper(c) && i > 0) {
+      const unsigned char p = static_cast<unsigned char>(s[i - 1]);
+      if (std::islower(p) || std::isdigit(p)) out.push_back('_');
+    }
+    out.push_back(static_cast<char>(std::tolower(c)));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> PrometheusLabels(
+    std::string_view prefix, const std::vector<std::pair<std::string, std::string>>& map) {
+  std::vector<const std::pair<std::string, std::string>*> sorted;
+  for (const auto& kv : map) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  std::vector<std::pair<std::string, std::string>> out;
+  struct Conflict {
+    int count;
+    size_t initial;
+  };
+  std::map<std::string, Conflict> seen;
+  for (const auto* kv : sorted) {
+    std::string name = std::string(prefix) + "_" + SnakeCase(kv->first);
+    auto it = seen.find(name);
+    if (it == seen.end()) {
+      seen.emplace(name, Conflict{1, out.size()});
+    } else {
+      if (it->second.count == 1) out[it->second.initial].first += "_conflict1";
+      name += "_conflict" + std::to_string(++it->second.count);
+    }
+    out.emplace_back(std::move(name), kv->second);
+  }
+  return out;
+}
+
+void AppendExtraLabels(std::string& out,
+                       const std::vector<std::pair<std::string, std::string>>& extra) {
+  for (const auto& [name, value] : extra) {
+    if (value.empty()) continue;  // an empty label is an absent one
+    if (out.size() > 1) out.push_back(',');
+    out.append(name);
+    out += "=\"";
+    AppendEscapedLabelValue(out, value);
+    out.push_back('"');
+  }
+}
+
+void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* snap) {
+  const Ids& ids = MetricIds();
+  std::string key;
+  auto find_pod = [&](const EntityStats& e) -> const Pod* {
+    if (e.labels.size() < 2) return nullptr;
+    key.assign(e.labels[0]).append("/").append(e.labels[1]);
+    auto it = pods.find(key);
+    if (it == pods.end()) return nullptr;
+    const int uid = UidIndex(e.entity);
+    if (uid >= 0 && static_cast<size_t>(uid) < e.labels.size() && !e.labels[uid].empty() &&
+        !it->second->uid.empty() && e.labels[uid] != it->second->uid &&
+        e.labels[uid] != it->second->mirror_uid) {
+      return nullptr;  // same name, another pod: the one the Summary saw is gone
+    }
+    return it->second.get();
+  };
+  auto image_of = [](const Pod& pod, std::string_view container) -> const std::string* {
+    for (const PodContainer& c : pod.containers) {
+      if (c.name == container) return &c.image;
+    }
+    return nullptr;
+  };
+
+  // Summary usage by pod and container, for the ratios.
+  std::unordered_map<std::string, Usage> pod_usage, container_usage;
+  std::unordered_set<std::string> nodes;
+  for (NodeResult& n : snap->nodes) {
+    nodes.insert(n.node);
+    std::erase_if(n.summary.entities, [&](EntityStats& e) {
+      if (!PodScoped(e.entity)) return false;
+      const Pod* pod = find_pod(e);
+      if (pod == nullptr) return true;
+      if (e.entity == Entity::kPod) {
+        pod_usage[key] = UsageOf(e, ids.pod_cpu, ids.pod_mem);
+      } else if ((e.entity == Entity::kContainer || e.entity == Entity::kAccelerator) &&
+                 e.labels.size() > 2) {
+        if (const std::string* image = image_of(*pod, e.labels[2]); image && !image->empty()) {
+          e.extra_labels.emplace_back("image", *image);
+        }
+        if (e.entity == Entity::kContainer) {
+          container_usage[key + "/" + e.labels[2]] = UsageOf(e, ids.ctr_cpu, ids.ctr_mem);
+        }
+      }
+      return false;
+    });
+  }
+  std::erase_if(snap->metrics_api_entities, [&](const EntityStats& e) {
+    return PodScoped(e.entity) && find_pod(e) == nullptr;
+  });
+
+  std::vector<const Pod*> mine;
+  for (const auto& [k, pod] : pods) {
+    if (pod->node.empty() ? options.include_unscheduled : nodes.count(pod->node) > 0) {
+      mine.push_back(pod.get());
+    }
+  }
+  std::sort(mine.begin(), mine.end(), [](const Pod* a, const Pod* b) {
+    return a->namespace_ != b->namespace_ ? a->namespace_ < b->namespace_ : a->name < b->name;
+  });
+
+  std::vector<EntityStats>& out = snap->pod_entities;
+  for (const Pod* pod : mine) {
+    key.assign(pod->namespace_).append("/").append(pod->name);
+    const auto pu = pod_usage.find(key);
+    const Usage usage = pu == pod_usage.end() ? Usage{} : pu->second;
+
+    EntityStats p;
+    p.entity = Entity::kPod;
+    p.labels = {pod->namespace_, pod->name, pod->node, pod->uid};
+    Put(p, ids.p_cpu_req, pod->requests.cpu);
+    Put(p, ids.p_cpu_lim, pod->limits.cpu);
+    Put(p, ids.p_mem_req, pod->requests.memory);
+    Put(p, ids.p_mem_lim, pod->limits.memory);
+    PutRatio(p, ids.p_cpu_lim_u, usage.cpu, pod->limits.cpu);
+    PutRatio(p, ids.p_mem_lim_u, usage.memory, pod->limits.memory);
+    if (pod->cpu_request_complete) PutRatio(p, ids.p_cpu_req_u, usage.cpu, pod->requests.cpu);
+    if (pod->memory_request_complete) {
+      PutRatio(p, ids.p_mem_req_u, usage.memory, pod->requests.memory);
+    }
+    if (!p.samples.empty()) out.push_back(std::move(p));
+
+    for (const PodContainer& c : pod->containers) {
+      EntityStats e;
+      e.entity = Entity::kContainer;
+      e.labels = {pod->namespace_, pod->name, c.name, pod->node, pod->uid};
+      Put(e, ids.c_cpu_req, c.requests.cpu);
+      Put(e, ids.c_cpu_lim, c.limits.cpu);
+      Put(e, ids.c_mem_req, c.requests.memory);
+      Put(e, ids.c_mem_lim, c.limits.memory);
+      Put(e, ids.c_eph_req, c.requests.ephemeral_storage);
+      Put(e, ids.c_eph_lim, c.limits.ephemeral_storage);
+      const auto cu = container_usage.find(key + "/" + c.name);
+      if (cu != container_usage.end()) {
+        PutRatio(e, ids.c_cpu_lim_u, cu->second.cpu, c.limits.cpu);
+        PutRatio(e, ids.c_cpu_req_u, cu->second.cpu, c.requests.cpu);
+        PutRatio(e, ids.c_mem_lim_u, cu->second.memory, c.limits.memory);
+        PutRatio(e, ids.c_mem_req_u, cu->second.memory, c.requests.memory);
+      }
+      if (!e.samples.empty()) out.push_back(std::move(e));
+    }
+
+    EntityStats info;
+    info.entity = Entity::kPodInfo;
+    info.labels = {pod->namespace_, pod->name,       pod->node,      pod->uid,
+                   pod->owner_kind, pod->owner_name, pod->qos_class, pod->phase};
+    info.samples.push_back(Sample::Uint(ids.info, 1));
+    out.push_back(std::move(info));
+
+    for (const auto& [id, prefix, map] :
+         {std::tuple{ids.labels, "label", &pod->labels},
+          std::tuple{ids.annotations, "annotation", &pod->annotations}}) {
+      EntityStats l;
+      l.entity = Entity::kPod;
+      l.labels = {pod->namespace_, pod->name, pod->node, pod->uid};
+      l.extra_labels = PrometheusLabels(prefix, *map);
+      l.samples.push_back(Sample::Uint(id, 1));
+      out.push_back(std::move(l));
+    }
+  }
+}
+
+}  // namespace kmb
