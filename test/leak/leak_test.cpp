@@ -44,6 +44,9 @@ struct Scenario {
   std::string web_password = "";
 };
 
+// ctest lists a scenario by its name.
+void PrintTo(const Scenario& s, std::ostream* os) { *os << s.name; }
+
 // bcrypt (cost 4) of kWebPassword, as exporter-toolkit web configs hold it.
 constexpr char kWebPassword[] = "kmb-leak-web-password";
 constexpr char kWebPasswordHash[] = "$2b$04$ZpjA8OQYoO6NDsQqTMoelukw0Yp3agkKDIyRBFx2NOExUVbhrY0Be";
