@@ -754,6 +754,10 @@ int SimulatedCluster::Impl::HandleKubelet(mg_connection* conn, int node) {
   constexpr const char* kText = "text/plain; charset=utf-8";
   if (uri == "/healthz") return Send(conn, 200, "ok", kText);
   if (!read_only && !Authorized(conn)) return Send(conn, 401, "Unauthorized\n", kText);
+  if (uri == "/pods" || uri == "/pods/") {  // access: the kubelet's own PodList (node-local mode)
+    const std::string query = "fieldSelector=spec.nodeName%3D" + model->NodeName(node);
+    return ServePodList(conn, query.c_str(), "");
+  }
   if (uri != "/stats/summary" && uri != "/stats/summary/") {
     return Send(conn, 404, "404 page not found\n", kText);
   }

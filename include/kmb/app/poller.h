@@ -19,6 +19,8 @@
 
 namespace kmb {
 
+class KubeletTargets;  // access: src/app/kubelet_targets.h
+
 // The shard a node belongs to: FNV-1a (64-bit) of its name, modulo `total_shards`. Stable across
 // versions and processes, so replicas agree without talking to each other.
 int ShardOf(std::string_view node, int total_shards);
@@ -26,6 +28,7 @@ int ShardOf(std::string_view node, int total_shards);
 class Poller {
  public:
   Poller(const Options& options, std::shared_ptr<KubeClient> client);
+  ~Poller();
 
   // Runs one poll and returns its snapshot. Never throws; failures are in the snapshot.
   SnapshotPtr Poll();
@@ -63,6 +66,12 @@ class Poller {
   std::map<std::string, std::string> node_last_reason_;  // node -> reason of last failure
   std::mutex errors_mu_;  // guards errors_ (summary workers count concurrently)
   std::map<std::pair<std::string, std::string>, uint64_t> errors_;
+
+  // ---- access: kubelet access (proxy/direct) and node-local mode ----
+  std::unique_ptr<KubeletTargets> kubelets_;
+  // Node-local mode: the node's pods from its kubelet's /pods.
+  Status PollLocalPods(Snapshot* snap);
+  std::string local_pods_last_reason_;
 };
 
 // Entry point of the `kube-metrics-bridge` binary.

@@ -719,6 +719,9 @@ inline constexpr MetricDef kMetrics[] = {
     {"kube_metrics_bridge_polls_skipped_total", MetricType::kCounter, "",
      "Poll ticks skipped because the previous poll overran the interval.", Source::kSelf,
      Entity::kSelf, "", 0, "self", "", "", ""},
+    {"kube_metrics_bridge_kubelet_insecure_tls", MetricType::kGauge, "",
+     "1 if kubelet serving certificates are not verified (--kubelet-insecure-tls), else 0.",
+     Source::kSelf, Entity::kSelf, "", 0, "self", "", "", ""},
 };
 
 inline constexpr size_t kMetricCount = sizeof(kMetrics) / sizeof(kMetrics[0]);

@@ -43,6 +43,9 @@ struct Snapshot {
   SourceState metrics_api;
   std::vector<EntityStats> metrics_api_entities;  // kApiNode, kApiPod, kApiContainer
 
+  // access: --kubelet-insecure-tls is in effect (kube_metrics_bridge_kubelet_insecure_tls).
+  bool kubelet_insecure_tls = false;
+
   // Cumulative since start: (source, reason) -> count.
   std::map<std::pair<std::string, std::string>, uint64_t> errors_total;
 };
