@@ -131,6 +131,28 @@ TEST(KubeletAccessTest, ProxyIsForbiddenHereDirectReadsEachKubelet) {
       << no_type->nodes[0].status.message();
 }
 
+// One shared kubelet port that routes by Host: every node is a distinct name on it.
+TEST(KubeletAccessTest, SharedKubeletPortRoutedByHost) {
+  TempDir dir;
+  sim::SimOptions so = KubeletSim();
+  so.nodes = 5;
+  so.kubelet_shared_port = true;
+  Rig rig = Start(so, dir);
+  ASSERT_TRUE(rig.sim);
+  EXPECT_EQ(rig.sim->kubelet_port(0), rig.sim->kubelet_port(4));
+  SnapshotPtr snap = PollOnce(rig.cluster, Parse({"--kubelet-access=direct"}));
+  ExpectAllNodesUp(*snap, 5);
+  // Each name reaches its own node's kubelet; an unknown name none.
+  KubeClient client(rig.cluster, KubeClientOptions{});
+  const std::string port = std::to_string(rig.sim->kubelet_port(0));
+  HttpResponse resp;
+  Status st = client.Get("https://sim-node-3.kubelet.localhost:" + port + "/stats/summary", &resp);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(Contains(resp.body, "\"nodeName\":\"sim-node-3\"")) << resp.body.substr(0, 200);
+  st = client.Get("https://sim-node-9.kubelet.localhost:" + port + "/stats/summary", &resp);
+  EXPECT_EQ(resp.status, 404);
+}
+
 TEST(KubeletAccessTest, KubeletCaBundleWithSeveralCertificates) {
   TempDir dir;
   Rig rig = Start(KubeletSim(), dir);
