@@ -59,8 +59,9 @@ KubeletTargets::KubeletTargets(const Options& options, std::shared_ptr<KubeClien
       kc.ca_file = cluster.ca_file;
     }
     if (options_.kubelet_insecure_tls) {
-      log::Warn("--kubelet-insecure-tls: kubelet serving certificates are NOT verified; anyone "
-                "on the path can read the service-account token and forge the stats");
+      log::Warn(
+          "--kubelet-insecure-tls: kubelet serving certificates are NOT verified; anyone "
+          "on the path can read the service-account token and forge the stats");
     }
   }
   KubeClientOptions ko;
@@ -89,13 +90,13 @@ Status KubeletTargets::BaseUrl(const std::string& node, const NodeEndpoint& endp
     for (const auto& t : options_.kubelet_preferred_address_types) {
       types += (types.empty() ? "" : ",") + t;
     }
-    return Status::Error(reason::kConfig, "node " + node + " has no address of the types " +
-                                              types + " (--kubelet-preferred-address-types)");
+    return Status::Error(reason::kConfig, "node " + node + " has no address of the types " + types +
+                                              " (--kubelet-preferred-address-types)");
   }
   if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
-  int port = options_.kubelet_port > 0      ? options_.kubelet_port
-             : endpoint.kubelet_port > 0    ? endpoint.kubelet_port
-                                            : kDefaultKubeletPort;
+  int port = options_.kubelet_port > 0   ? options_.kubelet_port
+             : endpoint.kubelet_port > 0 ? endpoint.kubelet_port
+                                         : kDefaultKubeletPort;
   const bool read_only = options_.kubelet_read_only_port > 0;
   if (read_only) port = options_.kubelet_read_only_port;
   *url = std::string(read_only ? "http://" : "https://") + host + ":" + std::to_string(port);
@@ -132,7 +133,8 @@ Status KubeletTargets::ResolveLocalNode() {
     if (!st.ok()) return st;
     std::string name;
     st = DecodeNode(resp.body, &name, &endpoint);
-    if (!st.ok()) return Status::Error(st.reason(), "GET /api/v1/nodes/" + node + ": " + st.message());
+    if (!st.ok())
+      return Status::Error(st.reason(), "GET /api/v1/nodes/" + node + ": " + st.message());
   }
   std::string url;
   if (Status st = BaseUrl(node, endpoint, &url); !st.ok()) return st;
@@ -154,12 +156,11 @@ Status KubeletTargets::GetFromKubelet(const std::string& node, const char* path,
   Status st = kubelets_->Get(it->second + path, out);
   if (st.reason() == reason::kTls && !options_.kubelet_insecure_tls) {
     // Typically a kubelet certificate without the node's IP among its SANs.
-    return Status::Error(
-        st.reason(),
-        "node " + node + ": " + st.message() +
-            " (the kubelet certificate does not match its address or CA: try "
-            "--kubelet-preferred-address-types=Hostname, --kubelet-ca-file, or "
-            "--kubelet-insecure-tls; see docs/troubleshooting.md)");
+    return Status::Error(st.reason(),
+                         "node " + node + ": " + st.message() +
+                             " (the kubelet certificate does not match its address or CA: try "
+                             "--kubelet-preferred-address-types=Hostname, --kubelet-ca-file, or "
+                             "--kubelet-insecure-tls; see docs/troubleshooting.md)");
   }
   return st;
 }

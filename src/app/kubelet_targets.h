@@ -42,6 +42,9 @@ class KubeletTargets {
 
   // GET the node's /stats/summary. Errors name the node; a TLS failure says how to fix it.
   Status GetSummary(const std::string& node, HttpResponse* out);
+  // Re-reads the kubelet client's token, CA and client certificate files (SIGHUP).
+  Status ReloadFiles() { return kubelets_ ? kubelets_->ReloadFiles() : Status::Ok(); }
+
   // GET the node's kubelet /pods (a PodList), direct access only.
   Status GetPods(const std::string& node, HttpResponse* out);
 
@@ -53,8 +56,8 @@ class KubeletTargets {
   Options options_;
   bool direct_ = false;
   std::shared_ptr<KubeClient> api_;
-  std::shared_ptr<KubeClient> kubelets_;  // direct access: one client for every kubelet
-  Status setup_;                          // e.g. an unreadable --kubelet-ca-file
+  std::shared_ptr<KubeClient> kubelets_;          // direct access: one client for every kubelet
+  Status setup_;                                  // e.g. an unreadable --kubelet-ca-file
   std::map<std::string, std::string> base_urls_;  // node -> "https://host:port"
   std::map<std::string, std::string> missing_;    // node -> why it has no URL
 };

@@ -7,11 +7,11 @@
 #include <future>
 #include <thread>
 
+#include "app/kubelet_targets.h"
 #include "kmb/sources/metrics_api.h"
 #include "kmb/sources/node_list.h"
 #include "kmb/sources/summary.h"
 #include "kmb/util/log.h"
-#include "app/kubelet_targets.h"
 
 namespace kmb {
 namespace {
@@ -211,6 +211,12 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   }
 }
 
+Status Poller::ReloadFiles() {
+  Status st = client_->ReloadFiles();
+  Status kubelets = kubelets_->ReloadFiles();
+  return st.ok() ? kubelets : st;
+}
+
 Status Poller::PollLocalPods(Snapshot* snap) {
   HttpResponse resp;
   Status st = kubelets_->GetPods(options_.node_name, &resp);
@@ -218,8 +224,8 @@ Status Poller::PollLocalPods(Snapshot* snap) {
   if (st.ok()) {
     st = DecodePodPlacements(resp.body, &page);
     if (!st.ok()) {
-      st = Status::Error(st.reason(), "node " + options_.node_name + " kubelet /pods: " +
-                                          st.message());
+      st = Status::Error(st.reason(),
+                         "node " + options_.node_name + " kubelet /pods: " + st.message());
     }
   }
   if (!st.ok()) {
@@ -232,8 +238,8 @@ Status Poller::PollLocalPods(Snapshot* snap) {
   }
   local_pods_last_reason_.clear();
   // node-local pods -> pod metadata (enrich)
-  log::Debug("node-local pods", {{"node", options_.node_name},
-                                 {"pods", std::to_string(page.pods.size())}});
+  log::Debug("node-local pods",
+             {{"node", options_.node_name}, {"pods", std::to_string(page.pods.size())}});
   (void)snap;
   return Status::Ok();
 }

@@ -381,8 +381,8 @@ KubeClient::KubeClient(ClusterConfig config, KubeClientOptions options)
   impl_->InitShare();
   impl_->InitUrl();
   if (impl_->config.exec) {
-    impl_->exec = std::make_unique<ExecCredentialSource>(
-        *impl_->config.exec, impl_->config, impl_->options.exec_timeout_seconds);
+    impl_->exec = std::make_unique<ExecCredentialSource>(*impl_->config.exec, impl_->config,
+                                                         impl_->options.exec_timeout_seconds);
   }
 }
 
@@ -413,8 +413,8 @@ Status KubeClient::ReloadFiles() {
   std::string ca, cert, key, err;
   auto read = [&](const std::string& path, const char* what, std::string* out) -> Status {
     if (path.empty() || ReadWholeFile(path, out, &err)) return Status::Ok();
-    return Status::Error(reason::kConfig,
-                         std::string("reload: ") + what + " " + path + ": cannot read (" + err + ")");
+    return Status::Error(reason::kConfig, std::string("reload: ") + what + " " + path +
+                                              ": cannot read (" + err + ")");
   };
   if (Status st = read(c.ca_file, "CA file", &ca); !st.ok()) return st;
   if (Status st = read(c.client_cert_file, "client certificate file", &cert); !st.ok()) return st;
@@ -461,7 +461,8 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
   if (!token.empty()) {
     headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
   }
-  if (!im.host_header.empty() && !absolute) headers = curl_slist_append(headers, im.host_header.c_str());
+  if (!im.host_header.empty() && !absolute)
+    headers = curl_slist_append(headers, im.host_header.c_str());
   if (post) headers = curl_slist_append(headers, "Content-Type: application/json");
 
   Handle* h = im.Acquire();

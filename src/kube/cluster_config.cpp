@@ -139,9 +139,8 @@ Status LoadCluster(const Kubeconfig& kc, const std::string& name, const YAML::No
   if (!HasHttpScheme(out->server)) {
     return kc.Error(where + ": server " + out->server + " is not an http(s) URL");
   }
-  if (Status st =
-          GetPem(kc, c, where, "certificate-authority", "certificate-authority-data", &out->ca_pem,
-                 &out->ca_file);
+  if (Status st = GetPem(kc, c, where, "certificate-authority", "certificate-authority-data",
+                         &out->ca_pem, &out->ca_file);
       !st.ok()) {
     return st;
   }
@@ -174,8 +173,7 @@ Status LoadExec(const Kubeconfig& kc, const std::string& name, const YAML::Node&
                     " is not supported (want client.authentication.k8s.io/v1 or v1beta1)");
   }
   if (Status st = GetString(kc, e, "installHint", where, &x.install_hint); !st.ok()) return st;
-  if (Status st = GetBool(kc, e, "provideClusterInfo", where, &x.provide_cluster_info);
-      !st.ok()) {
+  if (Status st = GetBool(kc, e, "provideClusterInfo", where, &x.provide_cluster_info); !st.ok()) {
     return st;
   }
   std::string mode;

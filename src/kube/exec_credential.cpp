@@ -8,9 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -147,11 +147,12 @@ std::string ExecInfoJson(const ExecConfig& exec, const ClusterConfig& cluster) {
   return info.dump();
 }
 
-Status RunExecPlugin(const ExecConfig& exec, const std::string& exec_info,
-                     double timeout_seconds, ExecCredential* out) {
+Status RunExecPlugin(const ExecConfig& exec, const std::string& exec_info, double timeout_seconds,
+                     ExecCredential* out) {
   if (exec.interactive_mode == "Always") {
-    return Fail(exec, "needs an interactive terminal (interactiveMode Always), which the exporter "
-                      "never has; use a plugin that works with interactiveMode Never");
+    return Fail(exec,
+                "needs an interactive terminal (interactiveMode Always), which the exporter "
+                "never has; use a plugin that works with interactiveMode Never");
   }
   // Environment: ours, then the kubeconfig's env entries (overriding), then KUBERNETES_EXEC_INFO.
   std::vector<std::string> env_strings;
@@ -192,8 +193,8 @@ Status RunExecPlugin(const ExecConfig& exec, const std::string& exec_info,
   sigset_t no_signals, default_signals;
   sigemptyset(&no_signals);
   sigfillset(&default_signals);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &no_signals);
   posix_spawnattr_setsigdefault(&attr, &default_signals);
@@ -212,9 +213,8 @@ Status RunExecPlugin(const ExecConfig& exec, const std::string& exec_info,
 
   std::string output;
   bool timed_out = false, too_large = false;
-  const auto deadline =
-      std::chrono::steady_clock::now() +
-      std::chrono::milliseconds(static_cast<long>(timeout_seconds * 1000));
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<long>(timeout_seconds * 1000));
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -301,8 +301,8 @@ Status ExecCredentialSource::Get(ExecCredential* out, uint64_t* generation) {
       cached_.reset();
       return st;
     }
-    if (!last_error_reason_.empty()) log::Info("exec credential plugin recovered",
-                                               {{"command", exec_.command}});
+    if (!last_error_reason_.empty())
+      log::Info("exec credential plugin recovered", {{"command", exec_.command}});
     last_error_reason_.clear();
     failure_ = Status::Ok();
     cached_ = std::move(fresh);

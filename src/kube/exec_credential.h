@@ -37,8 +37,8 @@ std::string ExecInfoJson(const ExecConfig& exec, const ClusterConfig& cluster);
 
 // Runs the plugin once: stdin /dev/null, stdout captured (at most 1 MiB), stderr discarded, its
 // own process group killed when it outlives `timeout_seconds`.
-Status RunExecPlugin(const ExecConfig& exec, const std::string& exec_info,
-                     double timeout_seconds, ExecCredential* out);
+Status RunExecPlugin(const ExecConfig& exec, const std::string& exec_info, double timeout_seconds,
+                     ExecCredential* out);
 
 // The cached credential of one client. Thread-safe; concurrent callers wait for one run.
 class ExecCredentialSource {

@@ -124,10 +124,12 @@ TEST(KubeletAccessTest, ProxyIsForbiddenHereDirectReadsEachKubelet) {
       PollOnce(rig.cluster, Parse({"--kubelet-access=direct", "--kubelet-port=1"}));
   for (const NodeResult& r : wrong_port->nodes) EXPECT_EQ(r.status.reason(), "connect");
   // Only Hostname addresses (node names, which do not resolve): a clear failure per node.
-  SnapshotPtr no_type = PollOnce(rig.cluster, Parse({"--kubelet-access=direct",
-                                                     "--kubelet-preferred-address-types=ExternalIP"}));
+  SnapshotPtr no_type =
+      PollOnce(rig.cluster,
+               Parse({"--kubelet-access=direct", "--kubelet-preferred-address-types=ExternalIP"}));
   EXPECT_EQ(no_type->nodes[0].status.reason(), "config");
-  EXPECT_TRUE(Contains(no_type->nodes[0].status.message(), "has no address of the types ExternalIP"))
+  EXPECT_TRUE(
+      Contains(no_type->nodes[0].status.message(), "has no address of the types ExternalIP"))
       << no_type->nodes[0].status.message();
 }
 
@@ -163,11 +165,13 @@ TEST(KubeletAccessTest, KubeletCaBundleWithSeveralCertificates) {
   testing::WriteFile(dir.file("unrelated.pem"), unrelated.ca_cert_pem);
   testing::WriteFile(dir.file("bundle.pem"), unrelated.ca_cert_pem + rig.sim->ca_pem());
 
-  SnapshotPtr wrong = PollOnce(rig.cluster, Parse({"--kubelet-access=direct",
-                                                   "--kubelet-ca-file=" + dir.file("unrelated.pem")}));
+  SnapshotPtr wrong = PollOnce(
+      rig.cluster,
+      Parse({"--kubelet-access=direct", "--kubelet-ca-file=" + dir.file("unrelated.pem")}));
   EXPECT_EQ(wrong->nodes.at(0).status.reason(), "tls");
-  SnapshotPtr bundle = PollOnce(rig.cluster, Parse({"--kubelet-access=direct",
-                                                    "--kubelet-ca-file=" + dir.file("bundle.pem")}));
+  SnapshotPtr bundle =
+      PollOnce(rig.cluster,
+               Parse({"--kubelet-access=direct", "--kubelet-ca-file=" + dir.file("bundle.pem")}));
   ExpectAllNodesUp(*bundle, 3);
 
   // The API server's CA as a bundle too (kubeconfig certificate-authority-data).
@@ -178,8 +182,8 @@ TEST(KubeletAccessTest, KubeletCaBundleWithSeveralCertificates) {
   Status st = client->Get("/api/v1/nodes", &resp);
   EXPECT_TRUE(st.ok()) << st.message();
 
-  SnapshotPtr missing = PollOnce(rig.cluster, Parse({"--kubelet-access=direct",
-                                                     "--kubelet-ca-file=" + dir.file("nope.pem")}));
+  SnapshotPtr missing = PollOnce(
+      rig.cluster, Parse({"--kubelet-access=direct", "--kubelet-ca-file=" + dir.file("nope.pem")}));
   EXPECT_EQ(missing->nodes.at(0).status.reason(), "config");
   EXPECT_TRUE(Contains(missing->nodes.at(0).status.message(), "nope.pem"));
 }
@@ -259,8 +263,8 @@ TEST(AccessOptionsTest, ContradictionsAreRejectedWithOneLine) {
   EXPECT_TRUE(Contains(ParseError({"--kubelet-address=10.0.0.1"}), "needs --node-name"));
   EXPECT_TRUE(Contains(ParseError({"--kubelet-preferred-address-types=InternalIP,Foo"}),
                        "unknown type \"Foo\""));
-  EXPECT_TRUE(Contains(ParseError({"--kubelet-insecure-tls", "--kubelet-ca-file=x"}),
-                       "contradict"));
+  EXPECT_TRUE(
+      Contains(ParseError({"--kubelet-insecure-tls", "--kubelet-ca-file=x"}), "contradict"));
   EXPECT_TRUE(Contains(ParseError({"--kubelet-access=sideways"}), "--kubelet-access"));
   Options o = Parse({"--kubelet-read-only-port=10255"});
   EXPECT_EQ(o.kubelet_access, "direct");
@@ -325,8 +329,7 @@ TEST(ExecPluginTest, BinaryWithExecPluginKubeconfig) {
         {"kind", "Config"},
         {"clusters",
          {{{"name", "sim"},
-           {"cluster",
-            {{"server", rig.sim->url()}, {"certificate-authority-data", ""}}}}}},
+           {"cluster", {{"server", rig.sim->url()}, {"certificate-authority-data", ""}}}}}},
         {"users",
          {{{"name", "u"},
            {"user",

@@ -52,9 +52,9 @@ TEST(NodeEndpointTest, BadInputIsADecodeError) {
   EXPECT_EQ(DecodeNode("[1]", &name, &e).reason(), "decode");
   EXPECT_EQ(DecodeNode(R"({"metadata":{}})", &name, &e).message(),
             "Node: an item has no metadata.name");
-  EXPECT_EQ(DecodeNode(R"({"metadata":{"name":"n"},"status":{"addresses":{}}})", &name, &e)
-                .message(),
-            "Node: status.addresses is not an array");
+  EXPECT_EQ(
+      DecodeNode(R"({"metadata":{"name":"n"},"status":{"addresses":{}}})", &name, &e).message(),
+      "Node: status.addresses is not an array");
 }
 
 }  // namespace

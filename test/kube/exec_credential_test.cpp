@@ -7,9 +7,9 @@
 
 #include <string>
 
+#include "common/test_util.h"
 #include "kmb/kube/client.h"
 #include "kmb/kube/cluster_config.h"
-#include "common/test_util.h"
 #include "kube/kube_test_support.h"
 
 namespace kmb {
@@ -44,8 +44,8 @@ std::string TokenPlugin(const TempDir& dir, const std::string& token_expr,
   return Script(dir, "plugin.sh",
                 "n=$(cat " + runs + " 2>/dev/null || echo 0); n=$((n+1)); echo $n > " + runs +
                     "\nprintf '{\"apiVersion\":\"%s\",\"kind\":\"ExecCredential\","
-                    "\"status\":{\"token\":\"%s\"%s}}' '" + api + "' \"" + token_expr + "\" '" +
-                    extra + "'\n");
+                    "\"status\":{\"token\":\"%s\"%s}}' '" +
+                    api + "' \"" + token_expr + "\" '" + extra + "'\n");
 }
 
 int Runs(const TempDir& dir) {
@@ -226,8 +226,9 @@ TEST(ExecCredentialTest, ClientCertificateFromPlugin) {
   };
   dir.Write("cred.json", std::string("{\"apiVersion\":\"") + kV1 +
                              "\",\"kind\":\"ExecCredential\",\"status\":{"
-                             "\"clientCertificateData\":\"" + json_escape(client_cert.cert_pem) +
-                             "\",\"clientKeyData\":\"" + json_escape(client_cert.key_pem) + "\"}}");
+                             "\"clientCertificateData\":\"" +
+                             json_escape(client_cert.cert_pem) + "\",\"clientKeyData\":\"" +
+                             json_escape(client_cert.key_pem) + "\"}}");
   ClusterConfig cfg;
   cfg.server = server->url();
   cfg.ca_pem = ca.cert_pem;

@@ -68,6 +68,11 @@ class Poller {
   std::map<std::pair<std::string, std::string>, uint64_t> errors_;
 
   // ---- access: kubelet access (proxy/direct) and node-local mode ----
+ public:
+  // SIGHUP: KubeClient::ReloadFiles() on the API server client and the kubelet client.
+  Status ReloadFiles();
+
+ private:
   std::unique_ptr<KubeletTargets> kubelets_;
   // Node-local mode: the node's pods from its kubelet's /pods.
   Status PollLocalPods(Snapshot* snap);

@@ -16,11 +16,11 @@ struct ExecConfig {
   std::string command;  // as written; relative paths with a '/' resolved against the kubeconfig
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;  // added to the exporter's environment
-  std::string api_version;   // client.authentication.k8s.io/v1 or /v1beta1
-  std::string install_hint;  // shown when the command cannot be run
-  bool provide_cluster_info = false;  // KUBERNETES_EXEC_INFO carries spec.cluster
+  std::string api_version;                       // client.authentication.k8s.io/v1 or /v1beta1
+  std::string install_hint;                      // shown when the command cannot be run
+  bool provide_cluster_info = false;             // KUBERNETES_EXEC_INFO carries spec.cluster
   std::string interactive_mode = "IfAvailable";  // Never | IfAvailable | Always
-  std::string user;  // kubeconfig user name, for messages
+  std::string user;                              // kubeconfig user name, for messages
 };
 
 struct ClusterConfig {
