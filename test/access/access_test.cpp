@@ -61,12 +61,18 @@ std::string ParseError(std::vector<std::string> args) {
   return err;
 }
 
-sim::SimOptions KubeletSim() {
+// A small HTTPS cluster requiring kToken, without kubelet listeners.
+sim::SimOptions TlsSim(int nodes, int pods_per_node) {
   sim::SimOptions so;
-  so.nodes = 3;
-  so.pods_per_node = 2;
+  so.nodes = nodes;
+  so.pods_per_node = pods_per_node;
   so.tls = true;
   so.token = kToken;
+  return so;
+}
+
+sim::SimOptions KubeletSim() {
+  sim::SimOptions so = TlsSim(3, 2);
   so.kubelets = true;
   // The node proxy is forbidden: only a poller that really goes to the kubelets succeeds.
   so.deny = {"nodes/proxy"};
@@ -279,12 +285,7 @@ TEST(KubectlProxyTest, SummariesAndMetricsApiThroughKubectlProxy) {
     GTEST_FAIL() << "kubectl missing: scripts/install-deps.sh installs kubernetes-client";
   }
   TempDir dir;
-  sim::SimOptions so;
-  so.nodes = 2;
-  so.pods_per_node = 2;
-  so.tls = true;
-  so.token = kToken;
-  Rig rig = Start(so, dir);
+  Rig rig = Start(TlsSim(2, 2), dir);
   ASSERT_TRUE(rig.sim);
   testing::Child proxy({"/usr/bin/kubectl", "proxy", "--kubeconfig", dir.file("kubeconfig"),
                         "--port=0", "--address=127.0.0.1"},
@@ -306,12 +307,7 @@ TEST(KubectlProxyTest, SummariesAndMetricsApiThroughKubectlProxy) {
 // broken one that prints the token gives one clear line, and the token appears nowhere.
 TEST(ExecPluginTest, BinaryWithExecPluginKubeconfig) {
   TempDir dir;
-  sim::SimOptions so;
-  so.nodes = 2;
-  so.pods_per_node = 1;
-  so.tls = true;
-  so.token = kToken;
-  Rig rig = Start(so, dir);
+  Rig rig = Start(TlsSim(2, 1), dir);
   ASSERT_TRUE(rig.sim);
   auto plugin = [&](const std::string& name, const std::string& body) {
     const std::string path = dir.file(name);
