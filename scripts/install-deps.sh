@@ -23,6 +23,10 @@ command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 packages+=(binutils)
 
+# access tests: `kubectl proxy` in front of the simulator. Debian's kubernetes-client ships
+# /usr/bin/kubectl; a kubectl installed otherwise is kept.
+if ! command -v kubectl >/dev/null 2>&1; then packages+=(kubernetes-client); fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

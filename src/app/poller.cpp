@@ -9,6 +9,7 @@
 
 #include "kmb/sources/entity_dedup.h"
 #include "kmb/exposition/enrich.h"
+#include "app/kubelet_targets.h"
 #include "kmb/sources/metrics_api.h"
 #include "kmb/sources/node_list.h"
 #include "kmb/sources/summary.h"
@@ -40,7 +41,9 @@ int ShardOf(std::string_view node, int total_shards) {
 }
 
 Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
-    : options_(options), client_(std::move(client)) {
+    : options_(options),
+      client_(std::move(client)),
+      kubelets_(std::make_unique<KubeletTargets>(options_, client_)) {
   retry_.max_attempts = 1 + options_.max_retries;
   // ---- Watch cache ----
   if (options_.watch_cache) {
@@ -89,6 +92,7 @@ Status Poller::ListNodes(std::vector<std::string>* names) {
     return Status::Ok();
   }
   NodeListPage page;
+  page.want_endpoints = kubelets_->wants_endpoints();  // access: direct kubelet URLs
   Status st = ListPages("/api/v1/nodes", 10000, [&](std::string_view body, std::string* next) {
     page.continue_token.clear();
     Status decoded = DecodeNodeList(body, &page);
@@ -96,6 +100,7 @@ Status Poller::ListNodes(std::vector<std::string>* names) {
     return decoded;
   });
   if (!st.ok()) return st;
+  kubelets_->SetEndpoints(page.names, page.endpoints);
   *names = std::move(page.names);
   std::erase_if(*names, [&](const std::string& n) { return !MyNode(n); });
   std::sort(names->begin(), names->end());
@@ -158,9 +163,12 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
         continue;
       }
       HttpResponse resp;
-      r.status = GetWithRetry(*client_, "/api/v1/nodes/" + r.node + "/proxy/stats/summary", &resp,
-                              options_.kubelet_timeout_seconds, retry_,
-                              [&](const Status& failed) { CountError(kSummary, failed); });
+      // Node proxy or the kubelet itself (access), retried within --kubelet-timeout (faults).
+      r.status = kubelets_->GetSummary(
+          r.node, &resp, [&](KubeClient& c, std::string_view url, HttpResponse* out) {
+            return GetWithRetry(c, url, out, options_.kubelet_timeout_seconds, retry_,
+                                [&](const Status& failed) { CountError(kSummary, failed); });
+          });
       if (r.status.ok()) {
         // The client leaves simdjson's padding after the body: decode in place, no copy.
         Status st = DecodeSummary(resp.body, resp.body.capacity(), r.node, &r.summary);
@@ -253,10 +261,44 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   }
 }
 
+Status Poller::ReloadFiles() {
+  Status st = client_->ReloadFiles();
+  Status kubelets = kubelets_->ReloadFiles();
+  return st.ok() ? kubelets : st;
+}
+
+Status Poller::PollLocalPods(Snapshot* snap) {
+  HttpResponse resp;
+  Status st = kubelets_->GetPods(options_.node_name, &resp);
+  PodListPage page;
+  if (st.ok()) {
+    st = DecodePodPlacements(resp.body, &page);
+    if (!st.ok()) {
+      st = Status::Error(st.reason(),
+                         "node " + options_.node_name + " kubelet /pods: " + st.message());
+    }
+  }
+  if (!st.ok()) {
+    CountError(kSummary, st);
+    if (local_pods_last_reason_ != st.reason()) {
+      log::Warn("node-local pod list failed", {{"reason", st.reason()}, {"error", st.message()}});
+    }
+    local_pods_last_reason_ = st.reason();
+    return st;
+  }
+  local_pods_last_reason_.clear();
+  // node-local pods -> pod metadata (enrich)
+  log::Debug("node-local pods",
+             {{"node", options_.node_name}, {"pods", std::to_string(page.pods.size())}});
+  (void)snap;
+  return Status::Ok();
+}
+
 SnapshotPtr Poller::Poll() {
   auto snap = std::make_shared<Snapshot>();
   snap->summary.enabled = options_.summary;
   snap->metrics_api.enabled = options_.metrics_api;
+  snap->kubelet_insecure_tls = kubelets_->insecure_tls();  // access
 
   // The first poll gives the watch caches a chance to sync (--once needs it).
   if (polls_ == 0) {
@@ -273,7 +315,12 @@ SnapshotPtr Poller::Poll() {
   if (options_.summary) {
     auto start = std::chrono::steady_clock::now();
     std::vector<std::string> names;
-    Status st = ListNodes(&names);
+    // access: node-local mode polls its own node only and never lists nodes.
+    Status st = kubelets_->node_local() ? kubelets_->ResolveLocalNode() : ListNodes(&names);
+    if (kubelets_->node_local() && st.ok()) {
+      names = {options_.node_name};
+      PollLocalPods(snap.get());
+    }
     if (!st.ok()) {
       CountError(kSummary, st);
       if (node_list_last_reason_ != st.reason()) {

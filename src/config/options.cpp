@@ -187,6 +187,39 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                  "k8s_pod_annotations (* for all)")
       ->delimiter(',');
   std::string sim_watch_close_after = "0s";
+  // ---- access: kubelet access and node-local mode ----
+  std::string preferred_types = "InternalIP,ExternalIP,Hostname", exec_timeout = "30s";
+  app.add_option("--kubelet-access", o.kubelet_access,
+                 "proxy: fetch Summaries through the API server's node proxy; direct: from each "
+                 "kubelet (HTTPS, the same token)")
+      ->check(CLI::IsMember({"proxy", "direct"}))
+      ->capture_default_str();
+  app.add_option("--kubelet-preferred-address-types", preferred_types,
+                 "Node address types to try, in order, with direct access")
+      ->capture_default_str();
+  app.add_option("--kubelet-port", o.kubelet_port,
+                 "Kubelet port with direct access (default: the node's advertised port, else "
+                 "10250)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--kubelet-ca-file", o.kubelet_ca_file,
+                 "CA bundle for kubelet serving certificates (default: the cluster CA)");
+  app.add_flag("--kubelet-insecure-tls", o.kubelet_insecure_tls,
+               "Do not verify kubelet serving certificates (insecure; exported as "
+               "kube_metrics_bridge_kubelet_insecure_tls)");
+  app.add_option("--kubelet-read-only-port", o.kubelet_read_only_port,
+                 "Read Summaries over plain HTTP from this kubelet port without auth (e.g. "
+                 "10255; implies direct access)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--node-name", o.node_name,
+                 "Node-local mode (DaemonSet, pass $(NODE_NAME)): poll only this node's kubelet "
+                 "directly, its pods from the kubelet's /pods; metrics-api off unless --sources");
+  app.add_option("--kubelet-address", o.kubelet_address,
+                 "With --node-name: the kubelet's host (e.g. $(HOST_IP)), instead of the "
+                 "node's address from the API server");
+  app.add_option("--exec-plugin-timeout", exec_timeout,
+                 "A kubeconfig exec credential plugin running longer is killed")
+      ->check(duration)
+      ->capture_default_str();
 
   CLI::App* simulate = app.add_subcommand(
       "simulate", "Serve a simulated cluster (API server, node proxy, metrics.k8s.io)");
@@ -388,6 +421,44 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
             std::string(list == &o.metric_allowlist ? "--metric-allowlist" : "--metric-denylist") +
             ": bad regular expression \"" + re + "\": " + e.what());
       }
+    }
+  }
+  // ---- access: kubelet access and node-local mode ----
+  {
+    o.exec_timeout_seconds = *ParseDurationFlag(exec_timeout);
+    const bool access_given = app.get_option("--kubelet-access")->count() > 0;
+    o.kubelet_preferred_address_types.clear();
+    std::stringstream ts(preferred_types);
+    static const std::vector<std::string> kTypes = {"InternalIP", "ExternalIP", "Hostname",
+                                                    "InternalDNS", "ExternalDNS"};
+    while (std::getline(ts, item, ',')) {
+      if (item.empty()) continue;
+      if (std::find(kTypes.begin(), kTypes.end(), item) == kTypes.end()) {
+        return fail("--kubelet-preferred-address-types: unknown type \"" + item +
+                    "\" (known: InternalIP, ExternalIP, Hostname, InternalDNS, ExternalDNS)");
+      }
+      o.kubelet_preferred_address_types.push_back(item);
+    }
+    if (o.kubelet_preferred_address_types.empty()) {
+      return fail("--kubelet-preferred-address-types: name at least one type");
+    }
+    if (o.kubelet_read_only_port > 0 || !o.node_name.empty()) {
+      if (access_given && o.kubelet_access == "proxy") {
+        return fail(std::string(o.node_name.empty() ? "--kubelet-read-only-port" : "--node-name") +
+                    " reads kubelets directly; drop --kubelet-access=proxy");
+      }
+      o.kubelet_access = "direct";
+    }
+    if (!o.kubelet_address.empty() && o.node_name.empty()) {
+      return fail("--kubelet-address needs --node-name (node-local mode)");
+    }
+    if (o.kubelet_insecure_tls && !o.kubelet_ca_file.empty()) {
+      return fail("--kubelet-insecure-tls and --kubelet-ca-file contradict each other");
+    }
+    if (!o.node_name.empty()) {
+      if (o.total_shards > 1) return fail("--node-name (node-local mode) does not shard");
+      // The Metrics API is cluster-wide: every DaemonSet pod would export all of it.
+      if (app.get_option("--sources")->count() == 0) o.metrics_api = false;
     }
   }
   if (o.demo && (!o.kubeconfig.empty() || !o.apiserver.empty()))

@@ -329,6 +329,7 @@ struct Renderer {
     AddSelf("kube_metrics_bridge_polls_total", {}, static_cast<double>(snap.polls_total));
     AddSelf("kube_metrics_bridge_polls_skipped_total", {},
             static_cast<double>(snap.polls_skipped_total));
+    AddSelf("kube_metrics_bridge_kubelet_insecure_tls", {}, snap.kubelet_insecure_tls ? 1 : 0);
     auto source_block = [&](std::string_view source, const SourceState& st, uint64_t series) {
       if (!st.enabled) return;
       AddSelf("kube_metrics_bridge_poll_duration_seconds", {{"source", source}}, st.poll_seconds);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kmb/util/log.h"
+#include "kube/exec_credential.h"
 #include "kube/file_util.h"
 #include "kube/http_text.h"
 
@@ -81,7 +82,18 @@ const char* TransportReason(CURLcode rc, std::string_view text) {
 struct Handle {
   CURL* easy = nullptr;
   char errbuf[CURL_ERROR_SIZE] = {};
+  uint64_t files_generation = 0;      // KubeClient::ReloadFiles() count when set up
+  uint64_t exec_cert_generation = 0;  // exec plugin credential whose client cert it carries
 };
+
+// The exec credential generation the calling thread's current request used (for the retry
+// after a 401, which must invalidate only that credential).
+thread_local uint64_t tls_exec_generation = 0;
+
+// An absolute URL ("https://10.0.0.5:10250/stats/summary") rather than a path on the server.
+bool IsAbsoluteUrl(std::string_view s) {
+  return s.starts_with("https://") || s.starts_with("http://");
+}
 
 // State of one transfer, seen by the write callback.
 struct Transfer {
@@ -140,6 +152,12 @@ struct KubeClient::Impl {
   std::string token;
   struct timespec token_mtime = {};
   off_t token_size = -1;
+  bool token_file_missing_logged = false;
+
+  // ---- access: exec credential plugin and ReloadFiles() ----
+  std::unique_ptr<ExecCredentialSource> exec;
+  std::mutex files_mu;  // guards the TLS material in `config` against ReloadFiles()
+  std::atomic<uint64_t> files_generation{0};
 
   ~Impl() {
     for (Handle* h : free_handles) {
@@ -198,6 +216,8 @@ struct KubeClient::Impl {
   // Options that stay the same for every request of this client.
   Handle* NewHandle() {
     auto* h = new Handle;
+    std::lock_guard<std::mutex> files_lock(files_mu);
+    h->files_generation = files_generation.load();
     CURL* e = h->easy = curl_easy_init();
     curl_easy_setopt(e, CURLOPT_SHARE, share);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for DNS timeouts in threads
@@ -217,6 +237,9 @@ struct KubeClient::Impl {
     const bool h2 =
         options.http2 && (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, h2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+    if (options.max_cached_connections > 0) {
+      curl_easy_setopt(e, CURLOPT_MAXCONNECTS, static_cast<long>(options.max_cached_connections));
+    }
     if (connect_to_list) curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_list);
     if (!config.proxy_url.empty()) curl_easy_setopt(e, CURLOPT_PROXY, config.proxy_url.c_str());
 
@@ -246,20 +269,64 @@ struct KubeClient::Impl {
   }
 
   Handle* Acquire() {
+    Handle* h = nullptr;
     {
       std::lock_guard<std::mutex> lock(pool_mu);
       if (!free_handles.empty()) {
-        Handle* h = free_handles.back();
+        h = free_handles.back();
         free_handles.pop_back();
-        return h;
       }
     }
-    return NewHandle();
+    if (h == nullptr) h = NewHandle();
+    ApplyExecClientCert(h);
+    return h;
   }
 
   void Release(Handle* h) {
+    if (h->files_generation != files_generation.load()) {  // set up before ReloadFiles()
+      curl_easy_cleanup(h->easy);
+      delete h;
+      return;
+    }
     std::lock_guard<std::mutex> lock(pool_mu);
     free_handles.push_back(h);
+  }
+
+  // The credential of this request: the exec plugin's token (running the plugin when needed),
+  // else the static or file token. Fails only when the exec plugin does.
+  Status Auth(std::string* token) {
+    tls_exec_generation = 0;
+    if (!exec) {
+      *token = Token();
+      return Status::Ok();
+    }
+    ExecCredential cred;
+    Status st = exec->Get(&cred, &tls_exec_generation);
+    if (!st.ok()) return st;
+    *token = cred.token;
+    return Status::Ok();
+  }
+
+  // With an exec plugin returning a client certificate, puts the current one on the handle.
+  void ApplyExecClientCert(Handle* h) {
+    if (!exec || tls_exec_generation == 0 || h->exec_cert_generation == tls_exec_generation) return;
+    ExecCredential cred;
+    const uint64_t generation = tls_exec_generation;
+    if (!exec->Peek(generation, &cred) || cred.client_cert_pem.empty()) return;
+    curl_blob cert{cred.client_cert_pem.data(), cred.client_cert_pem.size(), CURL_BLOB_COPY};
+    curl_blob key{cred.client_key_pem.data(), cred.client_key_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(h->easy, CURLOPT_SSLCERTTYPE, "PEM");
+    curl_easy_setopt(h->easy, CURLOPT_SSLCERT_BLOB, &cert);
+    curl_easy_setopt(h->easy, CURLOPT_SSLKEYTYPE, "PEM");
+    curl_easy_setopt(h->easy, CURLOPT_SSLKEY_BLOB, &key);
+    h->exec_cert_generation = generation;
+  }
+
+  // After a 401: with an exec plugin, drop the credential that request used and say to retry.
+  bool RefreshAfterUnauthorized() {
+    if (!exec || tls_exec_generation == 0) return false;
+    exec->Invalidate(tls_exec_generation);
+    return true;
   }
 
   // The bearer token: from token_file when set (re-read when it changes, since projected
@@ -268,7 +335,18 @@ struct KubeClient::Impl {
     if (config.token_file.empty()) return config.token;
     std::lock_guard<std::mutex> lock(token_mu);
     struct stat st {};
-    if (::stat(config.token_file.c_str(), &st) != 0) return token.empty() ? config.token : token;
+    if (::stat(config.token_file.c_str(), &st) != 0) {
+      if (!token_file_missing_logged) {
+        log::Warn("token file disappeared; using the last token read from it",
+                  {{"token_file", config.token_file}});
+        token_file_missing_logged = true;
+      }
+      return token.empty() ? config.token : token;
+    }
+    if (token_file_missing_logged) {
+      log::Info("token file is back", {{"token_file", config.token_file}});
+      token_file_missing_logged = false;
+    }
     if (st.st_size == token_size && st.st_mtim.tv_sec == token_mtime.tv_sec &&
         st.st_mtim.tv_nsec == token_mtime.tv_nsec && !token.empty()) {
       return token;
@@ -286,12 +364,15 @@ struct KubeClient::Impl {
   }
 
   // Accept, the bearer token and Host (tls-server-name) headers of every request.
-  curl_slist* BaseHeaders(const std::string& token) const {
+  // `absolute`: a kubelet URL (access), which gets no tls-server-name Host rewrite.
+  curl_slist* BaseHeaders(const std::string& token, bool absolute = false) const {
     curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
     if (!token.empty()) {
       headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
     }
-    if (!host_header.empty()) headers = curl_slist_append(headers, host_header.c_str());
+    if (!host_header.empty() && !absolute) {
+      headers = curl_slist_append(headers, host_header.c_str());
+    }
     return headers;
   }
 
@@ -326,6 +407,10 @@ KubeClient::KubeClient(ClusterConfig config, KubeClientOptions options)
   impl_->options = std::move(options);
   impl_->InitShare();
   impl_->InitUrl();
+  if (impl_->config.exec) {
+    impl_->exec = std::make_unique<ExecCredentialSource>(*impl_->config.exec, impl_->config,
+                                                         impl_->options.exec_timeout_seconds);
+  }
 }
 
 KubeClient::~KubeClient() = default;
@@ -334,16 +419,57 @@ const ClusterConfig& KubeClient::config() const { return impl_->config; }
 
 uint64_t KubeClient::connections_opened() const { return impl_->connections.load(); }
 
-Status KubeClient::Get(std::string_view path, HttpResponse* out) {
-  return Request("GET", path, {}, out);
-}
+Status KubeClient::Get(std::string_view path, HttpResponse* out) { return Get(path, out, 0); }
 
 Status KubeClient::Get(std::string_view path, HttpResponse* out, double timeout_seconds) {
-  return Request("GET", path, {}, out, timeout_seconds);
+  Status st = Request("GET", path, {}, out, timeout_seconds);
+  // An exec credential answered 401 is refreshed and the request made once more.
+  if (out->status == 401 && impl_->RefreshAfterUnauthorized()) {
+    st = Request("GET", path, {}, out, timeout_seconds);
+  }
+  return st;
 }
 
 Status KubeClient::Post(std::string_view path, std::string_view json_body, HttpResponse* out) {
-  return Request("POST", path, json_body, out);
+  Status st = Request("POST", path, json_body, out);
+  if (out->status == 401 && impl_->RefreshAfterUnauthorized()) {
+    st = Request("POST", path, json_body, out);
+  }
+  return st;
+}
+
+Status KubeClient::ReloadFiles() {
+  Impl& im = *impl_;
+  ClusterConfig& c = im.config;
+  std::string ca, cert, key, err;
+  auto read = [&](const std::string& path, const char* what, std::string* out) -> Status {
+    if (path.empty() || ReadWholeFile(path, out, &err)) return Status::Ok();
+    return Status::Error(reason::kConfig, std::string("reload: ") + what + " " + path +
+                                              ": cannot read (" + err + ")");
+  };
+  if (Status st = read(c.ca_file, "CA file", &ca); !st.ok()) return st;
+  if (Status st = read(c.client_cert_file, "client certificate file", &cert); !st.ok()) return st;
+  if (Status st = read(c.client_key_file, "client key file", &key); !st.ok()) return st;
+  {
+    std::lock_guard<std::mutex> lock(im.files_mu);
+    if (!c.ca_file.empty()) c.ca_pem = std::move(ca);
+    if (!c.client_cert_file.empty()) c.client_cert_pem = std::move(cert);
+    if (!c.client_key_file.empty()) c.client_key_pem = std::move(key);
+    im.files_generation++;  // handles set up before are dropped when released
+  }
+  {
+    std::lock_guard<std::mutex> lock(im.pool_mu);
+    for (Handle* h : im.free_handles) {
+      curl_easy_cleanup(h->easy);
+      delete h;
+    }
+    im.free_handles.clear();
+  }
+  {
+    std::lock_guard<std::mutex> lock(im.token_mu);
+    im.token_size = -1;  // re-read the token file on the next request
+  }
+  return Status::Ok();
 }
 
 Status KubeClient::Request(const char* method, std::string_view path, std::string_view body,
@@ -356,11 +482,14 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
   out->seconds = 0;
   out->retry_after_seconds = 0;
   // Messages name the configured server, not the tls-server-name rewrite.
-  const std::string what = std::string(method) + " " + im.server + std::string(path);
-  const std::string url = im.url_base + std::string(path);
+  const bool absolute = IsAbsoluteUrl(path);  // access: kubelet URLs
+  const std::string what =
+      std::string(method) + " " + (absolute ? std::string() : im.server) + std::string(path);
+  const std::string url = absolute ? std::string(path) : im.url_base + std::string(path);
 
-  const std::string token = im.Token();
-  curl_slist* headers = im.BaseHeaders(token);
+  std::string token;
+  if (Status st = im.Auth(&token); !st.ok()) return st;  // access: exec credential plugins
+  curl_slist* headers = im.BaseHeaders(token, absolute);
   if (post) headers = curl_slist_append(headers, "Content-Type: application/json");
 
   Handle* h = im.Acquire();
@@ -474,7 +603,8 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
   out->body.clear();
   const std::string what = "GET " + im.server + std::string(path);
   const std::string url = im.url_base + std::string(path);
-  const std::string token = im.Token();
+  std::string token;
+  if (Status st = im.Auth(&token); !st.ok()) return st;  // exec credential plugins too
   curl_slist* headers = im.BaseHeaders(token);
 
   // A handle of its own: a watch holds its connection for minutes, and its timeouts differ.

@@ -71,7 +71,8 @@ Status ReadReferencedFile(const Kubeconfig& kc, const std::string& where, const 
 
 // *-data wins over the file variant (as in client-go). Checks the result looks like PEM.
 Status GetPem(const Kubeconfig& kc, const YAML::Node& map, const std::string& where,
-              const char* file_key, const char* data_key, std::string* out) {
+              const char* file_key, const char* data_key, std::string* out,
+              std::string* file_path = nullptr) {
   std::string data, file;
   if (Status st = GetString(kc, map, data_key, where, &data); !st.ok()) return st;
   if (Status st = GetString(kc, map, file_key, where, &file); !st.ok()) return st;
@@ -81,6 +82,7 @@ Status GetPem(const Kubeconfig& kc, const YAML::Node& map, const std::string& wh
   } else if (!file.empty()) {
     if (Status st = ReadReferencedFile(kc, where, file_key, file, out); !st.ok()) return st;
     field = file_key;
+    if (file_path) *file_path = kc.Resolve(file);
   } else {
     return Status::Ok();
   }
@@ -137,8 +139,8 @@ Status LoadCluster(const Kubeconfig& kc, const std::string& name, const YAML::No
   if (!HasHttpScheme(out->server)) {
     return kc.Error(where + ": server " + out->server + " is not an http(s) URL");
   }
-  if (Status st =
-          GetPem(kc, c, where, "certificate-authority", "certificate-authority-data", &out->ca_pem);
+  if (Status st = GetPem(kc, c, where, "certificate-authority", "certificate-authority-data",
+                         &out->ca_pem, &out->ca_file);
       !st.ok()) {
     return st;
   }
@@ -152,6 +154,65 @@ Status LoadCluster(const Kubeconfig& kc, const std::string& name, const YAML::No
   return GetString(kc, c, "proxy-url", where, &out->proxy_url);
 }
 
+// A user's `exec` block (client-go's ExecConfig). Values are never echoed into errors.
+Status LoadExec(const Kubeconfig& kc, const std::string& name, const YAML::Node& e,
+                ClusterConfig* out) {
+  const std::string where = "user " + Quote(name) + ": exec";
+  if (!e.IsMap()) return kc.Error(where + " is not a map");
+  ExecConfig x;
+  x.user = name;
+  if (Status st = GetString(kc, e, "command", where, &x.command); !st.ok()) return st;
+  if (x.command.empty()) return kc.Error(where + " has no command");
+  // client-go: a relative path naming a folder resolves against the kubeconfig; a bare name
+  // is looked up in $PATH.
+  if (x.command.find('/') != std::string::npos) x.command = kc.Resolve(x.command);
+  if (Status st = GetString(kc, e, "apiVersion", where, &x.api_version); !st.ok()) return st;
+  if (x.api_version != "client.authentication.k8s.io/v1" &&
+      x.api_version != "client.authentication.k8s.io/v1beta1") {
+    return kc.Error(where + ": apiVersion " + Quote(x.api_version) +
+                    " is not supported (want client.authentication.k8s.io/v1 or v1beta1)");
+  }
+  if (Status st = GetString(kc, e, "installHint", where, &x.install_hint); !st.ok()) return st;
+  if (Status st = GetBool(kc, e, "provideClusterInfo", where, &x.provide_cluster_info); !st.ok()) {
+    return st;
+  }
+  std::string mode;
+  if (Status st = GetString(kc, e, "interactiveMode", where, &mode); !st.ok()) return st;
+  if (mode.empty() && x.api_version.ends_with("/v1")) {
+    return kc.Error(where + ": interactiveMode is required with apiVersion " + x.api_version +
+                    " (use Never)");
+  }
+  if (!mode.empty()) {
+    if (mode != "Never" && mode != "IfAvailable" && mode != "Always") {
+      return kc.Error(where + ": interactiveMode " + Quote(mode) +
+                      " is not one of Never, IfAvailable, Always");
+    }
+    x.interactive_mode = mode;
+  }
+  if (const YAML::Node args = e["args"]; args && !args.IsNull()) {
+    if (!args.IsSequence()) return kc.Error(where + ": field args is not a list");
+    for (const YAML::Node& a : args) {
+      if (!a.IsScalar()) return kc.Error(where + ": an item of args is not a string");
+      x.args.push_back(a.Scalar());
+    }
+  }
+  if (const YAML::Node env = e["env"]; env && !env.IsNull()) {
+    if (!env.IsSequence()) return kc.Error(where + ": field env is not a list");
+    for (const YAML::Node& v : env) {
+      std::string n, value;
+      if (!v.IsMap()) return kc.Error(where + ": an item of env is not a map");
+      if (Status st = GetString(kc, v, "name", where + " env", &n); !st.ok()) return st;
+      if (Status st = GetString(kc, v, "value", where + " env", &value); !st.ok()) return st;
+      if (n.empty() || n.find('=') != std::string::npos) {
+        return kc.Error(where + ": an item of env has no valid name");
+      }
+      x.env.emplace_back(std::move(n), std::move(value));
+    }
+  }
+  out->exec = std::move(x);
+  return Status::Ok();
+}
+
 Status LoadUser(const Kubeconfig& kc, const std::string& name, const YAML::Node& u,
                 ClusterConfig* out) {
   const std::string where = "user " + Quote(name);
@@ -162,11 +223,12 @@ Status LoadUser(const Kubeconfig& kc, const std::string& name, const YAML::Node&
   if (Status st = GetString(kc, u, "username", where, &out->username); !st.ok()) return st;
   if (Status st = GetString(kc, u, "password", where, &out->password); !st.ok()) return st;
   if (Status st = GetPem(kc, u, where, "client-certificate", "client-certificate-data",
-                         &out->client_cert_pem);
+                         &out->client_cert_pem, &out->client_cert_file);
       !st.ok()) {
     return st;
   }
-  if (Status st = GetPem(kc, u, where, "client-key", "client-key-data", &out->client_key_pem);
+  if (Status st = GetPem(kc, u, where, "client-key", "client-key-data", &out->client_key_pem,
+                         &out->client_key_file);
       !st.ok()) {
     return st;
   }
@@ -191,11 +253,9 @@ Status LoadUser(const Kubeconfig& kc, const std::string& name, const YAML::Node&
                           !out->client_cert_pem.empty() || !out->username.empty();
   const bool has_exec = u["exec"] && !u["exec"].IsNull();
   const bool has_provider = u["auth-provider"] && !u["auth-provider"].IsNull();
-  if (!has_static && has_exec) {
-    return kc.Error(where + ": exec credential plugins are not supported yet");
-  }
+  if (!has_static && has_exec) return LoadExec(kc, name, u["exec"], out);
   if (!has_static && has_provider) {
-    return kc.Error(where + ": auth-provider plugins are not supported yet");
+    return kc.Error(where + ": auth-provider plugins are not supported (use an exec plugin)");
   }
   if (has_exec || has_provider) {
     log::Warn("ignoring the credential plugin of a kubeconfig user, using its static credentials",
@@ -307,6 +367,7 @@ Status LoadInClusterConfig(const InClusterPaths& paths, ClusterConfig* out) {
   }
   cfg.token = TrimToken(content);
   cfg.token_file = paths.token_file;  // projected tokens rotate; the client re-reads the file
+  cfg.ca_file = paths.ca_file;
   if (!ReadWholeFile(paths.ca_file, &cfg.ca_pem, &err)) {
     return Status::Error(reason::kConfig, "in-cluster service account: CA file " + paths.ca_file +
                                               ": cannot read (" + err + ")");

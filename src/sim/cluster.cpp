@@ -258,6 +258,8 @@ struct SimulatedCluster::Impl {
   std::unique_ptr<WatchState> watch;  // list+watch state: pod churn, resourceVersions, watches
   static constexpr int kNotKubelet = -1;
   static constexpr int kReadOnlyKubelet = -2;
+  static constexpr int kSharedKubelet = -3;  // access: one port for all, routed by Host
+  static constexpr const char* kSharedSuffix = ".kubelet.localhost";
 
   // ---- Fault injection (sim/faults.h) ----
   FaultSet faults;
@@ -791,10 +793,22 @@ int SimulatedCluster::Impl::HandleKubelet(mg_connection* conn, int node) {
   const mg_request_info* ri = mg_get_request_info(conn);
   const bool read_only = node == kReadOnlyKubelet;
   if (read_only) node = 0;
+  if (node == kSharedKubelet) {  // access: "<node>.kubelet.localhost[:port]" names the node
+    const char* host = mg_get_header(conn, "Host");
+    const std::string_view h = host ? host : "";
+    node = model->FindNode(h.substr(0, h.find(".kubelet.localhost")));
+    if (node < 0 || h.find(".kubelet.localhost") == std::string_view::npos) {
+      return Send(conn, 404, "no kubelet for Host " + std::string(h) + "\n", "text/plain");
+    }
+  }
   const std::string_view uri = ri->local_uri ? ri->local_uri : "/";
   constexpr const char* kText = "text/plain; charset=utf-8";
   if (uri == "/healthz") return Send(conn, 200, "ok", kText);
   if (!read_only && !Authorized(conn)) return Send(conn, 401, "Unauthorized\n", kText);
+  if (uri == "/pods" || uri == "/pods/") {  // access: the kubelet's own PodList (node-local mode)
+    const std::string query = "fieldSelector=spec.nodeName%3D" + model->NodeName(node);
+    return ServePodList(conn, query.c_str(), "");
+  }
   if (uri != "/stats/summary" && uri != "/stats/summary/") {
     return Send(conn, 404, "404 page not found\n", kText);
   }
@@ -914,7 +928,7 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
   // With TLS, civetweb listens on loopback and TlsFrontend takes the public address.
   std::string ports = options.tls ? "127.0.0.1:0" : host + ":" + port;
   // Kubelet backends (behind their TLS frontends) and the read-only listener, in this order.
-  const int kubelets = options.kubelets ? options.nodes : 0;
+  const int kubelets = options.kubelets ? (options.kubelet_shared_port ? 1 : options.nodes) : 0;
   for (int n = 0; n < kubelets + (options.kubelet_read_only ? 1 : 0); ++n) ports += ",127.0.0.1:0";
   const std::string threads = std::to_string(std::max(1, options.threads));
   const char* opts[] = {"listening_ports",
@@ -1008,11 +1022,24 @@ bool SimulatedCluster::Impl::StartKubelets(const TlsMaterial& cluster_tls,
   if (options.kubelet_ip_san) ips.push_back("127.0.0.1");
   std::vector<std::string> names;
   for (int n = 0; n < model->nodes(); ++n) names.push_back(model->NodeName(n));
+  if (options.kubelet_shared_port) {  // access: kubelets told apart by name
+    names.push_back(std::string("*") + kSharedSuffix);
+  }
   TlsMaterial kubelet_tls;
   if (!IssueServingCert(cluster_tls, "system:node:kubelets", ips, names, &kubelet_tls, error)) {
     return false;
   }
   this->kubelet_tls = kubelet_tls;
+  if (options.kubelet_shared_port) {  // access: one listener, each node a name for it
+    auto frontend = StartTlsFrontend("127.0.0.1", 0, kubelet_tls, backend_ports[0], error);
+    if (!frontend) return false;
+    for (int n = 0; n < model->nodes(); ++n) {
+      model->SetKubeletEndpoint(n, model->NodeName(n) + kSharedSuffix, frontend->port());
+    }
+    kubelet_by_backend_port[backend_ports[0]] = kSharedKubelet;
+    kubelet_frontends.push_back(std::move(frontend));
+    return true;
+  }
   for (size_t n = 0; n < backend_ports.size(); ++n) {
     auto frontend = StartTlsFrontend("127.0.0.1", 0, kubelet_tls, backend_ports[n], error);
     if (!frontend) return false;
@@ -1037,7 +1064,8 @@ std::unique_ptr<SimulatedCluster> SimulatedCluster::Start(const SimOptions& opti
     *error = "pods per node must be 0..1000 and containers per pod 1..100";
     return nullptr;
   }
-  if (options.kubelets && (!options.tls || options.nodes > kMaxKubelets)) {
+  if (options.kubelets &&
+      (!options.tls || (options.nodes > kMaxKubelets && !options.kubelet_shared_port))) {
     *error = "kubelet listeners need TLS and at most " + std::to_string(kMaxKubelets) + " nodes";
     return nullptr;
   }
@@ -1104,6 +1132,9 @@ std::string SimulatedCluster::ca_pem() const { return impl_->ca_pem; }
 
 int SimulatedCluster::kubelet_port(int node) const {
   // From the model: a refuse fault leaves the frontend closed, the port stays the node's.
+  if (impl_->options.kubelet_shared_port && !impl_->kubelet_frontends.empty()) {  // access
+    return node >= 0 && node < impl_->model->nodes() ? impl_->kubelet_frontends[0]->port() : 0;
+  }
   return node >= 0 && node < static_cast<int>(impl_->kubelet_frontends.size())
              ? impl_->model->node(node).kubelet_port
              : 0;

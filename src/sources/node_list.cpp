@@ -72,9 +72,84 @@ std::string ReadStrings(od::object obj, const std::string_view (&keys)[N],
   return "";
 }
 
+// status.addresses and status.daemonEndpoints.kubeletEndpoint.Port of a Node's `status`.
+std::string ReadNodeStatus(od::object status, NodeEndpoint* out) {
+  for (auto f : status) {
+    std::string_view k;
+    if (f.error() || f.unescaped_key().get(k)) return "malformed status";
+    if (k == "addresses") {
+      od::array list;
+      if (f.value().get_array().get(list)) return "status.addresses is not an array";
+      for (auto a : list) {
+        od::object obj;
+        std::string_view fields[2] = {};
+        if (a.error() || a.get_object().get(obj)) return "an address is not an object";
+        if (auto e = ReadStrings(obj, {"type", "address"}, fields); !e.empty()) return e;
+        if (!fields[1].empty()) out->addresses.emplace_back(fields[0], fields[1]);
+      }
+    } else if (k == "daemonEndpoints") {
+      int64_t port = 0;
+      od::object de;
+      if (f.value().get_object().get(de)) return "status.daemonEndpoints is not an object";
+      auto p = de.find_field_unordered("kubeletEndpoint").find_field_unordered("Port");
+      if (!p.error() && !p.get_int64().get(port) && port > 0 && port < 65536) {
+        out->kubelet_port = static_cast<int>(port);
+      }
+    }
+  }
+  return "";
+}
+
+// A Node object: metadata.name, and with `endpoint` its status.
+std::string ReadNode(od::object item, std::string* name, NodeEndpoint* endpoint) {
+  for (auto f : item) {
+    std::string_view k;
+    od::object sub;
+    if (f.error() || f.unescaped_key().get(k)) return "malformed item";
+    if (k == "metadata") {
+      std::string_view n[1] = {};
+      if (f.value().get_object().get(sub)) return "metadata is not an object";
+      if (auto e = ReadStrings(sub, {"name"}, n); !e.empty()) return e;
+      name->assign(n[0]);
+    } else if (k == "status" && endpoint) {
+      if (f.value().get_object().get(sub)) return "status is not an object";
+      if (auto e = ReadNodeStatus(sub, endpoint); !e.empty()) return e;
+    }
+  }
+  if (name->empty()) return "an item has no metadata.name";
+  return "";
+}
+
 }  // namespace
 
+Status DecodeNode(std::string_view body, std::string* name, NodeEndpoint* endpoint) {
+  thread_local od::parser parser;
+  simdjson::padded_string padded(body);
+  od::document doc;
+  od::object obj;
+  if (parser.iterate(padded).get(doc) || doc.get_object().get(obj)) {
+    return Status::Error(reason::kDecode, "Node: not a JSON object");
+  }
+  name->clear();
+  *endpoint = NodeEndpoint{};
+  if (std::string e = ReadNode(obj, name, endpoint); !e.empty()) {
+    return Status::Error(reason::kDecode, "Node: " + e);
+  }
+  return Status::Ok();
+}
+
 Status DecodeNodeList(std::string_view body, NodeListPage* page) {
+  if (page->want_endpoints) {
+    return WalkList(body, "NodeList", &page->continue_token, &page->resource_version,
+                    [&](od::object item) -> std::string {
+                      std::string name;
+                      NodeEndpoint endpoint;
+                      if (auto e = ReadNode(item, &name, &endpoint); !e.empty()) return e;
+                      page->names.push_back(std::move(name));
+                      page->endpoints.push_back(std::move(endpoint));
+                      return "";
+                    });
+  }
   return WalkList(body, "NodeList", &page->continue_token, &page->resource_version,
                   [&](od::object item) -> std::string {
                     od::object meta;

@@ -363,7 +363,7 @@ contexts:
   EXPECT_EQ(st.message(), "kubeconfig " + path + ": user \"u\": field token is not a string");
 }
 
-TEST(ClusterConfigTest, ExecPluginWithoutOtherCredential) {
+TEST(ClusterConfigTest, ExecPluginAndStaticCredentialPrecedence) {
   TempDir dir;
   const std::string path = dir.Write("config", R"(clusters:
 - name: eks
@@ -387,9 +387,13 @@ contexts:
 )");
   ClusterConfig c;
   Status st = Load(path, "eks", &c);
-  EXPECT_EQ(st.reason(), "config");
-  EXPECT_EQ(st.message(),
-            "kubeconfig " + path + ": user \"aws\": exec credential plugins are not supported yet");
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_TRUE(c.exec.has_value());
+  EXPECT_EQ(c.exec->command, "aws");  // a bare name is looked up in $PATH
+  EXPECT_EQ(c.exec->args, (std::vector<std::string>{"eks", "get-token"}));
+  EXPECT_EQ(c.exec->interactive_mode, "IfAvailable");  // v1beta1's default
+  EXPECT_EQ(c.exec->user, "aws");
+  c = ClusterConfig{};
   st = Load(path, "mixed", &c);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.token, "abc");

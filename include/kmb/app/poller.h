@@ -23,6 +23,8 @@
 
 namespace kmb {
 
+class KubeletTargets;  // access: src/app/kubelet_targets.h
+
 // The shard a node belongs to: FNV-1a (64-bit) of its name, modulo `total_shards`. Stable across
 // versions and processes, so replicas agree without talking to each other.
 int ShardOf(std::string_view node, int total_shards);
@@ -78,6 +80,16 @@ class Poller {
   // and feed the pod-spec enrichment (exposition/enrich.h). Null when off.
   std::unique_ptr<NodeCache> node_cache_;
   std::unique_ptr<PodCache> pod_cache_;
+  // ---- access: kubelet access (proxy/direct) and node-local mode ----
+ public:
+  // SIGHUP: KubeClient::ReloadFiles() on the API server client and the kubelet client.
+  Status ReloadFiles();
+
+ private:
+  std::unique_ptr<KubeletTargets> kubelets_;
+  // Node-local mode: the node's pods from its kubelet's /pods.
+  Status PollLocalPods(Snapshot* snap);
+  std::string local_pods_last_reason_;
 };
 
 // Entry point of the `kube-metrics-bridge` binary.

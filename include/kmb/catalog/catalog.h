@@ -795,6 +795,10 @@ inline constexpr MetricDef kMetrics[] = {
     {"k8s_pod_annotations", MetricType::kGauge, "",
      "Always 1; one annotation_<key> label per pod annotation allowed by --pod-annotations (kube-state-metrics sanitation).",
      Source::kPods, Entity::kPod, "metadata.annotations", 0, "info", "", "", ""},
+
+    {"kube_metrics_bridge_kubelet_insecure_tls", MetricType::kGauge, "",
+     "1 if kubelet serving certificates are not verified (--kubelet-insecure-tls), else 0.",
+     Source::kSelf, Entity::kSelf, "", 0, "self", "", "", ""},
 };
 
 inline constexpr size_t kMetricCount = sizeof(kMetrics) / sizeof(kMetrics[0]);

@@ -81,6 +81,19 @@ struct Options {
   bool watch_cache = true;                   // --watch-cache / --no-watch-cache
   std::vector<std::string> pod_labels;       // --pod-labels: label keys for k8s_pod_labels
   std::vector<std::string> pod_annotations;  // --pod-annotations
+
+  // ---- access: how kubelets are reached, and node-local mode (docs/configuration.md) ----
+  std::string kubelet_access = "proxy";  // proxy: API server node proxy; direct: each kubelet
+  std::vector<std::string> kubelet_preferred_address_types = {"InternalIP", "ExternalIP",
+                                                              "Hostname"};
+  int kubelet_port = 0;            // 0: the node's daemonEndpoints.kubeletEndpoint.Port, or 10250
+  std::string kubelet_ca_file;     // empty: the cluster CA
+  bool kubelet_insecure_tls = false;
+  int kubelet_read_only_port = 0;  // > 0: plain HTTP to this port, no auth (implies direct)
+  std::string node_name;           // node-local mode (DaemonSet): poll only this node's kubelet
+  std::string kubelet_address;     // node-local: reach the kubelet here (host), not the node's
+                                   // address from the API server
+  double exec_timeout_seconds = 30;  // exec credential plugins running longer are killed
 };
 
 // Parses argv. Returns nullopt when the program should exit now with *exit_code (help,

@@ -35,6 +35,11 @@ struct KubeClientOptions {
   std::string user_agent = "kube-metrics-bridge";
   // HTTP/1.1 by default; true negotiates HTTP/2 over TLS (ALPN) when libcurl has nghttp2.
   bool http2 = false;
+  // ---- access ----
+  double exec_timeout_seconds = 30;  // an exec credential plugin running longer is killed
+  // Idle connections each pooled handle keeps (libcurl's CURLOPT_MAXCONNECTS; 0: libcurl's
+  // default of 5). A client that talks to many kubelets keeps one per kubelet it reaches.
+  int max_cached_connections = 0;
 };
 
 class KubeClient {
@@ -44,7 +49,10 @@ class KubeClient {
   KubeClient(const KubeClient&) = delete;
   KubeClient& operator=(const KubeClient&) = delete;
 
-  // GET `path` (absolute path with query, e.g. "/api/v1/nodes?limit=500") on the server.
+  // GET `path` (absolute path with query, e.g. "/api/v1/nodes?limit=500") on the server, or
+  // an absolute http(s) URL (a kubelet: "https://10.0.0.5:10250/stats/summary"), sent with the
+  // same TLS settings and credentials. With an exec credential plugin, a 401 answer refreshes
+  // the credential and repeats the request once.
   // 2xx: Ok, with the body in *out. Otherwise a Status whose reason is one of timeout,
   // connect, tls, http_4xx (also unexpected 1xx/3xx: redirects are not followed), http_5xx,
   // too_large (rarely decode for a corrupt gzip body, config for an unusable URL, internal),
@@ -73,6 +81,11 @@ class KubeClient {
                 const std::function<bool(std::string_view)>& on_bytes, HttpResponse* out);
 
   const ClusterConfig& config() const;
+
+  // Re-reads the token file, the CA file and the client certificate and key files the config
+  // came from (for SIGHUP); connections made from now on use them. On a read error the old
+  // material stays and the Status says which file (reason "config").
+  Status ReloadFiles();
 
   // Connections (TCP, and TLS handshakes for https) opened since construction; with keep-alive
   // this stays far below the number of requests.

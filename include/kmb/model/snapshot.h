@@ -47,6 +47,9 @@ struct Snapshot {
   // Requests, limits, utilization, k8s_pod_info, k8s_pod_labels/annotations (Source::kPods).
   std::vector<EntityStats> pod_entities;
 
+  // access: --kubelet-insecure-tls is in effect (kube_metrics_bridge_kubelet_insecure_tls).
+  bool kubelet_insecure_tls = false;
+
   // Cumulative since start: (source, reason) -> count.
   std::map<std::pair<std::string, std::string>, uint64_t> errors_total;
 };

@@ -38,6 +38,10 @@ struct SimOptions {
   // and answering for the first one; closed by default, as on modern kubelets.
   bool kubelet_read_only = false;
   int kubelet_clock_skew_seconds = 0;  // added to the kubelets' Date header
+  // access: with `kubelets`, ONE HTTPS port for all kubelets, routed by the Host header. Each
+  // node's InternalIP is then the name "<node>.kubelet.localhost" (libcurl resolves *.localhost
+  // to loopback; the certificate names them), so clients must send that Host. No node limit.
+  bool kubelet_shared_port = false;
   // The APIService v1beta1.metrics.k8s.io and what backs it: "Passed" (healthy),
   // "FailedDiscoveryCheck" (the API server's discovery request to metrics-server times out),
   // "MissingEndpoints" (metrics-server not ready), "ServiceNotFound" (its Service deleted),
