@@ -216,9 +216,14 @@ int RunMain(int argc, char** argv) {
         log::Warn("keeping the previous web config", {{"file", opts.web_config_file}});
       }
     }
-    // SIGHUP: kube credentials reload
-    // TODO(lead): call client->ReloadFiles() here (token, CA and client certificate files) once
-    // KubeClient has it (another branch adds it).
+    // SIGHUP: the token, CA and client certificate files of the API server and kubelet
+    // clients (thread-safe: the next request uses them).
+    if (Status st = poller.ReloadFiles(); st.ok()) {
+      log::Info("reloaded the credential files");
+    } else {
+      log::Error("cannot reload the credential files; keeping the previous ones",
+                 {{"error", st.message()}});
+    }
   }
 
   // SIGTERM/SIGINT: stop accepting, finish the responses in flight, and exit 0 within 5 s

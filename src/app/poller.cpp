@@ -46,7 +46,8 @@ Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
       kubelets_(std::make_unique<KubeletTargets>(options_, client_)) {
   retry_.max_attempts = 1 + options_.max_retries;
   // ---- Watch cache ----
-  if (options_.watch_cache) {
+  // Node-local mode takes its pods from the kubelet and lists nothing cluster-wide.
+  if (options_.watch_cache && options_.node_name.empty()) {
     if (options_.summary) node_cache_ = MakeNodeCache(client_);
     pod_cache_ = MakePodCache(client_, {options_.pod_labels, options_.pod_annotations});
   }
@@ -85,9 +86,16 @@ Status Poller::ListPages(std::string_view collection, int max_pages,
 Status Poller::ListNodes(std::vector<std::string>* names) {
   if (auto nodes = node_cache_ ? node_cache_->Snapshot() : nullptr) {  // watch cache, synced
     names->clear();
+    std::vector<std::string> all;
+    std::vector<NodeEndpoint> endpoints;
     for (const auto& [name, node] : *nodes) {
       if (MyNode(name)) names->push_back(name);
+      if (kubelets_->wants_endpoints()) {  // access: direct kubelet URLs
+        all.push_back(name);
+        endpoints.push_back(node->endpoint);
+      }
     }
+    if (kubelets_->wants_endpoints()) kubelets_->SetEndpoints(all, endpoints);
     std::sort(names->begin(), names->end());
     return Status::Ok();
   }
@@ -267,12 +275,14 @@ Status Poller::ReloadFiles() {
   return st.ok() ? kubelets : st;
 }
 
-Status Poller::PollLocalPods(Snapshot* snap) {
+Status Poller::PollLocalPods() {
+  local_pods_.reset();  // a failed /pods gives no enrichment this poll (and drops nothing)
   HttpResponse resp;
   Status st = kubelets_->GetPods(options_.node_name, &resp);
-  PodListPage page;
+  ObjectListPage<Pod> page;
   if (st.ok()) {
-    st = DecodePodPlacements(resp.body, &page);
+    // The kubelet's /pods is a PodList like the API server's: the same decoder as the watch cache.
+    st = DecodePodList(resp.body, {options_.pod_labels, options_.pod_annotations}, &page);
     if (!st.ok()) {
       st = Status::Error(st.reason(),
                          "node " + options_.node_name + " kubelet /pods: " + st.message());
@@ -287,10 +297,12 @@ Status Poller::PollLocalPods(Snapshot* snap) {
     return st;
   }
   local_pods_last_reason_.clear();
-  // node-local pods -> pod metadata (enrich)
-  log::Debug("node-local pods",
-             {{"node", options_.node_name}, {"pods", std::to_string(page.pods.size())}});
-  (void)snap;
+  auto pods = std::make_shared<PodMap>();
+  for (Pod& p : page.items) {
+    std::string key = p.namespace_ + "/" + p.name;
+    pods->emplace(std::move(key), std::make_shared<const Pod>(std::move(p)));
+  }
+  local_pods_ = std::move(pods);
   return Status::Ok();
 }
 
@@ -319,7 +331,7 @@ SnapshotPtr Poller::Poll() {
     Status st = kubelets_->node_local() ? kubelets_->ResolveLocalNode() : ListNodes(&names);
     if (kubelets_->node_local() && st.ok()) {
       names = {options_.node_name};
-      PollLocalPods(snap.get());
+      PollLocalPods();
     }
     if (!st.ok()) {
       CountError(kSummary, st);
@@ -356,7 +368,8 @@ SnapshotPtr Poller::Poll() {
 
   if (metrics_api.valid()) metrics_api.get();
   // Pod-spec enrichment: the pods as the cache knows them now, joined with this poll.
-  if (auto pods = pod_cache_ ? pod_cache_->Snapshot() : nullptr) {
+  // Node-local mode: the pods of the node's kubelet /pods instead.
+  if (auto pods = pod_cache_ ? pod_cache_->Snapshot() : local_pods_) {
     EnrichSnapshot(*pods, {.include_unscheduled = options_.shard == 0}, snap.get());
   }
   snap->summary.last_success_unix = summary_last_success_;

@@ -232,6 +232,7 @@ struct Renderer {
   std::array<bool, kMetricCount> enabled{};  // wanted, and not ruled out by the filter
   uint64_t series_summary = 0;
   uint64_t series_metrics_api = 0;
+  uint64_t series_pods = 0;  // pod-spec series (requests, limits, k8s_pod_info)
   std::string labels;  // scratch
   // Cardinality control (null filter: everything passes).
   const SeriesFilter* filter = nullptr;
@@ -294,6 +295,7 @@ struct Renderer {
       out.push_back('\n');
       if (def.source == catalog::Source::kSummary) ++series_summary;
       if (def.source == catalog::Source::kMetricsApi) ++series_metrics_api;
+      if (def.source == catalog::Source::kPods) ++series_pods;
     }
   }
 
@@ -346,6 +348,9 @@ struct Renderer {
     };
     source_block("summary", snap.summary, series_summary);
     source_block("metrics-api", snap.metrics_api, series_metrics_api);
+    if (!snap.pod_entities.empty()) {  // the pod specs joined from the watch cache
+      AddSelf("kube_metrics_bridge_series", {{"source", "pods"}}, static_cast<double>(series_pods));
+    }
     // Reasons outside the fixed list (should not happen) are still shown.
     for (const auto& [key, count] : snap.errors_total) {
       bool known = false;

@@ -392,8 +392,11 @@ struct KubeClient::Impl {
   std::string Redact(std::string s, const std::string& current_token) const {
     for (const std::string* secret : {&current_token, &config.token, &config.password}) {
       if (secret->empty()) continue;
-      for (size_t pos; (pos = s.find(*secret)) != std::string::npos;) {
-        s.replace(pos, secret->size(), "<redacted>");
+      constexpr std::string_view kRedacted = "<redacted>";
+      // Resume after each replacement: the replacement may itself contain the secret.
+      for (size_t pos = s.find(*secret); pos != std::string::npos;
+           pos = s.find(*secret, pos + kRedacted.size())) {
+        s.replace(pos, secret->size(), kRedacted);
       }
     }
     return s;

@@ -237,13 +237,15 @@ TEST_F(SimulatedSnapshot, DefaultExportsOnlyTheDefaultInterface) {
 }
 
 TEST_F(SimulatedSnapshot, SeriesLimitKeepsWholeEntitiesInOrder) {
-  // The oracle: entities in snapshot order (nodes, then the Metrics API), each kept whole while
-  // the running total stays within the budget; the first that does not fit ends the exposition.
+  // The oracle: entities in snapshot order (nodes, the Metrics API, then the pod specs), each
+  // kept whole while the running total stays within the budget; the first that does not fit
+  // ends the exposition.
   std::vector<size_t> sizes;
   for (const NodeResult& n : snap().nodes) {
     for (const EntityStats& e : n.summary.entities) sizes.push_back(e.samples.size());
   }
   for (const EntityStats& e : snap().metrics_api_entities) sizes.push_back(e.samples.size());
+  for (const EntityStats& e : snap().pod_entities) sizes.push_back(e.samples.size());
   size_t total = 0;
   for (size_t s : sizes) total += s;
   const size_t data = CountIf(all(), [](const Series& s) { return !IsSelf(s); });

@@ -130,26 +130,17 @@ TEST(Kustomize, WorkloadsAreHardenedProbedAndSized) {
   }
 }
 
-// Flags of the node-local mode, from another branch: remove once merged.
-const std::set<std::string> kPendingFlags = {"--node-name", "--kubelet-access"};
-
 TEST(Kustomize, WorkloadArgumentsAreFlagsTheExporterKnows) {
   std::string help;
   ASSERT_EQ(RunCommand(std::string(KMB_BINARY) + " --help", &help), 0) << help;
-  std::set<std::string> tolerated;
   for (const auto& dir : kLayouts) {
     json c = Workload(Render(dir))["spec"]["template"]["spec"]["containers"][0];
     for (const auto& a : c["args"]) {
       std::string flag = a.get<std::string>().substr(0, a.get<std::string>().find('='));
       if (help.find(flag) != std::string::npos) continue;
-      if (kPendingFlags.contains(flag)) {
-        tolerated.insert(flag);
-        continue;
-      }
       ADD_FAILURE() << dir << ": " << flag << " is not in kube-metrics-bridge --help";
     }
   }
-  for (const auto& f : tolerated) std::cout << "tolerated pending flag: " << f << "\n";
 }
 
 std::string EnvFieldPath(const json& container, const std::string& name) {

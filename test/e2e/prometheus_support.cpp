@@ -4,8 +4,18 @@
 #include <thread>
 
 #include "common/test_util.h"
+#include "kmb/exposition/writer.h"
 
 namespace kmb::testing {
+
+std::string AllMetricGroupsFlag() {
+  std::string flag = "--metric-groups=";
+  for (const std::string& g : AllMetricGroups()) {
+    if (g != "self") flag += g + ",";  // the exporter's own series are always on
+  }
+  flag.pop_back();
+  return flag;
+}
 namespace {
 
 std::string UrlEscape(const std::string& s) {

@@ -25,6 +25,10 @@ nlohmann::json Query(const std::string& prom, const std::string& q);
 // The first sample's value, NaN when there is none.
 double ScalarOf(const nlohmann::json& result);
 
+// "--metric-groups=<every group of the catalog>": the e2e tests put the whole catalog, opt-in
+// groups included, through Prometheus.
+std::string AllMetricGroupsFlag();
+
 // Polls `cond` every 200 ms until it holds (true) or `timeout` passes (false).
 bool WaitFor(const std::function<bool()>& cond, std::chrono::seconds timeout);
 

@@ -47,8 +47,7 @@ TEST(EndToEnd, PrometheusScrapesTheExporterAndSeesTheSimulatorsValues) {
   Child exporter({KMB_BINARY, "--kubeconfig", kc, "--web.listen-address", "127.0.0.1:0",
                   "--interval", "2s", "--log.level=debug",
                   // The whole catalog, PSI averages included, goes through Prometheus.
-                  "--metric-groups=node,system-container,network,filesystem,psi,psi-avg,pod,"
-                  "volume,container,metrics-api,resources,info"},
+                  testing::AllMetricGroupsFlag()},
                  dir.file("exporter.out"), dir.file("exporter.err"));
   std::string line = exporter.WaitForLine("serving metrics", true);
   ASSERT_NE(line, "") << exporter.Stderr();

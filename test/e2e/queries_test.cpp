@@ -2,8 +2,7 @@
 // Prometheus with deploy/prometheus/rules.yaml loaded. After a few scrapes and rule evaluations,
 // EVERY dashboard panel expression and template-variable query (variables substituted with real
 // values) and EVERY recording and alerting rule expression goes through Prometheus' HTTP API. A
-// parse error fails; so does an empty result, except for an expression that references a metric
-// that does not exist yet (kPendingMetrics), directly or through a recording rule. Alerts are run
+// parse error fails; so does an empty result. Alerts are run
 // without their threshold comparisons (their full expressions are legitimately empty on a healthy
 // cluster, which is checked for the exporter-health alerts).
 
@@ -32,31 +31,6 @@ using testing::Query;
 using testing::ScalarOf;
 using testing::TempDir;
 using testing::WaitFor;
-
-// metrics from the enrichment branch: remove once merged
-const std::vector<std::string> kPendingMetrics = {
-    "k8s_container_cpu_request_cores",
-    "k8s_container_cpu_limit_cores",
-    "k8s_container_memory_request_bytes",
-    "k8s_container_memory_limit_bytes",
-    "k8s_container_ephemeral_storage_request_bytes",
-    "k8s_container_ephemeral_storage_limit_bytes",
-    "k8s_pod_cpu_request_cores",
-    "k8s_pod_cpu_limit_cores",
-    "k8s_pod_memory_request_bytes",
-    "k8s_pod_memory_limit_bytes",
-    "k8s_container_cpu_limit_utilization",
-    "k8s_container_cpu_request_utilization",
-    "k8s_container_memory_limit_utilization",
-    "k8s_container_memory_request_utilization",
-    "k8s_pod_cpu_limit_utilization",
-    "k8s_pod_cpu_request_utilization",
-    "k8s_pod_memory_limit_utilization",
-    "k8s_pod_memory_request_utilization",
-    "k8s_pod_info",
-    "k8s_pod_labels",
-    "kube_metrics_bridge_series_dropped_total",
-};
 
 const std::string kSrc = KMB_SOURCE_DIR;
 
@@ -114,8 +88,7 @@ class Queries : public ::testing::Test {
           std::vector<std::string>{
               KMB_BINARY, "--kubeconfig", kc, "--web.listen-address", "127.0.0.1:0", "--interval",
               "1s",
-              "--metric-groups=node,system-container,network,filesystem,psi,psi-avg,pod,"
-              "volume,container,metrics-api"},
+              testing::AllMetricGroupsFlag()},
           dir.file("exporter.out"), dir.file("exporter.err"));
       std::string line = exporter->WaitForLine("serving metrics", true);
       if (line.empty()) {
@@ -193,40 +166,11 @@ class Queries : public ::testing::Test {
     return expr;
   }
 
-  // The pending metrics and the recording rules built on them.
-  static std::vector<std::string> PendingNames(const std::vector<json>& recording_rules) {
-    std::vector<std::string> pending = kPendingMetrics;
-    for (const auto& r : recording_rules) {
-      for (const auto& p : std::vector<std::string>(pending)) {
-        if (References(r["expr"], p)) {
-          pending.push_back(r["record"]);
-          break;
-        }
-      }
-    }
-    return pending;
-  }
-
-  // Runs `expr`: fails on an error, and on an empty result unless it references a pending
-  // name (then records it in `tolerated`).
-  static void ExpectNonEmpty(const std::string& what, const std::string& expr,
-                             const std::vector<std::string>& pending,
-                             std::vector<std::string>* tolerated) {
+  // Runs `expr`: fails on an error and on an empty result.
+  static void ExpectNonEmpty(const std::string& what, const std::string& expr) {
     auto r = PromQuery(stack_->prom, expr);
     ASSERT_TRUE(r.ok) << what << ": " << r.error << "\n  " << expr;
-    if (!r.result.empty()) return;
-    for (const auto& p : pending) {
-      if (References(expr, p)) {
-        tolerated->push_back(what + " (" + p + ")");
-        return;
-      }
-    }
-    ADD_FAILURE() << what << ": empty result\n  " << expr;
-  }
-
-  static void PrintTolerated(const std::vector<std::string>& tolerated) {
-    std::cout << tolerated.size() << " empty results tolerated (pending metrics):\n";
-    for (const auto& t : tolerated) std::cout << "  " << t << "\n";
+    EXPECT_FALSE(r.result.empty()) << what << ": empty result\n  " << expr;
   }
 
   static std::vector<json> Rules(const std::string& key) {
@@ -245,8 +189,6 @@ class Queries : public ::testing::Test {
 };
 
 TEST_F(Queries, EveryDashboardPanelAndVariableQueryReturnsData) {
-  const auto pending = PendingNames(Rules("record"));
-  std::vector<std::string> tolerated;
   int panels = 0, targets = 0;
   for (const auto& f : std::filesystem::directory_iterator(kSrc + "/dashboards")) {
     if (f.path().extension() != ".json") continue;
@@ -271,46 +213,39 @@ TEST_F(Queries, EveryDashboardPanelAndVariableQueryReturnsData) {
         ++targets;
         ExpectNonEmpty(
             file + " / " + p["title"].get<std::string>() + " / " + t["refId"].get<std::string>(),
-            Substitute(t["expr"]), pending, &tolerated);
+            Substitute(t["expr"]));
       }
     }
   }
   EXPECT_GE(panels, 40);
   std::cout << panels << " panels, " << targets << " expressions\n";
-  PrintTolerated(tolerated);
 }
 
 TEST_F(Queries, EveryRecordingRuleReturnsData) {
   const auto records = Rules("record");
-  const auto pending = PendingNames(records);
-  std::vector<std::string> tolerated;
   for (const auto& r : records) {
-    ExpectNonEmpty("record " + r["record"].get<std::string>(), r["expr"], pending, &tolerated);
+    ExpectNonEmpty("record " + r["record"].get<std::string>(), r["expr"]);
     // And Prometheus itself recorded it (the rules file is loaded and evaluates).
-    ExpectNonEmpty("recorded " + r["record"].get<std::string>(), r["record"], pending, &tolerated);
+    ExpectNonEmpty("recorded " + r["record"].get<std::string>(), r["record"]);
   }
   EXPECT_GE(records.size(), 5u);
-  PrintTolerated(tolerated);
 }
 
 TEST_F(Queries, EveryAlertParsesAndItsValuesWithoutThresholdsReturnData) {
   const auto alerts = Rules("alert");
-  const auto pending = PendingNames(Rules("record"));
-  std::vector<std::string> tolerated;
   for (const auto& a : alerts) {
     const std::string name = a["alert"], expr = a["expr"];
     auto full = PromQuery(stack_->prom, expr);
     EXPECT_TRUE(full.ok) << name << ": " << full.error;
     const std::string values = WithoutThresholds(expr);
     EXPECT_NE(values, expr) << name << ": no threshold comparison found";
-    ExpectNonEmpty("alert " + name + " without thresholds", values, pending, &tolerated);
+    ExpectNonEmpty("alert " + name + " without thresholds", values);
     // The simulated cluster is healthy: the exporter-health alerts must not even be pending.
     if (name.starts_with("KubeMetricsBridge")) {
       EXPECT_TRUE(full.result.empty()) << name << " fires on a healthy cluster: " << full.result;
     }
   }
   EXPECT_GE(alerts.size(), 12u);
-  PrintTolerated(tolerated);
 }
 
 TEST(QueryHelpers, ThresholdsAreStrippedAndNamesMatchWhole) {

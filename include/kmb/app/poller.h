@@ -18,6 +18,7 @@
 #include "kmb/config/options.h"
 #include "kmb/kube/client.h"
 #include "kmb/kube/retry.h"
+#include "kmb/exposition/enrich.h"
 #include "kmb/kube/watch_cache.h"
 #include "kmb/model/snapshot.h"
 
@@ -88,7 +89,8 @@ class Poller {
  private:
   std::unique_ptr<KubeletTargets> kubelets_;
   // Node-local mode: the node's pods from its kubelet's /pods.
-  Status PollLocalPods(Snapshot* snap);
+  Status PollLocalPods();
+  std::shared_ptr<const PodMap> local_pods_;  // the last /pods, null when it failed
   std::string local_pods_last_reason_;
 };
 

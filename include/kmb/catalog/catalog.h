@@ -717,7 +717,7 @@ inline constexpr MetricDef kMetrics[] = {
      Source::kSelf,
      Entity::kSelf, "", 0, "self", "source,reason", "", ""},
     {"kube_metrics_bridge_series", MetricType::kGauge, "",
-     "Number of data series exported from this source in the current snapshot.", Source::kSelf,
+     "Number of data series exported from this source (summary, metrics-api, pods: the pod-spec series) in the current snapshot.", Source::kSelf,
      Entity::kSelf, "", 0, "self", "source", "", ""},
     {"kube_metrics_bridge_polls_total", MetricType::kCounter, "",
      "Completed polls since start.", Source::kSelf, Entity::kSelf, "", 0, "self", "", "", ""},

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kmb/sources/node_list.h"
 #include "kmb/util/status.h"
 
 namespace kmb {
@@ -65,6 +66,7 @@ struct Pod {
 struct NodeObject {
   std::string name;
   std::string resource_version;
+  NodeEndpoint endpoint;  // status.addresses and the kubelet port (direct kubelet access)
 };
 
 struct PodDecodeOptions {
