@@ -375,7 +375,12 @@ TEST(WatchCache, A150kPodListIsPagedDecodedAndBoundedInMemory) {
   // The list was read in pages of 500 (~1.3 MB of JSON each, ~400 MB in all), never whole: the
   // process grew by the decoded pods (no labels kept: no allowlist), not by the JSON.
   const long grown_mb = (MaxRssKb() - before_kb) / 1024;
-  EXPECT_LT(grown_mb, 350) << "peak RSS grew by " << grown_mb << " MB";
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr long kMaxGrowthMb = 1000;  // AddressSanitizer's redzones and quarantine (measured 490)
+#else
+  constexpr long kMaxGrowthMb = 350;
+#endif
+  EXPECT_LT(grown_mb, kMaxGrowthMb) << "peak RSS grew by " << grown_mb << " MB";
   const Pod& any = *pods->begin()->second;
   EXPECT_FALSE(any.node.empty());
   EXPECT_EQ(any.containers.size(), 1u);
