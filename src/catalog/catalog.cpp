@@ -1,5 +1,6 @@
 #include "kmb/catalog/catalog.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <unordered_map>
@@ -117,6 +118,16 @@ std::string_view SourceName(Source source) {
 
 std::string_view TypeName(MetricType type) {
   return type == MetricType::kCounter ? "counter" : "gauge";
+}
+
+std::vector<std::string> Groups() {
+  std::vector<std::string> groups;
+  for (const MetricDef& d : kMetrics) {
+    if (std::find(groups.begin(), groups.end(), d.group) == groups.end()) {
+      groups.emplace_back(d.group);
+    }
+  }
+  return groups;
 }
 
 }  // namespace kmb::catalog

@@ -7,6 +7,7 @@
 #include <regex>
 #include <sstream>
 
+#include "kmb/catalog/catalog.h"
 #include "kmb/util/log.h"
 
 namespace kmb {
@@ -395,16 +396,15 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                 std::to_string(o.total_shards));
   }
   if (!groups.empty()) {
-    static const std::vector<std::string> kKnown = {
-        "node", "system-container", "network",   "filesystem", "psi", "psi-avg",
-        "pod",  "volume",           "container", "metrics-api",
-        "resources", "info"};  // resources, info: pod-spec enrichment
+    // The catalog's groups; "self" (the exporter's own series) is always on.
+    std::vector<std::string> known_groups = catalog::Groups();
+    std::erase(known_groups, "self");
     std::stringstream gs(groups);
     while (std::getline(gs, item, ',')) {
       if (item.empty()) continue;
-      if (std::find(kKnown.begin(), kKnown.end(), item) == kKnown.end()) {
+      if (std::find(known_groups.begin(), known_groups.end(), item) == known_groups.end()) {
         std::string known;
-        for (const auto& k : kKnown) known += (known.empty() ? "" : ", ") + k;
+        for (const auto& k : known_groups) known += (known.empty() ? "" : ", ") + k;
         return fail("--metric-groups: unknown group \"" + item + "\" (known: " + known + ")");
       }
       o.metric_groups.push_back(item);

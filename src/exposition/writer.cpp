@@ -458,15 +458,7 @@ void AppendEscapedLabelValue(std::string& out, std::string_view value) {
   }
 }
 
-std::vector<std::string> AllMetricGroups() {
-  std::vector<std::string> groups;
-  for (const MetricDef& d : kMetrics) {
-    if (std::find(groups.begin(), groups.end(), d.group) == groups.end()) {
-      groups.emplace_back(d.group);
-    }
-  }
-  return groups;
-}
+std::vector<std::string> AllMetricGroups() { return catalog::Groups(); }
 
 std::vector<std::string> DefaultMetricGroups() {
   std::vector<std::string> groups = AllMetricGroups();

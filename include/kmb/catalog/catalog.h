@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace kmb::catalog {
 
@@ -815,7 +816,11 @@ int FindByName(std::string_view name);
 // Family name as OpenMetrics spells it: counters lose their _total suffix.
 std::string_view FamilyName(const MetricDef& def);
 
-std::string_view SourceName(Source source);  // "summary", "metrics-api", "self", "pods"
+std::string_view SourceName(Source source);
+
+// Every metric group of the table ("node", ..., "self"), in table order: what --metric-groups
+// accepts (all but "self", which is always on) and what the writer selects rows by.
+std::vector<std::string> Groups();  // "summary", "metrics-api", "self", "pods"
 std::string_view TypeName(MetricType type);  // "counter", "gauge"
 
 }  // namespace kmb::catalog
