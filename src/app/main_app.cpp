@@ -180,7 +180,9 @@ int RunMain(int argc, char** argv) {
     while (!g_stop) {
       SnapshotPtr snap = poller.Poll();
       auto exposition = std::make_shared<Exposition>(snap, wopts);
-      exposition->Prepare();  // render + gzip here, once per poll: scrapes only send bytes
+      // Render + gzip here, once per poll: scrapes only send bytes. The text body is kept only
+      // while uncompressed scrapers come (Prometheus asks for gzip).
+      exposition->Prepare(server->TakeUncompressedScrapes());
       server->Publish(std::move(exposition));
       next += interval;
       auto now = std::chrono::steady_clock::now();

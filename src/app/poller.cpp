@@ -40,10 +40,34 @@ int ShardOf(std::string_view node, int total_shards) {
   return total_shards <= 1 ? 0 : static_cast<int>(h % static_cast<uint64_t>(total_shards));
 }
 
+// NodeSummaries of released snapshots. The next poll decodes into them: the decoder reuses
+// their entities' vectors and strings, so a steady-state poll allocates almost nothing for
+// them (malloc and free were ~17% of the exporter's CPU; docs/performance.md). The snapshot's
+// deleter hands them back, from whichever thread drops the last reference.
+struct Poller::SummaryPool {
+  std::mutex mu;
+  std::vector<NodeSummary> idle;
+  NodeSummary Take() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (idle.empty()) return {};
+    NodeSummary s = std::move(idle.back());
+    idle.pop_back();
+    return s;
+  }
+  void Give(std::vector<NodeResult>& nodes) {
+    std::lock_guard<std::mutex> lock(mu);
+    idle.clear();  // only the last released snapshot's: bounded by the cluster's nodes
+    for (NodeResult& n : nodes) {
+      if (!n.summary.entities.empty()) idle.push_back(std::move(n.summary));
+    }
+  }
+};
+
 Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
     : options_(options),
       client_(std::move(client)),
-      kubelets_(std::make_unique<KubeletTargets>(options_, client_)) {
+      kubelets_(std::make_unique<KubeletTargets>(options_, client_)),
+      summary_pool_(std::make_shared<SummaryPool>()) {
   retry_.max_attempts = 1 + options_.max_retries;
   // ---- Watch cache ----
   // Node-local mode takes its pods from the kubelet and lists nothing cluster-wide.
@@ -179,6 +203,7 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
           });
       if (r.status.ok()) {
         // The client leaves simdjson's padding after the body: decode in place, no copy.
+        r.summary = summary_pool_->Take();
         Status st = DecodeSummary(resp.body, resp.body.capacity(), r.node, &r.summary);
         if (!st.ok()) {
           r.summary = NodeSummary{};
@@ -307,7 +332,10 @@ Status Poller::PollLocalPods() {
 }
 
 SnapshotPtr Poller::Poll() {
-  auto snap = std::make_shared<Snapshot>();
+  std::shared_ptr<Snapshot> snap(new Snapshot, [pool = summary_pool_](Snapshot* s) {
+    pool->Give(s->nodes);
+    delete s;
+  });
   snap->summary.enabled = options_.summary;
   snap->metrics_api.enabled = options_.metrics_api;
   snap->kubelet_insecure_tls = kubelets_->insecure_tls();  // access

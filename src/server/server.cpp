@@ -35,6 +35,7 @@ struct MetricsServer::Impl {
   std::shared_ptr<Exposition> current;   // guarded by mu
   std::shared_ptr<const WebConfig> web;  // guarded by mu; never null
   std::mutex stop_mu;                    // serializes Stop
+  std::atomic<bool> uncompressed_scraped{false};  // see TakeUncompressedScrapes
 
   std::shared_ptr<Exposition> Current() const {
     std::lock_guard<std::mutex> lock(mu);
@@ -154,6 +155,7 @@ int HandleMetrics(mg_connection* conn, void* data) {
       return 200;
     }
   }
+  if (fmt == ExpositionFormat::kText004) impl->uncompressed_scraped.store(true);
   SendBody(conn, 200, "OK", ctype, exp->Body(fmt), "Vary: Accept-Encoding\r\n");
   return 200;
 }
@@ -384,6 +386,10 @@ void MetricsServer::Publish(std::shared_ptr<Exposition> exposition) {
 }
 
 std::shared_ptr<Exposition> MetricsServer::Current() const { return impl_->Current(); }
+
+bool MetricsServer::TakeUncompressedScrapes() {
+  return impl_->uncompressed_scraped.exchange(false);
+}
 
 int MetricsServer::port() const { return impl_->port; }
 

@@ -291,6 +291,7 @@ int32_t Walker::NewEntity(Entity kind, int32_t parent) {
   e.entity = kind;
   e.nested = nested;
   e.samples.clear();
+  e.extra_labels.clear();  // a reused entity may carry the last poll's enrichment
   e.labels.resize(catalog::LabelNames(kind).size());
   for (std::string& l : e.labels) l.clear();
   parents_->push_back(parent);

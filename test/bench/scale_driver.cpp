@@ -499,7 +499,9 @@ Result RunPoint(const Config& cfg, int n) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const double t_ready = Now();
-  Scrape first = scraper.Get(metrics_url);  // renders the first snapshot
+  // As Prometheus asks (gzip): an uncompressed scrape would make the exporter keep the text
+  // body beside the gzip for the next snapshots (Exposition::Prepare).
+  Scrape first = scraper.Get(metrics_url, /*gzip=*/true);
   if (first.code != 200) {
     r.error = "first scrape failed: " + first.error;
     return r;
@@ -510,7 +512,7 @@ Result RunPoint(const Config& cfg, int n) {
   // Scrape once per tick at a fixed phase after the tick (after the poll is done), like one
   // Prometheus. The window between the first and the last of these scrapes holds `polls` polls,
   // their renders and their scrapes; both ends sit at the same phase of the cycle. Two windows:
-  // uncompressed scrapes, then gzip scrapes (what Prometheus sends: Accept-Encoding: gzip).
+  // gzip scrapes (what Prometheus sends: Accept-Encoding: gzip), then uncompressed scrapes.
   const double I = r.interval;
   const double phase = std::clamp(r.first_poll_seconds * 1.5 + 0.5, 0.3 * I, 0.8 * I);
   int k = static_cast<int>(std::ceil((Now() - t_start) / I));
@@ -564,8 +566,10 @@ Result RunPoint(const Config& cfg, int n) {
     }
     return true;
   };
-  if (!measure(false, false, &r.none) || !measure(true, false, &r.plain) ||
-      !measure(true, true, &r.gz)) {
+  // The gzip window before the uncompressed one: RSS is the largest sampled in the window, and
+  // uncompressed scrapers make the exporter hold the text body too.
+  if (!measure(false, false, &r.none) || !measure(true, true, &r.gz) ||
+      !measure(true, false, &r.plain)) {
     return r;
   }
   const Scrape& last = r.plain.last;

@@ -65,7 +65,8 @@ Snapshot TwoNodeSnapshot() {
     EntityStats n;
     n.entity = catalog::Entity::kNode;
     n.labels = {node};
-    n.samples.push_back(Sample::Uint(Id("node_cpu_usage_seconds_total"), 2500000000, 1700000000123));
+    n.samples.push_back(
+        Sample::Uint(Id("node_cpu_usage_seconds_total"), 2500000000, 1700000000123));
     n.samples.push_back(Sample::Uint(Id("node_memory_working_set_bytes"), 1024, 1700000000123));
     r.summary.entities.push_back(n);
     EntityStats c;
@@ -107,10 +108,12 @@ TEST(Writer, TextFamiliesAreContiguousWithHelpAndType) {
             std::string::npos);
   EXPECT_EQ(text.find("node=\"n3\"} 0\nnode_"), std::string::npos);
   EXPECT_EQ(text.find("node_cpu_usage_seconds_total{node=\"n3\"}"), std::string::npos);
-  EXPECT_NE(text.find("kube_metrics_bridge_errors_total{source=\"summary\",reason=\"http_5xx\"} 4\n"),
-            std::string::npos);
-  EXPECT_NE(text.find("kube_metrics_bridge_errors_total{source=\"summary\",reason=\"timeout\"} 0\n"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("kube_metrics_bridge_errors_total{source=\"summary\",reason=\"http_5xx\"} 4\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("kube_metrics_bridge_errors_total{source=\"summary\",reason=\"timeout\"} 0\n"),
+      std::string::npos);
   EXPECT_NE(text.find("kube_metrics_bridge_series{source=\"summary\"} 6\n"), std::string::npos);
   EXPECT_NE(text.find("kube_metrics_bridge_series{source=\"metrics-api\"} 1\n"), std::string::npos);
   EXPECT_EQ(text.find("# EOF"), std::string::npos);
@@ -149,12 +152,17 @@ TEST(Writer, SourceTimestampsInMillisAndSeconds) {
 std::string Gunzip(const std::string& in) {
   z_stream zs{};
   inflateInit2(&zs, 15 + 16);
-  std::string out(in.size() * 20 + 1024, '\0');
+  std::string out;
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    out.resize(std::max<size_t>(out.size() * 2, 1 << 16));
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
+    rc = inflate(&zs, Z_NO_FLUSH);
+  }
+  EXPECT_EQ(rc, Z_STREAM_END);
   out.resize(zs.total_out);
   inflateEnd(&zs);
   return out;
@@ -168,6 +176,63 @@ TEST(Exposition, GzipOnceAndRoundTrips) {
   EXPECT_EQ(&gz1, &gz2);  // computed once, the same bytes for every scraper
   EXPECT_EQ(Gunzip(gz1), e.Body(ExpositionFormat::kText004));
   EXPECT_NE(e.Body(ExpositionFormat::kOpenMetrics100), e.Body(ExpositionFormat::kText004));
+}
+
+// TwoNodeSnapshot's nodes copied until the text is several flush windows long (~256 KiB each).
+SnapshotPtr BigSnapshot() {
+  Snapshot big = TwoNodeSnapshot();
+  const std::vector<NodeResult> base(big.nodes.begin(), big.nodes.begin() + 2);
+  for (int i = 0; i < 8000; ++i) {
+    for (NodeResult n : base) {
+      n.node.append("-").append(std::to_string(i));
+      for (EntityStats& e : n.summary.entities) e.labels.back() = n.node;
+      big.nodes.push_back(std::move(n));
+    }
+  }
+  return std::make_shared<Snapshot>(std::move(big));
+}
+
+// The gzip body is rendered straight into the compressor in windows; whichever comes first,
+// it must inflate to exactly the text body, in both formats.
+TEST(Exposition, StreamedGzipIsTheText) {
+  SnapshotPtr snap = BigSnapshot();
+  for (ExpositionFormat f : {ExpositionFormat::kText004, ExpositionFormat::kOpenMetrics100}) {
+    Exposition streamed(snap, {});
+    const std::string gz = streamed.GzipBody(f);  // first: no text body exists yet
+    const std::string& text = streamed.Body(f);
+    EXPECT_GT(text.size(), 4u * (256 << 10));
+    EXPECT_EQ(Gunzip(gz), text);
+    EXPECT_EQ(text, RenderExposition(*snap, f));
+    Exposition prepared(snap, {});
+    prepared.Prepare(/*keep_text=*/true);  // text first, then its gzip
+    EXPECT_EQ(Gunzip(prepared.GzipBody(f)), text);
+  }
+}
+
+// Two renders of one snapshot (streamed gzip, then the text) count its dropped series once.
+TEST(Exposition, TwoRendersCountDropsOnce) {
+  SeriesFilterOptions fo;
+  fo.series_limit = 3;
+  std::string error;
+  WriterOptions o;
+  o.filter = SeriesFilter::Create(fo, &error);
+  ASSERT_TRUE(o.filter) << error;
+  SnapshotPtr snap = BigSnapshot();
+  auto dropped = [](const std::string& text) {
+    const std::string key = "kube_metrics_bridge_series_dropped_total{reason=\"series_limit\"} ";
+    const size_t at = text.find(key);
+    return at == std::string::npos
+               ? std::string("absent")
+               : text.substr(at + key.size(), text.find('\n', at) - at - key.size());
+  };
+  Exposition first(snap, o);
+  first.Prepare();
+  const std::string once = dropped(Gunzip(first.GzipBody(ExpositionFormat::kText004)));
+  EXPECT_EQ(dropped(first.Body(ExpositionFormat::kText004)), once);
+  Exposition second(snap, o);
+  const uint64_t per_snapshot = std::stoull(once);
+  EXPECT_GT(per_snapshot, 0u);
+  EXPECT_EQ(dropped(second.Body(ExpositionFormat::kText004)), std::to_string(2 * per_snapshot));
 }
 
 }  // namespace
@@ -214,16 +279,16 @@ TEST(Writer, RowsSharingANameAreOneFamilyWithConstLabels) {
                       "direction=\"transmit\"} 20\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("container_memory_failures_total{namespace=\"ns\",pod=\"p\","
-                      "container=\"c\",node=\"n1\",failure_type=\"pgfault\",scope=\"container\"} 5\n"
-                      "container_memory_failures_total{namespace=\"ns\",pod=\"p\",container=\"c\","
-                      "node=\"n1\",failure_type=\"pgmajfault\",scope=\"container\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("container_memory_failures_total{namespace=\"ns\",pod=\"p\","
+                "container=\"c\",node=\"n1\",failure_type=\"pgfault\",scope=\"container\"} 5\n"
+                "container_memory_failures_total{namespace=\"ns\",pod=\"p\",container=\"c\","
+                "node=\"n1\",failure_type=\"pgmajfault\",scope=\"container\"} 1\n"),
+      std::string::npos)
       << text;
   size_t headers = 0;
-  for (size_t p = 0; (p = text.find("# TYPE container_memory_failures_total ", p)) !=
-                     std::string::npos;
-       ++p) {
+  for (size_t p = 0;
+       (p = text.find("# TYPE container_memory_failures_total ", p)) != std::string::npos; ++p) {
     ++headers;
   }
   EXPECT_EQ(headers, 1u);

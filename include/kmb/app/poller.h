@@ -16,9 +16,9 @@
 
 #include "kmb/app/backoff.h"
 #include "kmb/config/options.h"
+#include "kmb/exposition/enrich.h"
 #include "kmb/kube/client.h"
 #include "kmb/kube/retry.h"
-#include "kmb/exposition/enrich.h"
 #include "kmb/kube/watch_cache.h"
 #include "kmb/model/snapshot.h"
 
@@ -92,6 +92,9 @@ class Poller {
   Status PollLocalPods();
   std::shared_ptr<const PodMap> local_pods_;  // the last /pods, null when it failed
   std::string local_pods_last_reason_;
+  // ---- scale: the NodeSummaries of released snapshots, decoded into again (poller.cpp) ----
+  struct SummaryPool;
+  std::shared_ptr<SummaryPool> summary_pool_;
 };
 
 // Entry point of the `kube-metrics-bridge` binary.

@@ -3,6 +3,7 @@
 // of a family in one group under its HELP/TYPE), from the catalog. Rendering is done once per
 // snapshot and format; gzip once per snapshot and format (see Exposition).
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,15 +49,17 @@ void AppendScaledValue(std::string& out, const Sample& sample, int exp10);
 // Appends a label value with \\, \" and \n escaped.
 void AppendEscapedLabelValue(std::string& out, std::string_view value);
 
-// gzip (RFC 1952) of `data`, by libdeflate at level 1 (see docs/architecture.md).
+// gzip (RFC 1952) of `data`, by ISA-L igzip at level 1 (see docs/architecture.md).
 std::string Gzip(std::string_view data);
 // The same with zlib at `level`: the baseline the benchmark compares with.
 std::string GzipZlib(std::string_view data, int level);
 
 // The bodies of one snapshot, each rendered (and gzipped) at most once, on first request:
-// any number of concurrent scrapers cost one render. The buffers go back to a small pool when
-// the Exposition is destroyed, and the next snapshot renders into them: memory that stays
-// mapped costs far less than fresh pages (see docs/performance.md).
+// any number of concurrent scrapers cost one render. The gzip body is rendered straight into
+// the compressor, a window of text at a time, so the text body exists only when an
+// uncompressed scrape asks for it (or Prepare(true) keeps it). The buffers go back to a small
+// pool when the Exposition is destroyed, and the next snapshot renders into them: memory that
+// stays mapped costs far less than fresh pages (see docs/performance.md).
 class Exposition {
  public:
   Exposition(SnapshotPtr snapshot, WriterOptions options);
@@ -66,17 +69,21 @@ class Exposition {
   const Snapshot& snapshot() const { return *snapshot_; }
   const std::string& Body(ExpositionFormat format);
   const std::string& GzipBody(ExpositionFormat format);
-  // Renders the text body and its gzip now. The poll loop calls it before publishing, so that
-  // a scrape only sends bytes and the work happens once per poll on one thread.
-  void Prepare();
+  // Renders the gzip body now, and the text body too when `keep_text` (an uncompressed scraper
+  // came during the last interval). The poll loop calls it before publishing, so that a
+  // scrape only sends bytes and the work happens once per poll on one thread.
+  void Prepare(bool keep_text = false);
   // Series dropped by the filter in this snapshot (valid after the first render).
   const DropCounts& dropped() const { return dropped_; }
 
  private:
   struct Slot {
     std::once_flag plain_once, gzip_once;
+    std::atomic<bool> plain_done{false};  // `plain` is complete: gzip it instead of rendering
     std::string plain, gzip;
   };
+  // Renders `format` once into the text body and/or the gzip body (either may be null).
+  void Render(ExpositionFormat format, std::string* plain, std::string* gzip);
   // The dropped counts since start as of this snapshot, added to the filter's totals once.
   const DropCounts& DroppedTotals(const DropCounts& dropped);
 
