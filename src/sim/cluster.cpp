@@ -329,8 +329,9 @@ struct SimulatedCluster::Impl {
     const auto it = kubelet_by_backend_port.find(mg_get_request_info(conn)->server_port);
     return it == kubelet_by_backend_port.end() ? kNotKubelet : it->second;
   }
+  // `verb`: "" = get with a name, list without.
   int SendForbidden(mg_connection* conn, std::string_view resource, std::string_view group,
-                    std::string_view name);
+                    std::string_view name, std::string_view verb = "");
   bool StartKubelets(const TlsMaterial& cluster_tls, const std::vector<int>& backend_ports,
                      std::string* error);
 
@@ -463,9 +464,8 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
     return ServeSummary(conn, cap[0]);
   }
   if (path.Match({"api", "v1", "nodes"})) {
-    if (Denied(IsWatch(ri->query_string) ? "watch" : "list", "nodes")) {
-      return SendForbidden(conn, "nodes", "", "");
-    }
+    const char* verb = IsWatch(ri->query_string) ? "watch" : "list";
+    if (Denied(verb, "nodes")) return SendForbidden(conn, "nodes", "", "", verb);
     if (IsWatch(ri->query_string)) return watch->Serve(conn, Watch(ri->query_string, false));
     return ServeNodeList(conn, ri->query_string);
   }
@@ -484,9 +484,8 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
     return Send(conn, 200, w.str());
   }
   if (path.Match({"api", "v1", "pods"})) {
-    if (Denied(IsWatch(ri->query_string) ? "watch" : "list", "pods")) {
-      return SendForbidden(conn, "pods", "", "");
-    }
+    const char* verb = IsWatch(ri->query_string) ? "watch" : "list";
+    if (Denied(verb, "pods")) return SendForbidden(conn, "pods", "", "", verb);
     if (IsWatch(ri->query_string)) return watch->Serve(conn, Watch(ri->query_string, true));
     return ServePodList(conn, ri->query_string, "");
   }
@@ -802,13 +801,15 @@ int SimulatedCluster::Impl::ServeSelfSubjectAccessReview(mg_connection* conn) {
 }
 
 int SimulatedCluster::Impl::SendForbidden(mg_connection* conn, std::string_view resource,
-                                          std::string_view group, std::string_view name) {
+                                          std::string_view group, std::string_view name,
+                                          std::string_view verb) {
   // The RBAC denial as the API server words it.
+  if (verb.empty()) verb = name.empty() ? "list" : "get";
   const std::string kind(resource.substr(0, resource.find('/')));
   std::string message = kind + (group.empty() ? "" : "." + std::string(group));
   if (!name.empty()) message += " \"" + std::string(name) + "\"";
-  message += " is forbidden: User \"" + ApiUser(conn) + "\" cannot " +
-             (name.empty() ? "list" : "get") + " resource \"" + std::string(resource) +
+  message += " is forbidden: User \"" + ApiUser(conn) + "\" cannot " + std::string(verb) +
+             " resource \"" + std::string(resource) +
              "\" in API group \"" + std::string(group) + "\" at the cluster scope";
   return SendStatus(conn, 403, message, {name, group, kind});
 }

@@ -141,6 +141,11 @@ TEST(WatchCacheMetricsTest, DeniedWatchCountsAsWatchErrors) {
   })) << text;
   EXPECT_EQ(Sample(text, Objects("pods")), 2.0);
   EXPECT_EQ(Sample(text, Lists("pods", "initial")), 1.0);
+  // The refusal names the verb, as the API server's RBAC message does.
+  HttpResponse resp;
+  rig.client->Get("/api/v1/pods?watch=1&timeoutSeconds=1", &resp);
+  EXPECT_EQ(resp.status, 403);
+  EXPECT_NE(resp.body.find("cannot watch resource \\\"pods\\\""), std::string::npos) << resp.body;
 }
 
 // --no-watch-cache: no cache, no watch series.
