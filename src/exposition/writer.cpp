@@ -385,10 +385,12 @@ struct Renderer {
       AddSelf("kube_metrics_bridge_watch_lists_total",
               {{"resource", resource}, {"reason", "initial"}},
               static_cast<double>(st.lists - st.lists_gone));
-      AddSelf("kube_metrics_bridge_watch_lists_total",
-              {{"resource", resource}, {"reason", "gone"}}, static_cast<double>(st.lists_gone));
-      for (const auto& [type, count] : {std::pair{"ADDED", st.added}, {"MODIFIED", st.modified},
-                                        {"DELETED", st.deleted}, {"BOOKMARK", st.bookmarks}}) {
+      AddSelf("kube_metrics_bridge_watch_lists_total", {{"resource", resource}, {"reason", "gone"}},
+              static_cast<double>(st.lists_gone));
+      for (const auto& [type, count] : {std::pair{"ADDED", st.added},
+                                        {"MODIFIED", st.modified},
+                                        {"DELETED", st.deleted},
+                                        {"BOOKMARK", st.bookmarks}}) {
         AddSelf("kube_metrics_bridge_watch_events_total", {{"resource", resource}, {"type", type}},
                 static_cast<double>(count));
       }

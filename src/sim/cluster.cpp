@@ -436,8 +436,7 @@ std::string SimulatedCluster::Impl::ApiUser(mg_connection* conn) {
   if (options.require_client_cert) {
     // Fault injection may be replacing the listener; its connections end before it is freed.
     std::lock_guard<std::mutex> lock(listeners_mu);
-    return tls_frontend ? tls_frontend->PeerCommonName(mg_get_request_info(conn)->remote_port)
-                        : "";
+    return tls_frontend ? tls_frontend->PeerCommonName(mg_get_request_info(conn)->remote_port) : "";
   }
   return Authorized(conn) ? kServiceAccountUser : "";
 }
@@ -809,8 +808,8 @@ int SimulatedCluster::Impl::SendForbidden(mg_connection* conn, std::string_view 
   std::string message = kind + (group.empty() ? "" : "." + std::string(group));
   if (!name.empty()) message += " \"" + std::string(name) + "\"";
   message += " is forbidden: User \"" + ApiUser(conn) + "\" cannot " + std::string(verb) +
-             " resource \"" + std::string(resource) +
-             "\" in API group \"" + std::string(group) + "\" at the cluster scope";
+             " resource \"" + std::string(resource) + "\" in API group \"" + std::string(group) +
+             "\" at the cluster scope";
   return SendStatus(conn, 403, message, {name, group, kind});
 }
 

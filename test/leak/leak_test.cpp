@@ -111,8 +111,8 @@ std::vector<Scenario> Scenarios() {
       {"WebConfigWrongPassword", "kmb-leak-web-wrong-10", "t", "{token: t}", true,
        Feature::kWebConfig, "", "", false, "kmb-leak-web-wrong-10"},
       {"VerifiedClientKey", "", "",
-       "{client-certificate-data: {cert_b64}, client-key-data: {secret_b64}}", true,
-       Feature::kNone, "", "", false, "", true},
+       "{client-certificate-data: {cert_b64}, client-key-data: {secret_b64}}", true, Feature::kNone,
+       "", "", false, "", true},
   };
 }
 
@@ -183,8 +183,7 @@ class LeakTest : public ::testing::TestWithParam<Scenario> {
     sim_ = sim::SimulatedCluster::Start(so, &error);
     ASSERT_TRUE(sim_) << error;
     secret_ = s.sim_client_cert ? sim_->client_key_pem() : s.secret;
-    const std::string cert =
-        s.sim_client_cert ? sim_->client_cert_pem() : ClientKeyPair().cert_pem;
+    const std::string cert = s.sim_client_cert ? sim_->client_cert_pem() : ClientKeyPair().cert_pem;
 
     auto fill = [&](std::string text) {
       text = Replace(text, "{secret_b64}", Base64(secret_));
