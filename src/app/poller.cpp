@@ -409,6 +409,14 @@ SnapshotPtr Poller::Poll() {
     std::lock_guard<std::mutex> lock(errors_mu_);
     snap->errors_total = errors_;
   }
+  // ---- Watch cache self-metrics: the caches' counters, their errors as source "watch" ----
+  if (node_cache_) snap->watch_caches.emplace_back("nodes", node_cache_->stats());
+  if (pod_cache_) snap->watch_caches.emplace_back("pods", pod_cache_->stats());
+  for (const auto& [resource, stats] : snap->watch_caches) {
+    for (const auto& [reason, count] : stats.errors_by_reason) {
+      snap->errors_total[{"watch", reason}] += count;
+    }
+  }
   return snap;
 }
 

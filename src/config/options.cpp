@@ -270,7 +270,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                              "ServiceNotFound", "IoTimeout", "Absent"}))
       ->capture_default_str();
   simulate->add_option("--deny", o.sim.deny,
-                       "Deny this permission (e.g. nodes/stats, pods.metrics.k8s.io; repeatable)");
+                       "Deny this permission (e.g. nodes/stats, pods.metrics.k8s.io, or one "
+                       "verb: \"watch pods\"; repeatable)");
   // Fault injection (src/sim/faults.h; docs/configuration.md "Fault injection").
   simulate->add_option("--fault", o.sim.faults,
                        "Inject a fault, TARGET:KIND[=ARG], e.g. node/sim-node-1:hang, "
@@ -288,6 +289,10 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   simulate->add_option("--watch-close-after", sim_watch_close_after,
                        "End every watch after this long (0: at its timeoutSeconds)")
       ->check(duration);
+  // access2: client certificates
+  simulate->add_flag("--require-client-cert", o.sim.require_client_cert,
+                     "Require a client certificate from the cluster CA (needs --tls); "
+                     "--write-kubeconfig writes one instead of the token");
 
   CLI::App* doctor_cmd = app.add_subcommand(
       "doctor", "Diagnose API server access, permissions, the Metrics API and the kubelets");

@@ -108,7 +108,9 @@ struct NodeInfo {
 
 // One permission the exporter needs, named as `kubectl auth can-i` names it. Lacking an
 // optional one is a warning: nodes/stats serves direct kubelet access (the DaemonSet layout of
-// docs/deploy.md); the node proxy path needs only nodes/proxy.
+// docs/deploy.md); the node proxy path needs only nodes/proxy. The watch caches (on by
+// default) list and watch nodes and pods; pods only feed the pod-spec series, so without them
+// the exporter still exports usage.
 struct Need {
   const char* verb;
   const char* resource;
@@ -119,6 +121,12 @@ struct Need {
 };
 constexpr Need kNeeds[] = {
     {"list", "nodes", "", "", "to find the nodes to poll"},
+    {"watch", "nodes", "", "",
+     "to keep the node list current (the watch cache; --no-watch-cache lists every poll)"},
+    {"list", "pods", "", "",
+     "for the pod-spec series (requests, limits, utilization, k8s_pod_info, the image label)",
+     false},
+    {"watch", "pods", "", "", "to keep the pod specs current (the watch cache)", false},
     {"get", "nodes", "proxy", "", "to read Summaries through the API server"},
     {"get", "nodes", "stats", "", "to read Summaries from kubelets directly", false},
     {"list", "nodes", "", "metrics.k8s.io", "for the Metrics API source"},

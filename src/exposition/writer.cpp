@@ -483,6 +483,33 @@ struct Renderer {
               {{"reason", DropReasonName(static_cast<DropReason>(r))}},
               static_cast<double>(dropped_totals[r]));
     }
+    AddWatchCacheMetrics(snap);
+  }
+
+  // ---- Watch cache self-metrics: kube_metrics_bridge_watch_*, errors_total{source="watch"} ----
+  void AddWatchCacheMetrics(const Snapshot& snap) {
+    if (snap.watch_caches.empty()) return;
+    for (const auto& [resource, st] : snap.watch_caches) {
+      AddSelf("kube_metrics_bridge_watch_lists_total",
+              {{"resource", resource}, {"reason", "initial"}},
+              static_cast<double>(st.lists - st.lists_gone));
+      AddSelf("kube_metrics_bridge_watch_lists_total", {{"resource", resource}, {"reason", "gone"}},
+              static_cast<double>(st.lists_gone));
+      for (const auto& [type, count] : {std::pair{"ADDED", st.added},
+                                        {"MODIFIED", st.modified},
+                                        {"DELETED", st.deleted},
+                                        {"BOOKMARK", st.bookmarks}}) {
+        AddSelf("kube_metrics_bridge_watch_events_total", {{"resource", resource}, {"type", type}},
+                static_cast<double>(count));
+      }
+      AddSelf("kube_metrics_bridge_watch_objects", {{"resource", resource}},
+              static_cast<double>(st.objects));
+    }
+    for (const char* r : kAllReasons) {  // other reasons: the loop over errors_total above
+      auto it = snap.errors_total.find({"watch", r});
+      AddSelf("kube_metrics_bridge_errors_total", {{"source", "watch"}, {"reason", r}},
+              it == snap.errors_total.end() ? 0.0 : static_cast<double>(it->second));
+    }
   }
 };
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <utility>
 
 #include "kmb/util/log.h"
 
@@ -58,7 +59,9 @@ std::shared_ptr<const typename WatchCache<T>::Map> WatchCache<T>::Snapshot() {
 template <typename T>
 WatchCacheStats WatchCache<T>::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  WatchCacheStats stats = stats_;
+  stats.objects = objects_.size();
+  return stats;
 }
 
 template <typename T>
@@ -95,11 +98,13 @@ Status WatchCache<T>::List() {
            "&continue=" + page.continue_token;
   }
   resource_version_ = rv;
+  const bool after_gone = std::exchange(relisting_after_gone_, false);
   {
     std::lock_guard<std::mutex> lock(mu_);
     objects_.swap(fresh);
     dirty_ = true;
     stats_.lists++;
+    if (after_gone) stats_.lists_gone++;
     synced_ = true;
   }
   cv_.notify_all();
@@ -128,6 +133,7 @@ Status WatchCache<T>::Watch(bool* gone) {
                 {{"resource", codec_.kind}, {"error", st.message()}});
       std::lock_guard<std::mutex> lock(mu_);
       stats_.errors++;
+      stats_.errors_by_reason[st.reason()]++;
       return true;
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -138,12 +144,14 @@ Status WatchCache<T>::Watch(bool* gone) {
         objects_[std::move(key)] = std::make_shared<const T>(std::move(ev.object));
         dirty_ = true;
         stats_.events++;
+        (ev.type == WatchEventType::kAdded ? stats_.added : stats_.modified)++;
         break;
       }
       case WatchEventType::kDeleted:
         objects_.erase(codec_.key(ev.object));
         dirty_ = true;
         stats_.events++;
+        stats_.deleted++;
         break;
       case WatchEventType::kBookmark:
         stats_.bookmarks++;
@@ -214,6 +222,7 @@ void WatchCache<T>::Run() {
                   {{"resource", codec_.kind}});
         std::lock_guard<std::mutex> lock(mu_);
         stats_.relists_gone++;
+        relisting_after_gone_ = true;
         listed = false;
         continue;
       }
@@ -223,6 +232,7 @@ void WatchCache<T>::Run() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         stats_.errors++;
+        stats_.errors_by_reason[st.reason()]++;
         if (!synced_) first_list_failed_ = true;
       }
       cv_.notify_all();

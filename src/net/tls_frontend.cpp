@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -76,6 +77,37 @@ int ConnectBackend(int port) {
   return fd;
 }
 
+// Reads and discards what the peer sends until it closes, for at most half a second.
+void DrainBriefly(int fd) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) return;
+    if (recv(fd, buf, sizeof(buf), 0) <= 0) return;
+  }
+}
+
+int LocalPort(int fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.sin_port);
+}
+
+// The CN of the client certificate, when one was presented and verified.
+std::string VerifiedPeerCommonName(SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return "";
+  char cn[256] = {};
+  const int n =
+      X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
+  return n > 0 ? std::string(cn, static_cast<size_t>(n)) : "";
+}
+
 std::string SslError(const char* what) {
   char buf[256];
   const unsigned long code = ERR_get_error();
@@ -99,6 +131,7 @@ struct TlsFrontend::Impl {
   std::set<int> open_fds;  // client and backend sockets, shut down on stop
   int connections = 0;
   bool stopping = false;
+  std::map<int, std::string> peer_names;  // backend client port -> verified client cert CN
 
   ~Impl() {
     StopAccepting();
@@ -180,13 +213,30 @@ void TlsFrontend::Impl::Serve(int client, SSL_CTX* ctx) {
   if (ssl != nullptr && SSL_set_fd(ssl, client) == 1 && SSL_accept(ssl) == 1) {
     const int backend = ConnectBackend(backend_port);
     if (backend >= 0 && Track(backend)) {
+      // Known before the first byte reaches the backend, forgotten when the connection ends.
+      const int local_port = LocalPort(backend);
+      const std::string peer = VerifiedPeerCommonName(ssl);
+      if (!peer.empty()) {
+        std::lock_guard<std::mutex> lock(mu);
+        peer_names[local_port] = peer;
+      }
       Relay(ssl, client, backend);
+      if (!peer.empty()) {
+        std::lock_guard<std::mutex> lock(mu);
+        peer_names.erase(local_port);
+      }
       Untrack(backend);
     }
     if (backend >= 0) close(backend);
     SSL_shutdown(ssl);
   } else {
     log::Debug("tls handshake failed", {{"error", SslError("SSL_accept")}});
+    // TLS 1.3 refuses a client certificate after the client finished its side of the
+    // handshake, when it may already have sent its request: closing with those bytes unread
+    // would reset the connection and the client would see "connection reset" instead of the
+    // alert naming the cause. Close our side, drain what it sent, then close.
+    shutdown(client, SHUT_WR);
+    DrainBriefly(client);
   }
   ERR_clear_error();
   if (ssl) SSL_free(ssl);
@@ -457,5 +507,11 @@ void TlsFrontend::SetContext(TlsContextPtr context) {
 void TlsFrontend::StopAccepting() { impl_->StopAccepting(); }
 
 int TlsFrontend::port() const { return impl_->port; }
+
+std::string TlsFrontend::PeerCommonName(int backend_client_port) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const auto it = impl_->peer_names.find(backend_client_port);
+  return it == impl_->peer_names.end() ? "" : it->second;
+}
 
 }  // namespace kmb::net

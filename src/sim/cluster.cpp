@@ -265,6 +265,13 @@ struct SimulatedCluster::Impl {
   FaultSet faults;
   TlsMaterial api_tls;      // the API server's certificate (with tls), to restore listeners
   TlsMaterial kubelet_tls;  // the kubelets' certificate (with kubelets)
+  // access2: with require_client_cert, the kubeconfig user's certificate and key (server_*).
+  TlsMaterial client_tls;
+  // The CA the API server listener verifies client certificates against ("" = none asked).
+  std::string ClientCa() const { return options.require_client_cert ? api_tls.ca_cert_pem : ""; }
+  // The authenticated user of an API server request: the client certificate's CN with
+  // require_client_cert, else the service account when the token matches; "" = 401.
+  std::string ApiUser(mg_connection* conn);
   std::string public_host;  // where the API server's TLS frontend listens
   int public_port = 0;
   std::mutex listeners_mu;  // serializes listener replacement (AddFault, ClearFaults)
@@ -273,7 +280,8 @@ struct SimulatedCluster::Impl {
   // Replaces the listener a connection-level rule names (refuse: closes it).
   Status ApplyListenerFault(const FaultRule& rule);
   bool RestartFrontend(std::unique_ptr<TlsFrontend>* frontend, const std::string& host, int port,
-                       const TlsMaterial& tls, int backend, std::string* error);
+                       const TlsMaterial& tls, int backend, std::string* error,
+                       const std::string& client_ca_pem = "");
 
   ~Impl() {
     faults.Stop();  // first: wakes hanging and slow answers so civetweb can stop
@@ -313,12 +321,17 @@ struct SimulatedCluster::Impl {
   bool Denied(std::string_view can_i_name) const {
     return std::find(options.deny.begin(), options.deny.end(), can_i_name) != options.deny.end();
   }
+  // Denied for this verb: "pods" denies every verb, "watch pods" only watch.
+  bool Denied(std::string_view verb, std::string_view can_i_name) const {
+    return Denied(can_i_name) || Denied(std::string(verb) + " " + std::string(can_i_name));
+  }
   int KubeletOf(mg_connection* conn) const {
     const auto it = kubelet_by_backend_port.find(mg_get_request_info(conn)->server_port);
     return it == kubelet_by_backend_port.end() ? kNotKubelet : it->second;
   }
+  // `verb`: "" = get with a name, list without.
   int SendForbidden(mg_connection* conn, std::string_view resource, std::string_view group,
-                    std::string_view name);
+                    std::string_view name, std::string_view verb = "");
   bool StartKubelets(const TlsMaterial& cluster_tls, const std::vector<int>& backend_ports,
                      std::string* error);
 
@@ -419,6 +432,15 @@ bool SimulatedCluster::Impl::Authorized(mg_connection* conn) const {
   return ConstantTimeEquals(h, options.token);
 }
 
+std::string SimulatedCluster::Impl::ApiUser(mg_connection* conn) {
+  if (options.require_client_cert) {
+    // Fault injection may be replacing the listener; its connections end before it is freed.
+    std::lock_guard<std::mutex> lock(listeners_mu);
+    return tls_frontend ? tls_frontend->PeerCommonName(mg_get_request_info(conn)->remote_port) : "";
+  }
+  return Authorized(conn) ? kServiceAccountUser : "";
+}
+
 int SimulatedCluster::Impl::Handle(mg_connection* conn) {
   const mg_request_info* ri = mg_get_request_info(conn);
   if (const int node = KubeletOf(conn); node != kNotKubelet) return HandleKubelet(conn, node);
@@ -426,7 +448,7 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
       code >= 0) {
     return code;
   }
-  if (!Authorized(conn)) return SendStatus(conn, 401, "Unauthorized");
+  if (ApiUser(conn).empty()) return SendStatus(conn, 401, "Unauthorized");
   const Path path(ri->local_uri ? ri->local_uri : "/");
   if (std::strcmp(ri->request_method, "POST") == 0 &&
       path.Match({"apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"})) {
@@ -441,7 +463,8 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
     return ServeSummary(conn, cap[0]);
   }
   if (path.Match({"api", "v1", "nodes"})) {
-    if (Denied("nodes")) return SendForbidden(conn, "nodes", "", "");
+    const char* verb = IsWatch(ri->query_string) ? "watch" : "list";
+    if (Denied(verb, "nodes")) return SendForbidden(conn, "nodes", "", "", verb);
     if (IsWatch(ri->query_string)) return watch->Serve(conn, Watch(ri->query_string, false));
     return ServeNodeList(conn, ri->query_string);
   }
@@ -460,7 +483,8 @@ int SimulatedCluster::Impl::Handle(mg_connection* conn) {
     return Send(conn, 200, w.str());
   }
   if (path.Match({"api", "v1", "pods"})) {
-    if (Denied("pods")) return SendForbidden(conn, "pods", "", "");
+    const char* verb = IsWatch(ri->query_string) ? "watch" : "list";
+    if (Denied(verb, "pods")) return SendForbidden(conn, "pods", "", "", verb);
     if (IsWatch(ri->query_string)) return watch->Serve(conn, Watch(ri->query_string, true));
     return ServePodList(conn, ri->query_string, "");
   }
@@ -776,14 +800,16 @@ int SimulatedCluster::Impl::ServeSelfSubjectAccessReview(mg_connection* conn) {
 }
 
 int SimulatedCluster::Impl::SendForbidden(mg_connection* conn, std::string_view resource,
-                                          std::string_view group, std::string_view name) {
+                                          std::string_view group, std::string_view name,
+                                          std::string_view verb) {
   // The RBAC denial as the API server words it.
+  if (verb.empty()) verb = name.empty() ? "list" : "get";
   const std::string kind(resource.substr(0, resource.find('/')));
   std::string message = kind + (group.empty() ? "" : "." + std::string(group));
   if (!name.empty()) message += " \"" + std::string(name) + "\"";
-  message += " is forbidden: User \"" + std::string(kServiceAccountUser) + "\" cannot " +
-             (name.empty() ? "list" : "get") + " resource \"" + std::string(resource) +
-             "\" in API group \"" + std::string(group) + "\" at the cluster scope";
+  message += " is forbidden: User \"" + ApiUser(conn) + "\" cannot " + std::string(verb) +
+             " resource \"" + std::string(resource) + "\" in API group \"" + std::string(group) +
+             "\" at the cluster scope";
   return SendStatus(conn, 403, message, {name, group, kind});
 }
 
@@ -1005,7 +1031,11 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
     }
     TlsMaterial tls;
     if (!GenerateTlsMaterial(ips, names, &tls, error)) return false;
-    tls_frontend = StartTlsFrontend(bare, port_number, tls, sp.port, error);
+    api_tls = tls;  // ClientCa() reads it
+    if (options.require_client_cert && !IssueClientCert(tls, kClientCertUser, &client_tls, error)) {
+      return false;
+    }
+    tls_frontend = StartTlsFrontend(bare, port_number, tls, sp.port, error, ClientCa());
     if (!tls_frontend) return false;
     ca_pem = tls.ca_cert_pem;
     public_port = tls_frontend->port();
@@ -1078,6 +1108,10 @@ std::unique_ptr<SimulatedCluster> SimulatedCluster::Start(const SimOptions& opti
   if (options.kubelets &&
       (!options.tls || (options.nodes > kMaxKubelets && !options.kubelet_shared_port))) {
     *error = "kubelet listeners need TLS and at most " + std::to_string(kMaxKubelets) + " nodes";
+    return nullptr;
+  }
+  if (options.require_client_cert && !options.tls) {
+    *error = "client certificates need TLS (--require-client-cert needs --tls)";
     return nullptr;
   }
   auto impl = std::make_unique<Impl>();
@@ -1226,11 +1260,12 @@ int SimulatedCluster::Impl::ServeFault(mg_connection* conn, const std::optional<
 bool SimulatedCluster::Impl::RestartFrontend(std::unique_ptr<TlsFrontend>* frontend,
                                              const std::string& host, int port,
                                              const TlsMaterial& tls, int backend,
-                                             std::string* error) {
+                                             std::string* error,
+                                             const std::string& client_ca_pem) {
   frontend->reset();  // frees the port
   if (tls.server_cert_pem.empty()) return true;  // refuse: stays closed
   // The port was ours a moment ago; SO_REUSEADDR lets the new listener take it at once.
-  *frontend = StartTlsFrontend(host, port, tls, backend, error);
+  *frontend = StartTlsFrontend(host, port, tls, backend, error, client_ca_pem);
   return *frontend != nullptr;
 }
 
@@ -1267,7 +1302,8 @@ Status SimulatedCluster::Impl::ApplyListenerFault(const FaultRule& rule) {
   TlsMaterial tls;
   if (api && options.tls) {
     if (!material(api_tls, {"localhost"}, &tls, &error) ||
-        !RestartFrontend(&tls_frontend, public_host, public_port, tls, backend_port, &error)) {
+        !RestartFrontend(&tls_frontend, public_host, public_port, tls, backend_port, &error,
+                         ClientCa())) {
       return Status::Error(reason::kInternal, "fault \"" + rule.text + "\": " + error);
     }
   }
@@ -1289,6 +1325,9 @@ Status SimulatedCluster::Impl::ApplyListenerFault(const FaultRule& rule) {
   return Status::Ok();
 }
 
+std::string SimulatedCluster::client_cert_pem() const { return impl_->client_tls.server_cert_pem; }
+std::string SimulatedCluster::client_key_pem() const { return impl_->client_tls.server_key_pem; }
+
 Status SimulatedCluster::WriteKubeconfig(const std::string& path) const {
   // JSON strings are valid YAML scalars: quote every value that comes from outside.
   auto quote = [](std::string_view s) {
@@ -1303,9 +1342,14 @@ Status SimulatedCluster::WriteKubeconfig(const std::string& path) const {
   yaml += "    server: " + quote(impl_->url) + "\n  name: kmb-sim\n";
   yaml += "contexts:\n- context:\n    cluster: kmb-sim\n    user: kmb-sim\n  name: kmb-sim\n";
   yaml += "current-context: kmb-sim\npreferences: {}\nusers:\n- name: kmb-sim\n";
-  yaml += impl_->options.token.empty()
-              ? "  user: {}\n"
-              : "  user:\n    token: " + quote(impl_->options.token) + "\n";
+  if (impl_->options.require_client_cert) {  // access2: the user is the certificate's CN
+    yaml += "  user:\n    client-certificate-data: " + Base64(impl_->client_tls.server_cert_pem) +
+            "\n    client-key-data: " + Base64(impl_->client_tls.server_key_pem) + "\n";
+  } else {
+    yaml += impl_->options.token.empty()
+                ? "  user: {}\n"
+                : "  user:\n    token: " + quote(impl_->options.token) + "\n";
+  }
 
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {

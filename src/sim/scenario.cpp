@@ -265,7 +265,10 @@ int RenderSelfSubjectAccessReview(std::string_view request, const std::vector<st
   const nlohmann::json& attrs = req["spec"]["resourceAttributes"];
   auto field = [&](const char* key) { return attrs.value(key, std::string()); };
   const std::string name = CanIName(field("resource"), field("subresource"), field("group"));
-  const bool allowed = std::find(deny.begin(), deny.end(), name) == deny.end();
+  // "pods" denies every verb on pods; "watch pods" only that verb.
+  const std::string verb_name = field("verb") + " " + name;
+  const bool allowed = std::find(deny.begin(), deny.end(), name) == deny.end() &&
+                       std::find(deny.begin(), deny.end(), verb_name) == deny.end();
   nlohmann::json status = {{"allowed", allowed}};
   if (allowed) {
     status["reason"] =

@@ -48,7 +48,7 @@ std::string CanIName(std::string_view resource, std::string_view subresource,
                      std::string_view group);
 
 // The answer to POST .../selfsubjectaccessreviews with `request` (JSON): allowed unless its
-// resource is in `deny`. Returns the HTTP status (201, or 400 for a malformed request).
+// resource ("pods") or its verb and resource ("watch pods") is in `deny`. Returns the HTTP status (201, or 400 for a malformed request).
 int RenderSelfSubjectAccessReview(std::string_view request, const std::vector<std::string>& deny,
                                   std::string* out);
 

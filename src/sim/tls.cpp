@@ -69,8 +69,7 @@ CertPtr MakeCert(EVP_PKEY* key, const char* common_name, X509* issuer, EVP_PKEY*
       X509_set_version(cert.get(), 2) == 1 && bn &&
       BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())) != nullptr &&
       X509_gmtime_adj(X509_getm_notBefore(cert.get()), expired ? -2 * 86400 : -3600) != nullptr &&
-      X509_gmtime_adj(X509_getm_notAfter(cert.get()), expired ? -86400 : 365L * 86400) !=
-          nullptr &&
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), expired ? -86400 : 365L * 86400) != nullptr &&
       X509_set_pubkey(cert.get(), key) == 1 &&
       X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
                                  reinterpret_cast<const unsigned char*>("kube-metrics-bridge"), -1,
@@ -167,10 +166,12 @@ bool GenerateTlsMaterial(const std::vector<std::string>& ips,
   return ok;
 }
 
-bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
-                      const std::vector<std::string>& ips,
-                      const std::vector<std::string>& dns_names, TlsMaterial* out,
-                      std::string* error, bool expired) {
+namespace {
+
+// A leaf certificate from the CA in `ca` for a new key, built by `make`; fills
+// out->server_cert_pem/server_key_pem and copies the CA certificate.
+bool IssueLeaf(const TlsMaterial& ca, TlsMaterial* out, std::string* error,
+               const std::function<CertPtr(EVP_PKEY* key, X509* ca_cert, EVP_PKEY* ca_key)>& make) {
   BioPtr cert_bio(BIO_new_mem_buf(ca.ca_cert_pem.data(), static_cast<int>(ca.ca_cert_pem.size())));
   BioPtr key_bio(BIO_new_mem_buf(ca.ca_key_pem.data(), static_cast<int>(ca.ca_key_pem.size())));
   CertPtr ca_cert(cert_bio ? PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)
@@ -182,8 +183,7 @@ bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
     *error = OpenSslError("loading the CA");
     return false;
   }
-  CertPtr cert = MakeServingCert(key.get(), common_name.c_str(), ca_cert.get(), ca_key.get(),
-                                 SanList(ips, dns_names), error, expired);
+  CertPtr cert = make(key.get(), ca_cert.get(), ca_key.get());
   if (!cert) return false;
   out->ca_cert_pem = ca.ca_cert_pem;
   out->ca_key_pem.clear();
@@ -192,6 +192,30 @@ bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
     return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
+                      const std::vector<std::string>& ips,
+                      const std::vector<std::string>& dns_names, TlsMaterial* out,
+                      std::string* error, bool expired) {
+  return IssueLeaf(ca, out, error, [&](EVP_PKEY* key, X509* ca_cert, EVP_PKEY* ca_key) {
+    return MakeServingCert(key, common_name.c_str(), ca_cert, ca_key, SanList(ips, dns_names),
+                           error, expired);
+  });
+}
+
+bool IssueClientCert(const TlsMaterial& ca, const std::string& common_name, TlsMaterial* out,
+                     std::string* error) {
+  return IssueLeaf(ca, out, error, [&](EVP_PKEY* key, X509* ca_cert, EVP_PKEY* ca_key) {
+    return MakeCert(key, common_name.c_str(), ca_cert, ca_key,
+                    {{NID_basic_constraints, "critical,CA:FALSE"},
+                     {NID_key_usage, "critical,digitalSignature"},
+                     {NID_ext_key_usage, "clientAuth"},
+                     {NID_authority_key_identifier, "keyid:always"}},
+                    error);
+  });
 }
 
 }  // namespace kmb::sim

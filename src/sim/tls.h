@@ -28,4 +28,10 @@ bool IssueServingCert(const TlsMaterial& ca, const std::string& common_name,
                       const std::vector<std::string>& dns_names, TlsMaterial* out,
                       std::string* error, bool expired = false);
 
+// A client certificate from the CA in `ca` (ca_cert_pem, ca_key_pem) for the user
+// `common_name` (extendedKeyUsage clientAuth; the API server maps CN to the user name and O to
+// its groups); fills out->server_cert_pem/server_key_pem (the cert and key) and copies the CA.
+bool IssueClientCert(const TlsMaterial& ca, const std::string& common_name, TlsMaterial* out,
+                     std::string* error);
+
 }  // namespace kmb::sim

@@ -197,4 +197,16 @@ inline int RunCommand(const std::string& cmd, std::string* output) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+// Polls `done` every 20 ms until it is true or `seconds` passed; returns its last answer. For
+// state another thread changes (watch caches, servers), not for timing.
+template <typename F>
+bool Eventually(F done, double seconds = 20) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
 }  // namespace kmb::testing

@@ -143,6 +143,9 @@ TEST_F(DoctorTest, HealthyClusterIsAllOk) {
   EXPECT_EQ(o.Check("apiserver", "tls")["status"], "ok");
   EXPECT_EQ(o.Check("permissions", "get nodes/stats")["status"], "ok");
   EXPECT_EQ(o.Check("permissions", "list pods.metrics.k8s.io")["status"], "ok");
+  for (const char* need : {"list nodes", "watch nodes", "list pods", "watch pods"}) {
+    EXPECT_EQ(o.Check("permissions", need)["status"], "ok") << need;
+  }
   EXPECT_EQ(o.Check("aggregation", "apiservice")["status"], "ok");
   EXPECT_EQ(o.Check("aggregation", "endpoints")["status"], "ok");
   EXPECT_EQ(o.Check("metrics-api", "coverage")["status"], "ok");
@@ -315,6 +318,28 @@ TEST_F(DoctorTest, ServiceAccountWithoutNodesProxy) {
   ExpectDiagnosis(proxy, "fail", "rbac-permissions");
   EXPECT_NE(proxy["evidence"].get<std::string>().find("cannot get resource \"nodes/proxy\""),
             std::string::npos);
+}
+
+// The watch caches need list and watch on nodes and pods; the simulator denies one verb.
+TEST_F(DoctorTest, ServiceAccountWithoutWatchPods) {
+  sim_options_.deny = {"watch pods"};
+  const Outcome o = Run();
+  EXPECT_EQ(o.exit_status, 1) << o.text;  // pods only feed the pod-spec series: a warning
+  const json c = o.Check("permissions", "watch pods");
+  ExpectDiagnosis(c, "warn", "rbac-permissions");
+  EXPECT_NE(c["summary"].get<std::string>().find("watch cache"), std::string::npos) << c.dump(1);
+  EXPECT_NE(c["evidence"].get<std::string>().find("allowed=false"), std::string::npos);
+  EXPECT_EQ(o.Check("permissions", "list pods")["status"], "ok");
+  EXPECT_EQ(o.Check("permissions", "watch nodes")["status"], "ok");
+}
+
+TEST_F(DoctorTest, ServiceAccountWithoutWatchNodes) {
+  sim_options_.deny = {"watch nodes"};
+  const Outcome o = Run();
+  EXPECT_EQ(o.exit_status, 2) << o.text;
+  ExpectDiagnosis(o.Check("permissions", "watch nodes"), "fail", "rbac-permissions");
+  EXPECT_EQ(o.Check("permissions", "list nodes")["status"], "ok");
+  EXPECT_EQ(o.Check("permissions", "watch pods")["status"], "ok");
 }
 
 TEST_F(DoctorTest, ExpiredToken) {

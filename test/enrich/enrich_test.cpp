@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/exposition/writer.h"
 #include "kmb/kube/client.h"
@@ -226,15 +227,7 @@ struct SimRig {
 };
 
 // Waits (bounded) until `done`; the tests assert on state, never on how long it took.
-template <typename F>
-bool Eventually(F done, double seconds = 20) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
-}
+using testing::Eventually;
 
 TEST(WatchCache, ListsThenFollowsChurnAndTheExpositionFollowsWithinOnePoll) {
   sim::SimOptions so = SimOf(3, 10);

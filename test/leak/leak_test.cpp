@@ -42,6 +42,9 @@ struct Scenario {
   // With kWebConfig: /metrics requires basic auth (user "prometheus", the bcrypt hash below);
   // every request sends this password.
   std::string web_password = "";
+  // The simulated API server requires a client certificate from its CA; the secret is then the
+  // key it issued (the row's `secret` is unused) and {cert_b64} its certificate.
+  bool sim_client_cert = false;
 };
 
 // ctest lists a scenario by its name.
@@ -107,6 +110,9 @@ std::vector<Scenario> Scenarios() {
        false, kWebPassword},
       {"WebConfigWrongPassword", "kmb-leak-web-wrong-10", "t", "{token: t}", true,
        Feature::kWebConfig, "", "", false, "kmb-leak-web-wrong-10"},
+      {"VerifiedClientKey", "", "",
+       "{client-certificate-data: {cert_b64}, client-key-data: {secret_b64}}", true, Feature::kNone,
+       "", "", false, "", true},
   };
 }
 
@@ -172,15 +178,18 @@ class LeakTest : public ::testing::TestWithParam<Scenario> {
     so.tls = true;
     so.token = s.sim_token;
     so.threads = 8;
+    so.require_client_cert = s.sim_client_cert;
     std::string error;
     sim_ = sim::SimulatedCluster::Start(so, &error);
     ASSERT_TRUE(sim_) << error;
+    secret_ = s.sim_client_cert ? sim_->client_key_pem() : s.secret;
+    const std::string cert = s.sim_client_cert ? sim_->client_cert_pem() : ClientKeyPair().cert_pem;
 
     auto fill = [&](std::string text) {
-      text = Replace(text, "{secret_b64}", Base64(s.secret));
-      text = Replace(text, "{cert_b64}", Base64(ClientKeyPair().cert_pem));
+      text = Replace(text, "{secret_b64}", Base64(secret_));
+      text = Replace(text, "{cert_b64}", Base64(cert));
       text = Replace(text, "{dir}", dir_.path());
-      return Replace(text, "{secret}", s.secret);
+      return Replace(text, "{secret}", secret_);
     };
     if (!s.file_name.empty()) {
       testing::WriteFile(dir_.file(s.file_name), fill(s.file_content));
@@ -284,6 +293,7 @@ class LeakTest : public ::testing::TestWithParam<Scenario> {
   TempDir dir_;
   std::unique_ptr<sim::SimulatedCluster> sim_;
   std::string kubeconfig_, web_config_;
+  std::string secret_;  // the row's secret, or the key the simulator issued
   testing::Fetched metrics_;
 };
 
@@ -293,7 +303,8 @@ TEST_P(LeakTest, SecretAppearsInNoOutput) {
   if (FeatureMissing(s.needs, &why)) GTEST_SKIP() << s.name << ": " << why;
 
   const Outputs outs = RunEverything();
-  const std::vector<std::string> needles = Needles(s.secret);
+  ASSERT_FALSE(secret_.empty());
+  const std::vector<std::string> needles = Needles(secret_);
   // The search would find the secret where the exporter was given it (the check can fail).
   const std::string given = testing::ReadFile(kubeconfig_) +
                             (s.file_name.empty() ? "" : testing::ReadFile(dir_.file(s.file_name)));

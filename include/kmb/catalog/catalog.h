@@ -730,6 +730,17 @@ inline constexpr MetricDef kMetrics[] = {
     {"kube_metrics_bridge_series_dropped_total", MetricType::kCounter, "",
      "Series not exported since start, by reason: namespace (--namespaces, --namespaces-exclude), interface (not the default one, without --collect-all-interfaces), metric (--metric-allowlist/--metric-denylist), series_limit (over --series-limit).",
      Source::kSelf, Entity::kSelf, "", 0, "self", "reason", "", ""},
+    // Watch caches (--watch-cache): list+watch of nodes and pods. Their failed requests count
+    // in kube_metrics_bridge_errors_total{source="watch"}.
+    {"kube_metrics_bridge_watch_lists_total", MetricType::kCounter, "",
+     "Complete lists of this resource by the watch cache since start, by reason: initial (the first list), gone (a relist after 410 Gone); a fast-growing gone count is a relist storm (docs/troubleshooting.md).",
+     Source::kSelf, Entity::kSelf, "", 0, "self", "resource,reason", "", ""},
+    {"kube_metrics_bridge_watch_events_total", MetricType::kCounter, "",
+     "Watch events the cache applied since start, by type: ADDED, MODIFIED, DELETED, BOOKMARK.",
+     Source::kSelf, Entity::kSelf, "", 0, "self", "resource,type", "", ""},
+    {"kube_metrics_bridge_watch_objects", MetricType::kGauge, "",
+     "Objects of this resource in the watch cache at the last poll.", Source::kSelf,
+     Entity::kSelf, "", 0, "self", "resource", "", ""},
 
     // ---- Pod specs (API server pods from the watch cache, joined with the Summary) ----
     // Container series (kContainer, kAccelerator) also gain an `image` label from the pod spec.

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "kmb/kube/client.h"
+#include "kmb/kube/watch_stats.h"
 #include "kmb/sources/pods.h"
 #include "kmb/util/status.h"
 
@@ -26,16 +27,6 @@ struct WatchCacheOptions {
   double watch_timeout_seconds = 300;  // each watch's timeoutSeconds (the server ends it then)
   double backoff_initial_seconds = 0.5;
   double backoff_max_seconds = 30;  // errors back off exponentially up to this, with jitter
-};
-
-// Counters since start (tests and the debug log).
-struct WatchCacheStats {
-  uint64_t lists = 0;         // complete lists (the first one and every relist)
-  uint64_t relists_gone = 0;  // relists caused by 410 Gone
-  uint64_t watches = 0;       // watch requests made
-  uint64_t events = 0;        // ADDED, MODIFIED, DELETED events applied
-  uint64_t bookmarks = 0;
-  uint64_t errors = 0;  // failed requests and undecodable events
 };
 
 // How to read one kind of object; see MakePodCache and MakeNodeCache.
@@ -67,6 +58,7 @@ class WatchCache {
   // The current objects by key; nullptr before the first list completed. The same pointer is
   // returned until something changes.
   std::shared_ptr<const Map> Snapshot();
+  // Counters since start and the current object count (kube_metrics_bridge_watch_*).
   WatchCacheStats stats() const;
 
  private:
@@ -81,7 +73,8 @@ class WatchCache {
   WatchCacheOptions options_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> synced_{false};
-  std::string resource_version_;  // only the thread touches it
+  std::string resource_version_;       // only the thread touches it
+  bool relisting_after_gone_ = false;  // only the thread touches it
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "kmb/kube/watch_stats.h"
 #include "kmb/sources/entity.h"
 #include "kmb/sources/summary.h"
 #include "kmb/util/status.h"
@@ -52,6 +53,11 @@ struct Snapshot {
 
   // Cumulative since start: (source, reason) -> count.
   std::map<std::pair<std::string, std::string>, uint64_t> errors_total;
+
+  // ---- Watch cache self-metrics (kube_metrics_bridge_watch_*) ----
+  // Each list+watch cache's counters by resource ("nodes", "pods"), as the poll found them;
+  // their errors are also in errors_total under source "watch".
+  std::vector<std::pair<std::string, WatchCacheStats>> watch_caches;
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;

@@ -73,6 +73,11 @@ class TlsFrontend {
 
   int port() const;
 
+  // The subject CN of the client certificate verified on the connection this front end relays
+  // to the backend from local port `backend_client_port` (what the backend sees as the remote
+  // port), or "" when there is none: the simulator maps it to a user as the API server does.
+  std::string PeerCommonName(int backend_client_port) const;
+
   struct Impl;
 
  private:

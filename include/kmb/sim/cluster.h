@@ -52,7 +52,8 @@ struct SimOptions {
   // What SelfSubjectAccessReview denies, as `kubectl auth can-i` names them: "nodes",
   // "nodes/proxy", "nodes/stats", "nodes.metrics.k8s.io", "pods.metrics.k8s.io", "pods" (the
   // cluster-wide pod list and watch). The requests
-  // themselves are refused with 403 too.
+  // themselves are refused with 403 too. A verb before the name denies only that verb:
+  // "watch pods", "list pods", "watch nodes" (what the watch caches need).
   std::vector<std::string> deny;
 
   // ---- Fault injection (src/sim/faults.h; syntax in docs/configuration.md) ----
@@ -65,7 +66,17 @@ struct SimOptions {
   double churn_pods_per_minute = 0;
   // > 0: every watch ends after this many seconds (a proxy that cuts streams).
   double watch_close_after_seconds = 0;
+  // ---- Client certificates (access2) ----
+  // Needs `tls`. The API server listener requires a client certificate signed by the cluster
+  // CA (RequireAndVerifyClientCert, refused at the TLS layer otherwise) and takes the user
+  // from its CN, as an API server with --client-ca-file does; WriteKubeconfig writes one for
+  // kClientCertUser (client-certificate-data, client-key-data) instead of the token. The
+  // kubelet listeners keep the token.
+  bool require_client_cert = false;
 };
+
+// The user (CN) of the client certificate the simulator issues with require_client_cert.
+inline constexpr const char* kClientCertUser = "kube-metrics-bridge";
 
 inline constexpr int kMaxKubelets = 200;
 
@@ -103,9 +114,12 @@ class SimulatedCluster {
   // Forgets the watch history: open watches get an ERROR 410 event, clients must relist.
   void ExpireWatches();
 
-  // A kubeconfig for this server: cluster (server, certificate-authority-data), user (token),
-  // context and current-context.
+  // A kubeconfig for this server: cluster (server, certificate-authority-data), user (token,
+  // or with require_client_cert the client certificate and key), context and current-context.
   Status WriteKubeconfig(const std::string& path) const;
+  // With require_client_cert: the issued client certificate and its key (PEM), else "".
+  std::string client_cert_pem() const;
+  std::string client_key_pem() const;
 
   struct Impl;
 

@@ -1,0 +1,164 @@
+// The watch caches' self-metrics (kube_metrics_bridge_watch_*, errors_total{source="watch"})
+// in the exposition, moved by the simulator's pod churn, a forced 410 Gone and a denied watch.
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <sstream>
+
+#include "common/test_util.h"
+#include "kmb/app/poller.h"
+#include "kmb/config/options.h"
+#include "kmb/exposition/writer.h"
+#include "kmb/kube/client.h"
+#include "kmb/kube/cluster_config.h"
+#include "kmb/sim/cluster.h"
+#include "kmb/sources/node_list.h"
+
+namespace kmb {
+namespace {
+
+using testing::Eventually;
+using testing::TempDir;
+
+// The value of the sample `series` (name and labels as exposed), or nullopt when absent.
+std::optional<double> Sample(const std::string& text, const std::string& series) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+std::string Lists(const std::string& resource, const std::string& reason) {
+  return "kube_metrics_bridge_watch_lists_total{resource=\"" + resource + "\",reason=\"" + reason +
+         "\"}";
+}
+std::string Events(const std::string& resource, const std::string& type) {
+  return "kube_metrics_bridge_watch_events_total{resource=\"" + resource + "\",type=\"" + type +
+         "\"}";
+}
+std::string Objects(const std::string& resource) {
+  return "kube_metrics_bridge_watch_objects{resource=\"" + resource + "\"}";
+}
+
+struct Rig {
+  std::unique_ptr<sim::SimulatedCluster> sim;
+  std::shared_ptr<KubeClient> client;
+  explicit Rig(sim::SimOptions so) {
+    so.stats_period_seconds = 3600;
+    std::string error;
+    sim = sim::SimulatedCluster::Start(so, &error);
+    EXPECT_TRUE(sim) << error;
+    if (!sim) return;
+    ClusterConfig cluster;
+    cluster.server = sim->url();
+    client = std::make_shared<KubeClient>(cluster, KubeClientOptions{});
+  }
+  // Pods the simulated API server lists now.
+  size_t PodsInSimulator() const {
+    HttpResponse resp;
+    EXPECT_TRUE(client->Get("/api/v1/pods", &resp).ok());
+    PodListPage page;
+    EXPECT_TRUE(DecodePodPlacements(resp.body, &page).ok());
+    return page.pods.size();
+  }
+};
+
+sim::SimOptions SimOf(int nodes, int pods_per_node) {
+  sim::SimOptions so;
+  so.nodes = nodes;
+  so.pods_per_node = pods_per_node;
+  so.threads = 8;
+  return so;
+}
+
+std::string Render(Poller& poller) {
+  return RenderExposition(*poller.Poll(), ExpositionFormat::kText004, {});
+}
+
+TEST(WatchCacheMetricsTest, ChurnAnd410MoveTheCounters) {
+  Rig rig(SimOf(2, 4));
+  ASSERT_TRUE(rig.sim);
+  Poller poller(Options{}, rig.client);
+  std::string text = Render(poller);
+  // Synced by the first poll: one initial list each, every object in the cache.
+  for (const char* resource : {"nodes", "pods"}) {
+    EXPECT_EQ(Sample(text, Lists(resource, "initial")), 1.0) << text;
+    EXPECT_EQ(Sample(text, Lists(resource, "gone")), 0.0) << text;
+    EXPECT_EQ(Sample(text, Events(resource, "DELETED")), 0.0) << text;
+  }
+  EXPECT_EQ(Sample(text, Objects("nodes")), 2.0);
+  EXPECT_EQ(Sample(text, Objects("pods")), 8.0);
+  EXPECT_EQ(Sample(text, "kube_metrics_bridge_errors_total{source=\"watch\",reason=\"tls\"}"), 0.0)
+      << text;
+
+  // Churn: delete, re-create, delete. The deletions arrive as events; the cache holds what the
+  // simulator lists.
+  rig.sim->ChurnPods(3);
+  const size_t pods = rig.PodsInSimulator();
+  ASSERT_EQ(pods, 7u);
+  ASSERT_TRUE(Eventually([&] {
+    text = Render(poller);
+    return Sample(text, Events("pods", "DELETED")) >= 2.0 &&
+           Sample(text, Objects("pods")) == static_cast<double>(pods);
+  })) << text;
+  EXPECT_GE(Sample(text, Events("pods", "ADDED")).value_or(0), 1.0) << text;
+  EXPECT_EQ(Sample(text, Events("nodes", "DELETED")), 0.0);
+
+  // A forced 410 Gone: every cache relists, counted as reason "gone"; nothing is lost.
+  rig.sim->ExpireWatches();
+  ASSERT_TRUE(Eventually([&] {
+    text = Render(poller);
+    return Sample(text, Lists("pods", "gone")) >= 1.0 &&
+           Sample(text, Lists("nodes", "gone")) >= 1.0;
+  })) << text;
+  EXPECT_EQ(Sample(text, Lists("pods", "initial")), 1.0);
+  EXPECT_EQ(Sample(text, Objects("pods")), static_cast<double>(pods));
+  // Bookmarks arrive every second on an open watch.
+  ASSERT_TRUE(Eventually([&] {
+    text = Render(poller);
+    return Sample(text, Events("pods", "BOOKMARK")).value_or(0) >= 1.0;
+  })) << text;
+}
+
+// A watch the service account may not open: the failures count in errors_total{source="watch"}
+// while the cache keeps serving its list.
+TEST(WatchCacheMetricsTest, DeniedWatchCountsAsWatchErrors) {
+  sim::SimOptions so = SimOf(1, 2);
+  so.deny = {"watch pods"};
+  Rig rig(so);
+  ASSERT_TRUE(rig.sim);
+  Poller poller(Options{}, rig.client);
+  std::string text;
+  ASSERT_TRUE(Eventually([&] {
+    text = Render(poller);
+    return Sample(text, "kube_metrics_bridge_errors_total{source=\"watch\",reason=\"http_4xx\"}")
+               .value_or(0) >= 1.0;
+  })) << text;
+  EXPECT_EQ(Sample(text, Objects("pods")), 2.0);
+  EXPECT_EQ(Sample(text, Lists("pods", "initial")), 1.0);
+  // The refusal names the verb, as the API server's RBAC message does.
+  HttpResponse resp;
+  rig.client->Get("/api/v1/pods?watch=1&timeoutSeconds=1", &resp);
+  EXPECT_EQ(resp.status, 403);
+  EXPECT_NE(resp.body.find("cannot watch resource \\\"pods\\\""), std::string::npos) << resp.body;
+}
+
+// --no-watch-cache: no cache, no watch series.
+TEST(WatchCacheMetricsTest, AbsentWithoutWatchCache) {
+  Rig rig(SimOf(1, 1));
+  ASSERT_TRUE(rig.sim);
+  Options options;
+  options.watch_cache = false;
+  Poller poller(options, rig.client);
+  const std::string text = Render(poller);
+  EXPECT_EQ(text.find("kube_metrics_bridge_watch_"), std::string::npos);
+  EXPECT_EQ(text.find("source=\"watch\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kmb
