@@ -67,7 +67,10 @@ Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
     : options_(options),
       client_(std::move(client)),
       kubelets_(std::make_unique<KubeletTargets>(options_, client_)),
-      summary_pool_(std::make_shared<SummaryPool>()) {
+      summary_pool_(std::make_shared<SummaryPool>()),
+      summary_workers_(std::make_unique<WorkerPool>(
+          static_cast<size_t>(std::max(1, options_.max_concurrent_requests - 1)))),
+      metrics_api_worker_(std::make_unique<WorkerPool>(1)) {
   retry_.max_attempts = 1 + options_.max_retries;
   // ---- Watch cache ----
   // Node-local mode takes its pods from the kubelet and lists nothing cluster-wide.
@@ -141,10 +144,6 @@ Status Poller::ListNodes(std::vector<std::string>* names) {
 }
 
 Status Poller::ListPodNodes(std::unordered_map<std::string, std::string>* pod_nodes) {
-  if (auto pods = pod_cache_ ? pod_cache_->Snapshot() : nullptr) {  // watch cache, synced
-    for (const auto& [key, pod] : *pods) pod_nodes->emplace(key, pod->node);
-    return Status::Ok();
-  }
   return ListPages("/api/v1/pods", 100000, [&](std::string_view body, std::string* next) {
     PodListPage page;
     Status decoded = DecodePodPlacements(body, &page);
@@ -220,10 +219,10 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
   };
   size_t workers =
       std::min<size_t>(static_cast<size_t>(options_.max_concurrent_requests), names.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < workers; ++i) threads.emplace_back(worker);
+  std::vector<std::future<void>> others;
+  for (size_t i = 1; i < workers; ++i) others.push_back(summary_workers_->Submit(worker));
   worker();
-  for (auto& t : threads) t.join();
+  for (auto& f : others) f.get();
 }
 
 void Poller::PollMetricsApi(Snapshot* snap) {
@@ -236,8 +235,12 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   const Endpoint endpoints[] = {{"/apis/metrics.k8s.io/v1beta1/nodes", DecodeNodeMetrics},
                                 {"/apis/metrics.k8s.io/v1beta1/pods", DecodePodMetrics}};
   // With shards, a pod's Metrics API series go with its node: learn where pods run.
+  // The watch cache when synced (looked up in place: at 150k pods a copy cost ~1% of a poll),
+  // else a list of every pod's placement.
   std::unordered_map<std::string, std::string> pod_nodes;
-  if (options_.total_shards > 1) {
+  const std::shared_ptr<const PodMap> cached_pods =
+      options_.total_shards > 1 && pod_cache_ ? pod_cache_->Snapshot() : nullptr;
+  if (options_.total_shards > 1 && !cached_pods) {
     Status st = ListPodNodes(&pod_nodes);
     if (!st.ok()) {
       CountError(kMetricsApi, st);
@@ -247,18 +250,27 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   auto mine = [&](const EntityStats& e) {
     if (options_.total_shards <= 1) return true;
     if (e.entity == catalog::Entity::kApiNode) return MyNode(e.labels[0]);
-    auto it = pod_nodes.find(e.labels[0] + "/" + e.labels[1]);  // namespace, pod
+    const std::string key = e.labels[0] + "/" + e.labels[1];  // namespace, pod
+    if (cached_pods) {
+      auto it = cached_pods->find(key);
+      return it != cached_pods->end() && MyNode(it->second->node);
+    }
+    auto it = pod_nodes.find(key);
     return it != pod_nodes.end() && MyNode(it->second);
   };
   long failed_http_status = 0;  // HTTP status of the first failed request, if it had one
   for (const Endpoint& ep : endpoints) {
     if (!overall.ok()) break;
-    HttpResponse resp;
+    // The response and the decoded list are kept between polls (one Metrics API poll runs
+    // at a time): at 150k pods they are 61 MB and ~450k entities, which fresh every poll cost
+    // more in page faults and reallocation than the decode itself (docs/performance.md).
+    HttpResponse& resp = metrics_api_response_;
     Status st = GetWithRetry(*client_, ep.path, &resp, options_.request_timeout_seconds, retry_,
                              [&](const Status& failed) { CountError(kMetricsApi, failed); });
     if (!st.ok() && failed_http_status == 0) failed_http_status = resp.status;
     if (st.ok()) {
-      std::vector<EntityStats> decoded;
+      std::vector<EntityStats>& decoded = metrics_api_decoded_;
+      decoded.clear();
       st = ep.decode(resp.body, &decoded);
       if (st.ok()) {
         for (auto& e : decoded) {
@@ -349,7 +361,7 @@ SnapshotPtr Poller::Poll() {
   // The Metrics API is one or two requests: run them beside the Summary fan-out.
   std::future<void> metrics_api;
   if (options_.metrics_api) {
-    metrics_api = std::async(std::launch::async, [&] { PollMetricsApi(snap.get()); });
+    metrics_api = metrics_api_worker_->Submit([&] { PollMetricsApi(snap.get()); });
   }
 
   if (options_.summary) {

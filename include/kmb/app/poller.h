@@ -21,6 +21,7 @@
 #include "kmb/kube/retry.h"
 #include "kmb/kube/watch_cache.h"
 #include "kmb/model/snapshot.h"
+#include "kmb/util/worker_pool.h"
 
 namespace kmb {
 
@@ -48,7 +49,8 @@ class Poller {
   Status ListPages(std::string_view collection, int max_pages,
                    const std::function<Status(std::string_view, std::string*)>& decode);
   Status ListNodes(std::vector<std::string>* names);
-  // namespace/name -> node of every pod (for sharding the Metrics API's pods).
+  // namespace/name -> node of every pod, listed (for sharding the Metrics API's pods when the
+  // pod watch cache is off or not synced).
   Status ListPodNodes(std::unordered_map<std::string, std::string>* pod_nodes);
   bool MyNode(std::string_view node) const {
     return options_.total_shards <= 1 || ShardOf(node, options_.total_shards) == options_.shard;
@@ -95,6 +97,12 @@ class Poller {
   // ---- scale: the NodeSummaries of released snapshots, decoded into again (poller.cpp) ----
   struct SummaryPool;
   std::shared_ptr<SummaryPool> summary_pool_;
+  // Persistent threads for the Summary fan-out (the poll thread is one more worker) and for the
+  // Metrics API, whose per-thread decoder state then lives across polls (util/worker_pool.h).
+  std::unique_ptr<WorkerPool> summary_workers_;
+  std::unique_ptr<WorkerPool> metrics_api_worker_;
+  HttpResponse metrics_api_response_;              // reused by PollMetricsApi
+  std::vector<EntityStats> metrics_api_decoded_;  // reused by PollMetricsApi
 };
 
 // Entry point of the `kube-metrics-bridge` binary.
