@@ -5,8 +5,8 @@
 # smaller objects to link. scripts/test.sh sets it for its suite tree; scripts/build.sh keeps
 # the default (RelWithDebInfo, with debug info).
 # KMB_LINKER (default lld when the compiler driver accepts -fuse-ld=lld; Debian package lld):
-# the ~20 test executables each link the same large static libraries, which ld.lld does several
-# times faster than ld.bfd. KMB_LINKER=default keeps the compiler's linker.
+# the ~20 test executables each link the same large static libraries, which ld.lld does about
+# twice as fast as ld.bfd. KMB_LINKER=default keeps the compiler's linker.
 
 option(KMB_DEBUG_INFO "Compile with debug info as the build type says (OFF: -g0)" ON)
 if(NOT KMB_DEBUG_INFO)
