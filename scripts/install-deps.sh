@@ -15,6 +15,8 @@ packages=(
   libcrypt-dev chromium
   # hardening runs of scripts/test.sh: libFuzzer and its sanitizer runtimes (clang 14)
   clang libclang-rt-14-dev
+  # build speed of scripts/test.sh (docs/architecture.md, "Testing"): Ninja, and ld.lld
+  ninja-build lld
 )
 # deploy/ tests (issue 6): `kubectl kustomize` (Debian's kubernetes-client when no kubectl is on
 # the PATH), objdump for the Containerfile check, and node + npm for the offline schema

@@ -29,6 +29,7 @@
 #include <unordered_map>
 
 #include "kmb/util/log.h"
+#include "kmb/util/sanitizers.h"
 #include "sim/faults.h"
 #include "sim/format.h"
 #include "sim/json_writer.h"
@@ -994,7 +995,7 @@ bool SimulatedCluster::Impl::Listen(std::string* error) {
   mg_set_request_handler(
       ctx, "/",
       [](mg_connection* conn, void* data) {
-#if defined(__SANITIZE_ADDRESS__)
+#if KMB_ASAN
         // Debian's civetweb gives its workers small stacks, which AddressSanitizer's larger
         // frames overflow: under ASan each request runs on a thread with a default stack.
         int rc = 0;

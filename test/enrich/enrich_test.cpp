@@ -21,6 +21,7 @@
 #include "kmb/kube/watch_cache.h"
 #include "kmb/sim/cluster.h"
 #include "kmb/sources/summary.h"
+#include "kmb/util/sanitizers.h"
 
 namespace kmb {
 namespace {
@@ -368,7 +369,7 @@ TEST(WatchCache, A150kPodListIsPagedDecodedAndBoundedInMemory) {
   // The list was read in pages of 500 (~1.3 MB of JSON each, ~400 MB in all), never whole: the
   // process grew by the decoded pods (no labels kept: no allowlist), not by the JSON.
   const long grown_mb = (MaxRssKb() - before_kb) / 1024;
-#if defined(__SANITIZE_ADDRESS__)
+#if KMB_ASAN
   constexpr long kMaxGrowthMb = 1000;  // AddressSanitizer's redzones and quarantine (measured 490)
 #else
   constexpr long kMaxGrowthMb = 350;
