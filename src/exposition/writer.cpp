@@ -492,9 +492,11 @@ struct Renderer {
     for (const auto& [resource, st] : snap.watch_caches) {
       AddSelf("kube_metrics_bridge_watch_lists_total",
               {{"resource", resource}, {"reason", "initial"}},
-              static_cast<double>(st.lists - st.lists_gone));
+              static_cast<double>(st.lists - st.lists_gone - st.lists_error));
       AddSelf("kube_metrics_bridge_watch_lists_total", {{"resource", resource}, {"reason", "gone"}},
               static_cast<double>(st.lists_gone));
+      AddSelf("kube_metrics_bridge_watch_lists_total", {{"resource", resource}, {"reason", "error"}},
+              static_cast<double>(st.lists_error));
       for (const auto& [type, count] : {std::pair{"ADDED", st.added},
                                         {"MODIFIED", st.modified},
                                         {"DELETED", st.deleted},

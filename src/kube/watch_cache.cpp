@@ -99,12 +99,14 @@ Status WatchCache<T>::List() {
   }
   resource_version_ = rv;
   const bool after_gone = std::exchange(relisting_after_gone_, false);
+  const bool after_error = std::exchange(relisting_after_error_, false);
   {
     std::lock_guard<std::mutex> lock(mu_);
     objects_.swap(fresh);
     dirty_ = true;
     stats_.lists++;
     if (after_gone) stats_.lists_gone++;
+    if (after_error) stats_.lists_error++;
     synced_ = true;
   }
   cv_.notify_all();
@@ -237,7 +239,7 @@ void WatchCache<T>::Run() {
       }
       cv_.notify_all();
       if (last_reason != st.reason()) {
-        log::Warn(listed ? "watch failed; retrying with backoff, serving the last known objects"
+        log::Warn(listed ? "watch failed; relisting after a backoff, serving the last known objects"
                          : "list failed; retrying with backoff",
                   {{"resource", codec_.kind},
                    {"reason", st.reason()},
@@ -245,6 +247,14 @@ void WatchCache<T>::Run() {
                    {"hint", "the exporter needs list and watch on " + codec_.kind +
                                 "; see docs/troubleshooting.md"}});
         last_reason = st.reason();
+      }
+      // After a failed watch, list again rather than resume, as client-go's reflector does: a
+      // resourceVersion may mean nothing to the server that answers now (an API server
+      // restored from backup; the simulator restarted), and resuming from it would keep the
+      // cache stale for good. Found by the soak run (docs/performance.md).
+      if (listed) {
+        listed = false;
+        relisting_after_error_ = true;
       }
       const double backoff =
           std::min(options_.backoff_max_seconds,

@@ -141,6 +141,12 @@ TEST(WatchCacheMetricsTest, DeniedWatchCountsAsWatchErrors) {
   })) << text;
   EXPECT_EQ(Sample(text, Objects("pods")), 2.0);
   EXPECT_EQ(Sample(text, Lists("pods", "initial")), 1.0);
+  // A failed watch is followed by a list, not a resume from the old resourceVersion.
+  ASSERT_TRUE(Eventually([&] {
+    text = Render(poller);
+    return Sample(text, Lists("pods", "error")).value_or(0) >= 1.0;
+  })) << text;
+  EXPECT_EQ(Sample(text, Objects("pods")), 2.0);
   // The refusal names the verb, as the API server's RBAC message does.
   HttpResponse resp;
   rig.client->Get("/api/v1/pods?watch=1&timeoutSeconds=1", &resp);

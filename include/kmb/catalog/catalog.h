@@ -733,7 +733,7 @@ inline constexpr MetricDef kMetrics[] = {
     // Watch caches (--watch-cache): list+watch of nodes and pods. Their failed requests count
     // in kube_metrics_bridge_errors_total{source="watch"}.
     {"kube_metrics_bridge_watch_lists_total", MetricType::kCounter, "",
-     "Complete lists of this resource by the watch cache since start, by reason: initial (the first list), gone (a relist after 410 Gone); a fast-growing gone count is a relist storm (docs/troubleshooting.md).",
+     "Complete lists of this resource by the watch cache since start, by reason: initial (the first list), gone (a relist after 410 Gone), error (a relist after a failed watch, as client-go's reflector does); a fast-growing gone or error count is a relist storm (docs/troubleshooting.md).",
      Source::kSelf, Entity::kSelf, "", 0, "self", "resource,reason", "", ""},
     {"kube_metrics_bridge_watch_events_total", MetricType::kCounter, "",
      "Watch events the cache applied since start, by type: ADDED, MODIFIED, DELETED, BOOKMARK.",

@@ -74,7 +74,8 @@ class WatchCache {
   std::atomic<bool> stop_{false};
   std::atomic<bool> synced_{false};
   std::string resource_version_;       // only the thread touches it
-  bool relisting_after_gone_ = false;  // only the thread touches it
+  bool relisting_after_gone_ = false;   // only the thread touches it
+  bool relisting_after_error_ = false;  // only the thread touches it
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
