@@ -247,10 +247,11 @@ void Poller::PollMetricsApi(Snapshot* snap) {
       overall = st;
     }
   }
+  std::string key;  // reused by `mine` for every pod entity (150k at 5,000 nodes)
   auto mine = [&](const EntityStats& e) {
     if (options_.total_shards <= 1) return true;
     if (e.entity == catalog::Entity::kApiNode) return MyNode(e.labels[0]);
-    const std::string key = e.labels[0] + "/" + e.labels[1];  // namespace, pod
+    key.assign(e.labels[0]).append("/").append(e.labels[1]);  // namespace/pod, one buffer
     if (cached_pods) {
       auto it = cached_pods->find(key);
       return it != cached_pods->end() && MyNode(it->second->node);

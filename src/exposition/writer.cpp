@@ -758,15 +758,25 @@ void Exposition::Render(ExpositionFormat format, std::string* plain, std::string
       });
 }
 
-const std::string& Exposition::Body(ExpositionFormat format) {
+const std::string& Exposition::TextBody(ExpositionFormat format, bool with_gzip) {
   Slot& slot = slots_[static_cast<int>(format)];
   std::call_once(slot.plain_once, [&] {
     slot.plain = TakeString(PlainPool());
-    Render(format, &slot.plain, nullptr);
+    bool rendered = false;
+    if (with_gzip) {  // both bodies from one render, unless the gzip body exists already
+      std::call_once(slot.gzip_once, [&] {
+        slot.gzip = TakeString(GzipPool());
+        Render(format, &slot.plain, &slot.gzip);
+        rendered = true;
+      });
+    }
+    if (!rendered) Render(format, &slot.plain, nullptr);
     slot.plain_done.store(true, std::memory_order_release);
   });
   return slot.plain;
 }
+
+const std::string& Exposition::Body(ExpositionFormat format) { return TextBody(format, false); }
 
 const std::string& Exposition::GzipBody(ExpositionFormat format) {
   Slot& slot = slots_[static_cast<int>(format)];
@@ -782,21 +792,12 @@ const std::string& Exposition::GzipBody(ExpositionFormat format) {
 }
 
 void Exposition::Prepare(bool keep_text) {
-  Slot& slot = slots_[static_cast<int>(ExpositionFormat::kText004)];
   if (!keep_text) {
     PlainPool().Clear();  // no uncompressed scraper lately: do not keep idle text bodies
     GzipBody(ExpositionFormat::kText004);
     return;
   }
-  // Both bodies from one render.
-  std::call_once(slot.plain_once, [&] {
-    slot.plain = TakeString(PlainPool());
-    std::call_once(slot.gzip_once, [&] {
-      slot.gzip = TakeString(GzipPool());
-      Render(ExpositionFormat::kText004, &slot.plain, &slot.gzip);
-    });
-    slot.plain_done.store(true, std::memory_order_release);
-  });
+  TextBody(ExpositionFormat::kText004, /*with_gzip=*/true);
   GzipBody(ExpositionFormat::kText004);
 }
 

@@ -82,6 +82,9 @@ class Exposition {
     std::atomic<bool> plain_done{false};  // `plain` is complete: gzip it instead of rendering
     std::string plain, gzip;
   };
+  // The text body, rendered once; with `with_gzip` the gzip body comes from the same render
+  // when it does not exist yet (Prepare(true)).
+  const std::string& TextBody(ExpositionFormat format, bool with_gzip);
   // Renders `format` once into the text body and/or the gzip body (either may be null).
   void Render(ExpositionFormat format, std::string* plain, std::string* gzip);
   // The dropped counts since start as of this snapshot, added to the filter's totals once.
