@@ -18,6 +18,7 @@
 #include "kmb/server/web_config.h"
 #include "kmb/sim/cluster.h"
 #include "kmb/util/log.h"
+#include "kmb/util/process_stats.h"
 
 namespace kmb {
 namespace {
@@ -173,6 +174,7 @@ int RunMain(int argc, char** argv) {
   // The poll loop has its own thread, so that signals are answered at once even while a poll
   // waits on a slow API server or kubelet.
   std::atomic<bool> poll_loop_done{false};
+  HeapTrimmer heap_trimmer;
   std::thread poll_loop([&] {
     const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(opts.interval_seconds));
@@ -184,6 +186,9 @@ int RunMain(int argc, char** argv) {
       // while uncompressed scrapers come (Prometheus asks for gzip).
       exposition->Prepare(server->TakeUncompressedScrapes());
       server->Publish(std::move(exposition));
+      // The previous snapshot is released now (unless a scrape still sends it): give back the
+      // free memory malloc retains past what polls reuse (issue 7; util/process_stats.h).
+      heap_trimmer.AfterPoll();
       next += interval;
       auto now = std::chrono::steady_clock::now();
       if (now > next) {

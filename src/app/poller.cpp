@@ -418,6 +418,7 @@ SnapshotPtr Poller::Poll() {
   snap->polls_total = ++polls_;
   snap->polls_skipped_total = skipped_;
   snap->taken_unix_ms = static_cast<int64_t>(NowUnix() * 1000);
+  snap->process = ReadProcessStats();
   {
     std::lock_guard<std::mutex> lock(errors_mu_);
     snap->errors_total = errors_;

@@ -440,6 +440,20 @@ struct Renderer {
     AddSelf("kube_metrics_bridge_polls_skipped_total", {},
             static_cast<double>(snap.polls_skipped_total));
     AddSelf("kube_metrics_bridge_kubelet_insecure_tls", {}, snap.kubelet_insecure_tls ? 1 : 0);
+    const ProcessStats& proc = snap.process;
+    if (proc.start_time_seconds > 0) {  // read from /proc at the end of the poll
+      AddSelf("process_cpu_seconds_total", {}, proc.cpu_seconds);
+      AddSelf("process_resident_memory_bytes", {}, proc.resident_bytes);
+      AddSelf("process_virtual_memory_bytes", {}, proc.virtual_bytes);
+      AddSelf("process_start_time_seconds", {}, proc.start_time_seconds);
+      AddSelf("process_open_fds", {}, proc.open_fds);
+      if (proc.max_fds > 0) AddSelf("process_max_fds", {}, proc.max_fds);
+      AddSelf("kube_metrics_bridge_heap_bytes", {{"state", "in_use"}}, proc.heap_in_use_bytes);
+      AddSelf("kube_metrics_bridge_heap_bytes", {{"state", "free"}}, proc.heap_free_bytes);
+      AddSelf("kube_metrics_bridge_heap_trims_total", {},
+              static_cast<double>(proc.heap_trims_total));
+      AddSelf("kube_metrics_bridge_heap_released_bytes_total", {}, proc.heap_released_bytes_total);
+    }
     auto source_block = [&](std::string_view source, const SourceState& st, uint64_t series) {
       if (!st.enabled) return;
       AddSelf("kube_metrics_bridge_poll_duration_seconds", {{"source", source}}, st.poll_seconds);

@@ -11,6 +11,7 @@
 
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
+#include "kmb/catalog/catalog.h"
 #include "kmb/config/options.h"
 #include "kmb/exposition/filter.h"
 #include "kmb/exposition/writer.h"
@@ -53,7 +54,11 @@ std::vector<Series> Parse(const std::string& text) {
   return out;
 }
 
-bool IsSelf(const Series& s) { return s.name.rfind("kube_metrics_bridge_", 0) == 0; }
+// The exporter's own series (kube_metrics_bridge_*, process_*): never filtered.
+bool IsSelf(const Series& s) {
+  int id = catalog::FindByName(s.name);
+  return id >= 0 && catalog::kMetrics[id].source == catalog::Source::kSelf;
+}
 
 size_t CountIf(const std::vector<Series>& all, const std::function<bool(const Series&)>& pred) {
   return static_cast<size_t>(std::count_if(all.begin(), all.end(), pred));

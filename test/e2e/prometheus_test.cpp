@@ -3,6 +3,10 @@
 // API must return the simulator's values. promtool checks both exposition formats.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
@@ -125,6 +129,20 @@ TEST(EndToEnd, PrometheusScrapesTheExporterAndSeesTheSimulatorsValues) {
   EXPECT_EQ(Query(prom, "k8s_metrics_api_container_memory_working_set_bytes").size(), 3u * 14 * 2);
   EXPECT_EQ(ScalarOf(Query(prom, "kube_metrics_bridge_source_up{source=\"metrics-api\"}")), 1);
   EXPECT_EQ(Query(prom, "kube_metrics_bridge_build_info").size(), 1u);
+  // The process metrics describe the exporter process (issue 7: its RSS curve in Prometheus).
+  {
+    std::ifstream statm("/proc/" + std::to_string(exporter.pid()) + "/statm");
+    double pages = 0, resident = 0;
+    statm >> pages >> resident;
+    const double rss = resident * static_cast<double>(sysconf(_SC_PAGESIZE));
+    const double seen = ScalarOf(Query(prom, "process_resident_memory_bytes{job=\"kmb\"}"));
+    EXPECT_GT(seen, rss / 2) << rss;
+    EXPECT_LT(seen, rss * 2) << rss;
+    EXPECT_NEAR(ScalarOf(Query(prom, "process_start_time_seconds{job=\"kmb\"}")),
+                static_cast<double>(std::time(nullptr)), 300);
+    EXPECT_GT(ScalarOf(Query(prom, "process_open_fds{job=\"kmb\"}")), 3);
+    EXPECT_GT(ScalarOf(Query(prom, "kube_metrics_bridge_heap_bytes{state=\"in_use\"}")), 1e6);
+  }
   // Pod-spec enrichment (watch cache): every container series carries image (the mixin's
   // image!="" filter), every pod has k8s_pod_info and its requests.
   EXPECT_EQ(Query(prom, "container_memory_working_set_bytes{image!=\"\"}").size(), 3u * 14 * 2);

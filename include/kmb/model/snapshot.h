@@ -13,6 +13,7 @@
 #include "kmb/kube/watch_stats.h"
 #include "kmb/sources/entity.h"
 #include "kmb/sources/summary.h"
+#include "kmb/util/process_stats.h"
 #include "kmb/util/status.h"
 
 namespace kmb {
@@ -58,6 +59,9 @@ struct Snapshot {
   // Each list+watch cache's counters by resource ("nodes", "pods"), as the poll found them;
   // their errors are also in errors_total under source "watch".
   std::vector<std::pair<std::string, WatchCacheStats>> watch_caches;
+
+  // The exporter process at the end of the poll (process_*, kube_metrics_bridge_heap_*).
+  ProcessStats process;
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;

@@ -1,0 +1,142 @@
+#include "kmb/util/process_stats.h"
+
+#include <dirent.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "kmb/util/log.h"
+
+namespace kmb {
+namespace {
+
+// Process-wide, like malloc itself.
+std::atomic<uint64_t> g_trims{0};
+std::atomic<uint64_t> g_released{0};
+
+uint64_t ResidentBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long size = 0, resident = 0;
+  int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+uint64_t HeapInUse(const struct mallinfo2& mi) { return mi.uordblks + mi.hblkhd; }
+
+// Unix time the system booted (`btime` of /proc/stat, whole seconds, as Prometheus' client
+// libraries read it): the base of /proc/self/stat's starttime.
+double BootTimeUnix() {
+  static const double btime = [] {
+    double t = 0;
+    if (std::FILE* f = std::fopen("/proc/stat", "r")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, f)) {
+        unsigned long long v = 0;
+        if (std::sscanf(line, "btime %llu", &v) == 1) {
+          t = static_cast<double>(v);
+          break;
+        }
+      }
+      std::fclose(f);
+    }
+    return t;
+  }();
+  return btime;
+}
+
+}  // namespace
+
+ProcessStats ReadProcessStats() {
+  ProcessStats s;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  if (std::FILE* f = std::fopen("/proc/self/stat", "r")) {
+    char buf[1024];
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    // The command name (field 2) may hold spaces and ')': parse after its last ')'.
+    if (const char* p = std::strrchr(buf, ')')) {
+      unsigned long long utime = 0, stime = 0, starttime = 0, vsize = 0;
+      long long rss = 0;
+      // Fields 3.. : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+      // utime stime cutime cstime priority nice threads itrealvalue starttime vsize rss.
+      if (std::sscanf(p + 2,
+                      "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+                      "%*d %*d %llu %llu %lld",
+                      &utime, &stime, &starttime, &vsize, &rss) == 5 &&
+          ticks > 0) {
+        s.cpu_seconds = static_cast<double>(utime + stime) / ticks;
+        s.start_time_seconds = BootTimeUnix() + static_cast<double>(starttime) / ticks;
+        s.virtual_bytes = static_cast<double>(vsize);
+        s.resident_bytes = static_cast<double>(rss) * static_cast<double>(sysconf(_SC_PAGESIZE));
+      }
+    }
+  }
+  if (DIR* d = opendir("/proc/self/fd")) {
+    int count = 0;
+    while (const dirent* e = readdir(d)) count += e->d_name[0] != '.';
+    closedir(d);
+    s.open_fds = std::max(0, count - 1);  // not the descriptor of this listing
+  }
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+    s.max_fds = static_cast<double>(lim.rlim_cur);
+  }
+  struct mallinfo2 mi = mallinfo2();
+  s.heap_in_use_bytes = static_cast<double>(HeapInUse(mi));
+  s.heap_free_bytes = static_cast<double>(mi.fordblks);
+  s.heap_trims_total = g_trims.load(std::memory_order_relaxed);
+  s.heap_released_bytes_total = static_cast<double>(g_released.load(std::memory_order_relaxed));
+  return s;
+}
+
+bool HeapTrimmer::AfterPoll() {
+  struct mallinfo2 mi = mallinfo2();
+  const uint64_t in_use = HeapInUse(mi);
+  const uint64_t rss = ResidentBytes();
+  const int64_t retained = static_cast<int64_t>(rss) - static_cast<int64_t>(in_use);
+  const auto now = std::chrono::steady_clock::now();
+  if (!have_baseline_) {
+    if (!window_open_) {
+      window_open_ = true;
+      window_start_ = now;
+      window_max_ = retained;
+    }
+    window_max_ = std::max(window_max_, retained);
+    if (now - window_start_ >= options_.baseline_window) {
+      baseline_retained_ = window_max_;
+      have_baseline_ = true;
+      window_open_ = false;
+    }
+    return false;
+  }
+  const int64_t slack =
+      static_cast<int64_t>(std::max<uint64_t>(options_.min_slack_bytes, in_use / 16));
+  if (retained <= baseline_retained_ + slack) return false;
+  if (last_trim_ != std::chrono::steady_clock::time_point{} && now - last_trim_ < options_.min_gap) {
+    return false;
+  }
+  malloc_trim(0);
+  const uint64_t after = ResidentBytes();
+  const uint64_t released = rss > after ? rss - after : 0;
+  g_trims.fetch_add(1, std::memory_order_relaxed);
+  g_released.fetch_add(released, std::memory_order_relaxed);
+  log::Debug("returned free heap memory to the kernel",
+             {{"resident_before_bytes", std::to_string(rss)},
+              {"resident_after_bytes", std::to_string(after)},
+              {"heap_in_use_bytes", std::to_string(in_use)},
+              {"baseline_retained_bytes", std::to_string(baseline_retained_)}});
+  last_trim_ = now;
+  have_baseline_ = false;  // measured again over the next window
+  return true;
+}
+
+}  // namespace kmb

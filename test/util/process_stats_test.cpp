@@ -1,0 +1,129 @@
+// The exporter's own process figures (process_* metrics) and the return of the free heap
+// memory malloc retains (issue 7: RSS stays flat over a long soak).
+
+#include "kmb/util/process_stats.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <malloc.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <ctime>
+#include <vector>
+
+#include "kmb/util/sanitizers.h"
+
+namespace kmb {
+namespace {
+
+TEST(ProcessStats, ReadsThisProcess) {
+  ProcessStats before = ReadProcessStats();
+  const double now = static_cast<double>(std::time(nullptr));
+  EXPECT_GT(before.start_time_seconds, now - 3600) << "the test started within the hour";
+  EXPECT_LE(before.start_time_seconds, now + 1);
+  EXPECT_GT(before.resident_bytes, 1 << 20);
+  EXPECT_GE(before.virtual_bytes, before.resident_bytes);
+  EXPECT_GT(before.max_fds, 0);
+
+  // CPU time moves with work; the descriptor count with an open file.
+  volatile uint64_t sink = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(60);
+  while (std::chrono::steady_clock::now() < until) sink = sink + 1;
+  int fd = open("/proc/self/stat", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ProcessStats after = ReadProcessStats();
+  close(fd);
+  EXPECT_GT(after.cpu_seconds, before.cpu_seconds);
+  EXPECT_EQ(after.open_fds, before.open_fds + 1);
+  EXPECT_EQ(after.start_time_seconds, before.start_time_seconds);
+}
+
+#if KMB_ASAN
+// AddressSanitizer replaces malloc: glibc's statistics and trim do not see its heap.
+TEST(HeapTrimmer, NeedsGlibcMalloc) { GTEST_SKIP() << "glibc malloc is replaced by ASan"; }
+#else
+
+// Frees `bytes` of touched memory in the middle of the heap: small live chunks between the
+// freed ones keep them from merging into the top, so malloc keeps them resident.
+struct Fragments {
+  std::vector<void*> kept;
+  void Make(size_t bytes) {
+    constexpr size_t kChunk = 48 << 10;  // below the mmap threshold: from the heap
+    std::vector<void*> freed;
+    for (size_t done = 0; done < bytes; done += kChunk) {
+      void* p = std::malloc(kChunk);
+      std::memset(p, 0x5a, kChunk);
+      freed.push_back(p);
+      kept.push_back(std::malloc(64));
+    }
+    for (void* p : freed) std::free(p);
+  }
+  ~Fragments() {
+    for (void* p : kept) std::free(p);
+  }
+};
+
+TEST(HeapTrimmer, ReturnsRetainedMemoryOnlyPastTheBaselineAndSlack) {
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);  // as main() sets it: malloc never trims by itself
+  HeapTrimmer trimmer({.min_slack_bytes = 16 << 20,
+                       .baseline_window = std::chrono::seconds(0),
+                       .min_gap = std::chrono::seconds(0)});
+  Fragments small, large;
+
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the first call takes the baseline";
+  small.Make(4 << 20);  // less than the slack: kept for the next poll
+  EXPECT_FALSE(trimmer.AfterPoll());
+
+  const ProcessStats before = ReadProcessStats();
+  large.Make(40 << 20);
+  const double rss_with_garbage = ReadProcessStats().resident_bytes;
+  EXPECT_GT(rss_with_garbage, before.resident_bytes + (32 << 20));
+  EXPECT_TRUE(trimmer.AfterPoll()) << "40 MiB retained is past the 16 MiB slack";
+  const ProcessStats after = ReadProcessStats();
+  EXPECT_EQ(after.heap_trims_total, before.heap_trims_total + 1);
+  EXPECT_GT(after.heap_released_bytes_total, before.heap_released_bytes_total + (32 << 20));
+  EXPECT_LT(after.resident_bytes, rss_with_garbage - (32 << 20));
+
+  EXPECT_FALSE(trimmer.AfterPoll()) << "after a trim the next call takes a new baseline";
+  EXPECT_FALSE(trimmer.AfterPoll());
+  mallopt(M_TRIM_THRESHOLD, 128 << 10);
+}
+
+TEST(HeapTrimmer, BaselineIsTheLargestRetainedOfTheWindow) {
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  HeapTrimmer trimmer({.min_slack_bytes = 16 << 20,
+                       .baseline_window = std::chrono::milliseconds(300),
+                       .min_gap = std::chrono::seconds(0)});
+  Fragments reused, more;
+  EXPECT_FALSE(trimmer.AfterPoll());
+  reused.Make(24 << 20);  // what the polls of the window retain between them
+  EXPECT_FALSE(trimmer.AfterPoll()) << "inside the window nothing is trimmed";
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the window closes with its largest value as baseline";
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the 24 MiB of the window are not trimmed";
+  more.Make(64 << 20);  // reuses the window's 24 MiB first: 40 MiB more retained
+  EXPECT_TRUE(trimmer.AfterPoll()) << "40 MiB past the window's baseline is trimmed";
+  mallopt(M_TRIM_THRESHOLD, 128 << 10);
+}
+
+TEST(HeapTrimmer, TrimsAtMostOncePerGap) {
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  HeapTrimmer trimmer({.min_slack_bytes = 16 << 20,
+                       .baseline_window = std::chrono::seconds(0),
+                       .min_gap = std::chrono::hours(1)});
+  Fragments first, second;
+  EXPECT_FALSE(trimmer.AfterPoll());
+  first.Make(24 << 20);
+  EXPECT_TRUE(trimmer.AfterPoll()) << "the first trim is not held back";
+  EXPECT_FALSE(trimmer.AfterPoll());  // baseline
+  second.Make(24 << 20);
+  EXPECT_FALSE(trimmer.AfterPoll()) << "a second trim within the gap is held back";
+  mallopt(M_TRIM_THRESHOLD, 128 << 10);
+}
+#endif
+
+}  // namespace
+}  // namespace kmb
