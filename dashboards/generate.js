@@ -206,6 +206,12 @@ const DASHBOARDS = [
       ts("Scrape duration", "s", [[`scrape_duration_seconds{${C}, job="kube-metrics-bridge"}`, "{{instance}}"]],
          "How long Prometheus takes to scrape /metrics; keep it below scrape_timeout."),
       ts("Samples per scrape", "none", [[`scrape_samples_scraped{${C}, job="kube-metrics-bridge"}`, "{{instance}}"]]),
+      ts("Exporter memory", "bytes", [
+        [`process_resident_memory_bytes{${C}, job="kube-metrics-bridge"}`, "{{instance}} resident"],
+        [`kube_metrics_bridge_heap_bytes{${C}, state="in_use"}`, "{{instance}} heap in use"],
+      ], "Resident memory far above the heap in use is free memory malloc keeps; the exporter returns it when it grows (docs/troubleshooting.md)."),
+      ts("Exporter CPU", "short", [[`rate(process_cpu_seconds_total{${C}, job="kube-metrics-bridge"}[${RI}])`, "{{instance}}"]],
+         "CPU cores the exporter uses (docs/performance.md has the figures per node)."),
     ],
   },
 ];
