@@ -410,8 +410,11 @@ SnapshotPtr Poller::Poll() {
   if (metrics_api.valid()) metrics_api.get();
   // Pod-spec enrichment: the pods as the cache knows them now, joined with this poll.
   // Node-local mode: the pods of the node's kubelet /pods instead.
+  // Unscheduled pods' series come from one replica: shard 0 of the Summary side (a
+  // --sources=metrics-api replica beside Summary-only shards exports none; docs/deploy.md).
   if (auto pods = pod_cache_ ? pod_cache_->Snapshot() : local_pods_) {
-    EnrichSnapshot(*pods, {.include_unscheduled = options_.shard == 0}, snap.get());
+    EnrichSnapshot(*pods, {.include_unscheduled = options_.summary && options_.shard == 0},
+                   snap.get());
   }
   snap->summary.last_success_unix = summary_last_success_;
   snap->metrics_api.last_success_unix = metrics_api_last_success_;

@@ -236,6 +236,10 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   simulate->add_option("--containers-per-pod", o.sim.containers_per_pod, "Containers per pod")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  simulate->add_option("--pending-pods", o.sim.pending_pods,
+                       "Pods the scheduler could not place (Pending, no node)")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   simulate->add_flag("--tls", o.sim.tls, "Serve HTTPS with a generated CA and certificate");
   simulate->add_option("--token", o.sim.token, "Require Authorization: Bearer TOKEN");
   simulate->add_option("--write-kubeconfig", o.sim_kubeconfig,

@@ -601,8 +601,10 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
   const int64_t limit = std::atoll(QueryParam(query, "limit").c_str());
   const int ppn = model->pods_per_node();
   // Pods are numbered node-major; a spec.nodeName selector narrows the range to one node.
+  // Pending pods (no node) follow the scheduled ones.
+  const int64_t scheduled = static_cast<int64_t>(model->nodes()) * ppn;
   int64_t first = 0;
-  int64_t last = static_cast<int64_t>(model->nodes()) * ppn;
+  int64_t last = scheduled + options.pending_pods;
   const std::string node_filter = NodeNameSelector(QueryParam(query, "fieldSelector"));
   if (!node_filter.empty()) {
     const int node = model->FindNode(node_filter);
@@ -611,6 +613,7 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
   }
   const int64_t rv = watch->resource_version();  // before the pod set is read
   auto matches = [&](int64_t g) {
+    if (g >= scheduled) return ns.empty() || ns == "default";
     return (ns.empty() || model->PodNamespace(g % ppn) == ns) &&
            watch->PodPresent(static_cast<int>(g / ppn), static_cast<int>(g % ppn));
   };
@@ -638,6 +641,11 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
   w.Key("items").BeginArray();
   for (int64_t g = first; g < end; ++g) {
     if (!matches(g)) continue;
+    if (g >= scheduled) {
+      RenderPendingPod(w, *model, static_cast<int>(g - scheduled));
+      out.MaybeFlush();
+      continue;
+    }
     RenderPod(w, *model, static_cast<int>(g / ppn), static_cast<int>(g % ppn), false,
               watch->PodResourceVersion(static_cast<int>(g / ppn), static_cast<int>(g % ppn)));
     out.MaybeFlush();

@@ -565,6 +565,54 @@ void RenderNode(JsonWriter& w, const ClusterModel& model, int node, bool with_ty
   w.EndObject();
 }
 
+void RenderPendingPod(JsonWriter& w, const ClusterModel& model, int index) {
+  const int64_t created = model.start_unix() - 600 - 60 * static_cast<int64_t>(index % 30);
+  const std::string name = "pending-" + std::to_string(index);
+  w.BeginObject();
+  w.Key("metadata").BeginObject();
+  w.Field("name", name);
+  w.Field("namespace", "default");
+  WriteUuid(w, "uid", 0x70656e64696e67ull + static_cast<uint64_t>(index), model.nodes());
+  w.Field("resourceVersion", std::to_string(90000 + index));
+  WriteTime(w, "creationTimestamp", created);
+  w.Key("labels").BeginObject();
+  w.Field("app", "pending");
+  w.EndObject();
+  w.EndObject();
+  w.Key("spec").BeginObject();
+  w.Key("containers").BeginArray();
+  w.BeginObject();
+  w.Field("name", "app");
+  w.Field("image", "docker.io/library/nginx:1.27");
+  w.Key("resources").BeginObject();
+  w.Key("requests").BeginObject();
+  WriteCpuMilli(w, "cpu", 64000);  // more than any node has: it stays Pending
+  WriteBytes(w, "memory", uint64_t{128} << 20);
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
+  w.EndArray();
+  w.Field("restartPolicy", "Always");
+  w.Field("schedulerName", "default-scheduler");
+  w.EndObject();
+  w.Key("status").BeginObject();
+  w.Field("phase", "Pending");
+  w.Key("conditions").BeginArray();
+  w.BeginObject();
+  w.Field("type", "PodScheduled");
+  w.Field("status", "False");
+  w.Field("reason", "Unschedulable");
+  w.Field("message", "0/" + std::to_string(model.nodes()) +
+                         " nodes are available: " + std::to_string(model.nodes()) +
+                         " Insufficient cpu.");
+  WriteTime(w, "lastTransitionTime", created);
+  w.EndObject();
+  w.EndArray();
+  w.Field("qosClass", "Burstable");
+  w.EndObject();
+  w.EndObject();
+}
+
 void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, bool with_type_meta,
                int64_t resource_version) {
   const SlotInfo& info = model.slot(slot);

@@ -31,6 +31,9 @@ void RenderNode(JsonWriter& w, const ClusterModel& model, int node, bool with_ty
 void RenderPod(JsonWriter& w, const ClusterModel& model, int node, int slot, bool with_type_meta,
                int64_t resource_version = 0);
 
+// Pending pod `index` (SimOptions::pending_pods): no node, PodScheduled False (Unschedulable).
+void RenderPendingPod(JsonWriter& w, const ClusterModel& model, int index);
+
 // metrics.k8s.io/v1beta1 NodeMetrics and PodMetrics, from the same numbers as the Summary.
 void RenderNodeMetrics(JsonWriter& w, const ClusterModel& model, int node, const NodeStats& stats,
                        const SampleTimes& times, bool with_type_meta);

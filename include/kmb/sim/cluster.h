@@ -18,6 +18,9 @@ struct SimOptions {
   int nodes = 3;
   int pods_per_node = 10;
   int containers_per_pod = 2;
+  // Pods the scheduler could not place (Pending, no spec.nodeName): in the pod list only, after
+  // the scheduled ones. A sharded exporter exports their pod-spec series from shard 0 only.
+  int pending_pods = 0;
   bool tls = false;   // generate a CA and a serving certificate (SAN 127.0.0.1, localhost)
   std::string token;  // when set, require "Authorization: Bearer <token>"
   // Stats change once per period since start (cAdvisor housekeeping); 0 = on every request.
