@@ -239,7 +239,7 @@ std::unique_ptr<Rig> MakeRig(sim::SimOptions so, Options options = {}) {
   ClusterConfig cc;
   cc.server = rig->sim->url();
   cc.ca_pem = rig->sim->ca_pem();
-  cc.token = so.token;
+  cc.credentials.token = so.token;
   rig->options = options;
   KubeClientOptions co;
   co.timeout_seconds = options.request_timeout_seconds;

@@ -150,7 +150,7 @@ TEST(Integration, WrongTokenFailsCleanlyWithoutLeakingIt) {
   so.token = "right-token";
   Rig rig = MakeRig(so, true, dir);
   ClusterConfig cc = rig.client->config();
-  cc.token = "wrong-token-must-not-leak";
+  cc.credentials.token = "wrong-token-must-not-leak";
   auto client = std::make_shared<KubeClient>(cc, KubeClientOptions{});
   Poller poller(rig.options, client);
   ::testing::internal::CaptureStderr();

@@ -71,7 +71,7 @@ std::unique_ptr<TestServer> StartHttps(const KeyCert& cert, TestServer::Handler 
 ClusterConfig Plain(const TestServer& s) {
   ClusterConfig c;
   c.server = s.url();
-  c.token = kToken;
+  c.credentials.token = kToken;
   return c;
 }
 
@@ -165,7 +165,7 @@ TEST(KubeClientTest, Http5xxWithStatusMessageOrBodySnippet) {
 TEST(KubeClientTest, ConnectionRefused) {
   ClusterConfig c;
   c.server = "http://127.0.0.1:" + std::to_string(kube_test::ClosedPort());
-  c.token = kToken;
+  c.credentials.token = kToken;
   KubeClient client(c, Fast());
   HttpResponse resp;
   Status st = client.Get("/api/v1/nodes", &resp);
@@ -298,8 +298,8 @@ TEST(KubeClientTest, TokenFileReReadWhenItChanges) {
   auto server = StartHttp([](const SeenRequest&) { return Json(200, "{}"); });
   ClusterConfig c;
   c.server = server->url();
-  c.token_file = dir.Write("token", "first-token\n");
-  c.token = "first-token";
+  c.credentials.token_file = dir.Write("token", "first-token\n");
+  c.credentials.token = "first-token";
   KubeClient client(c, Fast());
   HttpResponse resp;
   ASSERT_TRUE(client.Get("/a", &resp).ok());
@@ -461,8 +461,8 @@ TEST(KubeClientTlsTest, ClientCertificatePresented) {
   ClusterConfig c;
   c.server = server->url();
   c.ca_pem = pki.ca.cert_pem;
-  c.client_cert_pem = pki.client.cert_pem;
-  c.client_key_pem = pki.client.key_pem;
+  c.credentials.client_cert_pem = pki.client.cert_pem;
+  c.credentials.client_key_pem = pki.client.key_pem;
   KubeClient client(c, Fast());
   HttpResponse resp;
   Status st = client.Get("/version", &resp);

@@ -137,8 +137,9 @@ current-context: ctx
   ClusterConfig cfg;
   Status st = LoadClusterConfig({kubeconfig, "", ""}, &cfg);
   ASSERT_TRUE(st.ok()) << st.message();
-  ASSERT_TRUE(cfg.exec.has_value());
-  EXPECT_EQ(cfg.exec->command, dir.path() + "/plugin.sh");  // relative to the kubeconfig
+  ASSERT_TRUE(cfg.credentials.exec.has_value());
+  EXPECT_EQ(cfg.credentials.exec->command,
+            dir.path() + "/plugin.sh");  // relative to the kubeconfig
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   st = client.Get("/api/v1/nodes", &resp);
@@ -152,7 +153,7 @@ TEST(ExecCredentialTest, CachedUntilExpiryThenReRun) {
   ASSERT_NE(server, nullptr);
   ClusterConfig cfg;
   cfg.server = server->url();
-  cfg.exec = Exec(TokenPlugin(dir, "tok-$n", "2999-01-01T00:00:00Z"));
+  cfg.credentials.exec = Exec(TokenPlugin(dir, "tok-$n", "2999-01-01T00:00:00Z"));
   {
     KubeClient client(cfg, Fast());
     HttpResponse resp;
@@ -163,7 +164,7 @@ TEST(ExecCredentialTest, CachedUntilExpiryThenReRun) {
   }
   // An expired credential is replaced before the next request.
   TempDir dir2;
-  cfg.exec = Exec(TokenPlugin(dir2, "tok-$n", "2000-01-01T00:00:00Z"));
+  cfg.credentials.exec = Exec(TokenPlugin(dir2, "tok-$n", "2000-01-01T00:00:00Z"));
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   ASSERT_TRUE(client.Get("/c", &resp).ok());
@@ -183,7 +184,7 @@ TEST(ExecCredentialTest, UnauthorizedRefreshesOnceAndRetries) {
   ASSERT_NE(server, nullptr);
   ClusterConfig cfg;
   cfg.server = server->url();
-  cfg.exec = Exec(TokenPlugin(dir, "tok-$n"));
+  cfg.credentials.exec = Exec(TokenPlugin(dir, "tok-$n"));
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   Status st = client.Get("/api/v1/nodes", &resp);
@@ -200,7 +201,7 @@ TEST(ExecCredentialTest, UnauthorizedRefreshesOnceAndRetries) {
   server.reset();
   server = TestServer::Start({}, refusing);
   cfg.server = server->url();
-  cfg.exec = Exec(TokenPlugin(dir2, "tok-$n"));
+  cfg.credentials.exec = Exec(TokenPlugin(dir2, "tok-$n"));
   KubeClient client2(cfg, Fast());
   st = client2.Get("/api/v1/nodes", &resp);
   EXPECT_EQ(st.reason(), "http_4xx");
@@ -232,7 +233,7 @@ TEST(ExecCredentialTest, ClientCertificateFromPlugin) {
   ClusterConfig cfg;
   cfg.server = server->url();
   cfg.ca_pem = ca.cert_pem;
-  cfg.exec = Exec(Script(dir, "plugin.sh", "cat " + dir.path() + "/cred.json\n"));
+  cfg.credentials.exec = Exec(Script(dir, "plugin.sh", "cat " + dir.path() + "/cred.json\n"));
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   Status st = client.Get("/version", &resp);
@@ -261,7 +262,7 @@ TEST(ExecCredentialTest, BrokenPluginsGiveOneClearLineWithoutTheirOutput) {
   for (const Case& c : cases) {
     ClusterConfig cfg;
     cfg.server = server->url();
-    cfg.exec = Exec(Script(dir, c.name, c.body));
+    cfg.credentials.exec = Exec(Script(dir, c.name, c.body));
     KubeClientOptions o = Fast();
     o.exec_timeout_seconds = 1;
     KubeClient client(cfg, o);
@@ -277,8 +278,8 @@ TEST(ExecCredentialTest, BrokenPluginsGiveOneClearLineWithoutTheirOutput) {
 
   ClusterConfig cfg;
   cfg.server = server->url();
-  cfg.exec = Exec("kmb-no-such-plugin");
-  cfg.exec->install_hint = "Install it with: apt-get install kmb-plugin";
+  cfg.credentials.exec = Exec("kmb-no-such-plugin");
+  cfg.credentials.exec->install_hint = "Install it with: apt-get install kmb-plugin";
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   Status st = client.Get("/x", &resp);
@@ -286,8 +287,8 @@ TEST(ExecCredentialTest, BrokenPluginsGiveOneClearLineWithoutTheirOutput) {
             "exec plugin kmb-no-such-plugin (kubeconfig user \"plugin-user\"): cannot run it (No "
             "such file or directory); Install it with: apt-get install kmb-plugin");
 
-  cfg.exec = Exec("/bin/true");
-  cfg.exec->interactive_mode = "Always";
+  cfg.credentials.exec = Exec("/bin/true");
+  cfg.credentials.exec->interactive_mode = "Always";
   KubeClient interactive(cfg, Fast());
   EXPECT_THAT(interactive.Get("/x", &resp).message(), HasSubstr("interactive terminal"));
 }
