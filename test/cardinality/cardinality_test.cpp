@@ -395,11 +395,11 @@ TEST(Flags, ParsedIntoOptions) {
   int rc = 0;
   auto o = ParseOptions(static_cast<int>(argv.size()), argv.data(), &rc);
   ASSERT_TRUE(o);
-  EXPECT_EQ(o->namespaces, (std::vector<std::string>{"a", "b"}));
-  EXPECT_EQ(o->namespaces_exclude, (std::vector<std::string>{"c"}));
-  EXPECT_EQ(o->metric_denylist, (std::vector<std::string>{"x_.*", "y"}));
-  EXPECT_TRUE(o->collect_all_interfaces);
-  EXPECT_EQ(o->series_limit, 1000u);
+  EXPECT_EQ(o->series_filter.namespaces, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(o->series_filter.namespaces_exclude, (std::vector<std::string>{"c"}));
+  EXPECT_EQ(o->series_filter.metric_denylist, (std::vector<std::string>{"x_.*", "y"}));
+  EXPECT_TRUE(o->series_filter.collect_all_interfaces);
+  EXPECT_EQ(o->series_filter.series_limit, 1000u);
 }
 
 }  // namespace
