@@ -111,6 +111,18 @@ class SimulatedSnapshot : public ::testing::Test {
   static const Snapshot& snap() { return **snap_; }
   static const std::vector<Series>& all() { return *all_; }
 
+  // `got` lacks exactly the series of all() that `dropped` selects (there are some), and
+  // counts them under `reason`.
+  static void ExpectDroppedExactly(const std::vector<Series>& got,
+                                   const std::function<bool(const Series&)>& dropped,
+                                   std::string_view reason) {
+    const size_t expected = CountIf(all(), dropped);
+    ASSERT_GT(expected, 0u);
+    EXPECT_EQ(CountIf(got, dropped), 0u);
+    EXPECT_EQ(got.size(), all().size() - expected);
+    EXPECT_EQ(Dropped(got, reason), std::to_string(expected));
+  }
+
   static std::set<std::string> Namespaces() {
     std::set<std::string> ns;
     for (const Series& s : all()) {
@@ -173,14 +185,12 @@ TEST_F(SimulatedSnapshot, NamespacesExcludeDropsExactlyThose) {
   o.namespaces_exclude = {drop};
   o.collect_all_interfaces = true;
   auto got = Render(snap(), Filter(o));
-  auto is_drop = [&](const Series& s) {
-    return s.labels.contains("namespace") && s.labels.at("namespace") == drop;
-  };
-  const size_t expected = CountIf(all(), is_drop);
-  ASSERT_GT(expected, 0u);
-  EXPECT_EQ(CountIf(got, is_drop), 0u);
-  EXPECT_EQ(got.size(), all().size() - expected);
-  EXPECT_EQ(Dropped(got, "namespace"), std::to_string(expected));
+  ExpectDroppedExactly(
+      got,
+      [&](const Series& s) {
+        return s.labels.contains("namespace") && s.labels.at("namespace") == drop;
+      },
+      "namespace");
 }
 
 TEST_F(SimulatedSnapshot, AllowlistKeepsMatchingFamiliesAndSelfMetrics) {
@@ -210,12 +220,8 @@ TEST_F(SimulatedSnapshot, DenylistDropsMatchingFamilies) {
   o.collect_all_interfaces = true;
   auto got = Render(snap(), Filter(o));
   const std::regex re(".*_psi_.*|pod_.*");
-  auto match = [&](const Series& s) { return !IsSelf(s) && std::regex_match(s.name, re); };
-  const size_t expected = CountIf(all(), match);
-  ASSERT_GT(expected, 0u);
-  EXPECT_EQ(CountIf(got, match), 0u);
-  EXPECT_EQ(got.size(), all().size() - expected);
-  EXPECT_EQ(Dropped(got, "metric"), std::to_string(expected));
+  ExpectDroppedExactly(
+      got, [&](const Series& s) { return !IsSelf(s) && std::regex_match(s.name, re); }, "metric");
 }
 
 TEST_F(SimulatedSnapshot, DefaultExportsOnlyTheDefaultInterface) {

@@ -259,6 +259,20 @@ Options Quick() {
   return o;
 }
 
+// A Quick() rig of `nodes` x `pods_per_node` with `fault` injected; nullptr (and a test
+// failure) when it cannot be set up.
+std::unique_ptr<Rig> MakeFaultyRig(int nodes, int pods_per_node, const std::string& fault) {
+  sim::SimOptions so;
+  so.nodes = nodes;
+  so.pods_per_node = pods_per_node;
+  auto rig = MakeRig(so, Quick());
+  if (!rig) return nullptr;
+  const Status st = rig->sim->AddFault(fault);
+  EXPECT_TRUE(st.ok()) << fault << ": " << st.message();
+  if (!st.ok()) return nullptr;
+  return rig;
+}
+
 // Quick, and without the watch cache: every request of the poll goes to the API server.
 Options PerPollLists() {
   Options o = Quick();
@@ -345,12 +359,8 @@ TEST(FaultMatrix, RetriesOnlyRetryableOutcomesAndCountEachAttempt) {
 }
 
 TEST(FaultMatrix, TimeoutRetryMustFitTheDeadline) {
-  sim::SimOptions so;
-  so.nodes = 1;
-  so.pods_per_node = 1;
-  auto rig = MakeRig(so, Quick());
+  auto rig = MakeFaultyRig(1, 1, "node/sim-node-0:hang");
   ASSERT_TRUE(rig);
-  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-0:hang").ok());
   // The attempt used the whole --kubelet-timeout: no time is left for a retry.
   SnapshotPtr snap = rig->poller->Poll();
   std::string text = RenderExposition(*snap, ExpositionFormat::kText004);
@@ -359,12 +369,8 @@ TEST(FaultMatrix, TimeoutRetryMustFitTheDeadline) {
 }
 
 TEST(FaultMatrix, FailingNodeBacksOffAndRecoveredNodeResumes) {
-  sim::SimOptions so;
-  so.nodes = 2;
-  so.pods_per_node = 2;
-  auto rig = MakeRig(so, Quick());
+  auto rig = MakeFaultyRig(2, 2, "node/sim-node-1:http=500");
   ASSERT_TRUE(rig);
-  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-1:http=500").ok());
   // Polls 1-3 fail for real; then 1 poll skipped, 1 real failure, 2 skipped.
   const char* expected[] = {"http_5xx", "http_5xx", "http_5xx", "backoff",
                             "http_5xx", "backoff",  "backoff"};
@@ -462,12 +468,8 @@ TEST(FaultMatrix, MemoryStaysBoundedByMaxResponseBytes) {
 }
 
 TEST(FaultMatrix, DeepNestingIsADecodeErrorNotACrash) {
-  sim::SimOptions so;
-  so.nodes = 2;
-  so.pods_per_node = 1;
-  auto rig = MakeRig(so, Quick());
+  auto rig = MakeFaultyRig(2, 1, "node/sim-node-0:deep-nesting=2000000");
   ASSERT_TRUE(rig);
-  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-0:deep-nesting=2000000").ok());
   SnapshotPtr snap = rig->poller->Poll();
   EXPECT_EQ(snap->nodes[0].status.reason(), "decode");
   EXPECT_TRUE(Contains(snap->nodes[0].status.message(), "sim-node-0"))

@@ -10,11 +10,10 @@
 
 #include "kube/kube_test_support.h"
 
-namespace kmb {
+// In kube_test, next to the support code (kube_test_support.h) these tests use.
+namespace kmb::kube_test {
 namespace {
 
-using kube_test::Base64;
-using kube_test::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -506,4 +505,4 @@ TEST(ClusterConfigTest, InClusterErrors) {
 }
 
 }  // namespace
-}  // namespace kmb
+}  // namespace kmb::kube_test

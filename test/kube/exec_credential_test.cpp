@@ -12,16 +12,10 @@
 #include "kmb/kube/cluster_config.h"
 #include "kube/kube_test_support.h"
 
-namespace kmb {
+// In kube_test, next to the support code (kube_test_support.h) these tests use.
+namespace kmb::kube_test {
 namespace {
 
-using kube_test::IssueCert;
-using kube_test::KeyCert;
-using kube_test::MakeCa;
-using kube_test::ScriptedResponse;
-using kube_test::SeenRequest;
-using kube_test::TempDir;
-using kube_test::TestServer;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -325,4 +319,4 @@ current-context: ctx
 }
 
 }  // namespace
-}  // namespace kmb
+}  // namespace kmb::kube_test

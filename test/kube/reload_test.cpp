@@ -5,16 +5,10 @@
 #include "kmb/kube/client.h"
 #include "kube/kube_test_support.h"
 
-namespace kmb {
+// In kube_test, next to the support code (kube_test_support.h) these tests use.
+namespace kmb::kube_test {
 namespace {
 
-using kube_test::IssueCert;
-using kube_test::KeyCert;
-using kube_test::MakeCa;
-using kube_test::ScriptedResponse;
-using kube_test::SeenRequest;
-using kube_test::TempDir;
-using kube_test::TestServer;
 using ::testing::HasSubstr;
 
 TEST(ReloadFilesTest, RereadsCaAndClientCertificateFiles) {
@@ -68,4 +62,4 @@ TEST(ReloadFilesTest, RereadsCaAndClientCertificateFiles) {
 }
 
 }  // namespace
-}  // namespace kmb
+}  // namespace kmb::kube_test
