@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 
+#include "common/sim_rig.h"
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/config/options.h"
@@ -87,18 +88,12 @@ std::vector<Series> Render(const Snapshot& snap, std::shared_ptr<SeriesFilter> f
 class SimulatedSnapshot : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    sim::SimOptions so;
-    so.nodes = 2;
-    so.pods_per_node = 6;
+    sim::SimOptions so = testing::SimOf(2, 6);
     so.containers_per_pod = 2;
-    so.stats_period_seconds = 3600;
-    std::string error;
-    auto cluster = sim::SimulatedCluster::Start(so, &error);
-    ASSERT_TRUE(cluster) << error;
-    ClusterConfig cc;
-    cc.server = cluster->url();
+    testing::SimRig rig(so);
+    ASSERT_TRUE(rig.sim);
     Options options;
-    Poller poller(options, std::make_shared<KubeClient>(cc, KubeClientOptions{}));
+    Poller poller(options, rig.client);
     snap_ = new SnapshotPtr(poller.Poll());
     ASSERT_TRUE((*snap_)->metrics_api.up);
     for (const NodeResult& n : (*snap_)->nodes) ASSERT_TRUE(n.status.ok()) << n.node;

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/sim_rig.h"
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/exposition/writer.h"
@@ -206,26 +207,8 @@ TEST(Enrich, PodLabelsSanitizedAsKubeStateMetricsDoes) {
 
 // ---- The watch cache against the simulated API server ----
 
-sim::SimOptions SimOf(int nodes, int pods_per_node) {
-  sim::SimOptions so;
-  so.nodes = nodes;
-  so.pods_per_node = pods_per_node;
-  return so;
-}
-
-struct SimRig {
-  std::unique_ptr<sim::SimulatedCluster> sim;
-  std::shared_ptr<KubeClient> client;
-  explicit SimRig(sim::SimOptions so) {
-    so.stats_period_seconds = 3600;
-    std::string error;
-    sim = sim::SimulatedCluster::Start(so, &error);
-    EXPECT_TRUE(sim) << error;
-    ClusterConfig cc;
-    cc.server = sim->url();
-    client = std::make_shared<KubeClient>(cc, KubeClientOptions{});
-  }
-};
+using testing::SimOf;
+using testing::SimRig;
 
 // Waits (bounded) until `done`; the tests assert on state, never on how long it took.
 using testing::Eventually;
