@@ -27,7 +27,7 @@ inline sim::SimOptions SimOf(int nodes, int pods_per_node) {
 struct SimRig {
   std::unique_ptr<sim::SimulatedCluster> sim;
   std::shared_ptr<KubeClient> client;
-  explicit SimRig(sim::SimOptions so) {
+  explicit SimRig(sim::SimOptions so, const KubeClientOptions& client_options = {}) {
     so.stats_period_seconds = 3600;
     std::string error;
     sim = sim::SimulatedCluster::Start(so, &error);
@@ -37,7 +37,7 @@ struct SimRig {
     cc.server = sim->url();
     cc.ca_pem = sim->ca_pem();
     cc.credentials.token = so.token;
-    client = std::make_shared<KubeClient>(std::move(cc), KubeClientOptions{});
+    client = std::make_shared<KubeClient>(std::move(cc), client_options);
   }
 };
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/sim_rig.h"
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/catalog/catalog.h"
@@ -222,30 +223,20 @@ TEST(FaultMatrix, EveryNodeFaultAgainstTheBinaries) {
 
 // ---- In process: listener faults, retries, back-off, /metrics during a hang, memory ----
 
-struct Rig {
-  std::unique_ptr<sim::SimulatedCluster> sim;
-  std::shared_ptr<KubeClient> client;
+struct Rig : testing::SimRig {
+  using SimRig::SimRig;
   std::unique_ptr<Poller> poller;
   Options options;
 };
 
 std::unique_ptr<Rig> MakeRig(sim::SimOptions so, Options options = {}) {
-  auto rig = std::make_unique<Rig>();
-  so.stats_period_seconds = 3600;
-  std::string error;
-  rig->sim = sim::SimulatedCluster::Start(so, &error);
-  EXPECT_TRUE(rig->sim) << error;
-  if (!rig->sim) return nullptr;
-  ClusterConfig cc;
-  cc.server = rig->sim->url();
-  cc.ca_pem = rig->sim->ca_pem();
-  cc.credentials.token = so.token;
-  rig->options = options;
   KubeClientOptions co;
   co.timeout_seconds = options.request_timeout_seconds;
   co.connect_timeout_seconds = options.connect_timeout_seconds;
   co.max_response_bytes = options.max_response_bytes;
-  rig->client = std::make_shared<KubeClient>(cc, co);
+  auto rig = std::make_unique<Rig>(std::move(so), co);
+  if (!rig->sim) return nullptr;
+  rig->options = options;
   rig->poller = std::make_unique<Poller>(rig->options, rig->client);
   return rig;
 }
