@@ -34,13 +34,7 @@ KubeletTargets::KubeletTargets(const Options& options, std::shared_ptr<KubeClien
   kc.origin = "kubelets";
   if (options_.kubelet_read_only_port == 0) {
     // Kubelets authenticate the same bearer token (TokenReview) or client certificate.
-    kc.token = cluster.token;
-    kc.token_file = cluster.token_file;
-    kc.client_cert_pem = cluster.client_cert_pem;
-    kc.client_key_pem = cluster.client_key_pem;
-    kc.client_cert_file = cluster.client_cert_file;
-    kc.client_key_file = cluster.client_key_file;
-    kc.exec = cluster.exec;
+    kc.credentials = cluster.credentials;
     kc.insecure_skip_tls_verify = options_.kubelet_insecure_tls;
     if (!options_.kubelet_ca_file.empty()) {
       std::ifstream in(options_.kubelet_ca_file, std::ios::binary);

@@ -117,15 +117,8 @@ int RunMain(int argc, char** argv) {
   wopts.uid_label = opts.pod_uid_label;
   wopts.metric_groups = opts.metric_groups;
   {  // Cardinality control (issue 4).
-    SeriesFilterOptions fo;
-    fo.namespaces = opts.namespaces;
-    fo.namespaces_exclude = opts.namespaces_exclude;
-    fo.metric_allowlist = opts.metric_allowlist;
-    fo.metric_denylist = opts.metric_denylist;
-    fo.collect_all_interfaces = opts.collect_all_interfaces;
-    fo.series_limit = opts.series_limit;
     std::string filter_error;
-    wopts.filter = SeriesFilter::Create(fo, &filter_error);
+    wopts.filter = SeriesFilter::Create(opts.series_filter, &filter_error);
     if (!wopts.filter) {
       std::fprintf(stderr, "kube-metrics-bridge: %s (see --help)\n", filter_error.c_str());
       return 2;

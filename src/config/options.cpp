@@ -128,27 +128,28 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
       ->capture_default_str();
 
   // Cardinality control (issue 4).
-  app.add_option("--namespaces", o.namespaces,
+  SeriesFilterOptions& filter = o.series_filter;
+  app.add_option("--namespaces", filter.namespaces,
                  "Comma-separated namespaces to export pods, containers, volumes, PVCs and "
                  "Metrics API pods of (default: all)")
       ->delimiter(',');
-  app.add_option("--namespaces-exclude", o.namespaces_exclude,
+  app.add_option("--namespaces-exclude", filter.namespaces_exclude,
                  "Comma-separated namespaces whose pods, containers, volumes, PVCs and Metrics "
                  "API pods are not exported")
       ->delimiter(',');
-  auto* allowlist = app.add_option("--metric-allowlist", o.metric_allowlist,
+  auto* allowlist = app.add_option("--metric-allowlist", filter.metric_allowlist,
                                    "Comma-separated regular expressions: export only the "
                                    "families whose whole name matches one")
                         ->delimiter(',');
-  app.add_option("--metric-denylist", o.metric_denylist,
+  app.add_option("--metric-denylist", filter.metric_denylist,
                  "Comma-separated regular expressions: do not export the families whose whole "
                  "name matches one")
       ->delimiter(',')
       ->excludes(allowlist);
-  app.add_flag("--collect-all-interfaces", o.collect_all_interfaces,
+  app.add_flag("--collect-all-interfaces", filter.collect_all_interfaces,
                "Export every network interface of nodes and pods (default: only the default "
                "interface the kubelet marks)");
-  app.add_option("--series-limit", o.series_limit,
+  app.add_option("--series-limit", filter.series_limit,
                  "Export at most this many data series per scrape; the rest is dropped and "
                  "counted in kube_metrics_bridge_series_dropped_total (0: no limit)")
       ->capture_default_str();
@@ -421,14 +422,14 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
     o.metric_groups.push_back("self");
   }
   // Cardinality control: the expressions must compile (one line naming the flag if not).
-  for (auto* list : {&o.metric_allowlist, &o.metric_denylist}) {
+  for (auto* list : {&filter.metric_allowlist, &filter.metric_denylist}) {
     for (const std::string& re : *list) {
       try {
         std::regex compiled(re, std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
-        return fail(
-            std::string(list == &o.metric_allowlist ? "--metric-allowlist" : "--metric-denylist") +
-            ": bad regular expression \"" + re + "\": " + e.what());
+        return fail(std::string(list == &filter.metric_allowlist ? "--metric-allowlist"
+                                                                 : "--metric-denylist") +
+                    ": bad regular expression \"" + re + "\": " + e.what());
       }
     }
   }

@@ -289,10 +289,11 @@ bool Doctor::ApiServer() {
     // Another HTTP answer than 401: the other checks can still tell more.
     return response_.status != 0 && response_.status != 401;
   }
-  const char* how = !config_.token.empty() || !config_.token_file.empty() ? "bearer token"
-                    : !config_.client_cert_pem.empty()                    ? "client certificate"
-                    : !config_.username.empty()                           ? "basic auth"
-                                                                          : "no credentials";
+  const kmb::Credentials& cred = config_.credentials;  // kmb::, not the member Credentials()
+  const char* how = !cred.token.empty() || !cred.token_file.empty() ? "bearer token"
+                    : !cred.client_cert_pem.empty()                 ? "client certificate"
+                    : !config_.username.empty()                     ? "basic auth"
+                                                                    : "no credentials";
   Add(Level::kOk, kApiServerGroup, "auth",
       std::string("requests with ") + how + " are accepted (" + Millis(response_.seconds) + ")");
   return true;
@@ -675,8 +676,8 @@ void Doctor::Credentials() {
   step_seconds_ = 0;  // local files only
   Token();
   const int64_t now = std::time(nullptr);
-  if (!config_.client_cert_pem.empty()) {
-    const std::vector<int64_t> expiries = CertificateExpiries(config_.client_cert_pem);
+  if (!config_.credentials.client_cert_pem.empty()) {
+    const std::vector<int64_t> expiries = CertificateExpiries(config_.credentials.client_cert_pem);
     const int64_t left = expiries.empty() ? 0 : expiries.front() - now;
     Check& c = Add(left <= 0                            ? Level::kFail
                    : left < kCertificateWarnDays * kDay ? Level::kWarn
@@ -711,11 +712,12 @@ void Doctor::Credentials() {
 }
 
 void Doctor::Token() {
-  std::string token = config_.token;
+  const kmb::Credentials& cred = config_.credentials;  // kmb::, not the member Credentials()
+  std::string token = cred.token;
   std::string source = "token in " + config_.origin;
-  if (!config_.token_file.empty()) {
-    source = "token file " + config_.token_file;
-    std::ifstream in(config_.token_file);
+  if (!cred.token_file.empty()) {
+    source = "token file " + cred.token_file;
+    std::ifstream in(cred.token_file);
     std::stringstream content;
     content << in.rdbuf();
     if (!in) {
@@ -741,7 +743,7 @@ void Doctor::Token() {
   if (left <= 0) {
     Add(Level::kFail, kCredentialsGroup, "token", "expired " + Duration(-left) + " ago", whose)
         .Because(dx::kTokenExpired);
-  } else if (left < kDay && config_.token_file.empty()) {
+  } else if (left < kDay && cred.token_file.empty()) {
     Add(Level::kWarn, kCredentialsGroup, "token", "expires in " + Duration(left), whose)
         .Because(dx::kTokenExpiresSoon);
   } else {

@@ -252,15 +252,16 @@ struct KubeClient::Impl {
       curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
       curl_easy_setopt(e, CURLOPT_CAPATH, static_cast<char*>(nullptr));
     }
-    if (!config.client_cert_pem.empty() && !config.client_key_pem.empty()) {
-      curl_blob cert{config.client_cert_pem.data(), config.client_cert_pem.size(), CURL_BLOB_COPY};
-      curl_blob key{config.client_key_pem.data(), config.client_key_pem.size(), CURL_BLOB_COPY};
+    Credentials& cred = config.credentials;  // curl_blob wants non-const data
+    if (!cred.client_cert_pem.empty() && !cred.client_key_pem.empty()) {
+      curl_blob cert{cred.client_cert_pem.data(), cred.client_cert_pem.size(), CURL_BLOB_COPY};
+      curl_blob key{cred.client_key_pem.data(), cred.client_key_pem.size(), CURL_BLOB_COPY};
       curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
       curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert);
       curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
       curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key);
     }
-    if (!config.username.empty() && config.token.empty() && config.token_file.empty()) {
+    if (!config.username.empty() && cred.token.empty() && cred.token_file.empty()) {
       curl_easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
       curl_easy_setopt(e, CURLOPT_USERNAME, config.username.c_str());
       curl_easy_setopt(e, CURLOPT_PASSWORD, config.password.c_str());
@@ -332,19 +333,20 @@ struct KubeClient::Impl {
   // The bearer token: from token_file when set (re-read when it changes, since projected
   // service account tokens rotate), falling back to the last good value.
   std::string Token() {
-    if (config.token_file.empty()) return config.token;
+    const Credentials& cred = config.credentials;
+    if (cred.token_file.empty()) return cred.token;
     std::lock_guard<std::mutex> lock(token_mu);
     struct stat st {};
-    if (::stat(config.token_file.c_str(), &st) != 0) {
+    if (::stat(cred.token_file.c_str(), &st) != 0) {
       if (!token_file_missing_logged) {
         log::Warn("token file disappeared; using the last token read from it",
-                  {{"token_file", config.token_file}});
+                  {{"token_file", cred.token_file}});
         token_file_missing_logged = true;
       }
-      return token.empty() ? config.token : token;
+      return token.empty() ? cred.token : token;
     }
     if (token_file_missing_logged) {
-      log::Info("token file is back", {{"token_file", config.token_file}});
+      log::Info("token file is back", {{"token_file", cred.token_file}});
       token_file_missing_logged = false;
     }
     if (st.st_size == token_size && st.st_mtim.tv_sec == token_mtime.tv_sec &&
@@ -352,7 +354,7 @@ struct KubeClient::Impl {
       return token;
     }
     std::string content, err;
-    if (ReadWholeFile(config.token_file, &content, &err)) {
+    if (ReadWholeFile(cred.token_file, &content, &err)) {
       std::string t = TrimToken(content);
       if (!t.empty()) {
         token = std::move(t);
@@ -360,7 +362,7 @@ struct KubeClient::Impl {
         token_size = st.st_size;
       }
     }
-    return token.empty() ? config.token : token;
+    return token.empty() ? cred.token : token;
   }
 
   // Accept, the bearer token and Host (tls-server-name) headers of every request.
@@ -390,7 +392,8 @@ struct KubeClient::Impl {
 
   // Removes anything secret a misbehaving server might echo back.
   std::string Redact(std::string s, const std::string& current_token) const {
-    for (const std::string* secret : {&current_token, &config.token, &config.password}) {
+    for (const std::string* secret :
+         {&current_token, &config.credentials.token, &config.password}) {
       if (secret->empty()) continue;
       constexpr std::string_view kRedacted = "<redacted>";
       // Resume after each replacement: the replacement may itself contain the secret.
@@ -410,9 +413,9 @@ KubeClient::KubeClient(ClusterConfig config, KubeClientOptions options)
   impl_->options = std::move(options);
   impl_->InitShare();
   impl_->InitUrl();
-  if (impl_->config.exec) {
-    impl_->exec = std::make_unique<ExecCredentialSource>(*impl_->config.exec, impl_->config,
-                                                         impl_->options.exec_timeout_seconds);
+  if (impl_->config.credentials.exec) {
+    impl_->exec = std::make_unique<ExecCredentialSource>(
+        *impl_->config.credentials.exec, impl_->config, impl_->options.exec_timeout_seconds);
   }
 }
 
@@ -444,6 +447,7 @@ Status KubeClient::Post(std::string_view path, std::string_view json_body, HttpR
 Status KubeClient::ReloadFiles() {
   Impl& im = *impl_;
   ClusterConfig& c = im.config;
+  Credentials& cred = c.credentials;
   std::string ca, cert, key, err;
   auto read = [&](const std::string& path, const char* what, std::string* out) -> Status {
     if (path.empty() || ReadWholeFile(path, out, &err)) return Status::Ok();
@@ -451,13 +455,15 @@ Status KubeClient::ReloadFiles() {
                                               ": cannot read (" + err + ")");
   };
   if (Status st = read(c.ca_file, "CA file", &ca); !st.ok()) return st;
-  if (Status st = read(c.client_cert_file, "client certificate file", &cert); !st.ok()) return st;
-  if (Status st = read(c.client_key_file, "client key file", &key); !st.ok()) return st;
+  if (Status st = read(cred.client_cert_file, "client certificate file", &cert); !st.ok()) {
+    return st;
+  }
+  if (Status st = read(cred.client_key_file, "client key file", &key); !st.ok()) return st;
   {
     std::lock_guard<std::mutex> lock(im.files_mu);
     if (!c.ca_file.empty()) c.ca_pem = std::move(ca);
-    if (!c.client_cert_file.empty()) c.client_cert_pem = std::move(cert);
-    if (!c.client_key_file.empty()) c.client_key_pem = std::move(key);
+    if (!cred.client_cert_file.empty()) cred.client_cert_pem = std::move(cert);
+    if (!cred.client_key_file.empty()) cred.client_key_pem = std::move(key);
     im.files_generation++;  // handles set up before are dropped when released
   }
   {

@@ -209,7 +209,7 @@ Status LoadExec(const Kubeconfig& kc, const std::string& name, const YAML::Node&
       x.env.emplace_back(std::move(n), std::move(value));
     }
   }
-  out->exec = std::move(x);
+  out->credentials.exec = std::move(x);
   return Status::Ok();
 }
 
@@ -217,40 +217,41 @@ Status LoadUser(const Kubeconfig& kc, const std::string& name, const YAML::Node&
                 ClusterConfig* out) {
   const std::string where = "user " + Quote(name);
   if (!u.IsMap()) return kc.Error(where + " is not a map");
+  Credentials& cred = out->credentials;
   std::string token_file;
-  if (Status st = GetString(kc, u, "token", where, &out->token); !st.ok()) return st;
+  if (Status st = GetString(kc, u, "token", where, &cred.token); !st.ok()) return st;
   if (Status st = GetString(kc, u, "tokenFile", where, &token_file); !st.ok()) return st;
   if (Status st = GetString(kc, u, "username", where, &out->username); !st.ok()) return st;
   if (Status st = GetString(kc, u, "password", where, &out->password); !st.ok()) return st;
   if (Status st = GetPem(kc, u, where, "client-certificate", "client-certificate-data",
-                         &out->client_cert_pem, &out->client_cert_file);
+                         &cred.client_cert_pem, &cred.client_cert_file);
       !st.ok()) {
     return st;
   }
-  if (Status st = GetPem(kc, u, where, "client-key", "client-key-data", &out->client_key_pem,
-                         &out->client_key_file);
+  if (Status st = GetPem(kc, u, where, "client-key", "client-key-data", &cred.client_key_pem,
+                         &cred.client_key_file);
       !st.ok()) {
     return st;
   }
-  out->token = TrimToken(out->token);
+  cred.token = TrimToken(cred.token);
   if (!token_file.empty()) {
     // The file wins when readable (client-go: "the last successfully read value takes
     // precedence"); the client re-reads it, so rotated tokens are picked up.
-    out->token_file = kc.Resolve(token_file);
+    cred.token_file = kc.Resolve(token_file);
     std::string content, err;
-    if (ReadWholeFile(out->token_file, &content, &err)) {
-      out->token = TrimToken(content);
-    } else if (out->token.empty()) {
-      return kc.Error(where + ": tokenFile " + out->token_file + ": cannot read (" + err + ")");
+    if (ReadWholeFile(cred.token_file, &content, &err)) {
+      cred.token = TrimToken(content);
+    } else if (cred.token.empty()) {
+      return kc.Error(where + ": tokenFile " + cred.token_file + ": cannot read (" + err + ")");
     }
   }
-  if (out->client_cert_pem.empty() != out->client_key_pem.empty()) {
-    return kc.Error(where + (out->client_key_pem.empty()
+  if (cred.client_cert_pem.empty() != cred.client_key_pem.empty()) {
+    return kc.Error(where + (cred.client_key_pem.empty()
                                  ? ": client-certificate without client-key"
                                  : ": client-key without client-certificate"));
   }
-  const bool has_static = !out->token.empty() || !out->token_file.empty() ||
-                          !out->client_cert_pem.empty() || !out->username.empty();
+  const bool has_static = !cred.token.empty() || !cred.token_file.empty() ||
+                          !cred.client_cert_pem.empty() || !out->username.empty();
   const bool has_exec = u["exec"] && !u["exec"].IsNull();
   const bool has_provider = u["auth-provider"] && !u["auth-provider"].IsNull();
   if (!has_static && has_exec) return LoadExec(kc, name, u["exec"], out);
@@ -365,8 +366,9 @@ Status LoadInClusterConfig(const InClusterPaths& paths, ClusterConfig* out) {
     return Status::Error(reason::kConfig, "in-cluster service account: token file " +
                                               paths.token_file + ": cannot read (" + err + ")");
   }
-  cfg.token = TrimToken(content);
-  cfg.token_file = paths.token_file;  // projected tokens rotate; the client re-reads the file
+  cfg.credentials.token = TrimToken(content);
+  // Projected tokens rotate; the client re-reads the file.
+  cfg.credentials.token_file = paths.token_file;
   cfg.ca_file = paths.ca_file;
   if (!ReadWholeFile(paths.ca_file, &cfg.ca_pem, &err)) {
     return Status::Error(reason::kConfig, "in-cluster service account: CA file " + paths.ca_file +

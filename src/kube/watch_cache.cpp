@@ -222,8 +222,6 @@ void WatchCache<T>::Run() {
         // The resourceVersion was compacted away: relist, as the reflector does.
         log::Info("watch resourceVersion expired (410 Gone); relisting",
                   {{"resource", codec_.kind}});
-        std::lock_guard<std::mutex> lock(mu_);
-        stats_.relists_gone++;
         relisting_after_gone_ = true;
         listed = false;
         continue;

@@ -24,6 +24,17 @@ bool PodReady(ApiServiceMode mode) {
   return mode != ApiServiceMode::kMissingEndpoints && mode != ApiServiceMode::kIoTimeout;
 }
 
+// Opens a core/v1 object of `kind` named metrics-server in kube-system, and its metadata, which
+// the caller may add to and then closes.
+void BeginMetricsServerObject(JsonWriter& w, const char* kind) {
+  w.BeginObject();
+  w.Field("kind", kind);
+  w.Field("apiVersion", "v1");
+  w.Key("metadata").BeginObject();
+  w.Field("name", "metrics-server");
+  w.Field("namespace", kNamespace);
+}
+
 }  // namespace
 
 bool ParseApiServiceMode(std::string_view name, ApiServiceMode* out) {
@@ -114,12 +125,7 @@ void RenderApiService(JsonWriter& w, const Availability& a, int64_t created_unix
 }
 
 void RenderMetricsServerService(JsonWriter& w, int64_t created_unix) {
-  w.BeginObject();
-  w.Field("kind", "Service");
-  w.Field("apiVersion", "v1");
-  w.Key("metadata").BeginObject();
-  w.Field("name", "metrics-server");
-  w.Field("namespace", kNamespace);
+  BeginMetricsServerObject(w, "Service");
   w.Field("creationTimestamp", Rfc3339(created_unix));
   w.Key("labels").BeginObject();
   w.Field("k8s-app", "metrics-server");
@@ -144,12 +150,7 @@ void RenderMetricsServerService(JsonWriter& w, int64_t created_unix) {
 }
 
 void RenderMetricsServerEndpoints(JsonWriter& w, ApiServiceMode mode) {
-  w.BeginObject();
-  w.Field("kind", "Endpoints");
-  w.Field("apiVersion", "v1");
-  w.Key("metadata").BeginObject();
-  w.Field("name", "metrics-server");
-  w.Field("namespace", kNamespace);
+  BeginMetricsServerObject(w, "Endpoints");
   w.EndObject();
   w.Key("subsets").BeginArray();
   w.BeginObject();

@@ -2,6 +2,11 @@
 
 #include <simdjson.h>
 
+#include <cstdint>
+
+#include "kmb/sources/pods.h"
+#include "node_status.h"
+
 namespace kmb {
 namespace {
 
@@ -72,27 +77,33 @@ std::string ReadStrings(od::object obj, const std::string_view (&keys)[N],
   return "";
 }
 
-// status.addresses and status.daemonEndpoints.kubeletEndpoint.Port of a Node's `status`.
-std::string ReadNodeStatus(od::object status, NodeEndpoint* out) {
-  for (auto f : status) {
-    std::string_view k;
-    if (f.error() || f.unescaped_key().get(k)) return "malformed status";
+}  // namespace
+
+std::string ReadNodeStatus(simdjson::dom::element status, NodeEndpoint* out) {
+  namespace dom = simdjson::dom;
+  dom::object obj;
+  if (status.get_object().get(obj)) return "status is not an object";
+  for (auto [k, value] : obj) {
     if (k == "addresses") {
-      od::array list;
-      if (f.value().get_array().get(list)) return "status.addresses is not an array";
-      for (auto a : list) {
-        od::object obj;
+      dom::array list;
+      if (value.get_array().get(list)) return "status.addresses is not an array";
+      for (dom::element a : list) {
+        dom::object address;
+        if (a.get_object().get(address)) return "an address is not an object";
         std::string_view fields[2] = {};
-        if (a.error() || a.get_object().get(obj)) return "an address is not an object";
-        if (auto e = ReadStrings(obj, {"type", "address"}, fields); !e.empty()) return e;
+        const std::string_view keys[2] = {"type", "address"};
+        for (size_t i = 0; i < 2; ++i) {
+          dom::element v;
+          if (!address[keys[i]].get(v) && v.get_string().get(fields[i])) {
+            return std::string(keys[i]) + " is not a string";
+          }
+        }
         if (!fields[1].empty()) out->addresses.emplace_back(fields[0], fields[1]);
       }
     } else if (k == "daemonEndpoints") {
+      if (!value.is_object()) return "status.daemonEndpoints is not an object";
       int64_t port = 0;
-      od::object de;
-      if (f.value().get_object().get(de)) return "status.daemonEndpoints is not an object";
-      auto p = de.find_field_unordered("kubeletEndpoint").find_field_unordered("Port");
-      if (!p.error() && !p.get_int64().get(port) && port > 0 && port < 65536) {
+      if (!value["kubeletEndpoint"]["Port"].get_int64().get(port) && port > 0 && port < 65536) {
         out->kubelet_port = static_cast<int>(port);
       }
     }
@@ -100,55 +111,51 @@ std::string ReadNodeStatus(od::object status, NodeEndpoint* out) {
   return "";
 }
 
-// A Node object: metadata.name, and with `endpoint` its status.
-std::string ReadNode(od::object item, std::string* name, NodeEndpoint* endpoint) {
-  for (auto f : item) {
-    std::string_view k;
-    od::object sub;
-    if (f.error() || f.unescaped_key().get(k)) return "malformed item";
-    if (k == "metadata") {
-      std::string_view n[1] = {};
-      if (f.value().get_object().get(sub)) return "metadata is not an object";
-      if (auto e = ReadStrings(sub, {"name"}, n); !e.empty()) return e;
-      name->assign(n[0]);
-    } else if (k == "status" && endpoint) {
-      if (f.value().get_object().get(sub)) return "status is not an object";
-      if (auto e = ReadNodeStatus(sub, endpoint); !e.empty()) return e;
-    }
-  }
-  if (name->empty()) return "an item has no metadata.name";
-  return "";
-}
-
-}  // namespace
-
 Status DecodeNode(std::string_view body, std::string* name, NodeEndpoint* endpoint) {
-  thread_local od::parser parser;
-  simdjson::padded_string padded(body);
-  od::document doc;
-  od::object obj;
-  if (parser.iterate(padded).get(doc) || doc.get_object().get(obj)) {
-    return Status::Error(reason::kDecode, "Node: not a JSON object");
+  namespace dom = simdjson::dom;
+  thread_local dom::parser parser;
+  auto fail = [](const std::string& what) {
+    return Status::Error(reason::kDecode, "Node: " + what);
+  };
+  dom::object obj;
+  if (parser.parse(body.data(), body.size()).get_object().get(obj)) {
+    return fail("not a JSON object");
   }
   name->clear();
   *endpoint = NodeEndpoint{};
-  if (std::string e = ReadNode(obj, name, endpoint); !e.empty()) {
-    return Status::Error(reason::kDecode, "Node: " + e);
+  for (auto [k, value] : obj) {
+    if (k == "metadata") {
+      dom::element n;
+      std::string_view text;
+      if (!value.is_object()) return fail("metadata is not an object");
+      if (!value["name"].get(n)) {
+        if (n.get_string().get(text)) return fail("name is not a string");
+        name->assign(text);
+      }
+    } else if (k == "status") {
+      if (std::string e = ReadNodeStatus(value, endpoint); !e.empty()) return fail(e);
+    }
   }
+  if (name->empty()) return fail("an item has no metadata.name");
   return Status::Ok();
 }
 
 Status DecodeNodeList(std::string_view body, NodeListPage* page) {
   if (page->want_endpoints) {
-    return WalkList(body, "NodeList", &page->continue_token, &page->resource_version,
-                    [&](od::object item) -> std::string {
-                      std::string name;
-                      NodeEndpoint endpoint;
-                      if (auto e = ReadNode(item, &name, &endpoint); !e.empty()) return e;
-                      page->names.push_back(std::move(name));
-                      page->endpoints.push_back(std::move(endpoint));
-                      return "";
-                    });
+    // The watch cache's Node decoder, which reads each status once; a bad item fails the page.
+    ObjectListPage<NodeObject> nodes;
+    Status st = DecodeNodeObjectList(body, &nodes);
+    if (!st.ok()) return st;
+    if (!nodes.errors.empty()) return Status::Error(reason::kDecode, nodes.errors.front());
+    if (!nodes.continue_token.empty()) page->continue_token = std::move(nodes.continue_token);
+    if (!nodes.resource_version.empty()) {
+      page->resource_version = std::move(nodes.resource_version);
+    }
+    for (NodeObject& node : nodes.items) {
+      page->names.push_back(std::move(node.name));
+      page->endpoints.push_back(std::move(node.endpoint));
+    }
+    return Status::Ok();
   }
   return WalkList(body, "NodeList", &page->continue_token, &page->resource_version,
                   [&](od::object item) -> std::string {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kmb/sources/quantity.h"
+#include "node_status.h"
 
 namespace kmb {
 namespace {
@@ -245,15 +246,11 @@ std::string DecodeNodeElement(dom::element item, const PodDecodeOptions&, NodeOb
   node->name = std::string(Str(meta, "name"));
   if (node->name.empty()) return "a node has no metadata.name";
   node->resource_version = std::string(Str(meta, "resourceVersion"));
-  // The endpoint is read by the one Node decoder (node_list.h) from this element's JSON: nodes
-  // are few and change rarely, so the re-serialization costs little.
   dom::element status;
   if (!item["status"].get(status)) {
-    std::string name;
-    Status st = DecodeNode("{\"metadata\":{\"name\":\"n\"},\"status\":" +
-                               simdjson::minify(status) + "}",
-                           &name, &node->endpoint);
-    if (!st.ok()) return "node " + node->name + ": " + st.message();
+    if (std::string e = ReadNodeStatus(status, &node->endpoint); !e.empty()) {
+      return "node " + node->name + ": " + e;
+    }
   }
   return "";
 }

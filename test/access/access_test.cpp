@@ -296,7 +296,7 @@ TEST(KubectlProxyTest, SummariesAndMetricsApiThroughKubectlProxy) {
       << line << proxy.Stderr();
   ClusterConfig cluster;
   ASSERT_TRUE(LoadClusterConfig({"", "", "http://127.0.0.1:" + m[1].str()}, &cluster).ok());
-  EXPECT_TRUE(cluster.token.empty());
+  EXPECT_TRUE(cluster.credentials.token.empty());
   SnapshotPtr snap = PollOnce(cluster, Parse({}));
   ExpectAllNodesUp(*snap, 2);
   EXPECT_TRUE(snap->metrics_api.up) << snap->metrics_api.status.message();

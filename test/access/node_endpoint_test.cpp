@@ -46,6 +46,15 @@ TEST(NodeEndpointTest, ListWithEndpointsOnlyWhenAsked) {
   EXPECT_EQ(page.endpoints[1].kubelet_port, 0);
 }
 
+TEST(NodeEndpointTest, ListWithABadStatusFailsThePageNamingTheItem) {
+  NodeListPage page;
+  page.want_endpoints = true;
+  const Status st =
+      DecodeNodeList(R"({"items":[{"metadata":{"name":"n1"},"status":{"addresses":{}}}]})", &page);
+  EXPECT_EQ(st.reason(), "decode");
+  EXPECT_EQ(st.message(), "NodeList item 0: node n1: status.addresses is not an array");
+}
+
 TEST(NodeEndpointTest, BadInputIsADecodeError) {
   std::string name;
   NodeEndpoint e;

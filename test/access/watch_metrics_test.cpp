@@ -6,6 +6,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/sim_rig.h"
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/config/options.h"
@@ -45,19 +46,8 @@ std::string Objects(const std::string& resource) {
   return "kube_metrics_bridge_watch_objects{resource=\"" + resource + "\"}";
 }
 
-struct Rig {
-  std::unique_ptr<sim::SimulatedCluster> sim;
-  std::shared_ptr<KubeClient> client;
-  explicit Rig(sim::SimOptions so) {
-    so.stats_period_seconds = 3600;
-    std::string error;
-    sim = sim::SimulatedCluster::Start(so, &error);
-    EXPECT_TRUE(sim) << error;
-    if (!sim) return;
-    ClusterConfig cluster;
-    cluster.server = sim->url();
-    client = std::make_shared<KubeClient>(cluster, KubeClientOptions{});
-  }
+struct Rig : testing::SimRig {
+  using SimRig::SimRig;
   // Pods the simulated API server lists now.
   size_t PodsInSimulator() const {
     HttpResponse resp;
@@ -69,9 +59,7 @@ struct Rig {
 };
 
 sim::SimOptions SimOf(int nodes, int pods_per_node) {
-  sim::SimOptions so;
-  so.nodes = nodes;
-  so.pods_per_node = pods_per_node;
+  sim::SimOptions so = testing::SimOf(nodes, pods_per_node);
   so.threads = 8;
   return so;
 }

@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 
+#include "common/sim_rig.h"
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/catalog/catalog.h"
@@ -92,18 +93,12 @@ std::vector<Series> Render(const Snapshot& snap, std::shared_ptr<SeriesFilter> f
 class SimulatedSnapshot : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    sim::SimOptions so;
-    so.nodes = 2;
-    so.pods_per_node = 6;
+    sim::SimOptions so = testing::SimOf(2, 6);
     so.containers_per_pod = 2;
-    so.stats_period_seconds = 3600;
-    std::string error;
-    auto cluster = sim::SimulatedCluster::Start(so, &error);
-    ASSERT_TRUE(cluster) << error;
-    ClusterConfig cc;
-    cc.server = cluster->url();
+    testing::SimRig rig(so);
+    ASSERT_TRUE(rig.sim);
     Options options;
-    Poller poller(options, std::make_shared<KubeClient>(cc, KubeClientOptions{}));
+    Poller poller(options, rig.client);
     snap_ = new SnapshotPtr(poller.Poll());
     ASSERT_TRUE((*snap_)->metrics_api.up);
     for (const NodeResult& n : (*snap_)->nodes) ASSERT_TRUE(n.status.ok()) << n.node;
@@ -115,6 +110,18 @@ class SimulatedSnapshot : public ::testing::Test {
   }
   static const Snapshot& snap() { return **snap_; }
   static const std::vector<Series>& all() { return *all_; }
+
+  // `got` lacks exactly the series of all() that `dropped` selects (there are some), and
+  // counts them under `reason`.
+  static void ExpectDroppedExactly(const std::vector<Series>& got,
+                                   const std::function<bool(const Series&)>& dropped,
+                                   std::string_view reason) {
+    const size_t expected = CountIf(all(), dropped);
+    ASSERT_GT(expected, 0u);
+    EXPECT_EQ(CountIf(got, dropped), 0u);
+    EXPECT_EQ(got.size(), all().size() - expected);
+    EXPECT_EQ(Dropped(got, reason), std::to_string(expected));
+  }
 
   static std::set<std::string> Namespaces() {
     std::set<std::string> ns;
@@ -178,14 +185,12 @@ TEST_F(SimulatedSnapshot, NamespacesExcludeDropsExactlyThose) {
   o.namespaces_exclude = {drop};
   o.collect_all_interfaces = true;
   auto got = Render(snap(), Filter(o));
-  auto is_drop = [&](const Series& s) {
-    return s.labels.contains("namespace") && s.labels.at("namespace") == drop;
-  };
-  const size_t expected = CountIf(all(), is_drop);
-  ASSERT_GT(expected, 0u);
-  EXPECT_EQ(CountIf(got, is_drop), 0u);
-  EXPECT_EQ(got.size(), all().size() - expected);
-  EXPECT_EQ(Dropped(got, "namespace"), std::to_string(expected));
+  ExpectDroppedExactly(
+      got,
+      [&](const Series& s) {
+        return s.labels.contains("namespace") && s.labels.at("namespace") == drop;
+      },
+      "namespace");
 }
 
 TEST_F(SimulatedSnapshot, AllowlistKeepsMatchingFamiliesAndSelfMetrics) {
@@ -215,12 +220,8 @@ TEST_F(SimulatedSnapshot, DenylistDropsMatchingFamilies) {
   o.collect_all_interfaces = true;
   auto got = Render(snap(), Filter(o));
   const std::regex re(".*_psi_.*|pod_.*");
-  auto match = [&](const Series& s) { return !IsSelf(s) && std::regex_match(s.name, re); };
-  const size_t expected = CountIf(all(), match);
-  ASSERT_GT(expected, 0u);
-  EXPECT_EQ(CountIf(got, match), 0u);
-  EXPECT_EQ(got.size(), all().size() - expected);
-  EXPECT_EQ(Dropped(got, "metric"), std::to_string(expected));
+  ExpectDroppedExactly(
+      got, [&](const Series& s) { return !IsSelf(s) && std::regex_match(s.name, re); }, "metric");
 }
 
 TEST_F(SimulatedSnapshot, DefaultExportsOnlyTheDefaultInterface) {
@@ -400,11 +401,11 @@ TEST(Flags, ParsedIntoOptions) {
   int rc = 0;
   auto o = ParseOptions(static_cast<int>(argv.size()), argv.data(), &rc);
   ASSERT_TRUE(o);
-  EXPECT_EQ(o->namespaces, (std::vector<std::string>{"a", "b"}));
-  EXPECT_EQ(o->namespaces_exclude, (std::vector<std::string>{"c"}));
-  EXPECT_EQ(o->metric_denylist, (std::vector<std::string>{"x_.*", "y"}));
-  EXPECT_TRUE(o->collect_all_interfaces);
-  EXPECT_EQ(o->series_limit, 1000u);
+  EXPECT_EQ(o->series_filter.namespaces, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(o->series_filter.namespaces_exclude, (std::vector<std::string>{"c"}));
+  EXPECT_EQ(o->series_filter.metric_denylist, (std::vector<std::string>{"x_.*", "y"}));
+  EXPECT_TRUE(o->series_filter.collect_all_interfaces);
+  EXPECT_EQ(o->series_filter.series_limit, 1000u);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/sim_rig.h"
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/catalog/catalog.h"
@@ -222,30 +223,20 @@ TEST(FaultMatrix, EveryNodeFaultAgainstTheBinaries) {
 
 // ---- In process: listener faults, retries, back-off, /metrics during a hang, memory ----
 
-struct Rig {
-  std::unique_ptr<sim::SimulatedCluster> sim;
-  std::shared_ptr<KubeClient> client;
+struct Rig : testing::SimRig {
+  using SimRig::SimRig;
   std::unique_ptr<Poller> poller;
   Options options;
 };
 
 std::unique_ptr<Rig> MakeRig(sim::SimOptions so, Options options = {}) {
-  auto rig = std::make_unique<Rig>();
-  so.stats_period_seconds = 3600;
-  std::string error;
-  rig->sim = sim::SimulatedCluster::Start(so, &error);
-  EXPECT_TRUE(rig->sim) << error;
-  if (!rig->sim) return nullptr;
-  ClusterConfig cc;
-  cc.server = rig->sim->url();
-  cc.ca_pem = rig->sim->ca_pem();
-  cc.token = so.token;
-  rig->options = options;
   KubeClientOptions co;
   co.timeout_seconds = options.request_timeout_seconds;
   co.connect_timeout_seconds = options.connect_timeout_seconds;
   co.max_response_bytes = options.max_response_bytes;
-  rig->client = std::make_shared<KubeClient>(cc, co);
+  auto rig = std::make_unique<Rig>(std::move(so), co);
+  if (!rig->sim) return nullptr;
+  rig->options = options;
   rig->poller = std::make_unique<Poller>(rig->options, rig->client);
   return rig;
 }
@@ -257,6 +248,20 @@ Options Quick() {
   o.kubelet_timeout_seconds = 1;
   o.max_concurrent_requests = 16;
   return o;
+}
+
+// A Quick() rig of `nodes` x `pods_per_node` with `fault` injected; nullptr (and a test
+// failure) when it cannot be set up.
+std::unique_ptr<Rig> MakeFaultyRig(int nodes, int pods_per_node, const std::string& fault) {
+  sim::SimOptions so;
+  so.nodes = nodes;
+  so.pods_per_node = pods_per_node;
+  auto rig = MakeRig(so, Quick());
+  if (!rig) return nullptr;
+  const Status st = rig->sim->AddFault(fault);
+  EXPECT_TRUE(st.ok()) << fault << ": " << st.message();
+  if (!st.ok()) return nullptr;
+  return rig;
 }
 
 // Quick, and without the watch cache: every request of the poll goes to the API server.
@@ -345,12 +350,8 @@ TEST(FaultMatrix, RetriesOnlyRetryableOutcomesAndCountEachAttempt) {
 }
 
 TEST(FaultMatrix, TimeoutRetryMustFitTheDeadline) {
-  sim::SimOptions so;
-  so.nodes = 1;
-  so.pods_per_node = 1;
-  auto rig = MakeRig(so, Quick());
+  auto rig = MakeFaultyRig(1, 1, "node/sim-node-0:hang");
   ASSERT_TRUE(rig);
-  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-0:hang").ok());
   // The attempt used the whole --kubelet-timeout: no time is left for a retry.
   SnapshotPtr snap = rig->poller->Poll();
   std::string text = RenderExposition(*snap, ExpositionFormat::kText004);
@@ -359,12 +360,8 @@ TEST(FaultMatrix, TimeoutRetryMustFitTheDeadline) {
 }
 
 TEST(FaultMatrix, FailingNodeBacksOffAndRecoveredNodeResumes) {
-  sim::SimOptions so;
-  so.nodes = 2;
-  so.pods_per_node = 2;
-  auto rig = MakeRig(so, Quick());
+  auto rig = MakeFaultyRig(2, 2, "node/sim-node-1:http=500");
   ASSERT_TRUE(rig);
-  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-1:http=500").ok());
   // Polls 1-3 fail for real; then 1 poll skipped, 1 real failure, 2 skipped.
   const char* expected[] = {"http_5xx", "http_5xx", "http_5xx", "backoff",
                             "http_5xx", "backoff",  "backoff"};
@@ -462,12 +459,8 @@ TEST(FaultMatrix, MemoryStaysBoundedByMaxResponseBytes) {
 }
 
 TEST(FaultMatrix, DeepNestingIsADecodeErrorNotACrash) {
-  sim::SimOptions so;
-  so.nodes = 2;
-  so.pods_per_node = 1;
-  auto rig = MakeRig(so, Quick());
+  auto rig = MakeFaultyRig(2, 1, "node/sim-node-0:deep-nesting=2000000");
   ASSERT_TRUE(rig);
-  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-0:deep-nesting=2000000").ok());
   SnapshotPtr snap = rig->poller->Poll();
   EXPECT_EQ(snap->nodes[0].status.reason(), "decode");
   EXPECT_TRUE(Contains(snap->nodes[0].status.message(), "sim-node-0"))

@@ -50,6 +50,14 @@ Rig MakeRig(sim::SimOptions so, bool via_kubeconfig, const TempDir& dir) {
   return rig;
 }
 
+// One poll, with what it logged (stderr) in *logs.
+SnapshotPtr PollLogged(Poller& poller, std::string* logs) {
+  ::testing::internal::CaptureStderr();
+  SnapshotPtr snap = poller.Poll();
+  *logs = ::testing::internal::GetCapturedStderr();
+  return snap;
+}
+
 nlohmann::json Get(KubeClient& client, const std::string& path) {
   HttpResponse resp;
   Status st = client.Get(path, &resp);
@@ -154,12 +162,11 @@ TEST(Integration, WrongTokenFailsCleanlyWithoutLeakingIt) {
   so.token = "right-token";
   Rig rig = MakeRig(so, true, dir);
   ClusterConfig cc = rig.client->config();
-  cc.token = "wrong-token-must-not-leak";
+  cc.credentials.token = "wrong-token-must-not-leak";
   auto client = std::make_shared<KubeClient>(cc, KubeClientOptions{});
   Poller poller(rig.options, client);
-  ::testing::internal::CaptureStderr();
-  SnapshotPtr snap = poller.Poll();
-  std::string logs = ::testing::internal::GetCapturedStderr();
+  std::string logs;
+  SnapshotPtr snap = PollLogged(poller, &logs);
   EXPECT_FALSE(snap->summary.up);
   EXPECT_FALSE(snap->metrics_api.up);
   EXPECT_EQ(snap->metrics_api.status.reason(), "http_4xx");
@@ -183,9 +190,8 @@ TEST(Integration, FailingNodeIsDroppedOthersStayAndItRecovers) {
   so.pods_per_node = 2;
   Rig rig = MakeRig(so, false, dir);
   rig.sim->SetNodeSummaryStatus("sim-node-1", 500);
-  ::testing::internal::CaptureStderr();
-  SnapshotPtr snap = rig.poller->Poll();
-  std::string logs = ::testing::internal::GetCapturedStderr();
+  std::string logs;
+  SnapshotPtr snap = PollLogged(*rig.poller, &logs);
   std::string text = RenderExposition(*snap, ExpositionFormat::kText004);
   EXPECT_TRUE(Contains(text, "kube_metrics_bridge_source_up{source=\"summary\",node=\"sim-node-1\"} 0\n"));
   EXPECT_FALSE(Contains(text, "node_cpu_usage_seconds_total{node=\"sim-node-1\"}"));
@@ -218,9 +224,8 @@ TEST(Integration, FailingNodeIsDroppedOthersStayAndItRecovers) {
   EXPECT_EQ(lines, 1u) << logs;
 
   // Still failing: no new log line; recovered: the series come back.
-  ::testing::internal::CaptureStderr();
-  rig.poller->Poll();
-  EXPECT_FALSE(Contains(::testing::internal::GetCapturedStderr(), "sim-node-1"));
+  PollLogged(*rig.poller, &logs);
+  EXPECT_FALSE(Contains(logs, "sim-node-1"));
   rig.sim->SetNodeSummaryStatus("sim-node-1", 0);
   snap = rig.poller->Poll();
   text = RenderExposition(*snap, ExpositionFormat::kText004);
@@ -235,9 +240,8 @@ TEST(Integration, MetricsApi503KeepsSummary) {
   so.pods_per_node = 2;
   Rig rig = MakeRig(so, false, dir);
   rig.sim->SetMetricsApiStatus(503);
-  ::testing::internal::CaptureStderr();
-  SnapshotPtr snap = rig.poller->Poll();
-  std::string logs = ::testing::internal::GetCapturedStderr();
+  std::string logs;
+  SnapshotPtr snap = PollLogged(*rig.poller, &logs);
   EXPECT_FALSE(snap->metrics_api.up);
   EXPECT_EQ(snap->metrics_api.status.reason(), "http_5xx");
   EXPECT_TRUE(snap->summary.up);
@@ -254,9 +258,8 @@ TEST(Integration, MetricsApiMissing404IsExplained) {
   so.nodes = 2;
   so.apiservice = "Absent";  // no aggregation: metrics.k8s.io answers 404
   Rig rig = MakeRig(so, false, dir);
-  ::testing::internal::CaptureStderr();
-  SnapshotPtr snap = rig.poller->Poll();
-  std::string logs = ::testing::internal::GetCapturedStderr();
+  std::string logs;
+  SnapshotPtr snap = PollLogged(*rig.poller, &logs);
   EXPECT_FALSE(snap->metrics_api.up);
   EXPECT_EQ(snap->metrics_api.status.reason(), "http_4xx");
   EXPECT_TRUE(snap->summary.up);

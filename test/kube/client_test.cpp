@@ -10,16 +10,10 @@
 
 #include "kube/kube_test_support.h"
 
-namespace kmb {
+// In kube_test, next to the support code (kube_test_support.h) these tests use.
+namespace kmb::kube_test {
 namespace {
 
-using kube_test::IssueCert;
-using kube_test::KeyCert;
-using kube_test::MakeCa;
-using kube_test::ScriptedResponse;
-using kube_test::SeenRequest;
-using kube_test::TempDir;
-using kube_test::TestServer;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -71,7 +65,7 @@ std::unique_ptr<TestServer> StartHttps(const KeyCert& cert, TestServer::Handler 
 ClusterConfig Plain(const TestServer& s) {
   ClusterConfig c;
   c.server = s.url();
-  c.token = kToken;
+  c.credentials.token = kToken;
   return c;
 }
 
@@ -164,8 +158,8 @@ TEST(KubeClientTest, Http5xxWithStatusMessageOrBodySnippet) {
 
 TEST(KubeClientTest, ConnectionRefused) {
   ClusterConfig c;
-  c.server = "http://127.0.0.1:" + std::to_string(kube_test::ClosedPort());
-  c.token = kToken;
+  c.server = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  c.credentials.token = kToken;
   KubeClient client(c, Fast());
   HttpResponse resp;
   Status st = client.Get("/api/v1/nodes", &resp);
@@ -218,7 +212,7 @@ TEST(KubeClientTest, TooLargeChunkedAndAfterDecompression) {
     if (r.path == "/chunked") {
       resp.chunked = true;
     } else {
-      resp.body = kube_test::Gzip(big);  // small on the wire, large decoded
+      resp.body = Gzip(big);  // small on the wire, large decoded
       resp.headers = {{"Content-Encoding", "gzip"}};
     }
     return resp;
@@ -244,7 +238,7 @@ TEST(KubeClientTest, GzipDecoded) {
   for (int i = 0; i < 1000; ++i) json += (i ? "," : "") + std::string("{\"name\":\"node\"}");
   json += "]}";
   auto server = StartHttp([&json](const SeenRequest& r) {
-    ScriptedResponse resp = Json(200, kube_test::Gzip(json));
+    ScriptedResponse resp = Json(200, Gzip(json));
     resp.headers = {{"Content-Encoding", "gzip"}};
     return resp;
   });
@@ -298,8 +292,8 @@ TEST(KubeClientTest, TokenFileReReadWhenItChanges) {
   auto server = StartHttp([](const SeenRequest&) { return Json(200, "{}"); });
   ClusterConfig c;
   c.server = server->url();
-  c.token_file = dir.Write("token", "first-token\n");
-  c.token = "first-token";
+  c.credentials.token_file = dir.Write("token", "first-token\n");
+  c.credentials.token = "first-token";
   KubeClient client(c, Fast());
   HttpResponse resp;
   ASSERT_TRUE(client.Get("/a", &resp).ok());
@@ -323,8 +317,7 @@ TEST(KubeClientTest, BasicAuth) {
   KubeClient client(c, Fast());
   HttpResponse resp;
   ASSERT_TRUE(client.Get("/version", &resp).ok());
-  EXPECT_EQ(server->requests().at(0).Header("authorization"),
-            "Basic " + kube_test::Base64("admin:pa55word"));
+  EXPECT_EQ(server->requests().at(0).Header("authorization"), "Basic " + Base64("admin:pa55word"));
 }
 
 TEST(KubeClientTest, NoAuthorizationWithoutCredentials) {
@@ -340,7 +333,7 @@ TEST(KubeClientTest, NoAuthorizationWithoutCredentials) {
 
 TEST(KubeClientTest, ProxyUrl) {
   // The API server host does not resolve: only a request through the proxy can succeed.
-  kube_test::RawHttpServer proxy("{\"via\":\"proxy\"}");
+  RawHttpServer proxy("{\"via\":\"proxy\"}");
   ClusterConfig c;
   c.server = "http://kmb-apiserver.invalid:6443";
   c.proxy_url = "http://127.0.0.1:" + std::to_string(proxy.port());
@@ -370,7 +363,7 @@ TEST(KubeClientTest, TokenNeverInMessages) {
   results.push_back(client.Get("/status", &resp));
   results.push_back(client.Get("/raw", &resp));
   ClusterConfig refused = c;
-  refused.server = "http://127.0.0.1:" + std::to_string(kube_test::ClosedPort());
+  refused.server = "http://127.0.0.1:" + std::to_string(ClosedPort());
   KubeClient refused_client(refused, Fast());
   results.push_back(refused_client.Get("/x", &resp));
   ClusterConfig tls = c;
@@ -389,94 +382,88 @@ TEST(KubeClientTest, TokenNeverInMessages) {
 
 // ---- TLS ---------------------------------------------------------------------------------
 
+// An HTTPS server answering {} to every request.
+std::unique_ptr<TestServer> StartHttpsOk(const KeyCert& cert, std::string client_ca = "") {
+  return StartHttps(
+      cert, [](const SeenRequest&) { return Json(200, "{}"); }, std::move(client_ca));
+}
+
+// Plain(s) trusting the suite's test CA.
+ClusterConfig TrustingTestCa(const TestServer& s) {
+  ClusterConfig c = Plain(s);
+  c.ca_pem = GetPki().ca.cert_pem;
+  return c;
+}
+
+// GET /version with a fresh client for `c`.
+Status GetVersion(const ClusterConfig& c, const KubeClientOptions& options = Fast()) {
+  KubeClient client(c, options);
+  HttpResponse resp;
+  return client.Get("/version", &resp);
+}
+
 TEST(KubeClientTlsTest, RightCaOkWrongCaFails) {
   const Pki& pki = GetPki();
-  auto server = StartHttps(pki.server, [](const SeenRequest&) { return Json(200, "{}"); });
-  ClusterConfig c = Plain(*server);
-  c.ca_pem = pki.ca.cert_pem;
-  {
-    KubeClient client(c, Fast());
-    HttpResponse resp;
-    Status st = client.Get("/version", &resp);
-    ASSERT_TRUE(st.ok()) << st.message();
-    EXPECT_EQ(server->requests().at(0).Header("authorization"), std::string("Bearer ") + kToken);
-  }
+  auto server = StartHttpsOk(pki.server);
+  ClusterConfig c = TrustingTestCa(*server);
+  Status st = GetVersion(c);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(server->requests().at(0).Header("authorization"), std::string("Bearer ") + kToken);
   c.ca_pem = pki.other_ca.cert_pem;
-  KubeClient wrong(c, Fast());
-  HttpResponse resp;
-  Status st = wrong.Get("/version", &resp);
+  st = GetVersion(c);
   EXPECT_EQ(st.reason(), "tls");
   EXPECT_THAT(st.message(), StartsWith("GET " + server->url() + "/version: "));
   EXPECT_EQ(server->requests().size(), 1u);  // the request never reached the server
 
   // No CA configured: the system roots do not know our test CA.
   c.ca_pem.clear();
-  KubeClient system_roots(c, Fast());
-  EXPECT_EQ(system_roots.Get("/version", &resp).reason(), "tls");
+  EXPECT_EQ(GetVersion(c).reason(), "tls");
 }
 
 TEST(KubeClientTlsTest, InsecureSkipsVerification) {
   const Pki& pki = GetPki();
-  auto server = StartHttps(pki.named_server, [](const SeenRequest&) { return Json(200, "{}"); });
+  auto server = StartHttpsOk(pki.named_server);
   ClusterConfig c = Plain(*server);
   c.insecure_skip_tls_verify = true;
   c.ca_pem = pki.other_ca.cert_pem;  // ignored
-  KubeClient client(c, Fast());
-  HttpResponse resp;
-  Status st = client.Get("/version", &resp);
+  Status st = GetVersion(c);
   EXPECT_TRUE(st.ok()) << st.message();
 }
 
 TEST(KubeClientTlsTest, TlsServerName) {
-  const Pki& pki = GetPki();
   // The certificate names only apiserver.internal, not 127.0.0.1.
-  auto server = StartHttps(pki.named_server, [](const SeenRequest&) { return Json(200, "{}"); });
-  ClusterConfig c = Plain(*server);
-  c.ca_pem = pki.ca.cert_pem;
-  {
-    KubeClient client(c, Fast());
-    HttpResponse resp;
-    EXPECT_EQ(client.Get("/version", &resp).reason(), "tls");
-  }
+  auto server = StartHttpsOk(GetPki().named_server);
+  ClusterConfig c = TrustingTestCa(*server);
+  EXPECT_EQ(GetVersion(c).reason(), "tls");
   c.tls_server_name = "apiserver.internal";
-  KubeClient client(c, Fast());
-  HttpResponse resp;
-  Status st = client.Get("/version", &resp);
+  Status st = GetVersion(c);
   ASSERT_TRUE(st.ok()) << st.message();
   ASSERT_EQ(server->requests().size(), 1u);
   EXPECT_EQ(server->requests()[0].Header("host"), "127.0.0.1:" + std::to_string(server->port()));
 
   // Messages still name the configured server.
   c.tls_server_name = "wrong.internal";
-  KubeClient wrong(c, Fast());
-  st = wrong.Get("/version", &resp);
+  st = GetVersion(c);
   EXPECT_EQ(st.reason(), "tls");
   EXPECT_THAT(st.message(), StartsWith("GET " + server->url() + "/version: "));
 }
 
 TEST(KubeClientTlsTest, ClientCertificatePresented) {
   const Pki& pki = GetPki();
-  auto server = StartHttps(
-      pki.server, [](const SeenRequest&) { return Json(200, "{}"); }, pki.ca.cert_pem);
-  ClusterConfig c;
-  c.server = server->url();
-  c.ca_pem = pki.ca.cert_pem;
-  c.client_cert_pem = pki.client.cert_pem;
-  c.client_key_pem = pki.client.key_pem;
-  KubeClient client(c, Fast());
-  HttpResponse resp;
-  Status st = client.Get("/version", &resp);
+  auto server = StartHttpsOk(pki.server, pki.ca.cert_pem);
+  ClusterConfig c = TrustingTestCa(*server);
+  c.credentials = {};  // the certificate alone
+  c.credentials.client_cert_pem = pki.client.cert_pem;
+  c.credentials.client_key_pem = pki.client.key_pem;
+  Status st = GetVersion(c);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_THAT(server->requests().at(0).client_cert_subject, HasSubstr("kmb-client"));
   EXPECT_EQ(server->requests().at(0).Header("authorization"), "");
 }
 
 TEST(KubeClientTlsTest, ReusesTlsConnection) {
-  const Pki& pki = GetPki();
-  auto server = StartHttps(pki.server, [](const SeenRequest&) { return Json(200, "{}"); });
-  ClusterConfig c = Plain(*server);
-  c.ca_pem = pki.ca.cert_pem;
-  KubeClient client(c, Fast());
+  auto server = StartHttpsOk(GetPki().server);
+  KubeClient client(TrustingTestCa(*server), Fast());
   HttpResponse resp;
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(client.Get("/version", &resp).ok());
   EXPECT_EQ(server->connections(), 1u);
@@ -485,17 +472,12 @@ TEST(KubeClientTlsTest, ReusesTlsConnection) {
 
 TEST(KubeClientTlsTest, Http2OptionFallsBackToHttp11) {
   // civetweb speaks HTTP/1.1 only: ALPN must settle on it.
-  const Pki& pki = GetPki();
-  auto server = StartHttps(pki.server, [](const SeenRequest&) { return Json(200, "{}"); });
-  ClusterConfig c = Plain(*server);
-  c.ca_pem = pki.ca.cert_pem;
+  auto server = StartHttpsOk(GetPki().server);
   KubeClientOptions o = Fast();
   o.http2 = true;
-  KubeClient client(c, o);
-  HttpResponse resp;
-  Status st = client.Get("/version", &resp);
+  Status st = GetVersion(TrustingTestCa(*server), o);
   EXPECT_TRUE(st.ok()) << st.message();
 }
 
 }  // namespace
-}  // namespace kmb
+}  // namespace kmb::kube_test

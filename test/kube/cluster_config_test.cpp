@@ -10,11 +10,10 @@
 
 #include "kube/kube_test_support.h"
 
-namespace kmb {
+// In kube_test, next to the support code (kube_test_support.h) these tests use.
+namespace kmb::kube_test {
 namespace {
 
-using kube_test::Base64;
-using kube_test::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -113,8 +112,8 @@ TEST(ClusterConfigTest, CurrentContextWithToken) {
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.server, "https://127.0.0.1:6443");
   EXPECT_TRUE(c.insecure_skip_tls_verify);
-  EXPECT_EQ(c.token, kToken);
-  EXPECT_TRUE(c.token_file.empty());
+  EXPECT_EQ(c.credentials.token, kToken);
+  EXPECT_TRUE(c.credentials.token_file.empty());
   EXPECT_TRUE(c.ca_pem.empty());
   EXPECT_EQ(c.origin, "kubeconfig " + path + " context dev");
   EXPECT_THAT(c.origin, Not(HasSubstr(kToken)));
@@ -128,12 +127,12 @@ TEST(ClusterConfigTest, ContextOverrideWithCertDataAndCaData) {
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.server, "https://prod.example:6443");  // trailing slash dropped
   EXPECT_EQ(c.ca_pem, kCaPem);
-  EXPECT_EQ(c.client_cert_pem, kCertPem);
-  EXPECT_EQ(c.client_key_pem, kKeyPem);
+  EXPECT_EQ(c.credentials.client_cert_pem, kCertPem);
+  EXPECT_EQ(c.credentials.client_key_pem, kKeyPem);
   EXPECT_EQ(c.tls_server_name, "kubernetes.default.svc");
   EXPECT_EQ(c.proxy_url, "http://proxy.example:3128");
   EXPECT_FALSE(c.insecure_skip_tls_verify);
-  EXPECT_TRUE(c.token.empty());
+  EXPECT_TRUE(c.credentials.token.empty());
 }
 
 TEST(ClusterConfigTest, BasicAuthAndAnonymousContexts) {
@@ -147,7 +146,8 @@ TEST(ClusterConfigTest, BasicAuthAndAnonymousContexts) {
   Status st = Load(path, "anonymous", &a);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(a.server, "https://prod.example:6443");
-  EXPECT_TRUE(a.token.empty() && a.username.empty() && a.client_cert_pem.empty());
+  EXPECT_TRUE(a.credentials.token.empty() && a.username.empty() &&
+              a.credentials.client_cert_pem.empty());
 }
 
 TEST(ClusterConfigTest, UnknownContextListsAvailable) {
@@ -206,10 +206,10 @@ current-context: c
   Status st = Load(path, "", &c);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.ca_pem, kCaPem);
-  EXPECT_EQ(c.client_cert_pem, kCertPem);
-  EXPECT_EQ(c.client_key_pem, kKeyPem);
-  EXPECT_EQ(c.token, kToken);  // trailing newlines trimmed
-  EXPECT_EQ(c.token_file, dir.path() + "/kube/token");
+  EXPECT_EQ(c.credentials.client_cert_pem, kCertPem);
+  EXPECT_EQ(c.credentials.client_key_pem, kKeyPem);
+  EXPECT_EQ(c.credentials.token, kToken);  // trailing newlines trimmed
+  EXPECT_EQ(c.credentials.token_file, dir.path() + "/kube/token");
 }
 
 TEST(ClusterConfigTest, TokenTrimmedOfTrailingNewline) {
@@ -229,7 +229,7 @@ current-context: c
 )");
   ClusterConfig c;
   ASSERT_TRUE(Load(path, "", &c).ok());
-  EXPECT_EQ(c.token, kToken);
+  EXPECT_EQ(c.credentials.token, kToken);
 }
 
 TEST(ClusterConfigTest, MissingReferencedFileNamesFieldAndPath) {
@@ -388,15 +388,15 @@ contexts:
   ClusterConfig c;
   Status st = Load(path, "eks", &c);
   ASSERT_TRUE(st.ok()) << st.message();
-  ASSERT_TRUE(c.exec.has_value());
-  EXPECT_EQ(c.exec->command, "aws");  // a bare name is looked up in $PATH
-  EXPECT_EQ(c.exec->args, (std::vector<std::string>{"eks", "get-token"}));
-  EXPECT_EQ(c.exec->interactive_mode, "IfAvailable");  // v1beta1's default
-  EXPECT_EQ(c.exec->user, "aws");
+  ASSERT_TRUE(c.credentials.exec.has_value());
+  EXPECT_EQ(c.credentials.exec->command, "aws");  // a bare name is looked up in $PATH
+  EXPECT_EQ(c.credentials.exec->args, (std::vector<std::string>{"eks", "get-token"}));
+  EXPECT_EQ(c.credentials.exec->interactive_mode, "IfAvailable");  // v1beta1's default
+  EXPECT_EQ(c.credentials.exec->user, "aws");
   c = ClusterConfig{};
   st = Load(path, "mixed", &c);
   ASSERT_TRUE(st.ok()) << st.message();
-  EXPECT_EQ(c.token, "abc");
+  EXPECT_EQ(c.credentials.token, "abc");
   EXPECT_EQ(c.server, "https://eks.example");
 }
 
@@ -406,12 +406,12 @@ TEST(ClusterConfigTest, ApiserverAlone) {
   ClusterConfigOptions o;
   o.apiserver = "http://127.0.0.1:8001/";
   ClusterConfig c;
-  c.token = "stale";
+  c.credentials.token = "stale";
   Status st = LoadClusterConfig(o, &c);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.server, "http://127.0.0.1:8001");
   EXPECT_EQ(c.origin, "--apiserver http://127.0.0.1:8001");
-  EXPECT_TRUE(c.token.empty());
+  EXPECT_TRUE(c.credentials.token.empty());
   EXPECT_TRUE(c.ca_pem.empty());
 
   o.apiserver = "ftp://x";
@@ -427,7 +427,7 @@ TEST(ClusterConfigTest, KubeconfigWithApiserverOverride) {
   ClusterConfig c;
   ASSERT_TRUE(LoadClusterConfig(o, &c).ok());
   EXPECT_EQ(c.server, "https://10.9.8.7:443");
-  EXPECT_EQ(c.token, kToken);
+  EXPECT_EQ(c.credentials.token, kToken);
   EXPECT_THAT(c.origin, HasSubstr("--apiserver"));
 }
 
@@ -474,8 +474,8 @@ TEST(ClusterConfigTest, InCluster) {
   Status st = LoadInClusterConfig(paths, &c);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(c.server, "https://10.96.0.1:443");
-  EXPECT_EQ(c.token, kToken);
-  EXPECT_EQ(c.token_file, paths.token_file);
+  EXPECT_EQ(c.credentials.token, kToken);
+  EXPECT_EQ(c.credentials.token_file, paths.token_file);
   EXPECT_EQ(c.ca_pem, kCaPem);
   EXPECT_EQ(c.origin, "in-cluster service account");
 
@@ -505,4 +505,4 @@ TEST(ClusterConfigTest, InClusterErrors) {
 }
 
 }  // namespace
-}  // namespace kmb
+}  // namespace kmb::kube_test

@@ -12,16 +12,10 @@
 #include "kmb/kube/cluster_config.h"
 #include "kube/kube_test_support.h"
 
-namespace kmb {
+// In kube_test, next to the support code (kube_test_support.h) these tests use.
+namespace kmb::kube_test {
 namespace {
 
-using kube_test::IssueCert;
-using kube_test::KeyCert;
-using kube_test::MakeCa;
-using kube_test::ScriptedResponse;
-using kube_test::SeenRequest;
-using kube_test::TempDir;
-using kube_test::TestServer;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -137,8 +131,9 @@ current-context: ctx
   ClusterConfig cfg;
   Status st = LoadClusterConfig({kubeconfig, "", ""}, &cfg);
   ASSERT_TRUE(st.ok()) << st.message();
-  ASSERT_TRUE(cfg.exec.has_value());
-  EXPECT_EQ(cfg.exec->command, dir.path() + "/plugin.sh");  // relative to the kubeconfig
+  ASSERT_TRUE(cfg.credentials.exec.has_value());
+  EXPECT_EQ(cfg.credentials.exec->command,
+            dir.path() + "/plugin.sh");  // relative to the kubeconfig
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   st = client.Get("/api/v1/nodes", &resp);
@@ -152,7 +147,7 @@ TEST(ExecCredentialTest, CachedUntilExpiryThenReRun) {
   ASSERT_NE(server, nullptr);
   ClusterConfig cfg;
   cfg.server = server->url();
-  cfg.exec = Exec(TokenPlugin(dir, "tok-$n", "2999-01-01T00:00:00Z"));
+  cfg.credentials.exec = Exec(TokenPlugin(dir, "tok-$n", "2999-01-01T00:00:00Z"));
   {
     KubeClient client(cfg, Fast());
     HttpResponse resp;
@@ -163,7 +158,7 @@ TEST(ExecCredentialTest, CachedUntilExpiryThenReRun) {
   }
   // An expired credential is replaced before the next request.
   TempDir dir2;
-  cfg.exec = Exec(TokenPlugin(dir2, "tok-$n", "2000-01-01T00:00:00Z"));
+  cfg.credentials.exec = Exec(TokenPlugin(dir2, "tok-$n", "2000-01-01T00:00:00Z"));
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   ASSERT_TRUE(client.Get("/c", &resp).ok());
@@ -183,7 +178,7 @@ TEST(ExecCredentialTest, UnauthorizedRefreshesOnceAndRetries) {
   ASSERT_NE(server, nullptr);
   ClusterConfig cfg;
   cfg.server = server->url();
-  cfg.exec = Exec(TokenPlugin(dir, "tok-$n"));
+  cfg.credentials.exec = Exec(TokenPlugin(dir, "tok-$n"));
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   Status st = client.Get("/api/v1/nodes", &resp);
@@ -200,7 +195,7 @@ TEST(ExecCredentialTest, UnauthorizedRefreshesOnceAndRetries) {
   server.reset();
   server = TestServer::Start({}, refusing);
   cfg.server = server->url();
-  cfg.exec = Exec(TokenPlugin(dir2, "tok-$n"));
+  cfg.credentials.exec = Exec(TokenPlugin(dir2, "tok-$n"));
   KubeClient client2(cfg, Fast());
   st = client2.Get("/api/v1/nodes", &resp);
   EXPECT_EQ(st.reason(), "http_4xx");
@@ -232,7 +227,7 @@ TEST(ExecCredentialTest, ClientCertificateFromPlugin) {
   ClusterConfig cfg;
   cfg.server = server->url();
   cfg.ca_pem = ca.cert_pem;
-  cfg.exec = Exec(Script(dir, "plugin.sh", "cat " + dir.path() + "/cred.json\n"));
+  cfg.credentials.exec = Exec(Script(dir, "plugin.sh", "cat " + dir.path() + "/cred.json\n"));
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   Status st = client.Get("/version", &resp);
@@ -261,7 +256,7 @@ TEST(ExecCredentialTest, BrokenPluginsGiveOneClearLineWithoutTheirOutput) {
   for (const Case& c : cases) {
     ClusterConfig cfg;
     cfg.server = server->url();
-    cfg.exec = Exec(Script(dir, c.name, c.body));
+    cfg.credentials.exec = Exec(Script(dir, c.name, c.body));
     KubeClientOptions o = Fast();
     o.exec_timeout_seconds = 1;
     KubeClient client(cfg, o);
@@ -277,8 +272,8 @@ TEST(ExecCredentialTest, BrokenPluginsGiveOneClearLineWithoutTheirOutput) {
 
   ClusterConfig cfg;
   cfg.server = server->url();
-  cfg.exec = Exec("kmb-no-such-plugin");
-  cfg.exec->install_hint = "Install it with: apt-get install kmb-plugin";
+  cfg.credentials.exec = Exec("kmb-no-such-plugin");
+  cfg.credentials.exec->install_hint = "Install it with: apt-get install kmb-plugin";
   KubeClient client(cfg, Fast());
   HttpResponse resp;
   Status st = client.Get("/x", &resp);
@@ -286,8 +281,8 @@ TEST(ExecCredentialTest, BrokenPluginsGiveOneClearLineWithoutTheirOutput) {
             "exec plugin kmb-no-such-plugin (kubeconfig user \"plugin-user\"): cannot run it (No "
             "such file or directory); Install it with: apt-get install kmb-plugin");
 
-  cfg.exec = Exec("/bin/true");
-  cfg.exec->interactive_mode = "Always";
+  cfg.credentials.exec = Exec("/bin/true");
+  cfg.credentials.exec->interactive_mode = "Always";
   KubeClient interactive(cfg, Fast());
   EXPECT_THAT(interactive.Get("/x", &resp).message(), HasSubstr("interactive terminal"));
 }
@@ -324,4 +319,4 @@ current-context: ctx
 }
 
 }  // namespace
-}  // namespace kmb
+}  // namespace kmb::kube_test

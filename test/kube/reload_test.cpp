@@ -5,16 +5,10 @@
 #include "kmb/kube/client.h"
 #include "kube/kube_test_support.h"
 
-namespace kmb {
+// In kube_test, next to the support code (kube_test_support.h) these tests use.
+namespace kmb::kube_test {
 namespace {
 
-using kube_test::IssueCert;
-using kube_test::KeyCert;
-using kube_test::MakeCa;
-using kube_test::ScriptedResponse;
-using kube_test::SeenRequest;
-using kube_test::TempDir;
-using kube_test::TestServer;
 using ::testing::HasSubstr;
 
 TEST(ReloadFilesTest, RereadsCaAndClientCertificateFiles) {
@@ -38,10 +32,10 @@ TEST(ReloadFilesTest, RereadsCaAndClientCertificateFiles) {
   c.server = server->url();
   c.ca_file = dir.Write("ca.crt", other_ca.cert_pem);  // wrong until reloaded
   c.ca_pem = other_ca.cert_pem;
-  c.client_cert_file = dir.Write("client.crt", first.cert_pem);
-  c.client_cert_pem = first.cert_pem;
-  c.client_key_file = dir.Write("client.key", first.key_pem);
-  c.client_key_pem = first.key_pem;
+  c.credentials.client_cert_file = dir.Write("client.crt", first.cert_pem);
+  c.credentials.client_cert_pem = first.cert_pem;
+  c.credentials.client_key_file = dir.Write("client.key", first.key_pem);
+  c.credentials.client_key_pem = first.key_pem;
   KubeClient client(c, KubeClientOptions{});
   HttpResponse resp;
   EXPECT_EQ(client.Get("/a", &resp).reason(), "tls");
@@ -60,12 +54,12 @@ TEST(ReloadFilesTest, RereadsCaAndClientCertificateFiles) {
   EXPECT_THAT(server->requests().back().client_cert_subject, HasSubstr("second-client"));
 
   // A file that cannot be read: the old material stays, the error names the file.
-  std::remove(c.client_key_file.c_str());
+  std::remove(c.credentials.client_key_file.c_str());
   st = client.ReloadFiles();
   EXPECT_EQ(st.reason(), "config");
-  EXPECT_THAT(st.message(), HasSubstr("client key file " + c.client_key_file));
+  EXPECT_THAT(st.message(), HasSubstr("client key file " + c.credentials.client_key_file));
   EXPECT_TRUE(client.Get("/d", &resp).ok());
 }
 
 }  // namespace
-}  // namespace kmb
+}  // namespace kmb::kube_test

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kmb/doctor/doctor.h"
+#include "kmb/exposition/filter_options.h"
 #include "kmb/sim/cluster.h"
 
 namespace kmb {
@@ -62,13 +63,10 @@ struct Options {
   // re-read on SIGHUP.
   std::string web_config_file;
 
-  // Cardinality control (issue 4): which series the exposition exports.
-  std::vector<std::string> namespaces;          // --namespaces; empty: all
-  std::vector<std::string> namespaces_exclude;  // --namespaces-exclude
-  std::vector<std::string> metric_allowlist;    // --metric-allowlist (regular expressions)
-  std::vector<std::string> metric_denylist;     // --metric-denylist (regular expressions)
-  bool collect_all_interfaces = false;          // --collect-all-interfaces
-  uint64_t series_limit = 0;                    // --series-limit; 0: none
+  // Cardinality control (issue 4): which series the exposition exports (--namespaces,
+  // --namespaces-exclude, --metric-allowlist, --metric-denylist, --collect-all-interfaces,
+  // --series-limit).
+  SeriesFilterOptions series_filter;
 
   // Scale (issue 5).
   bool http2 = false;  // --http2: negotiate HTTP/2 with the API server over TLS

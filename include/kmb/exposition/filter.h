@@ -16,21 +16,10 @@
 #include <vector>
 
 #include "kmb/catalog/catalog.h"
+#include "kmb/exposition/filter_options.h"
 #include "kmb/sources/entity.h"
 
 namespace kmb {
-
-struct SeriesFilterOptions {
-  std::vector<std::string> namespaces;          // export only these namespaces; empty: all
-  std::vector<std::string> namespaces_exclude;  // never export these namespaces
-  // Regular expressions (ECMAScript, each matching the WHOLE exposition name of a family, as
-  // Prometheus relabelling does); at most one of the two lists is set. Self-metrics
-  // (kube_metrics_bridge_*) are never filtered.
-  std::vector<std::string> metric_allowlist;
-  std::vector<std::string> metric_denylist;
-  bool collect_all_interfaces = false;  // false: only the default interface of a node or pod
-  uint64_t series_limit = 0;            // data series per exposition at most; 0: no limit
-};
 
 // Why a series was not exported. Every reason is counted (not only the budget), so that the
 // effect of each flag is visible; --metric-groups is configuration of what is collected and is

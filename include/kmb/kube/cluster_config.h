@@ -2,45 +2,24 @@
 // Where the API server is and how to authenticate to it: from a kubeconfig (YAML), from the
 // in-cluster service account, or from --apiserver alone (e.g. `kubectl proxy`, no auth).
 
-#include <optional>
 #include <string>
-#include <utility>
-#include <vector>
 
+#include "kmb/kube/credentials.h"
 #include "kmb/util/status.h"
 
 namespace kmb {
 
-// A kubeconfig user's `exec` credential plugin (client.authentication.k8s.io ExecConfig).
-struct ExecConfig {
-  std::string command;  // as written; relative paths with a '/' resolved against the kubeconfig
-  std::vector<std::string> args;
-  std::vector<std::pair<std::string, std::string>> env;  // added to the exporter's environment
-  std::string api_version;                       // client.authentication.k8s.io/v1 or /v1beta1
-  std::string install_hint;                      // shown when the command cannot be run
-  bool provide_cluster_info = false;             // KUBERNETES_EXEC_INFO carries spec.cluster
-  std::string interactive_mode = "IfAvailable";  // Never | IfAvailable | Always
-  std::string user;                              // kubeconfig user name, for messages
-};
-
 struct ClusterConfig {
-  std::string server;  // "https://host:port" or "http://host:port" (no trailing slash)
-  std::string ca_pem;  // CA bundle in PEM (may hold several certificates); empty = system roots
+  std::string server;   // "https://host:port" or "http://host:port" (no trailing slash)
+  std::string ca_pem;   // CA bundle in PEM (may hold several certificates); empty = system roots
+  std::string ca_file;  // ca_pem was read from this file (KubeClient::ReloadFiles re-reads it)
   bool insecure_skip_tls_verify = false;
   std::string tls_server_name;
-  std::string token;       // bearer token. NEVER logged or put into an error message.
-  std::string token_file;  // when set, the token is (re-)read from this file
-  std::string client_cert_pem;
-  std::string client_key_pem;  // NEVER logged
+  Credentials credentials;  // token, client certificate, exec plugin; also sent to kubelets
+  // Basic auth, for the API server only (kubelets do not accept it). password: NEVER logged.
   std::string username;
-  std::string password;  // basic auth. NEVER logged
+  std::string password;
   std::string proxy_url;
-  // ---- access: where file-backed material came from (KubeClient::ReloadFiles re-reads them)
-  // and the exec credential plugin ----
-  std::string ca_file;           // ca_pem was read from this file
-  std::string client_cert_file;  // client_cert_pem was read from this file
-  std::string client_key_file;   // client_key_pem was read from this file
-  std::optional<ExecConfig> exec;
   // Human description of where this came from, safe to log: "kubeconfig /root/.kube/config
   // context kind-kind", "in-cluster service account", "--apiserver http://127.0.0.1:8001".
   std::string origin;

@@ -11,12 +11,11 @@ namespace kmb {
 
 // Counters since start, and the cache's size when they were read.
 struct WatchCacheStats {
-  uint64_t lists = 0;         // complete lists (the first one and every relist)
-  uint64_t lists_gone = 0;    // of them, relists after a 410 Gone
-  uint64_t lists_error = 0;   // of them, relists after a failed watch
-  uint64_t relists_gone = 0;  // 410 Gone answers (each starts a relist)
-  uint64_t watches = 0;       // watch requests made
-  uint64_t events = 0;        // ADDED, MODIFIED, DELETED events applied
+  uint64_t lists = 0;        // complete lists (the first one and every relist)
+  uint64_t lists_gone = 0;   // of them, relists after a 410 Gone
+  uint64_t lists_error = 0;  // of them, relists after a failed watch
+  uint64_t watches = 0;      // watch requests made
+  uint64_t events = 0;       // ADDED, MODIFIED, DELETED events applied
   uint64_t added = 0;
   uint64_t modified = 0;
   uint64_t deleted = 0;
