@@ -8,12 +8,14 @@
 //   scale_driver [--nodes 100,1000] [--pods-per-node 30] [--containers-per-pod 2]
 //                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 6]
 //                [--metric-groups all|default] [--json FILE] [--markdown FILE]
-//                [--total-shards S] [--tls] [--http2]
+//                [--total-shards S] [--sources LIST] [--tls] [--http2]
 //
 // --total-shards S runs the exporter as shard 0 of S (--total-shards S --shard 0): the documented
 // way past ~1M series per scrape; per-node figures are then per node of that shard. --tls serves
 // the simulated API server over HTTPS (kubeconfig with its CA and token), so that every new
-// connection is a TLS handshake; --http2 passes --http2 to the exporter.
+// connection is a TLS handshake; --http2 passes --http2 to the exporter. --sources passes
+// --sources LIST (summary, metrics-api) to the exporter: a Summary-only shard, or the one
+// Metrics API replica of the split layout (docs/deploy.md).
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -365,6 +367,7 @@ struct Config {
   int total_shards = 1;
   bool tls = false;
   bool http2 = false;
+  std::string sources;  // empty: the exporter's default (summary,metrics-api)
   bool all_groups = true;
   std::string json = "scale.json";
   std::string markdown;
@@ -470,6 +473,10 @@ Result RunPoint(const Config& cfg, int n) {
     }
   }
   if (cfg.http2) exp_args.push_back("--http2");
+  if (!cfg.sources.empty()) {
+    exp_args.push_back("--sources");
+    exp_args.push_back(cfg.sources);
+  }
   auto exporter = Child::Spawn(exp_args, "exporter");
   if (!exporter) {
     r.error = "cannot start the exporter";
@@ -678,6 +685,7 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
                                     std::to_string(cfg.total_shards) +
                                     " (per-node figures are per node of that shard)"
                               : std::string())
+     << (cfg.sources.empty() ? std::string() : ", exporter --sources " + cfg.sources)
      << (cfg.tls ? ", API server over HTTPS (conns = TLS handshakes)" : ", API server over HTTP")
      << (cfg.http2 ? ", exporter --http2" : "") << ".\n\n";
   md << "| nodes | scrapes | interval | polls | series | body MB | poll s avg / max | scrape of a "
@@ -879,6 +887,7 @@ int main(int argc, char** argv) {
     else if (a == "--total-shards") cfg.total_shards = std::atoi(next().c_str());
     else if (a == "--tls") cfg.tls = true;
     else if (a == "--http2") cfg.http2 = true;
+    else if (a == "--sources") cfg.sources = next();
     else {
       std::fprintf(stderr, "scale_driver: unknown argument %s (see the comment at the top)\n",
                    a.c_str());
