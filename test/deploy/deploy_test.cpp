@@ -1,6 +1,9 @@
 // What users plug in (issue 6), checked offline with the real tools: every kustomize layout
 // renders (kubectl kustomize) and validates against the Kubernetes OpenAPI and prometheus-operator
-// CRD schemas (npm kubernetes-models, test/deploy/validate.js); the ClusterRole asks for no more
+// CRD schemas (npm kubernetes-models, test/deploy/validate.js); each source is polled by one
+// workload, no two workloads' selectors overlap, the Service selects them all, and their
+// replicas, run with the manifests' arguments against the simulated cluster, export together
+// what one unsharded exporter exports, each series once; the ClusterRole asks for no more
 // than the exporter uses; the rules pass promtool check and their unit tests; derived files
 // (PrometheusRule, dashboards) match their sources; every dashboard panel has a unit and uses the
 // ${datasource} variable; every alert has a runbook section and firing and silent tests.
@@ -247,6 +250,118 @@ TEST(Kustomize, EverySourceIsPolledByExactlyOneWorkloadOfALayout) {
       for (const auto& s : Sources(Container(w))) polled.insert(s);
     }
     EXPECT_EQ(polled, (std::multiset<std::string>{"summary", "metrics-api"}));
+  }
+}
+
+// The series (name and labels, no value) of a text exposition, without the exporter's own
+// (kube_metrics_bridge_*, process_*), which every replica has.
+std::vector<std::string> SeriesOf(const std::string& exposition) {
+  std::vector<std::string> out;
+  std::istringstream in(exposition);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line.starts_with("#") || line.starts_with("kube_metrics_bridge_") ||
+        line.starts_with("process_")) {
+      continue;
+    }
+    const size_t brace = line.rfind('}');
+    out.push_back(line.substr(0, brace != std::string::npos ? brace + 1 : line.find(' ')));
+  }
+  return out;
+}
+
+// Runs the exporter once with `args` against the cluster of `kubeconfig`; returns its stdout
+// (its log goes to `log`, shown when it fails).
+std::string ExportOnce(const std::vector<std::string>& args, const std::string& kubeconfig,
+                       const std::string& log) {
+  std::string cmd = std::string(KMB_BINARY) + " --once --kubeconfig '" + kubeconfig + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  std::string out;
+  int rc = RunCommand("{ " + cmd + " 2>'" + log + "'; }", &out);
+  EXPECT_EQ(rc, 0) << cmd << "\n" << ReadFile(log);
+  return out;
+}
+
+// One replica of a rendered workload: its container's args with the downward-API variables
+// ($(POD_NAME) from metadata.name, $(NODE_NAME) from spec.nodeName) filled in.
+std::vector<std::string> ReplicaArgs(const json& container, const std::string& pod,
+                                     const std::string& node) {
+  std::map<std::string, std::string> env;
+  for (const auto& e : container.value("env", json::array())) {
+    const std::string path = e["valueFrom"]["fieldRef"].value("fieldPath", "");
+    EXPECT_TRUE(path == "metadata.name" || path == "spec.nodeName") << path;
+    env["$(" + e["name"].get<std::string>() + ")"] = path == "metadata.name" ? pod : node;
+  }
+  std::vector<std::string> args;
+  for (const auto& a : container["args"]) {
+    std::string arg = a;
+    for (const auto& [var, value] : env) {
+      for (size_t at; (at = arg.find(var)) != std::string::npos;)
+        arg.replace(at, var.size(), value);
+    }
+    EXPECT_EQ(arg.find("$("), std::string::npos) << "unknown variable in " << arg;
+    args.push_back(arg);
+  }
+  return args;
+}
+
+// Every replica of every workload of each layout, run with its manifest's arguments against one
+// simulated cluster (API server, node proxy, per-node kubelets, metrics.k8s.io): together they
+// export exactly the series of one unsharded exporter, each once. This is what the split into
+// Summary-only workloads and one Metrics API replica must keep true.
+TEST(Layouts, AllReplicasTogetherExportWhatOneExporterExportsEachSeriesOnce) {
+  testing::TempDir dir;
+  const std::string kc = dir.file("kubeconfig");
+  testing::Child sim({KMB_BINARY, "simulate", "--tls", "--kubelets", "--nodes", "6",
+                      "--pods-per-node", "3", "--stats-period", "1h", "--write-kubeconfig", kc},
+                     dir.file("sim.out"), dir.file("sim.err"));
+  ASSERT_FALSE(sim.WaitForLine("listening on").empty()) << sim.Stderr();
+
+  const std::string reference = ExportOnce({}, kc, dir.file("reference.log"));
+  std::set<std::string> expected;
+  for (auto& s : SeriesOf(reference)) expected.insert(s);
+  std::vector<std::string> nodes;  // the DaemonSet runs one pod on each
+  const std::regex node_up(
+      R"re(kube_metrics_bridge_source_up\{source="summary",node="([^"]+)"\})re");
+  for (std::sregex_iterator m(reference.begin(), reference.end(), node_up), end; m != end; ++m) {
+    nodes.push_back((*m)[1]);
+  }
+  ASSERT_EQ(nodes.size(), 6u) << reference;
+  ASSERT_GT(expected.size(), 1000u);
+
+  for (const auto& layout : kLayouts) {
+    SCOPED_TRACE(layout);
+    std::map<std::string, int> exported;  // series -> replicas exporting it
+    int replicas = 0;
+    for (const json& w : Workloads(Render(layout))) {
+      const std::string name = Name(w);
+      std::vector<std::pair<std::string, std::string>> pods;  // (pod name, node)
+      if (w["kind"] == "DaemonSet") {
+        for (const auto& n : nodes) pods.emplace_back(name + "-" + n, n);
+      } else {
+        const int n = std::stoi(w["spec"].value("replicas", "1"));
+        for (int i = 0; i < n; ++i) pods.emplace_back(name + "-" + std::to_string(i), nodes[0]);
+      }
+      for (const auto& [pod, node] : pods) {
+        ++replicas;
+        const std::string out =
+            ExportOnce(ReplicaArgs(Container(w), pod, node), kc, dir.file(pod + ".log"));
+        for (auto& s : SeriesOf(out)) exported[s]++;
+      }
+    }
+    EXPECT_EQ(replicas, layout == "deploy/base" ? 1 : layout == "deploy/overlays/sharded" ? 4 : 7);
+    std::vector<std::string> twice, missing, extra;
+    for (const auto& [s, n] : exported) {
+      if (n > 1) twice.push_back(s);
+      if (!expected.contains(s)) extra.push_back(s);
+    }
+    for (const auto& s : expected) {
+      if (!exported.contains(s)) missing.push_back(s);
+    }
+    // Shown by name only: a wrong split repeats or loses whole families.
+    auto first = [](const std::vector<std::string>& v) { return v.empty() ? "" : v[0]; };
+    EXPECT_EQ(twice.size(), 0u) << "exported by several replicas, e.g. " << first(twice);
+    EXPECT_EQ(missing.size(), 0u) << "exported by no replica, e.g. " << first(missing);
+    EXPECT_EQ(extra.size(), 0u) << "not exported by one exporter, e.g. " << first(extra);
   }
 }
 
