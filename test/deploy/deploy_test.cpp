@@ -1,6 +1,9 @@
 // What users plug in (issue 6), checked offline with the real tools: every kustomize layout
 // renders (kubectl kustomize) and validates against the Kubernetes OpenAPI and prometheus-operator
-// CRD schemas (npm kubernetes-models, test/deploy/validate.js); the ClusterRole asks for no more
+// CRD schemas (npm kubernetes-models, test/deploy/validate.js); each source is polled by one
+// workload, no two workloads' selectors overlap, the Service selects them all, and their
+// replicas, run with the manifests' arguments against the simulated cluster, export together
+// what one unsharded exporter exports, each series once; the ClusterRole asks for no more
 // than the exporter uses; the rules pass promtool check and their unit tests; derived files
 // (PrometheusRule, dashboards) match their sources; every dashboard panel has a unit and uses the
 // ${datasource} variable; every alert has a runbook section and firing and silent tests.
@@ -71,29 +74,51 @@ std::vector<json> OfKind(const std::vector<json>& objs, const std::string& kind)
   return out;
 }
 
-// The one workload of a layout (Deployment, DaemonSet or StatefulSet).
-json Workload(const std::vector<json>& objs) {
+json LoadYaml(const std::string& rel) {
+  auto docs = ParseYamlDocuments(ReadFile(kSrc + "/" + rel));
+  EXPECT_EQ(docs.size(), 1u) << rel;
+  return docs.empty() ? json::object() : docs[0];
+}
+
+// The workloads of a layout (Deployments, DaemonSets, StatefulSets): the base has one; the
+// overlays a Summary workload and the Metrics API Deployment of deploy/metrics-api.
+std::vector<json> Workloads(const std::vector<json>& objs) {
   std::vector<json> w;
   for (const char* kind : {"Deployment", "DaemonSet", "StatefulSet"}) {
     for (auto& o : OfKind(objs, kind)) w.push_back(o);
   }
-  EXPECT_EQ(w.size(), 1u);
+  EXPECT_FALSE(w.empty());
+  return w;
+}
+
+// The one object of `kind` in a layout.
+json One(const std::vector<json>& objs, const std::string& kind) {
+  auto w = OfKind(objs, kind);
+  EXPECT_EQ(w.size(), 1u) << kind;
   return w.empty() ? json::object() : w[0];
 }
 
-TEST(Kustomize, EveryLayoutRendersTheSameSupportingObjectsAndOneWorkload) {
-  const std::map<std::string, std::string> workload_kind = {
-      {"deploy/base", "Deployment"},
-      {"deploy/overlays/daemonset", "DaemonSet"},
-      {"deploy/overlays/sharded", "StatefulSet"}};
+std::string Name(const json& obj) { return obj["metadata"].value("name", ""); }
+
+json Container(const json& workload) {
+  return workload["spec"]["template"]["spec"]["containers"][0];
+}
+
+TEST(Kustomize, EveryLayoutRendersTheSameSupportingObjectsAndItsWorkloads) {
+  const std::map<std::string, std::multiset<std::string>> workload_kinds = {
+      {"deploy/base", {"Deployment"}},
+      {"deploy/overlays/daemonset", {"DaemonSet", "Deployment"}},
+      {"deploy/overlays/sharded", {"StatefulSet", "Deployment"}}};
   for (const auto& dir : kLayouts) {
     SCOPED_TRACE(dir);
     auto objs = Render(dir);
     std::multiset<std::string> kinds;
     for (const auto& o : objs) kinds.insert(o.value("kind", ""));
-    EXPECT_EQ(kinds, (std::multiset<std::string>{
-                         "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                         "Service", workload_kind.at(dir), "ServiceMonitor", "PrometheusRule"}));
+    std::multiset<std::string> expected = {"Namespace",          "ServiceAccount", "ClusterRole",
+                                           "ClusterRoleBinding", "Service",        "ServiceMonitor",
+                                           "PrometheusRule"};
+    expected.insert(workload_kinds.at(dir).begin(), workload_kinds.at(dir).end());
+    EXPECT_EQ(kinds, expected);
     for (const auto& o : objs) {
       if (o["kind"] == "Namespace" || o["kind"] == "ClusterRole" ||
           o["kind"] == "ClusterRoleBinding") {
@@ -106,26 +131,27 @@ TEST(Kustomize, EveryLayoutRendersTheSameSupportingObjectsAndOneWorkload) {
 
 TEST(Kustomize, WorkloadsAreHardenedProbedAndSized) {
   for (const auto& dir : kLayouts) {
-    SCOPED_TRACE(dir);
-    json w = Workload(Render(dir));
-    const json& pod = w["spec"]["template"]["spec"];
-    EXPECT_EQ(pod["serviceAccountName"], "kube-metrics-bridge");
-    EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], "true");
-    EXPECT_NE(pod["securityContext"].value("runAsUser", "0"), "0");
-    EXPECT_EQ(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
-    ASSERT_EQ(pod["containers"].size(), 1u);
-    const json& c = pod["containers"][0];
-    EXPECT_EQ(c["securityContext"]["readOnlyRootFilesystem"], "true");
-    EXPECT_EQ(c["securityContext"]["allowPrivilegeEscalation"], "false");
-    EXPECT_EQ(c["securityContext"]["runAsNonRoot"], "true");
-    EXPECT_EQ(c["securityContext"]["capabilities"]["drop"], json::array({"ALL"}));
-    EXPECT_FALSE(c["securityContext"]["capabilities"].contains("add"));
-    EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/healthz");
-    EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/readyz");
-    EXPECT_EQ(c["ports"][0]["containerPort"], "9834");
-    for (const char* kind : {"requests", "limits"}) {
-      EXPECT_TRUE(c["resources"][kind].contains("cpu")) << kind;
-      EXPECT_TRUE(c["resources"][kind].contains("memory")) << kind;
+    for (const json& w : Workloads(Render(dir))) {
+      SCOPED_TRACE(dir + " " + Name(w));
+      const json& pod = w["spec"]["template"]["spec"];
+      EXPECT_EQ(pod["serviceAccountName"], "kube-metrics-bridge");
+      EXPECT_EQ(pod["securityContext"]["runAsNonRoot"], "true");
+      EXPECT_NE(pod["securityContext"].value("runAsUser", "0"), "0");
+      EXPECT_EQ(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+      ASSERT_EQ(pod["containers"].size(), 1u);
+      const json& c = pod["containers"][0];
+      EXPECT_EQ(c["securityContext"]["readOnlyRootFilesystem"], "true");
+      EXPECT_EQ(c["securityContext"]["allowPrivilegeEscalation"], "false");
+      EXPECT_EQ(c["securityContext"]["runAsNonRoot"], "true");
+      EXPECT_EQ(c["securityContext"]["capabilities"]["drop"], json::array({"ALL"}));
+      EXPECT_FALSE(c["securityContext"]["capabilities"].contains("add"));
+      EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+      EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+      EXPECT_EQ(c["ports"][0]["containerPort"], "9834");
+      for (const char* kind : {"requests", "limits"}) {
+        EXPECT_TRUE(c["resources"][kind].contains("cpu")) << kind;
+        EXPECT_TRUE(c["resources"][kind].contains("memory")) << kind;
+      }
     }
   }
 }
@@ -134,11 +160,13 @@ TEST(Kustomize, WorkloadArgumentsAreFlagsTheExporterKnows) {
   std::string help;
   ASSERT_EQ(RunCommand(std::string(KMB_BINARY) + " --help", &help), 0) << help;
   for (const auto& dir : kLayouts) {
-    json c = Workload(Render(dir))["spec"]["template"]["spec"]["containers"][0];
-    for (const auto& a : c["args"]) {
-      std::string flag = a.get<std::string>().substr(0, a.get<std::string>().find('='));
-      if (help.find(flag) != std::string::npos) continue;
-      ADD_FAILURE() << dir << ": " << flag << " is not in kube-metrics-bridge --help";
+    for (const json& w : Workloads(Render(dir))) {
+      for (const auto& a : Container(w)["args"]) {
+        std::string flag = a.get<std::string>().substr(0, a.get<std::string>().find('='));
+        if (help.find(flag) != std::string::npos) continue;
+        ADD_FAILURE() << dir << " " << Name(w) << ": " << flag
+                      << " is not in kube-metrics-bridge --help";
+      }
     }
   }
 }
@@ -157,23 +185,256 @@ bool HasArg(const json& container, const std::string& arg) {
   return false;
 }
 
-TEST(Kustomize, DaemonSetReadsOnlyItsOwnNodesKubeletDirectly) {
-  json ds = Workload(Render("deploy/overlays/daemonset"));
-  ASSERT_EQ(ds["kind"], "DaemonSet");
-  const json& c = ds["spec"]["template"]["spec"]["containers"][0];
+// The value of `--flag=VALUE` among the container's args, or "" when absent.
+std::string ArgValue(const json& container, const std::string& flag) {
+  for (const auto& a : container.value("args", json::array())) {
+    const std::string s = a.get<std::string>();
+    if (s.starts_with(flag + "=")) return s.substr(flag.size() + 1);
+  }
+  return "";
+}
+
+TEST(Kustomize, DaemonSetReadsOnlyItsOwnNodesKubeletDirectlyAndOnlyTheSummary) {
+  json ds = One(Render("deploy/overlays/daemonset"), "DaemonSet");
+  const json c = Container(ds);
   EXPECT_TRUE(HasArg(c, "--node-name=$(NODE_NAME)"));
   EXPECT_TRUE(HasArg(c, "--kubelet-access=direct"));
+  EXPECT_TRUE(HasArg(c, "--sources=summary"));
   EXPECT_EQ(EnvFieldPath(c, "NODE_NAME"), "spec.nodeName");
 }
 
-TEST(Kustomize, StatefulSetShardsMatchItsReplicas) {
-  json ss = Workload(Render("deploy/overlays/sharded"));
-  ASSERT_EQ(ss["kind"], "StatefulSet");
-  const json& c = ss["spec"]["template"]["spec"]["containers"][0];
+TEST(Kustomize, StatefulSetShardsMatchItsReplicasAndPollOnlyTheSummary) {
+  json ss = One(Render("deploy/overlays/sharded"), "StatefulSet");
+  const json c = Container(ss);
   EXPECT_TRUE(HasArg(c, "--total-shards=" + ss["spec"]["replicas"].get<std::string>()));
   EXPECT_TRUE(HasArg(c, "--pod-name=$(POD_NAME)"));
+  EXPECT_TRUE(HasArg(c, "--sources=summary"));
   EXPECT_EQ(EnvFieldPath(c, "POD_NAME"), "metadata.name");
   EXPECT_EQ(ss["spec"]["serviceName"], "kube-metrics-bridge");
+}
+
+TEST(Kustomize, OverlaysAddOneClusterWideMetricsApiReplica) {
+  for (const char* dir : {"deploy/overlays/daemonset", "deploy/overlays/sharded"}) {
+    SCOPED_TRACE(dir);
+    json d = One(Render(dir), "Deployment");
+    EXPECT_EQ(Name(d), "kube-metrics-bridge-metrics-api");
+    EXPECT_EQ(d["spec"].value("replicas", ""), "1");
+    const json c = Container(d);
+    EXPECT_TRUE(HasArg(c, "--sources=metrics-api"));
+    // Cluster-wide: not a shard, not node-local.
+    for (const char* flag : {"--total-shards", "--shard", "--pod-name", "--node-name"}) {
+      EXPECT_EQ(ArgValue(c, flag), "") << flag;
+    }
+  }
+  // The base's one Deployment polls both sources.
+  EXPECT_EQ(ArgValue(Container(One(Render("deploy/base"), "Deployment")), "--sources"), "");
+}
+
+// The sources a workload polls: --sources, else the exporter's default (both; node-local mode,
+// --node-name, only the Summary).
+std::set<std::string> Sources(const json& container) {
+  std::string list = ArgValue(container, "--sources");
+  if (list.empty())
+    list = ArgValue(container, "--node-name").empty() ? "summary,metrics-api" : "summary";
+  std::set<std::string> out;
+  std::istringstream in(list);
+  for (std::string s; std::getline(in, s, ',');) out.insert(s);
+  return out;
+}
+
+TEST(Kustomize, EverySourceIsPolledByExactlyOneWorkloadOfALayout) {
+  for (const auto& dir : kLayouts) {
+    SCOPED_TRACE(dir);
+    std::multiset<std::string> polled;
+    for (const json& w : Workloads(Render(dir))) {
+      for (const auto& s : Sources(Container(w))) polled.insert(s);
+    }
+    EXPECT_EQ(polled, (std::multiset<std::string>{"summary", "metrics-api"}));
+  }
+}
+
+// The series (name and labels, no value) of a text exposition, without the exporter's own
+// (kube_metrics_bridge_*, process_*), which every replica has.
+std::vector<std::string> SeriesOf(const std::string& exposition) {
+  std::vector<std::string> out;
+  std::istringstream in(exposition);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line.starts_with("#") || line.starts_with("kube_metrics_bridge_") ||
+        line.starts_with("process_")) {
+      continue;
+    }
+    const size_t brace = line.rfind('}');
+    out.push_back(line.substr(0, brace != std::string::npos ? brace + 1 : line.find(' ')));
+  }
+  return out;
+}
+
+// Runs the exporter once with `args` against the cluster of `kubeconfig`; returns its stdout
+// (its log goes to `log`, shown when it fails).
+std::string ExportOnce(const std::vector<std::string>& args, const std::string& kubeconfig,
+                       const std::string& log) {
+  std::string cmd = std::string(KMB_BINARY) + " --once --kubeconfig '" + kubeconfig + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  std::string out;
+  int rc = RunCommand("{ " + cmd + " 2>'" + log + "'; }", &out);
+  EXPECT_EQ(rc, 0) << cmd << "\n" << ReadFile(log);
+  return out;
+}
+
+// One replica of a rendered workload: its container's args with the downward-API variables
+// ($(POD_NAME) from metadata.name, $(NODE_NAME) from spec.nodeName) filled in.
+std::vector<std::string> ReplicaArgs(const json& container, const std::string& pod,
+                                     const std::string& node) {
+  std::map<std::string, std::string> env;
+  for (const auto& e : container.value("env", json::array())) {
+    const std::string path = e["valueFrom"]["fieldRef"].value("fieldPath", "");
+    EXPECT_TRUE(path == "metadata.name" || path == "spec.nodeName") << path;
+    env["$(" + e["name"].get<std::string>() + ")"] = path == "metadata.name" ? pod : node;
+  }
+  std::vector<std::string> args;
+  for (const auto& a : container["args"]) {
+    std::string arg = a;
+    for (const auto& [var, value] : env) {
+      for (size_t at; (at = arg.find(var)) != std::string::npos;)
+        arg.replace(at, var.size(), value);
+    }
+    EXPECT_EQ(arg.find("$("), std::string::npos) << "unknown variable in " << arg;
+    args.push_back(arg);
+  }
+  return args;
+}
+
+// Every replica of every workload of each layout, run with its manifest's arguments against one
+// simulated cluster (API server, node proxy, per-node kubelets, metrics.k8s.io): together they
+// export exactly the series of one unsharded exporter, each once. This is what the split into
+// Summary-only workloads and one Metrics API replica must keep true.
+TEST(Layouts, AllReplicasTogetherExportWhatOneExporterExportsEachSeriesOnce) {
+  testing::TempDir dir;
+  const std::string kc = dir.file("kubeconfig");
+  testing::Child sim({KMB_BINARY, "simulate", "--tls", "--kubelets", "--nodes", "6",
+                      "--pods-per-node", "3", "--stats-period", "1h", "--write-kubeconfig", kc},
+                     dir.file("sim.out"), dir.file("sim.err"));
+  ASSERT_FALSE(sim.WaitForLine("listening on").empty()) << sim.Stderr();
+
+  const std::string reference = ExportOnce({}, kc, dir.file("reference.log"));
+  std::set<std::string> expected;
+  for (auto& s : SeriesOf(reference)) expected.insert(s);
+  std::vector<std::string> nodes;  // the DaemonSet runs one pod on each
+  const std::regex node_up(
+      R"re(kube_metrics_bridge_source_up\{source="summary",node="([^"]+)"\})re");
+  for (std::sregex_iterator m(reference.begin(), reference.end(), node_up), end; m != end; ++m) {
+    nodes.push_back((*m)[1]);
+  }
+  ASSERT_EQ(nodes.size(), 6u) << reference;
+  ASSERT_GT(expected.size(), 1000u);
+
+  for (const auto& layout : kLayouts) {
+    SCOPED_TRACE(layout);
+    std::map<std::string, int> exported;  // series -> replicas exporting it
+    int replicas = 0;
+    for (const json& w : Workloads(Render(layout))) {
+      const std::string name = Name(w);
+      std::vector<std::pair<std::string, std::string>> pods;  // (pod name, node)
+      if (w["kind"] == "DaemonSet") {
+        for (const auto& n : nodes) pods.emplace_back(name + "-" + n, n);
+      } else {
+        const int n = std::stoi(w["spec"].value("replicas", "1"));
+        for (int i = 0; i < n; ++i) pods.emplace_back(name + "-" + std::to_string(i), nodes[0]);
+      }
+      for (const auto& [pod, node] : pods) {
+        ++replicas;
+        const std::string out =
+            ExportOnce(ReplicaArgs(Container(w), pod, node), kc, dir.file(pod + ".log"));
+        for (auto& s : SeriesOf(out)) exported[s]++;
+      }
+    }
+    EXPECT_EQ(replicas, layout == "deploy/base" ? 1 : layout == "deploy/overlays/sharded" ? 4 : 7);
+    std::vector<std::string> twice, missing, extra;
+    for (const auto& [s, n] : exported) {
+      if (n > 1) twice.push_back(s);
+      if (!expected.contains(s)) extra.push_back(s);
+    }
+    for (const auto& s : expected) {
+      if (!exported.contains(s)) missing.push_back(s);
+    }
+    // Shown by name only: a wrong split repeats or loses whole families.
+    auto first = [](const std::vector<std::string>& v) { return v.empty() ? "" : v[0]; };
+    EXPECT_EQ(twice.size(), 0u) << "exported by several replicas, e.g. " << first(twice);
+    EXPECT_EQ(missing.size(), 0u) << "exported by no replica, e.g. " << first(missing);
+    EXPECT_EQ(extra.size(), 0u) << "not exported by one exporter, e.g. " << first(extra);
+  }
+}
+
+// Whether a label selector (matchLabels, or a Service's plain map) selects pods with `labels`.
+// matchExpressions are not used by the manifests and count as not selecting.
+bool Selects(const json& selector, const json& labels) {
+  const json& match = selector.contains("matchLabels") ? selector["matchLabels"] : selector;
+  if (selector.contains("matchExpressions") || match.empty()) return false;
+  for (const auto& [k, v] : match.items()) {
+    if (!labels.contains(k) || labels[k] != v) return false;
+  }
+  return true;
+}
+
+// Pairs of workloads (by name) where one's selector selects the other's pods: the two
+// controllers would fight over them.
+std::vector<std::string> OverlappingSelectors(const std::vector<json>& workloads) {
+  std::vector<std::string> out;
+  for (const json& a : workloads) {
+    for (const json& b : workloads) {
+      if (&a == &b) continue;
+      if (Selects(a["spec"]["selector"], b["spec"]["template"]["metadata"]["labels"])) {
+        out.push_back(Name(a) + " (" + a["kind"].get<std::string>() + ") selects the pods of " +
+                      Name(b) + " (" + b["kind"].get<std::string>() + ")");
+      }
+    }
+  }
+  return out;
+}
+
+TEST(Selectors, EachWorkloadSelectsOnlyItsOwnPodsByComponent) {
+  for (const auto& dir : kLayouts) {
+    SCOPED_TRACE(dir);
+    const auto workloads = Workloads(Render(dir));
+    for (const json& w : workloads) {
+      SCOPED_TRACE(Name(w));
+      const json& labels = w["spec"]["template"]["metadata"]["labels"];
+      EXPECT_TRUE(Selects(w["spec"]["selector"], labels)) << "selects not even its own pods";
+      EXPECT_FALSE(labels.value("app.kubernetes.io/component", "").empty());
+      EXPECT_EQ(w["spec"]["selector"]["matchLabels"].value("app.kubernetes.io/component", ""),
+                labels.value("app.kubernetes.io/component", ""));
+    }
+    EXPECT_EQ(OverlappingSelectors(workloads), std::vector<std::string>{});
+  }
+}
+
+TEST(Selectors, TheCheckFindsOverlappingWorkloads) {
+  // Before the split every workload selected only app.kubernetes.io/name.
+  const json a = json::parse(R"({"kind":"StatefulSet","metadata":{"name":"a"},"spec":{
+      "selector":{"matchLabels":{"app.kubernetes.io/name":"x"}},
+      "template":{"metadata":{"labels":{"app.kubernetes.io/name":"x"}}}}})");
+  const json b = json::parse(R"({"kind":"Deployment","metadata":{"name":"b"},"spec":{
+      "selector":{"matchLabels":{"app.kubernetes.io/name":"x","app.kubernetes.io/component":"m"}},
+      "template":{"metadata":{"labels":{"app.kubernetes.io/name":"x",
+                                        "app.kubernetes.io/component":"m"}}}}})");
+  EXPECT_EQ(OverlappingSelectors({a, b}),
+            std::vector<std::string>{"a (StatefulSet) selects the pods of b (Deployment)"});
+}
+
+TEST(Selectors, TheServiceAndThePodMonitorSelectEveryWorkloadsPods) {
+  const json pod_monitor = LoadYaml("deploy/examples/podmonitor.yaml");
+  for (const auto& dir : kLayouts) {
+    SCOPED_TRACE(dir);
+    const auto& objs = Render(dir);
+    const json service = One(objs, "Service");
+    const json monitor = One(objs, "ServiceMonitor");
+    EXPECT_TRUE(Selects(monitor["spec"]["selector"], service["metadata"]["labels"]));
+    for (const json& w : Workloads(objs)) {
+      const json& labels = w["spec"]["template"]["metadata"]["labels"];
+      EXPECT_TRUE(Selects(service["spec"]["selector"], labels)) << Name(w);
+      EXPECT_TRUE(Selects(pod_monitor["spec"]["selector"], labels)) << Name(w);
+    }
+  }
 }
 
 // The exporter's reads, and nothing more: (apiGroup, resource, verb).
@@ -267,8 +528,8 @@ TEST_F(SchemaValidation, EveryRenderedObjectAndExampleValidatesOffline) {
   files += "' '" + kSrc + "/deploy/examples/podmonitor.yaml";
   std::string out;
   EXPECT_EQ(Validate(files.substr(3), &out), 0) << out;
-  // 8 objects per layout and the PodMonitor.
-  EXPECT_NE(out.find("25 objects, 0 invalid"), std::string::npos) << out;
+  // 8 objects per layout, the overlays' Metrics API Deployment and the PodMonitor.
+  EXPECT_NE(out.find("27 objects, 0 invalid"), std::string::npos) << out;
 }
 
 TEST_F(SchemaValidation, TheValidatorRejectsAnInvalidObjectAndAnUnknownKind) {
@@ -288,12 +549,6 @@ TEST(Rules, PromtoolChecksTheRulesAndRunsTheirUnitTests) {
   EXPECT_NE(out.find("SUCCESS"), std::string::npos) << out;
   out = RunInSource("promtool test rules deploy/prometheus/tests/*.yaml");
   EXPECT_EQ(out.find("FAILED"), std::string::npos) << out;
-}
-
-json LoadYaml(const std::string& rel) {
-  auto docs = ParseYamlDocuments(ReadFile(kSrc + "/" + rel));
-  EXPECT_EQ(docs.size(), 1u) << rel;
-  return docs.empty() ? json::object() : docs[0];
 }
 
 TEST(Rules, PrometheusRuleHoldsExactlyTheRulesFile) {
