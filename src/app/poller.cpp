@@ -410,11 +410,18 @@ SnapshotPtr Poller::Poll() {
   if (metrics_api.valid()) metrics_api.get();
   // Pod-spec enrichment: the pods as the cache knows them now, joined with this poll.
   // Node-local mode: the pods of the node's kubelet /pods instead.
-  // Unscheduled pods' series come from one replica: shard 0 of the Summary side (a
-  // --sources=metrics-api replica beside Summary-only shards exports none; docs/deploy.md).
-  if (auto pods = pod_cache_ ? pod_cache_->Snapshot() : local_pods_) {
-    EnrichSnapshot(*pods, {.include_unscheduled = options_.summary && options_.shard == 0},
-                   snap.get());
+  // Pods without a node have no Summary: their pod-spec series come from exactly one replica
+  // that sees the whole cluster's pods, the one polling the Metrics API (shard 0), or an
+  // unsharded Summary-only exporter. So the deploy layouts' split (Summary-only shards or
+  // DaemonSet pods plus one --sources=metrics-api replica; docs/deploy.md) exports them once.
+  if (pod_cache_) {
+    if (auto pods = pod_cache_->Snapshot()) {
+      const bool unscheduled =
+          options_.shard == 0 && (options_.metrics_api || options_.total_shards <= 1);
+      EnrichSnapshot(*pods, {.include_unscheduled = unscheduled}, snap.get());
+    }
+  } else if (local_pods_) {  // node-local mode: the kubelet's pods, all on this node
+    EnrichSnapshot(*local_pods_, {.include_unscheduled = false}, snap.get());
   }
   snap->summary.last_success_unix = summary_last_success_;
   snap->metrics_api.last_success_unix = metrics_api_last_success_;

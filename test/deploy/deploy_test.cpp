@@ -312,7 +312,8 @@ TEST(Layouts, AllReplicasTogetherExportWhatOneExporterExportsEachSeriesOnce) {
   testing::TempDir dir;
   const std::string kc = dir.file("kubeconfig");
   testing::Child sim({KMB_BINARY, "simulate", "--tls", "--kubelets", "--nodes", "6",
-                      "--pods-per-node", "3", "--stats-period", "1h", "--write-kubeconfig", kc},
+                      "--pods-per-node", "3", "--pending-pods", "2", "--stats-period", "1h",
+                      "--write-kubeconfig", kc},
                      dir.file("sim.out"), dir.file("sim.err"));
   ASSERT_FALSE(sim.WaitForLine("listening on").empty()) << sim.Stderr();
 
@@ -327,6 +328,10 @@ TEST(Layouts, AllReplicasTogetherExportWhatOneExporterExportsEachSeriesOnce) {
   }
   ASSERT_EQ(nodes.size(), 6u) << reference;
   ASSERT_GT(expected.size(), 1000u);
+  // Pending pods (no node, no Summary) have pod-spec series: one replica must export them.
+  ASSERT_GT(std::count_if(expected.begin(), expected.end(),
+                          [](const std::string& s) { return s.find("pod=\"pending-0\"") != s.npos; }),
+            2);
 
   for (const auto& layout : kLayouts) {
     SCOPED_TRACE(layout);

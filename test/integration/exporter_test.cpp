@@ -3,16 +3,12 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <iterator>
 #include <map>
 #include <set>
-#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
-#include "kmb/catalog/catalog.h"
 #include "kmb/exposition/writer.h"
 #include "kmb/kube/client.h"
 #include "kmb/kube/cluster_config.h"
@@ -326,66 +322,6 @@ TEST(Sharding, ShardsPartitionNodesAndMetricsApiPodsExactly) {
   std::set<int> used;
   for (const auto& [n, s] : node_owner) used.insert(s);
   EXPECT_GT(used.size(), 1u);
-}
-
-// The deploy layouts' split (docs/deploy.md): Summary-only shards plus one Metrics API replica
-// export exactly what one exporter exports, each data series once, so that no shard has to
-// fetch and decode the whole cluster's Metrics API.
-TEST(Sharding, SummaryShardsAndOneMetricsApiReplicaExportWhatOneExporterDoes) {
-  TempDir dir;
-  sim::SimOptions so;
-  so.nodes = 7;
-  so.pods_per_node = 3;
-  so.pending_pods = 4;  // their pod-spec series come from one replica only: shard 0
-  Rig rig = MakeRig(so, false, dir);
-  // Data lines (series and value); the exporter's own series differ by replica.
-  auto data_lines = [](const Snapshot& snap) {
-    std::multiset<std::string> out;
-    std::istringstream in(RenderExposition(snap, ExpositionFormat::kText004, {}));
-    for (std::string l; std::getline(in, l);) {
-      if (l.empty() || l[0] == '#') continue;
-      const int id = catalog::FindByName(l.substr(0, l.find_first_of("{ ")));
-      if (id >= 0 && catalog::kMetrics[id].source == catalog::Source::kSelf) continue;
-      out.insert(l);
-    }
-    return out;
-  };
-  auto is_metrics_api = [](const std::string& l) { return l.starts_with("k8s_metrics_api_"); };
-
-  Poller whole(Options{}, rig.client);
-  const std::multiset<std::string> expected = data_lines(*whole.Poll());
-  ASSERT_GT(std::count_if(expected.begin(), expected.end(), is_metrics_api), 50);
-  ASSERT_GT(expected.size(), 2000u);
-  ASSERT_GT(std::count_if(expected.begin(), expected.end(),
-                          [](const std::string& l) { return l.find("pod=\"pending-") != l.npos; }),
-            4);
-
-  std::multiset<std::string> got;
-  const int kShards = 3;
-  for (int shard = 0; shard < kShards; ++shard) {
-    Options o;
-    o.shard = shard;
-    o.total_shards = kShards;
-    o.metrics_api = false;  // --sources=summary
-    Poller poller(o, rig.client);
-    const auto lines = data_lines(*poller.Poll());
-    EXPECT_EQ(std::count_if(lines.begin(), lines.end(), is_metrics_api), 0) << shard;
-    got.insert(lines.begin(), lines.end());
-  }
-  Options api;
-  api.summary = false;  // --sources=metrics-api, one replica for the whole cluster
-  Poller api_poller(api, rig.client);
-  const auto api_lines = data_lines(*api_poller.Poll());
-  for (const std::string& l : api_lines) EXPECT_TRUE(is_metrics_api(l)) << l;
-  got.insert(api_lines.begin(), api_lines.end());
-
-  std::vector<std::string> missing, extra;
-  std::set_difference(expected.begin(), expected.end(), got.begin(), got.end(),
-                      std::back_inserter(missing));
-  std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(),
-                      std::back_inserter(extra));
-  EXPECT_TRUE(missing.empty()) << missing.size() << " missing, e.g. " << missing.front();
-  EXPECT_TRUE(extra.empty()) << extra.size() << " extra (or twice), e.g. " << extra.front();
 }
 
 TEST(Sharding, HashIsStable) {
