@@ -99,31 +99,23 @@ ProcessStats ReadProcessStats() {
 }
 
 bool HeapTrimmer::AfterPoll() {
+  const auto now = std::chrono::steady_clock::now();
+  auto retained_now = [] {
+    struct mallinfo2 mi = mallinfo2();
+    return static_cast<int64_t>(ResidentBytes()) - static_cast<int64_t>(HeapInUse(mi));
+  };
+  if (!started_) {
+    started_ = true;
+    floor_retained_ = retained_now();
+    last_trim_ = now;
+    return false;
+  }
+  if (now - last_trim_ < options_.period) return false;
   struct mallinfo2 mi = mallinfo2();
   const uint64_t in_use = HeapInUse(mi);
   const uint64_t rss = ResidentBytes();
   const int64_t retained = static_cast<int64_t>(rss) - static_cast<int64_t>(in_use);
-  const auto now = std::chrono::steady_clock::now();
-  if (!have_baseline_) {
-    if (!window_open_) {
-      window_open_ = true;
-      window_start_ = now;
-      window_max_ = retained;
-    }
-    window_max_ = std::max(window_max_, retained);
-    if (now - window_start_ >= options_.baseline_window) {
-      baseline_retained_ = window_max_;
-      have_baseline_ = true;
-      window_open_ = false;
-    }
-    return false;
-  }
-  const int64_t slack =
-      static_cast<int64_t>(std::max<uint64_t>(options_.min_slack_bytes, in_use / 16));
-  if (retained <= baseline_retained_ + slack) return false;
-  if (last_trim_ != std::chrono::steady_clock::time_point{} && now - last_trim_ < options_.min_gap) {
-    return false;
-  }
+  if (retained - floor_retained_ <= static_cast<int64_t>(options_.min_growth_bytes)) return false;
   malloc_trim(0);
   const uint64_t after = ResidentBytes();
   const uint64_t released = rss > after ? rss - after : 0;
@@ -133,9 +125,9 @@ bool HeapTrimmer::AfterPoll() {
              {{"resident_before_bytes", std::to_string(rss)},
               {"resident_after_bytes", std::to_string(after)},
               {"heap_in_use_bytes", std::to_string(in_use)},
-              {"baseline_retained_bytes", std::to_string(baseline_retained_)}});
+              {"floor_retained_bytes", std::to_string(floor_retained_)}});
+  floor_retained_ = retained_now();
   last_trim_ = now;
-  have_baseline_ = false;  // measured again over the next window
   return true;
 }
 

@@ -66,61 +66,42 @@ struct Fragments {
   }
 };
 
-TEST(HeapTrimmer, ReturnsRetainedMemoryOnlyPastTheBaselineAndSlack) {
+TEST(HeapTrimmer, ReturnsWhatMallocKeptPastTheFloor) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);  // as main() sets it: malloc never trims by itself
-  HeapTrimmer trimmer({.min_slack_bytes = 16 << 20,
-                       .baseline_window = std::chrono::seconds(0),
-                       .min_gap = std::chrono::seconds(0)});
+  HeapTrimmer trimmer({.min_growth_bytes = 16 << 20, .period = std::chrono::seconds(0)});
   Fragments small, large;
 
-  EXPECT_FALSE(trimmer.AfterPoll()) << "the first call takes the baseline";
-  small.Make(4 << 20);  // less than the slack: kept for the next poll
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the first call measures the floor";
+  small.Make(4 << 20);  // less than min_growth_bytes: kept
   EXPECT_FALSE(trimmer.AfterPoll());
 
   const ProcessStats before = ReadProcessStats();
   large.Make(40 << 20);
   const double rss_with_garbage = ReadProcessStats().resident_bytes;
   EXPECT_GT(rss_with_garbage, before.resident_bytes + (32 << 20));
-  EXPECT_TRUE(trimmer.AfterPoll()) << "40 MiB retained is past the 16 MiB slack";
+  EXPECT_TRUE(trimmer.AfterPoll()) << "40 MiB kept past the floor";
   const ProcessStats after = ReadProcessStats();
   EXPECT_EQ(after.heap_trims_total, before.heap_trims_total + 1);
   EXPECT_GT(after.heap_released_bytes_total, before.heap_released_bytes_total + (32 << 20));
   EXPECT_LT(after.resident_bytes, rss_with_garbage - (32 << 20));
 
-  EXPECT_FALSE(trimmer.AfterPoll()) << "after a trim the next call takes a new baseline";
-  EXPECT_FALSE(trimmer.AfterPoll());
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the floor is measured again after a return";
   mallopt(M_TRIM_THRESHOLD, 128 << 10);
 }
 
-TEST(HeapTrimmer, BaselineIsTheLargestRetainedOfTheWindow) {
+TEST(HeapTrimmer, ReturnsAtMostOncePerPeriod) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  HeapTrimmer trimmer({.min_slack_bytes = 16 << 20,
-                       .baseline_window = std::chrono::milliseconds(300),
-                       .min_gap = std::chrono::seconds(0)});
-  Fragments reused, more;
-  EXPECT_FALSE(trimmer.AfterPoll());
-  reused.Make(24 << 20);  // what the polls of the window retain between them
-  EXPECT_FALSE(trimmer.AfterPoll()) << "inside the window nothing is trimmed";
-  std::this_thread::sleep_for(std::chrono::milliseconds(350));
-  EXPECT_FALSE(trimmer.AfterPoll()) << "the window closes with its largest value as baseline";
-  EXPECT_FALSE(trimmer.AfterPoll()) << "the 24 MiB of the window are not trimmed";
-  more.Make(64 << 20);  // reuses the window's 24 MiB first: 40 MiB more retained
-  EXPECT_TRUE(trimmer.AfterPoll()) << "40 MiB past the window's baseline is trimmed";
-  mallopt(M_TRIM_THRESHOLD, 128 << 10);
-}
-
-TEST(HeapTrimmer, TrimsAtMostOncePerGap) {
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  HeapTrimmer trimmer({.min_slack_bytes = 16 << 20,
-                       .baseline_window = std::chrono::seconds(0),
-                       .min_gap = std::chrono::hours(1)});
+  HeapTrimmer trimmer({.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(300)});
   Fragments first, second;
   EXPECT_FALSE(trimmer.AfterPoll());
   first.Make(24 << 20);
-  EXPECT_TRUE(trimmer.AfterPoll()) << "the first trim is not held back";
-  EXPECT_FALSE(trimmer.AfterPoll());  // baseline
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the first period has not passed";
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_TRUE(trimmer.AfterPoll()) << "a period later";
   second.Make(24 << 20);
-  EXPECT_FALSE(trimmer.AfterPoll()) << "a second trim within the gap is held back";
+  EXPECT_FALSE(trimmer.AfterPoll()) << "a second return within the period is held back";
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_TRUE(trimmer.AfterPoll());
   mallopt(M_TRIM_THRESHOLD, 128 << 10);
 }
 #endif

@@ -5,9 +5,7 @@
 //
 // Why the return is needed: main() tells glibc never to trim below 512 MiB, so that a poll does
 // not fault in again, page by page, the memory the previous poll freed (13-15 us per page here;
-// docs/performance.md). Over hours of pod churn the free memory malloc keeps creeps up (a soak:
-// +25 MiB/h with a flat live heap). ReturnRetainedHeap() gives it back, but only when the
-// retained memory has grown past what a poll reuses, and at most once a minute.
+// docs/performance.md). HeapTrimmer gives the free memory back once per period instead.
 
 #include <chrono>
 #include <cstdint>
@@ -33,35 +31,34 @@ struct ProcessStats {
 // Reads /proc/self and malloc's statistics; fields it cannot read stay 0.
 ProcessStats ReadProcessStats();
 
-// Called by the poll loop after each poll, once the previous snapshot is released. Measures the
-// resident memory above the live heap ("retained"; negative while allocated capacity is not yet
-// touched). The largest retained value over a window after start (and after each trim) is the
-// baseline: what polls reuse, churn and fault steps included. When retained exceeds the
-// baseline by more than max(8 MiB, live heap / 16), and the last trim is at least `min_gap`
-// old, it calls malloc_trim(0) and measures a new baseline. A baseline taken right after a trim
-// would be too low: the next polls fault the memory they reuse in again, and trimming that
-// every minute costs a refault of tens of MB each time (13-15 us a page here).
+// Called by the poll loop after each poll, once the previous snapshot is released. Once per
+// `period` it returns to the kernel the free memory malloc kept since the last return, when that
+// grew by more than `min_growth_bytes`: "retained" = resident memory minus malloc's in-use bytes,
+// measured right after each return (the floor) and compared with it.
+//
+// Why periodic: malloc's resident memory follows the running maximum of the heap's peaks (two
+// snapshots alive, a relist beside the old pod map, a restart's churn), and the running maximum
+// of such peaks keeps creeping up over hours (a soak: +25 MiB/h with a flat live heap). The
+// maximum over a fixed period does not: with a return every period, RSS is a sawtooth whose top
+// stays put. What a return costs is faulting the reused memory in again once per period (13-15 us
+// a page here: ~0.15 s per 10 minutes at 20 nodes), not every poll.
 // Not thread-safe: one caller (the poll loop).
 class HeapTrimmer {
  public:
   struct Options {
-    uint64_t min_slack_bytes = 8ull << 20;
-    std::chrono::steady_clock::duration baseline_window = std::chrono::minutes(5);
-    std::chrono::steady_clock::duration min_gap = std::chrono::minutes(1);
+    uint64_t min_growth_bytes = 8ull << 20;
+    std::chrono::steady_clock::duration period = std::chrono::minutes(10);
   };
   HeapTrimmer() = default;
   explicit HeapTrimmer(Options options) : options_(options) {}
 
-  // Returns true when it trimmed.
+  // Returns true when it returned memory.
   bool AfterPoll();
 
  private:
   Options options_;
-  bool have_baseline_ = false;
-  int64_t baseline_retained_ = 0;
-  bool window_open_ = false;
-  std::chrono::steady_clock::time_point window_start_{};
-  int64_t window_max_ = 0;
+  bool started_ = false;
+  int64_t floor_retained_ = 0;
   std::chrono::steady_clock::time_point last_trim_{};
 };
 
