@@ -161,7 +161,8 @@ TEST(Kustomize, WorkloadArgumentsAreFlagsTheExporterKnows) {
   ASSERT_EQ(RunCommand(std::string(KMB_BINARY) + " --help", &help), 0) << help;
   for (const auto& dir : kLayouts) {
     for (const json& w : Workloads(Render(dir))) {
-      for (const auto& a : Container(w)["args"]) {
+      const json c = Container(w);  // not a temporary: the loop below refers into it
+      for (const auto& a : c["args"]) {
         std::string flag = a.get<std::string>().substr(0, a.get<std::string>().find('='));
         if (help.find(flag) != std::string::npos) continue;
         ADD_FAILURE() << dir << " " << Name(w) << ": " << flag
