@@ -29,12 +29,11 @@ int CachedConnectionsPerHandle(int handles) {
 KubeletTargets::KubeletTargets(const Options& options, std::shared_ptr<KubeClient> api)
     : options_(options), direct_(options.kubelet_access == "direct"), api_(std::move(api)) {
   if (!direct_) return;
-  const ClusterConfig& cluster = api_->config();
   ClusterConfig kc;
   kc.origin = "kubelets";
   if (options_.kubelet_read_only_port == 0) {
     // Kubelets authenticate the same bearer token (TokenReview) or client certificate.
-    kc.credentials = cluster.credentials;
+    kc = KubeletConfigFrom(api_->config());
     kc.insecure_skip_tls_verify = options_.kubelet_insecure_tls;
     if (!options_.kubelet_ca_file.empty()) {
       std::ifstream in(options_.kubelet_ca_file, std::ios::binary);
@@ -48,9 +47,6 @@ KubeletTargets::KubeletTargets(const Options& options, std::shared_ptr<KubeClien
         log::Error("kubelet CA file unusable; no kubelet can be verified",
                    {{"error", setup_.message()}});
       }
-    } else {
-      kc.ca_pem = cluster.ca_pem;
-      kc.ca_file = cluster.ca_file;
     }
     if (options_.kubelet_insecure_tls) {
       log::Warn(

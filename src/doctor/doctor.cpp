@@ -614,14 +614,9 @@ void Doctor::Kubelet(const NodeInfo& node) {
 
   // The Summary itself, with the exporter's credentials; verification off when it failed above
   // so that the next problem, if any, shows too.
-  // As the exporter's kubelet client (app/kubelet_targets.cpp): the credentials and the CA,
-  // never the API server's basic-auth password, no proxy or server name of the API server.
-  ClusterConfig direct;
-  direct.origin = "kubelet " + where;
+  // As the exporter's kubelet client (app/kubelet_targets.cpp) builds it.
+  ClusterConfig direct = KubeletConfigFrom(config_);
   direct.server = "https://" + where;
-  direct.credentials = config_.credentials;
-  direct.ca_pem = config_.ca_pem;
-  direct.ca_file = config_.ca_file;
   direct.insecure_skip_tls_verify = !verified;
   KubeClient kubelet(std::move(direct), ClientOptions(options_));
   st = Timed(kubelet.Get("/stats/summary", &response_));

@@ -432,4 +432,13 @@ Status LoadClusterConfig(const ClusterConfigOptions& options, ClusterConfig* out
                            "(KUBERNETES_SERVICE_HOST is not set)");
 }
 
+ClusterConfig KubeletConfigFrom(const ClusterConfig& api) {
+  ClusterConfig kc;
+  kc.origin = "kubelets";
+  kc.credentials = api.credentials;
+  kc.ca_pem = api.ca_pem;
+  kc.ca_file = api.ca_file;
+  return kc;
+}
+
 }  // namespace kmb

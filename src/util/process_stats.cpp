@@ -31,6 +31,19 @@ uint64_t ResidentBytes() {
 
 uint64_t HeapInUse(const struct mallinfo2& mi) { return mi.uordblks + mi.hblkhd; }
 
+// Resident memory above malloc's in-use bytes (negative while allocated capacity is untouched).
+struct HeapMeasure {
+  uint64_t resident = 0;
+  uint64_t in_use = 0;
+  int64_t retained() const {
+    return static_cast<int64_t>(resident) - static_cast<int64_t>(in_use);
+  }
+};
+HeapMeasure MeasureHeap() {
+  struct mallinfo2 mi = mallinfo2();
+  return {ResidentBytes(), HeapInUse(mi)};
+}
+
 // Unix time the system booted (`btime` of /proc/stat, whole seconds, as Prometheus' client
 // libraries read it): the base of /proc/self/stat's starttime.
 double BootTimeUnix() {
@@ -65,18 +78,16 @@ ProcessStats ReadProcessStats() {
     // The command name (field 2) may hold spaces and ')': parse after its last ')'.
     if (const char* p = std::strrchr(buf, ')')) {
       unsigned long long utime = 0, stime = 0, starttime = 0, vsize = 0;
-      long long rss = 0;
       // Fields 3.. : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-      // utime stime cutime cstime priority nice threads itrealvalue starttime vsize rss.
+      // utime stime cutime cstime priority nice threads itrealvalue starttime vsize.
       if (std::sscanf(p + 2,
                       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-                      "%*d %*d %llu %llu %lld",
-                      &utime, &stime, &starttime, &vsize, &rss) == 5 &&
+                      "%*d %*d %llu %llu",
+                      &utime, &stime, &starttime, &vsize) == 4 &&
           ticks > 0) {
         s.cpu_seconds = static_cast<double>(utime + stime) / ticks;
         s.start_time_seconds = BootTimeUnix() + static_cast<double>(starttime) / ticks;
         s.virtual_bytes = static_cast<double>(vsize);
-        s.resident_bytes = static_cast<double>(rss) * static_cast<double>(sysconf(_SC_PAGESIZE));
       }
     }
   }
@@ -90,6 +101,7 @@ ProcessStats ReadProcessStats() {
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
     s.max_fds = static_cast<double>(lim.rlim_cur);
   }
+  s.resident_bytes = static_cast<double>(ResidentBytes());
   struct mallinfo2 mi = mallinfo2();
   s.heap_in_use_bytes = static_cast<double>(HeapInUse(mi));
   s.heap_free_bytes = static_cast<double>(mi.fordblks);
@@ -100,33 +112,28 @@ ProcessStats ReadProcessStats() {
 
 bool HeapTrimmer::AfterPoll() {
   const auto now = std::chrono::steady_clock::now();
-  auto retained_now = [] {
-    struct mallinfo2 mi = mallinfo2();
-    return static_cast<int64_t>(ResidentBytes()) - static_cast<int64_t>(HeapInUse(mi));
-  };
   if (!started_) {
     started_ = true;
-    floor_retained_ = retained_now();
+    floor_retained_ = MeasureHeap().retained();
     last_trim_ = now;
     return false;
   }
   if (now - last_trim_ < options_.period) return false;
-  struct mallinfo2 mi = mallinfo2();
-  const uint64_t in_use = HeapInUse(mi);
-  const uint64_t rss = ResidentBytes();
-  const int64_t retained = static_cast<int64_t>(rss) - static_cast<int64_t>(in_use);
-  if (retained - floor_retained_ <= static_cast<int64_t>(options_.min_growth_bytes)) return false;
+  const HeapMeasure before = MeasureHeap();
+  if (before.retained() - floor_retained_ <= static_cast<int64_t>(options_.min_growth_bytes)) {
+    return false;
+  }
   malloc_trim(0);
-  const uint64_t after = ResidentBytes();
-  const uint64_t released = rss > after ? rss - after : 0;
+  const HeapMeasure after = MeasureHeap();
+  const uint64_t released = before.resident > after.resident ? before.resident - after.resident : 0;
   g_trims.fetch_add(1, std::memory_order_relaxed);
   g_released.fetch_add(released, std::memory_order_relaxed);
   log::Debug("returned free heap memory to the kernel",
-             {{"resident_before_bytes", std::to_string(rss)},
-              {"resident_after_bytes", std::to_string(after)},
-              {"heap_in_use_bytes", std::to_string(in_use)},
+             {{"resident_before_bytes", std::to_string(before.resident)},
+              {"resident_after_bytes", std::to_string(after.resident)},
+              {"heap_in_use_bytes", std::to_string(before.in_use)},
               {"floor_retained_bytes", std::to_string(floor_retained_)}});
-  floor_retained_ = retained_now();
+  floor_retained_ = after.retained();
   last_trim_ = now;
   return true;
 }

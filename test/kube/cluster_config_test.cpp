@@ -504,5 +504,31 @@ TEST(ClusterConfigTest, InClusterErrors) {
                               ": cannot read (No such file or directory)");
 }
 
+// The exporter's kubelet client and doctor's kubelet probe both start from this: the API
+// server's basic-auth password, proxy and server name never go to the kubelets.
+TEST(KubeletConfigFrom, TakesCredentialsAndCaButNotBasicAuthOrProxy) {
+  ClusterConfig api;
+  api.server = "https://10.0.0.1:6443";
+  api.ca_pem = "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n";
+  api.ca_file = "/etc/kubernetes/ca.crt";
+  api.tls_server_name = "kubernetes.default";
+  api.credentials.token = "kubelet-token";
+  api.credentials.token_file = "/var/run/token";
+  api.username = "admin";
+  api.password = "basic-auth-password";
+  api.proxy_url = "http://proxy:3128";
+  const ClusterConfig kc = KubeletConfigFrom(api);
+  EXPECT_EQ(kc.credentials.token, "kubelet-token");
+  EXPECT_EQ(kc.credentials.token_file, "/var/run/token");
+  EXPECT_EQ(kc.ca_pem, api.ca_pem);
+  EXPECT_EQ(kc.ca_file, api.ca_file);
+  EXPECT_EQ(kc.username, "");
+  EXPECT_EQ(kc.password, "");
+  EXPECT_EQ(kc.proxy_url, "");
+  EXPECT_EQ(kc.tls_server_name, "");
+  EXPECT_EQ(kc.server, "");
+  EXPECT_FALSE(kc.insecure_skip_tls_verify);
+}
+
 }  // namespace
 }  // namespace kmb::kube_test

@@ -98,7 +98,7 @@ class Poller {
   struct SummaryPool;
   std::shared_ptr<SummaryPool> summary_pool_;
   // Persistent threads for the Summary fan-out (the poll thread is one more worker) and for the
-  // Metrics API, whose per-thread decoder state then lives across polls (util/worker_pool.h).
+  // Metrics API (util/worker_pool.h).
   std::unique_ptr<WorkerPool> summary_workers_;
   std::unique_ptr<WorkerPool> metrics_api_worker_;
   HttpResponse metrics_api_response_;              // reused by PollMetricsApi

@@ -25,6 +25,12 @@ struct ClusterConfig {
   std::string origin;
 };
 
+// What a client of the kubelets (port 10250) takes over from the API server's configuration: its
+// credentials (kubelets authenticate the same token or client certificate) and, unless the
+// caller sets another, its CA. Never basic auth (kubelets do not accept it: the password would
+// only leak to every node), the proxy or the server name.
+ClusterConfig KubeletConfigFrom(const ClusterConfig& api);
+
 struct ClusterConfigOptions {
   std::string kubeconfig_path;  // --kubeconfig; empty = $KUBECONFIG, then ~/.kube/config
   std::string context;          // --context; empty = current-context
