@@ -108,7 +108,7 @@ int RunMain(int argc, char** argv) {
   KubeClientOptions copts;
   copts.connect_timeout_seconds = opts.connect_timeout_seconds;
   copts.timeout_seconds = opts.request_timeout_seconds;
-  copts.http2 = opts.http2;  // scale (issue 5)
+  copts.http2 = opts.http2;                            // scale (issue 5)
   copts.max_response_bytes = opts.max_response_bytes;  // fault handling
   auto client = std::make_shared<KubeClient>(cluster, copts);
   Poller poller(opts, client);
@@ -168,6 +168,7 @@ int RunMain(int argc, char** argv) {
   // waits on a slow API server or kubelet.
   std::atomic<bool> poll_loop_done{false};
   HeapTrimmer heap_trimmer;
+  BodySet last_scraped;
   std::thread poll_loop([&] {
     const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(opts.interval_seconds));
@@ -175,9 +176,10 @@ int RunMain(int argc, char** argv) {
     while (!g_stop) {
       SnapshotPtr snap = poller.Poll();
       auto exposition = std::make_shared<Exposition>(snap, wopts);
-      // Render + gzip here, once per poll: scrapes only send bytes. The text body is kept only
-      // while uncompressed scrapers come (Prometheus asks for gzip).
-      exposition->Prepare(server->TakeUncompressedScrapes());
+      // Render + gzip here, once per poll, the bodies scrapers asked for: scrapes only send
+      // bytes. With Prometheus that is the OpenMetrics gzip body; the text body is kept only
+      // while uncompressed scrapers come.
+      exposition->Prepare(BodiesToPrepare(server->TakeScrapedBodies(), &last_scraped));
       server->Publish(std::move(exposition));
       // The previous snapshot is released now (unless a scrape still sends it): give back the
       // free memory malloc retains past what polls reuse (issue 7; util/process_stats.h).

@@ -509,8 +509,8 @@ struct Renderer {
               static_cast<double>(st.lists - st.lists_gone - st.lists_error));
       AddSelf("kube_metrics_bridge_watch_lists_total", {{"resource", resource}, {"reason", "gone"}},
               static_cast<double>(st.lists_gone));
-      AddSelf("kube_metrics_bridge_watch_lists_total", {{"resource", resource}, {"reason", "error"}},
-              static_cast<double>(st.lists_error));
+      AddSelf("kube_metrics_bridge_watch_lists_total",
+              {{"resource", resource}, {"reason", "error"}}, static_cast<double>(st.lists_error));
       for (const auto& [type, count] : {std::pair{"ADDED", st.added},
                                         {"MODIFIED", st.modified},
                                         {"DELETED", st.deleted},
@@ -781,6 +781,7 @@ const std::string& Exposition::TextBody(ExpositionFormat format, bool with_gzip)
       std::call_once(slot.gzip_once, [&] {
         slot.gzip = TakeString(GzipPool());
         Render(format, &slot.plain, &slot.gzip);
+        slot.gzip_done.store(true, std::memory_order_release);
         rendered = true;
       });
     }
@@ -801,18 +802,34 @@ const std::string& Exposition::GzipBody(ExpositionFormat format) {
     } else {
       Render(format, nullptr, &slot.gzip);  // the text never exists whole
     }
+    slot.gzip_done.store(true, std::memory_order_release);
   });
   return slot.gzip;
 }
 
-void Exposition::Prepare(bool keep_text) {
-  if (!keep_text) {
-    PlainPool().Clear();  // no uncompressed scraper lately: do not keep idle text bodies
-    GzipBody(ExpositionFormat::kText004);
-    return;
+void Exposition::Prepare(BodySet bodies) {
+  bool text_wanted = false;
+  for (ExpositionFormat f : {ExpositionFormat::kText004, ExpositionFormat::kOpenMetrics100}) {
+    const bool gzip = bodies.Has(f, true), plain = bodies.Has(f, false);
+    text_wanted = text_wanted || plain;
+    if (plain) TextBody(f, /*with_gzip=*/gzip);
+    if (gzip) GzipBody(f);
   }
-  TextBody(ExpositionFormat::kText004, /*with_gzip=*/true);
-  GzipBody(ExpositionFormat::kText004);
+  if (!text_wanted) PlainPool().Clear();  // no uncompressed scraper lately: no idle text bodies
+}
+
+BodySet BodiesToPrepare(BodySet scraped, BodySet* last_scraped) {
+  if (!scraped.empty()) {
+    *last_scraped = scraped;
+    return scraped;
+  }
+  const BodySet gzip = last_scraped->GzipOnly();
+  return gzip.empty() ? BodySet::PrometheusDefault() : gzip;
+}
+
+bool Exposition::Ready(ExpositionFormat format, bool gzip) const {
+  const Slot& slot = slots_[static_cast<int>(format)];
+  return (gzip ? slot.gzip_done : slot.plain_done).load(std::memory_order_acquire);
 }
 
 }  // namespace kmb

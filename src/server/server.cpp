@@ -31,11 +31,11 @@ struct MetricsServer::Impl {
   bool tls = false;
   std::unique_ptr<net::TlsFrontend> frontend;  // with TLS
   BasicAuthVerifier auth;
-  mutable std::mutex mu;                 // guards current and web
-  std::shared_ptr<Exposition> current;   // guarded by mu
-  std::shared_ptr<const WebConfig> web;  // guarded by mu; never null
-  std::mutex stop_mu;                    // serializes Stop
-  std::atomic<bool> uncompressed_scraped{false};  // see TakeUncompressedScrapes
+  mutable std::mutex mu;                    // guards current and web
+  std::shared_ptr<Exposition> current;      // guarded by mu
+  std::shared_ptr<const WebConfig> web;     // guarded by mu; never null
+  std::mutex stop_mu;                       // serializes Stop
+  std::atomic<unsigned> scraped_bodies{0};  // BodySet bits; see TakeScrapedBodies
 
   std::shared_ptr<Exposition> Current() const {
     std::lock_guard<std::mutex> lock(mu);
@@ -151,11 +151,12 @@ int HandleMetrics(mg_connection* conn, void* data) {
   if (gzip) {
     const std::string& body = exp->GzipBody(fmt);
     if (!body.empty()) {
+      impl->scraped_bodies.fetch_or(BodySet::Of(fmt, true).bits());
       SendBody(conn, 200, "OK", ctype, body, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
       return 200;
     }
   }
-  if (fmt == ExpositionFormat::kText004) impl->uncompressed_scraped.store(true);
+  impl->scraped_bodies.fetch_or(BodySet::Of(fmt, false).bits());
   SendBody(conn, 200, "OK", ctype, exp->Body(fmt), "Vary: Accept-Encoding\r\n");
   return 200;
 }
@@ -387,8 +388,8 @@ void MetricsServer::Publish(std::shared_ptr<Exposition> exposition) {
 
 std::shared_ptr<Exposition> MetricsServer::Current() const { return impl_->Current(); }
 
-bool MetricsServer::TakeUncompressedScrapes() {
-  return impl_->uncompressed_scraped.exchange(false);
+BodySet MetricsServer::TakeScrapedBodies() {
+  return BodySet::FromBits(impl_->scraped_bodies.exchange(0));
 }
 
 int MetricsServer::port() const { return impl_->port; }

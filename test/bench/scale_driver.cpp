@@ -134,7 +134,8 @@ struct Child {
   pid_t pid = -1;
   std::unique_ptr<LineSink> out, err;
 
-  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv, const std::string& tag) {
+  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& argv,
+                                      const std::string& tag) {
     int out_pipe[2], err_pipe[2];
     if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) return nullptr;
     const pid_t parent = getpid();
@@ -226,11 +227,15 @@ class ConnectionCounter {
       in >> sl >> local >> remote;
       auto port_of = [](const std::string& a) {
         size_t c = a.find(':');
-        return c == std::string::npos ? -1 : static_cast<int>(std::strtol(a.c_str() + c + 1, nullptr, 16));
+        return c == std::string::npos
+                   ? -1
+                   : static_cast<int>(std::strtol(a.c_str() + c + 1, nullptr, 16));
       };
       const int lp = port_of(local), rp = port_of(remote);
-      if (rp == port_) clients.push_back(lp);
-      else if (lp == port_ && rp != 0) clients.push_back(rp);
+      if (rp == port_)
+        clients.push_back(lp);
+      else if (lp == port_ && rp != 0)
+        clients.push_back(rp);
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (int c : clients) first_seen_.emplace(c, now);
@@ -307,8 +312,16 @@ size_t FeedScrape(char* p, size_t size, size_t n, void* user) {
 
 class Scraper {
  public:
-  Scraper() : h_(curl_easy_init()) {}
-  ~Scraper() { curl_easy_cleanup(h_); }
+  Scraper()
+      : h_(curl_easy_init()),
+        prometheus_accept_(curl_slist_append(
+            nullptr,
+            "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+            "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")) {}
+  ~Scraper() {
+    curl_easy_cleanup(h_);
+    curl_slist_free_all(prometheus_accept_);
+  }
   Scrape Get(const std::string& url, bool gzip = false) {
     Scrape s;
     ScrapeState st;
@@ -318,9 +331,11 @@ class Scraper {
     curl_easy_setopt(h_, CURLOPT_TIMEOUT, 600L);
     curl_easy_setopt(h_, CURLOPT_WRITEFUNCTION, FeedScrape);
     curl_easy_setopt(h_, CURLOPT_WRITEDATA, &st);
-    // gzip: curl sends "Accept-Encoding: gzip" and inflates (as Prometheus does); s.bytes is
-    // then the size on the wire.
+    // gzip: as Prometheus (2.42) asks: its Accept header (OpenMetrics first) and
+    // "Accept-Encoding: gzip"; curl inflates, and s.bytes is then the size on the wire.
+    // Otherwise as `curl` asks: text 0.0.4, uncompressed.
     curl_easy_setopt(h_, CURLOPT_ACCEPT_ENCODING, gzip ? "gzip" : nullptr);
+    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, gzip ? prometheus_accept_ : nullptr);
     const auto t0 = Clock::now();
     CURLcode rc = curl_easy_perform(h_);
     s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -344,6 +359,7 @@ class Scraper {
     curl_easy_setopt(h_, CURLOPT_WRITEFUNCTION, kmb::bench::Discard);
     curl_easy_setopt(h_, CURLOPT_WRITEDATA, &bytes);
     curl_easy_setopt(h_, CURLOPT_ACCEPT_ENCODING, nullptr);
+    curl_easy_setopt(h_, CURLOPT_HTTPHEADER, nullptr);
     if (curl_easy_perform(h_) != CURLE_OK) return 0;
     long code = 0;
     curl_easy_getinfo(h_, CURLINFO_RESPONSE_CODE, &code);
@@ -352,6 +368,7 @@ class Scraper {
 
  private:
   CURL* h_;
+  curl_slist* prometheus_accept_;
 };
 
 // ---------------------------------------------------------------- one scale point
@@ -424,10 +441,18 @@ Result RunPoint(const Config& cfg, int n) {
                n, cfg.pods, cfg.containers, r.interval, polls);
 
   const std::string kubeconfig = "/tmp/kmb-scale-" + std::to_string(getpid()) + ".kubeconfig";
-  std::vector<std::string> sim_args = {cfg.binary, "simulate", "--listen", "127.0.0.1:0", "--nodes",
-                                       std::to_string(n), "--pods-per-node", std::to_string(cfg.pods),
-                                       "--containers-per-pod", std::to_string(cfg.containers),
-                                       "--stats-period", "0"};
+  std::vector<std::string> sim_args = {cfg.binary,
+                                       "simulate",
+                                       "--listen",
+                                       "127.0.0.1:0",
+                                       "--nodes",
+                                       std::to_string(n),
+                                       "--pods-per-node",
+                                       std::to_string(cfg.pods),
+                                       "--containers-per-pod",
+                                       std::to_string(cfg.containers),
+                                       "--stats-period",
+                                       "0"};
   if (cfg.tls) {
     for (const char* a : {"--tls", "--token", "scale-driver-token", "--write-kubeconfig"}) {
       sim_args.push_back(a);
@@ -451,8 +476,10 @@ Result RunPoint(const Config& cfg, int n) {
   std::vector<std::string> exp_args = {cfg.binary,
                                        cfg.tls ? "--kubeconfig" : "--apiserver",
                                        cfg.tls ? kubeconfig : sim_url,
-                                       "--web.listen-address", "127.0.0.1:0",
-                                       "--interval", Fmt("%gs", r.interval),
+                                       "--web.listen-address",
+                                       "127.0.0.1:0",
+                                       "--interval",
+                                       Fmt("%gs", r.interval),
                                        "--log.level=info",
                                        "--max-concurrent-requests",
                                        std::to_string(cfg.concurrency)};
@@ -552,8 +579,12 @@ Result RunPoint(const Config& cfg, int n) {
       std::fprintf(stderr,
                    "  tick %d (%s): polls_total %.0f, poll %.3fs, scrape %.3fs, %llu bytes, "
                    "exporter CPU %.2fs\n",
-                   k, !scrape ? "no scrape" : gzip ? "gzip" : "identity", s.polls_total, s.poll_duration_summary,
-                   s.seconds, static_cast<unsigned long long>(s.bytes), cpu.back());
+                   k,
+                   !scrape ? "no scrape"
+                   : gzip  ? "gzip"
+                           : "identity",
+                   s.polls_total, s.poll_duration_summary, s.seconds,
+                   static_cast<unsigned long long>(s.bytes), cpu.back());
       if (i > 0 && scrape) {
         w->renders += s.polls_total != scrapes[scrapes.size() - 2].polls_total;
         w->scrape_new_avg += s.seconds / polls;
@@ -676,20 +707,21 @@ const char* PassFail(bool ok) { return ok ? "PASS" : "FAIL"; }
 std::string Table(const Config& cfg, const std::vector<Result>& rs) {
   std::ostringstream md;
   md << "Machine: " << kmb::bench::MachineLine() << ", load average at the end "
-     << kmb::bench::LoadAverage() << ". Workload: " << cfg.pods << " pods x "
-     << cfg.containers << " containers per node, "
+     << kmb::bench::LoadAverage() << ". Workload: " << cfg.pods << " pods x " << cfg.containers
+     << " containers per node, "
      << (cfg.all_groups ? "full catalog (all metric groups, psi-avg included)"
                         : "default metric groups")
      << ", exporter --max-concurrent-requests " << cfg.concurrency
-     << (cfg.total_shards > 1 ? ", exporter = shard 0 of --total-shards " +
-                                    std::to_string(cfg.total_shards) +
-                                    " (per-node figures are per node of that shard)"
-                              : std::string())
+     << (cfg.total_shards > 1
+             ? ", exporter = shard 0 of --total-shards " + std::to_string(cfg.total_shards) +
+                   " (per-node figures are per node of that shard)"
+             : std::string())
      << (cfg.sources.empty() ? std::string() : ", exporter --sources " + cfg.sources)
      << (cfg.tls ? ", API server over HTTPS (conns = TLS handshakes)" : ", API server over HTTP")
      << (cfg.http2 ? ", exporter --http2" : "") << ".\n\n";
   md << "| nodes | scrapes | interval | polls | series | body MB | poll s avg / max | scrape of a "
-        "new snapshot s | renders / poll | CPU ms / poll | **CPU ms / node / poll** | mCPU / node @15s | RSS MB | "
+        "new snapshot s | renders / poll | CPU ms / poll | **CPU ms / node / poll** | mCPU / node "
+        "@15s | RSS MB | "
         "**RSS KB / node** | **RSS B / series** | conns / poll | sim CPU ms / poll (core %) |\n"
      << "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const Result& r : rs) {
@@ -699,28 +731,31 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
       continue;
     }
     const std::string nodes =
-        r.nodes_polled == r.nodes ? std::to_string(r.nodes)
-                                  : std::to_string(r.nodes) + " (shard: " + std::to_string(r.nodes_polled) + ")";
+        r.nodes_polled == r.nodes
+            ? std::to_string(r.nodes)
+            : std::to_string(r.nodes) + " (shard: " + std::to_string(r.nodes_polled) + ")";
     for (const Window* w : {&r.none, &r.plain, &r.gz}) {
       const bool gz = w == &r.gz;
       md << "| " << nodes << " | "
-         << (w == &r.none ? "none (poll + render + gzip)" : gz ? "gzip" : "identity") << " | "
-         << Fmt("%gs", r.interval) << " | " << w->polls << " | " << r.series << " | "
+         << (w == &r.none ? "none (poll + render + gzip)"
+             : gz         ? "gzip"
+                          : "identity")
+         << " | " << Fmt("%gs", r.interval) << " | " << w->polls << " | " << r.series << " | "
          << (w == &r.none ? std::string("-")
                           : Fmt("%.1f", (gz ? r.gzip_bytes : r.body_bytes) / 1e6))
          << " | "
-         << (w == &r.none ? std::string("- | - | -")
-                          : Fmt("%.2f", w->poll_seconds_avg) + " / " +
-                                Fmt("%.2f", w->poll_seconds_max) + " | " +
-                                Fmt("%.2f", w->scrape_new_avg) + " | " +
-                                Fmt("%.2f", w->renders / w->polls))
+         << (w == &r.none
+                 ? std::string("- | - | -")
+                 : Fmt("%.2f", w->poll_seconds_avg) + " / " + Fmt("%.2f", w->poll_seconds_max) +
+                       " | " + Fmt("%.2f", w->scrape_new_avg) + " | " +
+                       Fmt("%.2f", w->renders / w->polls))
          << " | " << Fmt("%.0f", w->cpu_ms_per_poll) << " | "
          << Fmt("%.2f", w->cpu_ms_per_node_poll) << " | "
          << Fmt("%.3f", w->cpu_ms_per_node_poll / 15.0) << " | " << Fmt("%.0f", w->rss_max / 1e6)
-         << " | " << Fmt("%.0f", w->rss_per_node / 1024) << " | "
-         << Fmt("%.0f", w->rss_per_series) << " | " << Fmt("%.1f", w->connections_per_poll)
-         << " | " << Fmt("%.0f", w->sim_cpu_ms_per_poll) << " ("
-         << Fmt("%.0f", w->sim_core_share * 100) << "%) |\n";
+         << " | " << Fmt("%.0f", w->rss_per_node / 1024) << " | " << Fmt("%.0f", w->rss_per_series)
+         << " | " << Fmt("%.1f", w->connections_per_poll) << " | "
+         << Fmt("%.0f", w->sim_cpu_ms_per_poll) << " (" << Fmt("%.0f", w->sim_core_share * 100)
+         << "%) |\n";
     }
   }
   md << "\n| nodes | cached scrape, identity: p50 / p99 / max ms (n) | cached scrape, gzip: "
@@ -733,9 +768,9 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
        << Fmt("%.0f", r.scrape_p99 * 1e3) << " / " << Fmt("%.0f", r.scrape_max * 1e3) << " ("
        << r.scrape_count << ") | " << Fmt("%.0f", r.gzip_p50 * 1e3) << " / "
        << Fmt("%.0f", r.gzip_p99 * 1e3) << " (" << r.gzip_count << ") | "
-       << Fmt("%.2f", r.first_poll_seconds) << " | " << Fmt("%.2f", r.first_scrape_seconds)
-       << " | " << Fmt("%.0f", r.hwm / 1e6) << " | " << r.connections_total << " | "
-       << r.down_nodes << " | " << r.overrun_warnings << " |\n";
+       << Fmt("%.2f", r.first_poll_seconds) << " | " << Fmt("%.2f", r.first_scrape_seconds) << " | "
+       << Fmt("%.0f", r.hwm / 1e6) << " | " << r.connections_total << " | " << r.down_nodes << " | "
+       << r.overrun_warnings << " |\n";
   }
   md << "\nCPU = utime+stime of the exporter (/proc/<pid>/stat) over whole poll intervals, each "
         "holding one poll, the render and gzip of its snapshot (done on the poll thread before it "
@@ -744,7 +779,8 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
         "each scrape of the window. Series = sample lines of /metrics. 'Scrape of a new snapshot' "
         "is the latency Prometheus sees when it scrapes once per poll: it includes the render "
         "(and gzip), which happen on the first scrape. Cached scrapes: back-to-back GETs by one "
-        "client after the windows, leaving out those that met a new snapshot. conns / poll: TCP connections from the "
+        "client after the windows, leaving out those that met a new snapshot. conns / poll: TCP "
+        "connections from the "
         "exporter to the simulator first seen in the window (/proc/net/tcp, TIME_WAIT "
         "included). renders / poll < 1: some snapshots were never scraped (the scrape took "
         "longer than the interval), so their render is missing from CPU / poll.\n\n";
@@ -756,9 +792,9 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
     md << "| " << r.nodes << " nodes: CPU <= 1.5 ms / node / poll | "
        << Fmt("%.2f", g.cpu_ms_per_node_poll) << " ms (" << Fmt("%.2f", p.cpu_ms_per_node_poll)
        << ") | " << PassFail(g.cpu_ms_per_node_poll <= 1.5) << " |\n";
-    md << "| " << r.nodes << " nodes: RSS <= 0.5 MB / node | "
-       << Fmt("%.2f", g.rss_per_node / 1e6) << " MB (" << Fmt("%.2f", p.rss_per_node / 1e6)
-       << ") | " << PassFail(g.rss_per_node <= 0.5e6) << " |\n";
+    md << "| " << r.nodes << " nodes: RSS <= 0.5 MB / node | " << Fmt("%.2f", g.rss_per_node / 1e6)
+       << " MB (" << Fmt("%.2f", p.rss_per_node / 1e6) << ") | "
+       << PassFail(g.rss_per_node <= 0.5e6) << " |\n";
     md << "| " << r.nodes << " nodes: RSS <= 250 B / series | " << Fmt("%.0f", g.rss_per_series)
        << " B (" << Fmt("%.0f", p.rss_per_series) << ") | " << PassFail(g.rss_per_series <= 250)
        << " |\n";
@@ -777,8 +813,8 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
     const double o = b.none.cpu_ms_per_node_poll / a.none.cpu_ms_per_node_poll;
     const double rss = b.gz.rss_per_node / a.gz.rss_per_node;
     md << "| growth " << a.nodes << " -> " << b.nodes << " nodes: CPU per node does not grow "
-       << "(<= x1.25) | x" << Fmt("%.2f", g) << " (identity x" << Fmt("%.2f", p)
-       << ", poll only x" << Fmt("%.2f", o) << ") | " << PassFail(g <= 1.25) << " |\n";
+       << "(<= x1.25) | x" << Fmt("%.2f", g) << " (identity x" << Fmt("%.2f", p) << ", poll only x"
+       << Fmt("%.2f", o) << ") | " << PassFail(g <= 1.25) << " |\n";
     md << "| growth " << a.nodes << " -> " << b.nodes << " nodes: RSS per node does not grow "
        << "(<= x1.25) | x" << Fmt("%.2f", rss) << " | " << PassFail(rss <= 1.25) << " |\n";
   }
@@ -796,8 +832,8 @@ std::string JsonWindow(const Window& w) {
     << ", \"poll_seconds_avg\": " << J(w.poll_seconds_avg)
     << ", \"poll_seconds_max\": " << J(w.poll_seconds_max)
     << ", \"new_snapshot_scrape_seconds_avg\": " << J(w.scrape_new_avg)
-    << ", \"renders\": " << w.renders
-    << ", \"rss_bytes\": " << w.rss_max << ", \"rss_bytes_per_node\": " << J(w.rss_per_node)
+    << ", \"renders\": " << w.renders << ", \"rss_bytes\": " << w.rss_max
+    << ", \"rss_bytes_per_node\": " << J(w.rss_per_node)
     << ", \"rss_bytes_per_series\": " << J(w.rss_per_series)
     << ", \"connections\": " << w.connections
     << ", \"connections_per_poll\": " << J(w.connections_per_poll)
@@ -809,8 +845,8 @@ std::string JsonWindow(const Window& w) {
 
 std::string Json(const Config& cfg, const std::vector<Result>& rs) {
   std::ostringstream j;
-  j << "{\n  \"machine\": " << JS(kmb::bench::MachineLine()) << ",\n  \"pods_per_node\": "
-    << cfg.pods << ",\n  \"containers_per_pod\": " << cfg.containers
+  j << "{\n  \"machine\": " << JS(kmb::bench::MachineLine())
+    << ",\n  \"pods_per_node\": " << cfg.pods << ",\n  \"containers_per_pod\": " << cfg.containers
     << ",\n  \"exporter_concurrency\": " << cfg.concurrency
     << ",\n  \"metric_groups\": " << JS(cfg.all_groups ? "all" : "default")
     << ",\n  \"points\": [\n";
@@ -818,15 +854,15 @@ std::string Json(const Config& cfg, const std::vector<Result>& rs) {
     const Result& r = rs[i];
     j << "    {\"nodes\": " << r.nodes << ", \"nodes_polled\": " << r.nodes_polled
       << ", \"total_shards\": " << cfg.total_shards << ", \"tls\": " << (cfg.tls ? "true" : "false")
-      << ", \"http2\": " << (cfg.http2 ? "true" : "false") << ", \"ok\": " << (r.ok ? "true" : "false")
-      << ", \"error\": " << JS(r.error) << ", \"interval_seconds\": " << J(r.interval)
-      << ",\n     \"series\": " << r.series << ", \"series_summary\": " << J(r.series_summary)
+      << ", \"http2\": " << (cfg.http2 ? "true" : "false")
+      << ", \"ok\": " << (r.ok ? "true" : "false") << ", \"error\": " << JS(r.error)
+      << ", \"interval_seconds\": " << J(r.interval) << ",\n     \"series\": " << r.series
+      << ", \"series_summary\": " << J(r.series_summary)
       << ", \"series_metrics_api\": " << J(r.series_metrics_api)
       << ", \"body_bytes\": " << r.body_bytes << ", \"gzip_bytes\": " << r.gzip_bytes
       << ",\n     \"no_scrape_window\": " << JsonWindow(r.none)
       << ",\n     \"identity_window\": " << JsonWindow(r.plain)
-      << ",\n     \"gzip_window\": " << JsonWindow(r.gz)
-      << ",\n     \"vmhwm_bytes\": " << r.hwm
+      << ",\n     \"gzip_window\": " << JsonWindow(r.gz) << ",\n     \"vmhwm_bytes\": " << r.hwm
       << ", \"first_poll_seconds\": " << J(r.first_poll_seconds)
       << ", \"first_scrape_seconds\": " << J(r.first_scrape_seconds)
       << ", \"scrape_p50_seconds\": " << J(r.scrape_p50)
@@ -837,10 +873,9 @@ std::string Json(const Config& cfg, const std::vector<Result>& rs) {
       << ", \"cached_scrapes\": " << r.scrape_count << ", \"cached_gzip_scrapes\": " << r.gzip_count
       << ", \"latency_scrapes_that_rendered\": " << r.scrape_renders + r.gzip_renders
       << ",\n     \"connections_total\": " << r.connections_total
-      << ", \"down_nodes\": " << r.down_nodes
-      << ", \"overrun_warnings\": " << r.overrun_warnings
-      << ", \"node_failure_logs\": " << r.node_failures << "}"
-      << (i + 1 < rs.size() ? "," : "") << "\n";
+      << ", \"down_nodes\": " << r.down_nodes << ", \"overrun_warnings\": " << r.overrun_warnings
+      << ", \"node_failure_logs\": " << r.node_failures << "}" << (i + 1 < rs.size() ? "," : "")
+      << "\n";
   }
   j << "  ]\n}\n";
   return j.str();
@@ -873,21 +908,36 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--nodes") cfg.nodes = ParseList(next());
-    else if (a == "--pods-per-node") cfg.pods = std::atoi(next().c_str());
-    else if (a == "--containers-per-pod") cfg.containers = std::atoi(next().c_str());
-    else if (a == "--interval") cfg.interval = std::atof(next().c_str());
-    else if (a == "--polls") cfg.polls = std::atoi(next().c_str());
-    else if (a == "--scrapes") cfg.scrapes = std::atoi(next().c_str());
-    else if (a == "--concurrency") cfg.concurrency = std::atoi(next().c_str());
-    else if (a == "--metric-groups") cfg.all_groups = next() != "default";
-    else if (a == "--json") cfg.json = next();
-    else if (a == "--markdown") cfg.markdown = next();
-    else if (a == "--binary") cfg.binary = next();
-    else if (a == "--total-shards") cfg.total_shards = std::atoi(next().c_str());
-    else if (a == "--tls") cfg.tls = true;
-    else if (a == "--http2") cfg.http2 = true;
-    else if (a == "--sources") cfg.sources = next();
+    if (a == "--nodes")
+      cfg.nodes = ParseList(next());
+    else if (a == "--pods-per-node")
+      cfg.pods = std::atoi(next().c_str());
+    else if (a == "--containers-per-pod")
+      cfg.containers = std::atoi(next().c_str());
+    else if (a == "--interval")
+      cfg.interval = std::atof(next().c_str());
+    else if (a == "--polls")
+      cfg.polls = std::atoi(next().c_str());
+    else if (a == "--scrapes")
+      cfg.scrapes = std::atoi(next().c_str());
+    else if (a == "--concurrency")
+      cfg.concurrency = std::atoi(next().c_str());
+    else if (a == "--metric-groups")
+      cfg.all_groups = next() != "default";
+    else if (a == "--json")
+      cfg.json = next();
+    else if (a == "--markdown")
+      cfg.markdown = next();
+    else if (a == "--binary")
+      cfg.binary = next();
+    else if (a == "--total-shards")
+      cfg.total_shards = std::atoi(next().c_str());
+    else if (a == "--tls")
+      cfg.tls = true;
+    else if (a == "--http2")
+      cfg.http2 = true;
+    else if (a == "--sources")
+      cfg.sources = next();
     else {
       std::fprintf(stderr, "scale_driver: unknown argument %s (see the comment at the top)\n",
                    a.c_str());

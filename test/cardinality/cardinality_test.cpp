@@ -286,7 +286,7 @@ TEST_F(SimulatedSnapshot, DroppedTotalIsCumulativeOncePerSnapshotWhateverTheForm
   w.metric_groups = AllMetricGroups();
   w.filter = filter;
   Exposition first(std::make_shared<Snapshot>(snap()), w);
-  first.Prepare();
+  first.Prepare(BodySet::PrometheusDefault());
   auto a = Parse(first.Body(ExpositionFormat::kText004));
   const uint64_t per_poll = std::stoull(Dropped(a, "namespace"));
   ASSERT_GT(per_poll, 0u);

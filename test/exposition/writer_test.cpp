@@ -204,7 +204,9 @@ TEST(Exposition, StreamedGzipIsTheText) {
     EXPECT_EQ(Gunzip(gz), text);
     EXPECT_EQ(text, RenderExposition(*snap, f));
     Exposition prepared(snap, {});
-    prepared.Prepare(/*keep_text=*/true);  // text first, then its gzip
+    prepared.Prepare(BodySet::Of(f, false) | BodySet::Of(f, true));  // text, then its gzip
+    EXPECT_TRUE(prepared.Ready(f, true));
+    EXPECT_TRUE(prepared.Ready(f, false));
     EXPECT_EQ(Gunzip(prepared.GzipBody(f)), text);
   }
 }
@@ -226,13 +228,49 @@ TEST(Exposition, TwoRendersCountDropsOnce) {
                : text.substr(at + key.size(), text.find('\n', at) - at - key.size());
   };
   Exposition first(snap, o);
-  first.Prepare();
+  first.Prepare(BodySet::Of(ExpositionFormat::kText004, true));
   const std::string once = dropped(Gunzip(first.GzipBody(ExpositionFormat::kText004)));
   EXPECT_EQ(dropped(first.Body(ExpositionFormat::kText004)), once);
   Exposition second(snap, o);
   const uint64_t per_snapshot = std::stoull(once);
   EXPECT_GT(per_snapshot, 0u);
   EXPECT_EQ(dropped(second.Body(ExpositionFormat::kText004)), std::to_string(2 * per_snapshot));
+}
+
+// The poll loop prepares what scrapers asked for: Prometheus' OpenMetrics gzip body alone, not
+// a text 0.0.4 body nobody reads (two renders per poll), and the text only while it is asked.
+TEST(Exposition, PreparesTheBodiesScrapersAskedFor) {
+  using F = ExpositionFormat;
+  SnapshotPtr snap = BigSnapshot();
+  BodySet last;
+  // No scrape yet: what Prometheus asks for.
+  Exposition first(snap, {});
+  first.Prepare(BodiesToPrepare(BodySet(), &last));
+  EXPECT_TRUE(first.Ready(F::kOpenMetrics100, true));
+  EXPECT_FALSE(first.Ready(F::kOpenMetrics100, false));
+  EXPECT_FALSE(first.Ready(F::kText004, true));
+  EXPECT_FALSE(first.Ready(F::kText004, false));
+  // A curl without --compressed beside Prometheus: OpenMetrics gzip and the text 0.0.4 body.
+  const BodySet both = BodySet::Of(F::kOpenMetrics100, true) | BodySet::Of(F::kText004, false);
+  Exposition second(snap, {});
+  second.Prepare(BodiesToPrepare(both, &last));
+  EXPECT_TRUE(second.Ready(F::kOpenMetrics100, true));
+  EXPECT_TRUE(second.Ready(F::kText004, false));
+  EXPECT_FALSE(second.Ready(F::kText004, true));
+  EXPECT_FALSE(second.Ready(F::kOpenMetrics100, false));
+  EXPECT_EQ(second.Body(F::kText004), RenderExposition(*snap, F::kText004));
+  // An interval without scrapes: the gzip bodies last asked for, no idle text.
+  Exposition third(snap, {});
+  third.Prepare(BodiesToPrepare(BodySet(), &last));
+  EXPECT_TRUE(third.Ready(F::kOpenMetrics100, true));
+  EXPECT_FALSE(third.Ready(F::kText004, false));
+  EXPECT_EQ(last, both);
+  // A scraper of text 0.0.4 gzip only (the scale driver, older Prometheus).
+  Exposition fourth(snap, {});
+  fourth.Prepare(BodiesToPrepare(BodySet::Of(F::kText004, true), &last));
+  EXPECT_TRUE(fourth.Ready(F::kText004, true));
+  EXPECT_FALSE(fourth.Ready(F::kOpenMetrics100, true));
+  EXPECT_EQ(Gunzip(fourth.GzipBody(F::kText004)), RenderExposition(*snap, F::kText004));
 }
 
 }  // namespace

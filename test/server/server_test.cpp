@@ -66,6 +66,7 @@ TEST(Server, ServesMetricsHealthReadyAndLanding) {
   EXPECT_EQ(HttpGet(base + "/metrics").status, 503);
 
   server->Publish(MakeExposition());
+  EXPECT_TRUE(server->TakeScrapedBodies().empty());
   EXPECT_EQ(HttpGet(base + "/readyz").status, 200);
   auto text = HttpGet(base + "/metrics");
   EXPECT_EQ(text.status, 200);
@@ -79,6 +80,17 @@ TEST(Server, ServesMetricsHealthReadyAndLanding) {
   auto gz = HttpGet(base + "/metrics", {"Accept-Encoding: gzip"});
   EXPECT_NE(gz.headers.find("Content-Encoding: gzip"), std::string::npos);
   EXPECT_EQ(gz.body, server->Current()->GzipBody(ExpositionFormat::kText004));
+  // What was served, for the poll loop to prepare next time.
+  EXPECT_EQ(server->TakeScrapedBodies(), BodySet::Of(ExpositionFormat::kText004, false) |
+                                             BodySet::Of(ExpositionFormat::kOpenMetrics100, false) |
+                                             BodySet::Of(ExpositionFormat::kText004, true));
+  EXPECT_TRUE(server->TakeScrapedBodies().empty());
+  // Prometheus' own Accept header (2.42) with gzip: the OpenMetrics gzip body.
+  HttpGet(base + "/metrics",
+          {"Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+           "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+           "Accept-Encoding: gzip"});
+  EXPECT_EQ(server->TakeScrapedBodies(), BodySet::PrometheusDefault());
 
   auto landing = HttpGet(base + "/");
   EXPECT_EQ(landing.status, 200);

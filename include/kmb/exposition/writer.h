@@ -54,6 +54,40 @@ std::string Gzip(std::string_view data);
 // The same with zlib at `level`: the baseline the benchmark compares with.
 std::string GzipZlib(std::string_view data, int level);
 
+// Which bodies scrapers asked for: one bit per format and encoding. Prometheus (2.5 and later)
+// asks for OpenMetrics with gzip; `curl` for uncompressed text 0.0.4.
+class BodySet {
+ public:
+  constexpr BodySet() = default;  // empty
+  static constexpr BodySet Of(ExpositionFormat format, bool gzip) {
+    return BodySet(1u << (static_cast<unsigned>(format) * 2 + (gzip ? 1 : 0)));
+  }
+  static constexpr BodySet FromBits(unsigned bits) { return BodySet(bits & 15u); }
+  // What the poll loop prepares before any scrape came: what Prometheus asks for.
+  static constexpr BodySet PrometheusDefault() {
+    return Of(ExpositionFormat::kOpenMetrics100, true);
+  }
+  constexpr unsigned bits() const { return bits_; }
+  constexpr bool empty() const { return bits_ == 0; }
+  constexpr bool Has(ExpositionFormat format, bool gzip) const {
+    return (bits_ & Of(format, gzip).bits_) != 0;
+  }
+  constexpr BodySet operator|(BodySet o) const { return BodySet(bits_ | o.bits_); }
+  constexpr bool operator==(const BodySet&) const = default;
+  // The same formats, gzip only: what stays worth preparing once uncompressed scrapers stop.
+  constexpr BodySet GzipOnly() const { return BodySet(bits_ & 0b1010u); }
+
+ private:
+  constexpr explicit BodySet(unsigned bits) : bits_(bits) {}
+  unsigned bits_ = 0;
+};
+
+// The bodies the poll loop prepares for the next snapshot, given those scraped since the last
+// poll: exactly those; with none scraped (a scrape interval longer than the poll's, or no
+// scraper yet) the gzip bodies last scraped, or Prometheus' default before any scrape.
+// `last_scraped` carries the last non-empty set from poll to poll.
+BodySet BodiesToPrepare(BodySet scraped, BodySet* last_scraped);
+
 // The bodies of one snapshot, each rendered (and gzipped) at most once, on first request:
 // any number of concurrent scrapers cost one render. The gzip body is rendered straight into
 // the compressor, a window of text at a time, so the text body exists only when an
@@ -69,10 +103,14 @@ class Exposition {
   const Snapshot& snapshot() const { return *snapshot_; }
   const std::string& Body(ExpositionFormat format);
   const std::string& GzipBody(ExpositionFormat format);
-  // Renders the gzip body now, and the text body too when `keep_text` (an uncompressed scraper
-  // came during the last interval). The poll loop calls it before publishing, so that a
-  // scrape only sends bytes and the work happens once per poll on one thread.
-  void Prepare(bool keep_text = false);
+  // Renders the bodies in `bodies` now (the ones scrapers asked for during the last interval),
+  // each format once: a format wanted both ways gets its text and gzip from one render. The
+  // poll loop calls it before publishing, so that a scrape only sends bytes and the work
+  // happens once per poll on one thread. Idle text bodies are not kept when no text is wanted.
+  void Prepare(BodySet bodies);
+  // True when the body is rendered (by Prepare or an earlier scrape): a scrape of it only
+  // sends bytes.
+  bool Ready(ExpositionFormat format, bool gzip) const;
   // Series dropped by the filter in this snapshot (valid after the first render).
   const DropCounts& dropped() const { return dropped_; }
 
@@ -80,10 +118,11 @@ class Exposition {
   struct Slot {
     std::once_flag plain_once, gzip_once;
     std::atomic<bool> plain_done{false};  // `plain` is complete: gzip it instead of rendering
+    std::atomic<bool> gzip_done{false};
     std::string plain, gzip;
   };
   // The text body, rendered once; with `with_gzip` the gzip body comes from the same render
-  // when it does not exist yet (Prepare(true)).
+  // when it does not exist yet (Prepare with both encodings).
   const std::string& TextBody(ExpositionFormat format, bool with_gzip);
   // Renders `format` once into the text body and/or the gzip body (either may be null).
   void Render(ExpositionFormat format, std::string* plain, std::string* gzip);

@@ -29,10 +29,10 @@ class MetricsServer {
   // Makes `exposition` the one /metrics serves; /readyz turns 200 from the first call.
   void Publish(std::shared_ptr<Exposition> exposition);
   std::shared_ptr<Exposition> Current() const;
-  // True when an uncompressed text scrape was served since the last call. The poll loop then
-  // has the next snapshot's text body rendered beside its gzip (Exposition::Prepare(true));
-  // with gzip-only scrapers (Prometheus) the text is never held whole.
-  bool TakeUncompressedScrapes();
+  // The bodies (format x encoding) served since the last call. The poll loop has exactly these
+  // rendered for the next snapshot before publishing it (Exposition::Prepare): with
+  // Prometheus scraping, that is the OpenMetrics gzip body alone, and no text is held whole.
+  BodySet TakeScrapedBodies();
 
   // Replaces the web config (SIGHUP): users, headers and TLS certificates and policy apply
   // to requests and connections from now on. Turning TLS on or off needs a restart: that is an
