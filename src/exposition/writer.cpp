@@ -412,7 +412,7 @@ struct Renderer {
         if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
         const size_t at = next[fam.family_of[s.metric]]++;
         scratch.refs[at] = {i, s.metric, s.kind, s.u};
-        if (times) scratch.times[at] = s.time_ms;
+        if (times) scratch.times[at] = s.time_ms();
       }
     }
   }
@@ -422,7 +422,6 @@ struct Renderer {
     Sample s;
     s.metric = ref.metric;
     s.kind = ref.kind;
-    s.time_ms = time_ms;
     s.u = ref.bits;
     const MetricDef& def = kMetrics[s.metric];
     const uint32_t begin = ref.entity == 0 ? 0 : scratch.label_end[ref.entity - 1];
@@ -444,7 +443,7 @@ struct Renderer {
     }
     *p++ = ' ';
     p = PutScaledValue(p, s, def.exp10);
-    if (options.source_timestamps && s.time_ms > 0) p = PutTimestamp(p, s.time_ms, format);
+    if (options.source_timestamps && time_ms > 0) p = PutTimestamp(p, time_ms, format);
     *p++ = '\n';
     w.Commit(p);
   }

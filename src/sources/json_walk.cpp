@@ -27,8 +27,9 @@ namespace {
 
 // Our own recursion never goes deeper than this; simdjson skips deeper subtrees iteratively.
 constexpr int kMaxDepth = 64;
-// time_ms of a sample whose block time is not known yet.
+// A block time not parsed (yet), and the time_s of a sample whose block time is not known yet.
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
+constexpr uint32_t kTimeUnknown = std::numeric_limits<uint32_t>::max();
 // After a body larger than this the per-thread parser and buffer are released: the parser
 // keeps several bytes of index per input byte, too much to hold for one rare huge list.
 constexpr size_t kRetainBytes = size_t{16} << 20;
@@ -432,12 +433,12 @@ void Walker::Stamp(int32_t entity, size_t first_sample, size_t first_entity, int
   if (entity >= 0) {
     auto& samples = (*out_)[entity].samples;
     for (size_t i = first_sample; i < samples.size(); ++i) {
-      if (samples[i].time_ms == kNoTime) samples[i].time_ms = time;
+      if (samples[i].time_s == kTimeUnknown) samples[i].time_s = Sample::Seconds(time);
     }
   }
   for (size_t e = first_entity; e < used_; ++e) {
     for (Sample& sample : (*out_)[e].samples) {
-      if (sample.time_ms == kNoTime) sample.time_ms = time;
+      if (sample.time_s == kTimeUnknown) sample.time_s = Sample::Seconds(time);
     }
   }
 }
@@ -522,7 +523,7 @@ void Walker::Leaf(dom::element value, const Node& n, int32_t entity) {
       if (n.metric < 0 || entity < 0 || n.string_value == StringValue::kTimestamp) return;
       Sample& sample = (*out_)[entity].samples.emplace_back();
       sample.metric = static_cast<catalog::MetricId>(n.metric);
-      sample.time_ms = kNoTime;
+      sample.time_s = kTimeUnknown;
       if (value.type() == dom::element_type::INT64) {
         const int64_t v = value.get_int64().value_unsafe();
         sample.kind = v >= 0 ? ValueKind::kUint : ValueKind::kInt;
@@ -563,7 +564,7 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
     // fields' stores have landed, which stalls the CPU on every value.
     Sample& sample = (*out_)[entity].samples.emplace_back();
     sample.metric = static_cast<catalog::MetricId>(n.metric);
-    sample.time_ms = kNoTime;
+    sample.time_s = kTimeUnknown;
     switch (num.get_number_type()) {
       case od::number_type::signed_integer: {
         const int64_t v = num.get_int64();
@@ -605,7 +606,7 @@ void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
       if (const auto ms = ParseRfc3339Millis(text)) {
         Sample& sample = (*out_)[entity].samples.emplace_back();
         sample.metric = id;
-        sample.time_ms = kNoTime;
+        sample.time_s = kTimeUnknown;
         sample.kind = *ms >= 0 ? ValueKind::kUint : ValueKind::kInt;
         sample.i = *ms;
       }
@@ -618,7 +619,10 @@ void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
       v = q->ToDouble();
     }
     // A value that does not parse is left out; the rest of the payload still counts.
-    if (v.has_value()) (*out_)[entity].samples.push_back(Sample::Double(id, *v, kNoTime));
+    if (v.has_value()) {
+      Sample& sample = (*out_)[entity].samples.emplace_back(Sample::Double(id, *v));
+      sample.time_s = kTimeUnknown;
+    }
   }
 }
 
@@ -771,7 +775,7 @@ void Walker::Finish() {
       }
     }
     for (Sample& sample : e.samples) {
-      if (sample.time_ms == kNoTime) sample.time_ms = 0;
+      if (sample.time_s == kTimeUnknown) sample.time_s = 0;
     }
   }
   const size_t walked = used_;

@@ -44,7 +44,7 @@ TEST(MetricsApi, MinikubeNodeMetrics2022) {
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_memory_working_set_bytes")),
                    749785088.0);
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_window_seconds")), 30.0);
-  for (const Sample& s : out[0].samples) EXPECT_EQ(s.time_ms, 1643309313000);  // 18:48:33Z
+  for (const Sample& s : out[0].samples) EXPECT_EQ(s.time_ms(), 1643309313000);  // 18:48:33Z
 }
 
 TEST(MetricsApi, Ub18NodeMetrics2023) {
@@ -57,7 +57,7 @@ TEST(MetricsApi, Ub18NodeMetrics2023) {
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_memory_working_set_bytes")),
                    2748180.0 * 1024);
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_window_seconds")), 20.064);
-  EXPECT_EQ(out[0].samples[0].time_ms, 1677818274000);  // 2023-03-03T04:37:54Z
+  EXPECT_EQ(out[0].samples[0].time_ms(), 1677818274000);  // 2023-03-03T04:37:54Z
 }
 
 TEST(MetricsApi, KubeSchedulerPodMetrics2022) {
@@ -76,7 +76,7 @@ TEST(MetricsApi, KubeSchedulerPodMetrics2022) {
   EXPECT_DOUBLE_EQ(D(SampleOf(out[1], "k8s_metrics_api_container_memory_working_set_bytes")),
                    22244.0 * 1024);
   for (const EntityStats& e : out) {
-    for (const Sample& s : e.samples) EXPECT_EQ(s.time_ms, 1643311471000);  // 19:24:31Z
+    for (const Sample& s : e.samples) EXPECT_EQ(s.time_ms(), 1643311471000);  // 19:24:31Z
   }
 }
 
@@ -104,8 +104,8 @@ TEST(MetricsApi, ConstructedNodeMetricsList) {
   EXPECT_EQ(out[1].labels, std::vector<std::string>{"ub18"});
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_cpu_usage_cores")), 0.487558164);
   EXPECT_DOUBLE_EQ(D(SampleOf(out[1], "k8s_metrics_api_node_window_seconds")), 20.064);
-  EXPECT_EQ(out[0].samples[0].time_ms, 1643309313000);
-  EXPECT_EQ(out[1].samples[0].time_ms, 1677818274000);
+  EXPECT_EQ(out[0].samples[0].time_ms(), 1643309313000);
+  EXPECT_EQ(out[1].samples[0].time_ms(), 1677818274000);
 }
 
 TEST(MetricsApi, ConstructedPodMetricsList) {
@@ -158,14 +158,14 @@ TEST(MetricsApi, BadValuesAreSkippedNotFatal) {
   ASSERT_NE(b, nullptr);
   EXPECT_DOUBLE_EQ(D(SampleOf(*b, "k8s_metrics_api_container_cpu_usage_cores")), 0.25);
   EXPECT_EQ(SampleOf(*b, "k8s_metrics_api_container_memory_working_set_bytes")->u, 17u);
-  EXPECT_EQ(b->samples[0].time_ms, 1704067200000);
+  EXPECT_EQ(b->samples[0].time_ms(), 1704067200000);
   const EntityStats* c = FindEntity(out, Entity::kApiContainer, {"ns", "p1", "c"});
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->samples.size(), 1u);
   const EntityStats* p2 = FindEntity(out, Entity::kApiPod, {"ns", "p2"});
   ASSERT_NE(p2, nullptr);
   EXPECT_DOUBLE_EQ(D(SampleOf(*p2, "k8s_metrics_api_pod_window_seconds")), 60.0);
-  EXPECT_EQ(p2->samples[0].time_ms, 0);  // no timestamp
+  EXPECT_EQ(p2->samples[0].time_ms(), 0);  // no timestamp
 }
 
 TEST(MetricsApi, MalformedBodiesLeaveOutputUntouched) {

@@ -298,7 +298,7 @@ Labels LabelsOf(const EntityStats& e) {
 }
 
 void ExpectSampleMatches(const Sample& s, const Leaf& leaf, const std::string& what) {
-  EXPECT_EQ(s.time_ms, leaf.time_ms) << what << " time";
+  EXPECT_EQ(s.time_ms(), leaf.time_ms) << what << " time";
   if (leaf.ms.has_value()) {
     ASSERT_EQ(s.kind, *leaf.ms >= 0 ? ValueKind::kUint : ValueKind::kInt) << what;
     EXPECT_EQ(s.kind == ValueKind::kUint ? static_cast<int64_t>(s.u) : s.i, *leaf.ms) << what;
@@ -530,7 +530,7 @@ TEST_P(SummaryGoldenWalk, ConstructedPvcAndAccelerators) {
   EXPECT_EQ(pvc_value("usedBytes"), 4096000u);
   EXPECT_EQ(pvc_value("capacityBytes"), 10737418240u);
   EXPECT_EQ(pvc_value("inodesUsed"), 360u);
-  for (const Sample& sample : pvc->samples) EXPECT_EQ(sample.time_ms, 1782468841000);
+  for (const Sample& sample : pvc->samples) EXPECT_EQ(sample.time_ms(), 1782468841000);
   EXPECT_NE(testing::FindEntity(s.entities, Entity::kPvc,
                                 {"kube-system", "shared-data", "datagen-1-35"}),
             nullptr);

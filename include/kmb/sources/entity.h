@@ -14,29 +14,40 @@ namespace kmb {
 enum class ValueKind : uint8_t { kUint, kInt, kDouble };
 
 // One value of one catalog metric. Integers are kept as integers so counters past 2^53 stay
-// exact; the catalog's exp10 is applied only when the value is written out.
+// exact; the catalog's exp10 is applied only when the value is written out. 16 bytes: there is
+// one per exported series in each snapshot alive.
 struct Sample {
   catalog::MetricId metric = 0;
   ValueKind kind = ValueKind::kUint;
-  int64_t time_ms = 0;  // time of the payload block holding the value; 0 when not given
+  // Time of the payload block holding the value, in seconds since the epoch (the kubelet and
+  // the Metrics API write RFC 3339 times to the second); 0 when not given.
+  uint32_t time_s = 0;
   union {
     uint64_t u;
     int64_t i;
     double d;
   };
   Sample() : u(0) {}
+  // `t` in milliseconds since the epoch, kept to the second.
   static Sample Uint(catalog::MetricId m, uint64_t v, int64_t t = 0) {
-    Sample s; s.metric = m; s.kind = ValueKind::kUint; s.u = v; s.time_ms = t; return s;
+    Sample s; s.metric = m; s.kind = ValueKind::kUint; s.u = v; s.time_s = Seconds(t); return s;
   }
   static Sample Int(catalog::MetricId m, int64_t v, int64_t t = 0) {
-    Sample s; s.metric = m; s.kind = ValueKind::kInt; s.i = v; s.time_ms = t; return s;
+    Sample s; s.metric = m; s.kind = ValueKind::kInt; s.i = v; s.time_s = Seconds(t); return s;
   }
   static Sample Double(catalog::MetricId m, double v, int64_t t = 0) {
-    Sample s; s.metric = m; s.kind = ValueKind::kDouble; s.d = v; s.time_ms = t; return s;
+    Sample s; s.metric = m; s.kind = ValueKind::kDouble; s.d = v; s.time_s = Seconds(t); return s;
+  }
+  int64_t time_ms() const { return int64_t{time_s} * 1000; }
+  // Milliseconds since the epoch as time_s: whole seconds; 0 (not given) for times before
+  // 1970 or past 2106.
+  static uint32_t Seconds(int64_t ms) {
+    return ms <= 0 || ms / 1000 >= int64_t{UINT32_MAX} ? 0 : static_cast<uint32_t>(ms / 1000);
   }
   // Value with the catalog scale applied (loses exactness past 2^53; for tests and display).
   double Scaled() const;
 };
+static_assert(sizeof(Sample) == 16);
 
 struct EntityStats {
   catalog::Entity entity = catalog::Entity::kNode;
