@@ -2,6 +2,7 @@
 //   decode  kmb::DecodeSummary vs nlohmann::json DOM and simdjson DOM, same bytes
 //   render  kmb::RenderExposition vs prometheus-cpp Registry + TextSerializer, same series
 //   serve   Exposition::Body first/cached, Gzip, HTTP through kmb::MetricsServer vs memcpy
+// and, without a baseline, enrich: kmb::EnrichSnapshot (the pod-spec join), time per pod.
 // After the Google Benchmark output a ratio table is printed (and written as Markdown with
 // --kmb_tables_out=FILE). Built and run by `cmake --build build --target bench`.
 
