@@ -1,6 +1,7 @@
 #include "kmb/exposition/enrich.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <map>
 #include <tuple>
@@ -17,6 +18,15 @@ using catalog::Entity;
 catalog::MetricId Id(std::string_view name) {
   const int id = catalog::FindByName(name);
   return static_cast<catalog::MetricId>(id < 0 ? 0 : id);
+}
+
+// Position of the uid label of an entity kind, or -1.
+int UidIndex(Entity e) {
+  const auto names = catalog::LabelNames(e);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "uid") return static_cast<int>(i);
+  }
+  return -1;
 }
 
 // Catalog ids of the rows this file writes and reads, resolved once.
@@ -47,6 +57,12 @@ struct Ids {
   int pod_mem = catalog::Find(Entity::kPod, "memory.usageBytes");
   int ctr_cpu = catalog::Find(Entity::kContainer, "cpu.usageNanoCores");
   int ctr_mem = catalog::Find(Entity::kContainer, "memory.usageBytes");
+  // Position of the uid label of each entity kind, or -1.
+  std::array<int, static_cast<size_t>(Entity::kCount)> uid_index = [] {
+    std::array<int, static_cast<size_t>(Entity::kCount)> index;
+    for (size_t e = 0; e < index.size(); ++e) index[e] = UidIndex(static_cast<Entity>(e));
+    return index;
+  }();
 };
 
 const Ids& MetricIds() {
@@ -82,15 +98,6 @@ bool PodScoped(Entity e) {
     default:
       return false;
   }
-}
-
-// Position of the uid label of a pod-scoped entity kind, or -1.
-int UidIndex(Entity e) {
-  const auto names = catalog::LabelNames(e);
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == "uid") return static_cast<int>(i);
-  }
-  return -1;
 }
 
 void Put(EntityStats& e, catalog::MetricId id, const std::optional<double>& v) {
@@ -164,30 +171,36 @@ void AppendExtraLabels(std::string& out,
 
 void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* snap) {
   const Ids& ids = MetricIds();
-  std::string key;
+  std::string key;  // "namespace/name", one buffer for every lookup
+  // The last pod found: a Summary lists each pod's entities together (pod, containers,
+  // interfaces, volumes), so most lookups are a compare of two names instead of a hash probe.
+  const Pod* last = nullptr;
   auto find_pod = [&](const EntityStats& e) -> const Pod* {
     if (e.labels.size() < 2) return nullptr;
-    key.assign(e.labels[0]).append("/").append(e.labels[1]);
-    auto it = pods.find(key);
-    if (it == pods.end()) return nullptr;
-    const int uid = UidIndex(e.entity);
+    if (last == nullptr || e.labels[1] != last->name || e.labels[0] != last->namespace_) {
+      key.assign(e.labels[0]).append("/").append(e.labels[1]);
+      auto it = pods.find(key);
+      if (it == pods.end()) return nullptr;
+      last = it->second.get();
+    }
+    const int uid = ids.uid_index[static_cast<size_t>(e.entity)];
     if (uid >= 0 && static_cast<size_t>(uid) < e.labels.size() && !e.labels[uid].empty() &&
-        !it->second->uid.empty() && e.labels[uid] != it->second->uid &&
-        e.labels[uid] != it->second->mirror_uid) {
+        !last->uid.empty() && e.labels[uid] != last->uid && e.labels[uid] != last->mirror_uid) {
       return nullptr;  // same name, another pod: the one the Summary saw is gone
     }
-    return it->second.get();
-  };
-  auto image_of = [](const Pod& pod, std::string_view container) -> const std::string* {
-    for (const PodContainer& c : pod.containers) {
-      if (c.name == container) return &c.image;
-    }
-    return nullptr;
+    return last;
   };
 
-  // Summary usage by pod and container, for the ratios.
-  std::unordered_map<std::string, Usage> pod_usage, container_usage;
-  std::unordered_set<std::string> nodes;
+  // Summary usage by pod and container, for the ratios. Keyed by the Pod the join found (one per
+  // namespace/name); a pod's containers are few, so they are searched in a small vector.
+  struct PodUsage {
+    Usage pod;
+    std::vector<std::pair<const PodContainer*, Usage>> containers;  // spec container, usage
+  };
+  std::unordered_map<const Pod*, PodUsage> usage_of;
+  usage_of.reserve(pods.size());
+  std::unordered_set<std::string_view> nodes;  // views of snap->nodes[].node (not resized here)
+  nodes.reserve(snap->nodes.size());
   for (NodeResult& n : snap->nodes) {
     nodes.insert(n.node);
     std::erase_if(n.summary.entities, [&](EntityStats& e) {
@@ -195,14 +208,31 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
       const Pod* pod = find_pod(e);
       if (pod == nullptr) return true;
       if (e.entity == Entity::kPod) {
-        pod_usage[key] = UsageOf(e, ids.pod_cpu, ids.pod_mem);
+        usage_of[pod].pod = UsageOf(e, ids.pod_cpu, ids.pod_mem);
       } else if ((e.entity == Entity::kContainer || e.entity == Entity::kAccelerator) &&
                  e.labels.size() > 2) {
-        if (const std::string* image = image_of(*pod, e.labels[2]); image && !image->empty()) {
-          e.extra_labels.emplace_back("image", *image);
+        // The spec container of that name (the first, as names are unique in a pod); a
+        // container the spec does not list gets neither an image nor ratios.
+        const PodContainer* spec = nullptr;
+        for (const PodContainer& c : pod->containers) {
+          if (c.name == e.labels[2]) {
+            spec = &c;
+            break;
+          }
         }
+        if (spec == nullptr) return false;
+        if (!spec->image.empty()) e.extra_labels.emplace_back("image", spec->image);
         if (e.entity == Entity::kContainer) {
-          container_usage[key + "/" + e.labels[2]] = UsageOf(e, ids.ctr_cpu, ids.ctr_mem);
+          auto& cs = usage_of[pod].containers;
+          cs.reserve(pod->containers.size());
+          auto it =
+              std::find_if(cs.begin(), cs.end(), [&](const auto& c) { return c.first == spec; });
+          const Usage u = UsageOf(e, ids.ctr_cpu, ids.ctr_mem);
+          if (it == cs.end()) {
+            cs.emplace_back(spec, u);
+          } else {
+            it->second = u;  // the last of duplicate entries wins
+          }
         }
       }
       return false;
@@ -213,9 +243,11 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
   });
 
   std::vector<const Pod*> mine;
+  size_t entities = 0;
   for (const auto& [k, pod] : pods) {
     if (pod->node.empty() ? options.include_unscheduled : nodes.count(pod->node) > 0) {
       mine.push_back(pod.get());
+      entities += pod->containers.size() + 4;
     }
   }
   std::sort(mine.begin(), mine.end(), [](const Pod* a, const Pod* b) {
@@ -223,59 +255,67 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
   });
 
   std::vector<EntityStats>& out = snap->pod_entities;
+  out.reserve(out.size() + entities);
+  // A pod-scoped entity's fixed labels and room for its samples.
+  auto entity = [](Entity kind, std::initializer_list<std::string_view> labels, size_t samples) {
+    EntityStats e;
+    e.entity = kind;
+    e.labels.reserve(labels.size());
+    for (std::string_view l : labels) e.labels.emplace_back(l);
+    e.samples.reserve(samples);
+    return e;
+  };
   for (const Pod* pod : mine) {
-    key.assign(pod->namespace_).append("/").append(pod->name);
-    const auto pu = pod_usage.find(key);
-    const Usage usage = pu == pod_usage.end() ? Usage{} : pu->second;
+    const auto pu = usage_of.find(pod);
+    const PodUsage* usage = pu == usage_of.end() ? nullptr : &pu->second;
 
-    EntityStats p;
-    p.entity = Entity::kPod;
-    p.labels = {pod->namespace_, pod->name, pod->node, pod->uid};
+    const Usage pod_usage = usage ? usage->pod : Usage{};
+    EntityStats p = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 8);
     Put(p, ids.p_cpu_req, pod->requests.cpu);
     Put(p, ids.p_cpu_lim, pod->limits.cpu);
     Put(p, ids.p_mem_req, pod->requests.memory);
     Put(p, ids.p_mem_lim, pod->limits.memory);
-    PutRatio(p, ids.p_cpu_lim_u, usage.cpu, pod->limits.cpu);
-    PutRatio(p, ids.p_mem_lim_u, usage.memory, pod->limits.memory);
-    if (pod->cpu_request_complete) PutRatio(p, ids.p_cpu_req_u, usage.cpu, pod->requests.cpu);
+    PutRatio(p, ids.p_cpu_lim_u, pod_usage.cpu, pod->limits.cpu);
+    PutRatio(p, ids.p_mem_lim_u, pod_usage.memory, pod->limits.memory);
+    if (pod->cpu_request_complete) PutRatio(p, ids.p_cpu_req_u, pod_usage.cpu, pod->requests.cpu);
     if (pod->memory_request_complete) {
-      PutRatio(p, ids.p_mem_req_u, usage.memory, pod->requests.memory);
+      PutRatio(p, ids.p_mem_req_u, pod_usage.memory, pod->requests.memory);
     }
     if (!p.samples.empty()) out.push_back(std::move(p));
 
     for (const PodContainer& c : pod->containers) {
-      EntityStats e;
-      e.entity = Entity::kContainer;
-      e.labels = {pod->namespace_, pod->name, c.name, pod->node, pod->uid};
+      EntityStats e =
+          entity(Entity::kContainer, {pod->namespace_, pod->name, c.name, pod->node, pod->uid}, 10);
       Put(e, ids.c_cpu_req, c.requests.cpu);
       Put(e, ids.c_cpu_lim, c.limits.cpu);
       Put(e, ids.c_mem_req, c.requests.memory);
       Put(e, ids.c_mem_lim, c.limits.memory);
       Put(e, ids.c_eph_req, c.requests.ephemeral_storage);
       Put(e, ids.c_eph_lim, c.limits.ephemeral_storage);
-      const auto cu = container_usage.find(key + "/" + c.name);
-      if (cu != container_usage.end()) {
-        PutRatio(e, ids.c_cpu_lim_u, cu->second.cpu, c.limits.cpu);
-        PutRatio(e, ids.c_cpu_req_u, cu->second.cpu, c.requests.cpu);
-        PutRatio(e, ids.c_mem_lim_u, cu->second.memory, c.limits.memory);
-        PutRatio(e, ids.c_mem_req_u, cu->second.memory, c.requests.memory);
+      if (usage) {
+        for (const auto& [spec, u] : usage->containers) {
+          if (spec->name != c.name) continue;
+          PutRatio(e, ids.c_cpu_lim_u, u.cpu, c.limits.cpu);
+          PutRatio(e, ids.c_cpu_req_u, u.cpu, c.requests.cpu);
+          PutRatio(e, ids.c_mem_lim_u, u.memory, c.limits.memory);
+          PutRatio(e, ids.c_mem_req_u, u.memory, c.requests.memory);
+          break;
+        }
       }
       if (!e.samples.empty()) out.push_back(std::move(e));
     }
 
-    EntityStats info;
-    info.entity = Entity::kPodInfo;
-    info.labels = {pod->namespace_, pod->name,       pod->node,      pod->uid,
-                   pod->owner_kind, pod->owner_name, pod->qos_class, pod->phase};
+    EntityStats info = entity(Entity::kPodInfo,
+                              {pod->namespace_, pod->name, pod->node, pod->uid, pod->owner_kind,
+                               pod->owner_name, pod->qos_class, pod->phase},
+                              1);
     info.samples.push_back(Sample::Uint(ids.info, 1));
     out.push_back(std::move(info));
 
     for (const auto& [id, prefix, map] :
          {std::tuple{ids.labels, "label", &pod->labels},
           std::tuple{ids.annotations, "annotation", &pod->annotations}}) {
-      EntityStats l;
-      l.entity = Entity::kPod;
-      l.labels = {pod->namespace_, pod->name, pod->node, pod->uid};
+      EntityStats l = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 1);
       l.extra_labels = PrometheusLabels(prefix, *map);
       l.samples.push_back(Sample::Uint(id, 1));
       out.push_back(std::move(l));

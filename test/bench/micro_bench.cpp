@@ -2,6 +2,7 @@
 //   decode  kmb::DecodeSummary vs nlohmann::json DOM and simdjson DOM, same bytes
 //   render  kmb::RenderExposition vs prometheus-cpp Registry + TextSerializer, same series
 //   serve   Exposition::Body first/cached, Gzip, HTTP through kmb::MetricsServer vs memcpy
+// and, without a baseline, enrich: kmb::EnrichSnapshot (the pod-spec join), time per pod.
 // After the Google Benchmark output a ratio table is printed (and written as Markdown with
 // --kmb_tables_out=FILE). Built and run by `cmake --build build --target bench`.
 
@@ -40,10 +41,12 @@
 
 #include "bench_baselines.h"
 #include "bench_util.h"
+#include "kmb/exposition/enrich.h"
 #include "kmb/exposition/writer.h"
 #include "kmb/model/snapshot.h"
 #include "kmb/server/server.h"
 #include "kmb/sim/cluster.h"
+#include "kmb/sources/pods.h"
 #include "kmb/sources/summary.h"
 
 #define KMB_STR2(x) #x
@@ -98,9 +101,10 @@ std::string Shorten(std::string name) {
   return name;
 }
 
-// Starts an in-process simulated cluster and GETs the Summary of each node.
-std::vector<std::pair<std::string, std::string>> FetchSummaries(int nodes, int pods,
-                                                                int containers) {
+// Starts an in-process simulated cluster and GETs the Summary of each node (and, when
+// `pod_list` is given, the cluster's PodList from the API server).
+std::vector<std::pair<std::string, std::string>> FetchSummaries(int nodes, int pods, int containers,
+                                                                std::string* pod_list = nullptr) {
   sim::SimOptions so;
   so.nodes = nodes;
   so.pods_per_node = pods;
@@ -124,6 +128,13 @@ std::vector<std::pair<std::string, std::string>> FetchSummaries(int nodes, int p
       std::exit(1);
     }
     out.emplace_back(node, std::move(body));
+  }
+  if (pod_list != nullptr) {
+    long code = http.Get(cluster->url() + "/api/v1/pods", pod_list);
+    if (code != 200) {
+      std::fprintf(stderr, "micro_bench: GET pods: HTTP %ld %s\n", code, http.error().c_str());
+      std::exit(1);
+    }
   }
   return out;
 }
@@ -426,6 +437,61 @@ void BM_PromCollectSerialize(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * prom.series));
   state.counters["series"] = static_cast<double>(prom.series);
+}
+
+// ---------------------------------------------------------------- enrich
+
+// EnrichSnapshot, the pod-spec join run once per poll, on the simulator's Summaries and PodList
+// through the real decoders (N nodes x 30 pods x 2 containers). Each iteration enriches a fresh
+// copy of the un-enriched snapshot, made outside the timed region.
+struct EnrichWorld {
+  PodMap pods;
+  SnapshotPtr snap;  // not enriched
+  size_t joined_pods = 0;
+};
+
+const EnrichWorld& EnrichInput(int nodes, bool all_labels) {
+  static std::map<std::pair<int, bool>, std::unique_ptr<EnrichWorld>> worlds;
+  auto& w = worlds[{nodes, all_labels}];
+  if (w) return *w;
+  w = std::make_unique<EnrichWorld>();
+  std::string pod_list;
+  auto bodies = FetchSummaries(nodes, 30, 2, &pod_list);
+  w->snap = BuildSnapshot(bodies, bodies.size());
+  PodDecodeOptions po;
+  if (all_labels) po = {{"*"}, {"*"}};  // --pod-labels='*' --pod-annotations='*'
+  ObjectListPage<Pod> page;
+  if (Status st = DecodePodList(pod_list, po, &page); !st.ok() || !page.errors.empty()) {
+    std::fprintf(stderr, "micro_bench: pod list does not decode: %s\n", st.message().c_str());
+    std::exit(1);
+  }
+  for (Pod& p : page.items) {
+    std::string key = p.namespace_ + "/" + p.name;
+    w->pods.emplace(std::move(key), std::make_shared<const Pod>(std::move(p)));
+  }
+  Snapshot probe = *w->snap;
+  EnrichSnapshot(w->pods, {}, &probe);
+  for (const EntityStats& e : probe.pod_entities)
+    w->joined_pods += e.entity == catalog::Entity::kPodInfo;
+  return *w;
+}
+
+void BM_Enrich(benchmark::State& state) {
+  const EnrichWorld& w = EnrichInput(static_cast<int>(state.range(0)), state.range(1) != 0);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto snap = std::make_unique<Snapshot>(*w.snap);
+    state.ResumeTiming();
+    EnrichSnapshot(w.pods, {}, snap.get());
+    benchmark::DoNotOptimize(snap->pod_entities.data());
+    state.PauseTiming();
+    snap.reset();  // the free of the copy is not the join's
+    state.ResumeTiming();
+  }
+  state.counters["pods"] = static_cast<double>(w.joined_pods);
+  state.counters["per_pod"] = benchmark::Counter(
+      static_cast<double>(w.joined_pods),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 // ---------------------------------------------------------------- serve
@@ -901,6 +967,12 @@ int main(int argc, char** argv) {
       ->Iterations(3)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(("render/promcpp_collect_serialize" + rn).c_str(),
                                BM_PromCollectSerialize)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("enrich/pod_spec_join", BM_Enrich)
+      ->ArgNames({"nodes", "all_labels"})
+      ->Args({100, 0})
+      ->Args({100, 1})
+      ->Args({1000, 0})
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("machine/page_fault_64MiB", BM_PageFault)
       ->Unit(benchmark::kMillisecond);

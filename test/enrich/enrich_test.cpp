@@ -205,6 +205,69 @@ TEST(Enrich, PodLabelsSanitizedAsKubeStateMetricsDoes) {
             std::string::npos);
 }
 
+// The join keys usage by namespace, pod and container: a pod of the same name in another
+// namespace, with a container of the same name, gets its own utilization, and a spec container
+// the Summary does not list gets its requests and limits but no utilization.
+TEST(Enrich, UsageIsJoinedPerNamespacePodAndContainer) {
+  const std::string dep = "e2e-deployment-79967c5968-8bnn8";
+  PodMap pods = PodsOf(kPods135);
+  Pod twin = *pods.at("scraper/" + dep);
+  twin.namespace_ = "other";
+  twin.uid = "00000000-0000-0000-0000-0000000000a1";
+  PodContainer sidecar = twin.containers.at(0);
+  sidecar.name = "sidecar";
+  sidecar.limits.cpu = 0.5;
+  twin.containers.push_back(sidecar);
+  pods["other/" + dep] = std::make_shared<const Pod>(twin);
+
+  // The twin's Summary entities: the original's with twice the usage, listed right after them
+  // (same pod and container names, one after the other).
+  Snapshot snap = SnapshotOf(kSummary135, "datagen-1-35");
+  std::vector<EntityStats>& entities = snap.nodes[0].summary.entities;
+  std::vector<EntityStats> copies;
+  size_t after = 0;
+  for (size_t i = 0; i < entities.size(); ++i) {
+    const EntityStats& e = entities[i];
+    if (e.entity != catalog::Entity::kPod && e.entity != catalog::Entity::kContainer) continue;
+    if (e.labels[0] != "scraper" || e.labels[1] != dep) continue;
+    after = i + 1;
+    EntityStats c = e;
+    c.labels[0] = twin.namespace_;
+    c.labels.back() = twin.uid;  // uid is the last label of pods and containers
+    for (Sample& s : c.samples) {
+      if (s.kind == ValueKind::kUint) s.u *= 2;
+      if (s.kind == ValueKind::kDouble) s.d *= 2;
+    }
+    copies.push_back(std::move(c));
+  }
+  ASSERT_EQ(copies.size(), 2u);  // the pod and its one container
+  entities.insert(entities.begin() + static_cast<std::ptrdiff_t>(after), copies.begin(),
+                  copies.end());
+
+  EnrichSnapshot(pods, {}, &snap);
+  const auto& pe = snap.pod_entities;
+  const std::string_view ctr = "compute-pi-digits";
+  // Usage cpu 79992828 n (pod 79931897 n) against limits 80m (pod 100m), twice that in "other".
+  EXPECT_NEAR(*Value(pe, "k8s_container_cpu_limit_utilization", {"scraper", dep, ctr}), 0.99991035,
+              1e-12);
+  EXPECT_NEAR(*Value(pe, "k8s_container_cpu_limit_utilization", {"other", dep, ctr}), 1.9998207,
+              1e-12);
+  EXPECT_NEAR(*Value(pe, "k8s_pod_cpu_limit_utilization", {"scraper", dep}), 0.79931897, 1e-12);
+  EXPECT_NEAR(*Value(pe, "k8s_pod_cpu_limit_utilization", {"other", dep}), 1.59863794, 1e-12);
+  EXPECT_DOUBLE_EQ(*Value(pe, "k8s_container_cpu_limit_cores", {"other", dep, "sidecar"}), 0.5);
+  EXPECT_FALSE(Value(pe, "k8s_container_cpu_limit_utilization", {"other", dep, "sidecar"}));
+  EXPECT_FALSE(Value(pe, "k8s_container_memory_request_utilization", {"other", dep, "sidecar"}));
+  // Both copies of the container kept their image; the twin's entities were not dropped.
+  int images = 0;
+  for (const EntityStats& e : snap.nodes[0].summary.entities) {
+    if (e.entity == catalog::Entity::kContainer && e.labels[1] == dep && e.labels[2] == ctr) {
+      ASSERT_EQ(e.extra_labels.size(), 1u) << e.labels[0];
+      ++images;
+    }
+  }
+  EXPECT_EQ(images, 2);
+}
+
 // ---- The watch cache against the simulated API server ----
 
 using testing::SimOf;
