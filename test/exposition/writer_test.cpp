@@ -238,6 +238,30 @@ TEST(Exposition, TwoRendersCountDropsOnce) {
   EXPECT_EQ(dropped(second.Body(ExpositionFormat::kText004)), std::to_string(2 * per_snapshot));
 }
 
+// A line longer than the render window (a pod annotation of 600 KB, escaped) is written whole,
+// between the lines around it, in the text and in the streamed gzip alike.
+TEST(Exposition, ALineLongerThanTheWindowIsWrittenWhole) {
+  Snapshot snap = TwoNodeSnapshot();
+  std::string huge(600 << 10, 'a');
+  huge[1000] = '"';  // escaped: the line grows while it is written
+  EntityStats& c = snap.nodes[0].summary.entities[1];
+  c.extra_labels.emplace_back("annotation_huge", huge);
+  auto ptr = std::make_shared<Snapshot>(snap);
+  const std::string text = RenderExposition(*ptr, ExpositionFormat::kText004);
+  std::string escaped = huge;
+  escaped.replace(1000, 1, "\\\"");
+  const std::string line =
+      "container_memory_working_set_bytes{namespace=\"ns\",pod=\"pod\\\"x\","
+      "container=\"c1\",node=\"n1\",annotation_huge=\"" +
+      escaped + "\"} 77\n";
+  const size_t at = text.find(line);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(text[at - 1], '\n');
+  EXPECT_NE(text.find("node=\"n2\"} 77\n", at + line.size()), std::string::npos);
+  Exposition exp(ptr, {});
+  EXPECT_EQ(Gunzip(exp.GzipBody(ExpositionFormat::kText004)), text);
+}
+
 // The poll loop prepares what scrapers asked for: Prometheus' OpenMetrics gzip body alone, not
 // a text 0.0.4 body nobody reads (two renders per poll), and the text only while it is asked.
 TEST(Exposition, PreparesTheBodiesScrapersAskedFor) {
