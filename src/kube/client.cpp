@@ -387,22 +387,33 @@ struct KubeClient::Impl {
     if (!detail.empty()) msg += ": " + detail;
     // Redirects are not followed: like a 4xx, the request as made cannot be served.
     const char* why = code >= 500 ? reason::kHttp5xx : reason::kHttp4xx;
-    return Status::Error(why, Redact(std::move(msg), token));
+    return Status::Error(why, Redact(msg, token));
   }
 
-  // Removes anything secret a misbehaving server might echo back.
-  std::string Redact(std::string s, const std::string& current_token) const {
-    for (const std::string* secret :
-         {&current_token, &config.credentials.token, &config.password}) {
-      if (secret->empty()) continue;
-      constexpr std::string_view kRedacted = "<redacted>";
-      // Resume after each replacement: the replacement may itself contain the secret.
-      for (size_t pos = s.find(*secret); pos != std::string::npos;
-           pos = s.find(*secret, pos + kRedacted.size())) {
-        s.replace(pos, secret->size(), kRedacted);
+  // Removes anything secret a misbehaving server might echo back. One pass over the text for
+  // all the secrets at once (the longest where two start at the same place), never over a
+  // replacement: the token is usually registered twice (current and configured), and a short
+  // secret is a substring of "<redacted>" itself.
+  std::string Redact(const std::string& s, const std::string& current_token) const {
+    constexpr std::string_view kRedacted = "<redacted>";
+    const std::string* secrets[] = {&current_token, &config.credentials.token, &config.password};
+    std::string out;
+    size_t from = 0;
+    while (true) {
+      size_t at = std::string::npos, len = 0;
+      for (const std::string* secret : secrets) {
+        if (secret->empty()) continue;
+        const size_t p = s.find(*secret, from);
+        if (p < at || (p == at && p != std::string::npos && secret->size() > len)) {
+          at = p;
+          len = secret->size();
+        }
       }
+      if (at == std::string::npos) break;
+      out.append(s, from, at - from).append(kRedacted);
+      from = at + len;
     }
-    return s;
+    return out.append(s, from);
   }
 };
 
@@ -517,9 +528,9 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
   // A per-request deadline (--kubelet-timeout, a retry's remaining budget); at least 1 ms,
   // since 0 would mean none.
   const long default_timeout_ms = static_cast<long>(im.options.timeout_seconds * 1000);
-  const long timeout_ms =
-      timeout_seconds > 0 ? std::max(1L, static_cast<long>(timeout_seconds * 1000))
-                          : default_timeout_ms;
+  const long timeout_ms = timeout_seconds > 0
+                              ? std::max(1L, static_cast<long>(timeout_seconds * 1000))
+                              : default_timeout_ms;
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   const CURLcode rc = curl_easy_perform(e);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, default_timeout_ms);

@@ -380,6 +380,26 @@ TEST(KubeClientTest, TokenNeverInMessages) {
   EXPECT_THAT(results[0].message(), HasSubstr("bad credentials: Bearer <redacted>"));
 }
 
+// A short token (registered twice: current and configured) is replaced once per occurrence,
+// and never inside a replacement: a one-letter secret used to turn "<redacted>" into
+// "<redac<redacted>ed>" and every later letter of the message with it.
+TEST(KubeClientTest, ShortSecretsAreRedactedOnceEach) {
+  auto server = StartHttp([](const SeenRequest& r) {
+    return Json(500, "echo: " + r.Header("authorization") + " and abc");
+  });
+  ClusterConfig c = Plain(*server);
+  c.credentials.token = "ab";
+  c.password = "abc";  // starts where the token does: the longer one is replaced
+  KubeClient client(c, Fast());
+  HttpResponse resp;
+  const Status st = client.Get("/raw", &resp);
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("echo: Bearer <redacted> and <redacted>"));
+  EXPECT_THAT(st.message(), Not(HasSubstr("<redac<")));
+  EXPECT_THAT(st.message(), Not(HasSubstr("<redacted>c")));
+  EXPECT_THAT(st.message(), Not(HasSubstr("ab")));
+}
+
 // ---- TLS ---------------------------------------------------------------------------------
 
 // An HTTPS server answering {} to every request.
