@@ -306,7 +306,7 @@ constexpr size_t kPrefetchLines = 8;
 // The window the text is written into, ~256 KiB at a time, while its cache lines are hot. A
 // line's size is bounded before it is written, so each line checks the room once and is
 // then written through a pointer, instead of each of its pieces going through a
-// std::string append (that was ~a quarter of the render in a profile).
+// std::string append (render + gzip ~7% faster in micro_bench, docs/performance.md).
 class TextWindow {
  public:
   TextWindow(std::string& buf, const TextSink& sink) : buf_(buf), sink_(sink) {
