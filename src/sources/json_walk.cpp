@@ -27,20 +27,22 @@ namespace {
 
 // Our own recursion never goes deeper than this; simdjson skips deeper subtrees iteratively.
 constexpr int kMaxDepth = 64;
-// A block time not parsed (yet), and the time_s of a sample whose block time is not known yet.
+// A block time (milliseconds) not parsed (yet).
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
+// The time_s of a sample whose block time is not known yet (set when its block ends).
 constexpr uint32_t kTimeUnknown = std::numeric_limits<uint32_t>::max();
-// After a body larger than this the per-thread parser and buffer are released: the parser
+// After a body larger than this the decoder state's parsers and buffer are released: a parser
 // keeps several bytes of index per input byte, too much to hold for one rare huge list.
 constexpr size_t kRetainBytes = size_t{16} << 20;
-// Entities dropped from an output (merged duplicates, the tail of a shorter decode) wait here
-// for the next decode on this thread, so that their vectors' capacity is reused.
+// Entities dropped from an output (merged duplicates, the tail of a shorter decode) wait in the
+// decoder state for its next decode, so that their vectors' capacity is reused.
 constexpr size_t kMaxSpare = 4096;
 
 size_t KindIndex(Entity e) { return static_cast<size_t>(e); }
 
-// Reusable decoder state: decoding allocates nothing once these have grown.
-struct ThreadState {
+// Reusable decoder state, leased per decode from StatePool: decoding allocates nothing once
+// these have grown.
+struct DecoderState {
   dom::parser dom_parser;
   od::parser parser;
   std::unique_ptr<char[]> buffer;  // padded copy of bodies that come without padding
@@ -64,7 +66,7 @@ class StatePool {
   // the limit; else the largest idle one (its parser grows). So one rare large body (the
   // Metrics API's pod list, 1.5 MB at 3,000 pods) grows one parser, which the next large body
   // finds again, instead of every pooled parser in turn growing to ~14x its size.
-  std::unique_ptr<ThreadState> Acquire(size_t len) {
+  std::unique_ptr<DecoderState> Acquire(size_t len) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !idle_.empty() || created_ < limit_; });
     auto best = idle_.end(), largest = idle_.end();
@@ -75,14 +77,14 @@ class StatePool {
     }
     if (best == idle_.end() && created_ < limit_) {
       ++created_;
-      return std::make_unique<ThreadState>();
+      return std::make_unique<DecoderState>();
     }
     auto pick = best != idle_.end() ? best : largest;
-    std::unique_ptr<ThreadState> s = std::move(*pick);
+    std::unique_ptr<DecoderState> s = std::move(*pick);
     idle_.erase(pick);
     return s;
   }
-  void Release(std::unique_ptr<ThreadState> s) {
+  void Release(std::unique_ptr<DecoderState> s) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       idle_.push_back(std::move(s));
@@ -94,7 +96,7 @@ class StatePool {
   StatePool() : limit_(std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 4)) {}
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<ThreadState>> idle_;
+  std::vector<std::unique_ptr<DecoderState>> idle_;
   size_t created_ = 0;
   const size_t limit_;
 };
@@ -106,10 +108,10 @@ class StateLease {
   ~StateLease() { StatePool::Get().Release(std::move(state_)); }
   StateLease(const StateLease&) = delete;
   StateLease& operator=(const StateLease&) = delete;
-  ThreadState& operator*() { return *state_; }
+  DecoderState& operator*() { return *state_; }
 
  private:
-  std::unique_ptr<ThreadState> state_;
+  std::unique_ptr<DecoderState> state_;
 };
 
 thread_local bool t_on_demand_only = false;
@@ -291,7 +293,8 @@ int64_t Walker::ParseTime(std::string_view text) {
   return last_time_ms_;
 }
 
-static_assert(std::endian::native == std::endian::little, "Key() reads keys as little-endian words");
+static_assert(std::endian::native == std::endian::little,
+              "Key() reads keys as little-endian words");
 
 // Bytes of `w` equal to `c`: their high bits set, exact up to the lowest such byte.
 inline uint64_t BytesEqual(uint64_t w, uint64_t c) {
@@ -300,8 +303,7 @@ inline uint64_t BytesEqual(uint64_t w, uint64_t c) {
   return (x - kOnes) & ~x & (kOnes << 7);
 }
 
-simdjson::error_code Walker::Key(od::field& field, std::string_view* key,
-                                 Schema::KeyWords* words) {
+simdjson::error_code Walker::Key(od::field& field, std::string_view* key, Schema::KeyWords* words) {
   // The raw key is the fast path: stage 1 guarantees its closing quote lies inside the body,
   // and the buffer is padded, so reading it 8 bytes at a time stays in bounds.
   const char* start = field.key().raw();
@@ -452,8 +454,7 @@ simdjson::error_code Walker::WalkDocument(dom::element root) {
   return WalkObject(obj, s_.document_, entity, 0);
 }
 
-simdjson::error_code Walker::WalkObject(dom::object obj, uint16_t node, int32_t entity,
-                                        int depth) {
+simdjson::error_code Walker::WalkObject(dom::object obj, uint16_t node, int32_t entity, int depth) {
   if (depth > kMaxDepth) return simdjson::DEPTH_ERROR;
   const size_t first_sample = entity >= 0 ? (*out_)[entity].samples.size() : 0;
   const size_t first_entity = used_;
@@ -585,8 +586,8 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
   }
   if (type != od::json_type::string) return simdjson::SUCCESS;  // null, bool, array: skipped
   const bool wanted =
-      n.kind || (entity >= 0 && (n.label >= 0 ||
-                                 (n.metric >= 0 && n.string_value != StringValue::kNone)));
+      n.kind ||
+      (entity >= 0 && (n.label >= 0 || (n.metric >= 0 && n.string_value != StringValue::kNone)));
   if (!wanted) return simdjson::SUCCESS;  // simdjson skips the string
   std::string_view text;
   if (auto err = value.get_string().get(text)) return err;
@@ -741,8 +742,8 @@ void Walker::Derive(const DerivedKey& dk, size_t walked) {
       if (other.entity != dk.to) continue;
       seen = true;
       for (size_t i = 0; i < to_names.size() && seen; ++i) {
-        seen = map[i] < 0 ? other.labels[i].empty()
-                          : other.labels[i] == (*out_)[idx].labels[map[i]];
+        seen =
+            map[i] < 0 ? other.labels[i].empty() : other.labels[i] == (*out_)[idx].labels[map[i]];
       }
     }
     if (seen) continue;  // the first entity with these labels wins
@@ -788,7 +789,7 @@ void OnDemandOnlyForTest(bool on) { t_on_demand_only = on; }
 Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
                     size_t base) const {
   StateLease lease(body.size());
-  ThreadState& st = *lease;
+  DecoderState& st = *lease;
   if (out->size() < base) out->resize(base);
   const char* data = body.data();
   size_t len = body.size();
@@ -816,7 +817,7 @@ Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntitySt
   }
 
   struct Release {  // runs on every return below
-    ThreadState& st;
+    DecoderState& st;
     size_t len;
     ~Release() {
       if (len <= kRetainBytes) return;
