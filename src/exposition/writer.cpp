@@ -636,9 +636,37 @@ void AppendScaledValue(std::string& out, const Sample& s, int exp10) {
   out.append(buf, PutScaledValue(buf, s, exp10));
 }
 
+namespace {
+
+// True when a byte of `x` equals `b` (exact: the borrow trick of "has a zero byte").
+constexpr bool HasByte(uint64_t x, uint8_t b) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  const uint64_t v = x ^ (kOnes * b);
+  return ((v - kOnes) & ~v & kHighs) != 0;
+}
+
+// Whether `value` holds \\, " or a newline, 8 bytes at a time. std::string_view::find_first_of
+// calls memchr over the three characters once per byte of the value: 5% of the exporter's CPU
+// at 100 nodes, for label values that almost never need escaping.
+bool NeedsEscaping(std::string_view value) {
+  size_t i = 0;
+  for (; i + 8 <= value.size(); i += 8) {
+    uint64_t x;
+    std::memcpy(&x, value.data() + i, 8);
+    if (HasByte(x, '\\') || HasByte(x, '"') || HasByte(x, '\n')) return true;
+  }
+  for (; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c == '\\' || c == '"' || c == '\n') return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void AppendEscapedLabelValue(std::string& out, std::string_view value) {
   // Nearly every value needs no escaping: one append.
-  if (value.find_first_of("\\\"\n") == std::string_view::npos) {
+  if (!NeedsEscaping(value)) {
     out.append(value);
     return;
   }

@@ -130,22 +130,35 @@ inline double Percentile(std::vector<double> v, double p) {
   return v[rank - 1];
 }
 
-// utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15).
-inline double ProcCpuSeconds(long pid) {
+// CPU and page-fault counters of a process (/proc/<pid>/stat fields 10, 14 and 15).
+struct ProcStat {
+  double user_seconds = 0, system_seconds = 0;
+  unsigned long long minor_faults = 0;
+  double cpu_seconds() const { return user_seconds + system_seconds; }
+};
+inline ProcStat ReadProcStat(long pid) {
   std::ifstream f("/proc/" + (pid ? std::to_string(pid) : std::string("self")) + "/stat");
   std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ProcStat st;
   size_t rp = s.rfind(')');
-  if (rp == std::string::npos) return 0;
+  if (rp == std::string::npos) return st;
   std::istringstream in(s.substr(rp + 2));
   std::string field;
   // fields after comm start at 3 (state)
   unsigned long long utime = 0, stime = 0;
   for (int i = 3; i <= 15 && (in >> field); ++i) {
+    if (i == 10) st.minor_faults = std::stoull(field);
     if (i == 14) utime = std::stoull(field);
     if (i == 15) stime = std::stoull(field);
   }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+  st.user_seconds = static_cast<double>(utime) / tck;
+  st.system_seconds = static_cast<double>(stime) / tck;
+  return st;
 }
+
+// utime + stime of a process, in seconds.
+inline double ProcCpuSeconds(long pid) { return ReadProcStat(pid).cpu_seconds(); }
 
 // A "Vm...:" field of /proc/<pid>/status, in bytes (0 when missing).
 inline uint64_t ProcStatusBytes(long pid, const char* key) {

@@ -391,15 +391,27 @@ struct Config {
   std::string binary = KMB_BINARY;
 };
 
+// Resets the process' VmHWM to its current RSS (Linux 4.0+); false when that failed.
+bool ResetPeakRss(long pid) {
+  std::ofstream f("/proc/" + std::to_string(pid) + "/clear_refs");
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
 // One measurement window: `polls` whole poll intervals, each with one scrape.
 struct Window {
   double polls = 0, seconds = 0, cpu_seconds = 0, sim_cpu_seconds = 0;
+  double system_seconds = 0;  // the kernel's share of cpu_seconds
+  double faults = 0;          // minor page faults of the exporter in the window
+  double system_share = 0, faults_per_poll = 0;
   double cpu_ms_per_poll = 0, cpu_ms_per_node_poll = 0;
   double sim_cpu_ms_per_poll = 0, sim_core_share = 0, exporter_core_share = 0;
   double poll_seconds_avg = 0, poll_seconds_max = 0;
   double scrape_new_avg = 0;  // scrape of a new snapshot (includes its render / gzip)
   int renders = 0;            // window scrapes that met a new snapshot (so rendered it)
   uint64_t rss_max = 0;
+  uint64_t rss_peak = 0;  // VmHWM over the window (0: the kernel could not reset it)
   double rss_per_node = 0, rss_per_series = 0;
   size_t connections = 0;
   double connections_per_poll = 0;
@@ -554,8 +566,11 @@ Result RunPoint(const Config& cfg, int n) {
   // scrape = false: no scrape between the two ends of the window (the poll, its render and its
   // gzip, which the exporter does on the poll thread).
   auto measure = [&](bool scrape, bool gzip, Window* w) -> bool {
+    // The window's own peak: VmHWM reset at its start ("5" to clear_refs), read at its end.
+    const bool peak_reset = ResetPeakRss(exporter->pid);
     std::vector<Scrape> scrapes;
     std::vector<double> cpu, sim_cpu, times;
+    std::vector<kmb::bench::ProcStat> stat;
     for (int i = 0; i <= polls; ++i, ++k) {
       SleepUntil(t_start + k * I + phase);
       Scrape s;
@@ -572,7 +587,8 @@ Result RunPoint(const Config& cfg, int n) {
         return false;
       }
       times.push_back(Now());
-      cpu.push_back(kmb::bench::ProcCpuSeconds(exporter->pid));
+      stat.push_back(kmb::bench::ReadProcStat(exporter->pid));
+      cpu.push_back(stat.back().cpu_seconds());
       sim_cpu.push_back(kmb::bench::ProcCpuSeconds(sim->pid));
       w->rss_max = std::max(w->rss_max, kmb::bench::ProcStatusBytes(exporter->pid, "VmRSS"));
       scrapes.push_back(s);
@@ -595,6 +611,9 @@ Result RunPoint(const Config& cfg, int n) {
     w->polls = scrapes.back().polls_total - scrapes.front().polls_total;
     w->seconds = times.back() - times.front();
     w->cpu_seconds = cpu.back() - cpu.front();
+    if (peak_reset) w->rss_peak = kmb::bench::ProcStatusBytes(exporter->pid, "VmHWM");
+    w->system_seconds = stat.back().system_seconds - stat.front().system_seconds;
+    w->faults = static_cast<double>(stat.back().minor_faults - stat.front().minor_faults);
     w->sim_cpu_seconds = sim_cpu.back() - sim_cpu.front();
     w->connections = conns.OpenedBetween(times.front(), times.back());
     w->last = scrapes.back();
@@ -626,6 +645,8 @@ Result RunPoint(const Config& cfg, int n) {
     w->sim_core_share = w->sim_cpu_seconds / w->seconds;
     w->exporter_core_share = w->cpu_seconds / w->seconds;
     w->connections_per_poll = static_cast<double>(w->connections) / w->polls;
+    w->system_share = w->cpu_seconds > 0 ? w->system_seconds / w->cpu_seconds : 0;
+    w->faults_per_poll = w->faults / w->polls;
     w->rss_per_node = static_cast<double>(w->rss_max) / polled;
     w->rss_per_series =
         static_cast<double>(w->rss_max) / static_cast<double>(std::max<uint64_t>(1, r.series));
@@ -720,10 +741,10 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
      << (cfg.tls ? ", API server over HTTPS (conns = TLS handshakes)" : ", API server over HTTP")
      << (cfg.http2 ? ", exporter --http2" : "") << ".\n\n";
   md << "| nodes | scrapes | interval | polls | series | body MB | poll s avg / max | scrape of a "
-        "new snapshot s | renders / poll | CPU ms / poll | **CPU ms / node / poll** | mCPU / node "
-        "@15s | RSS MB | "
+        "new snapshot s | renders / poll | CPU ms / poll | **CPU ms / node / poll** | sys | faults / poll | mCPU / node "
+        "@15s | RSS MB | peak RSS MB | "
         "**RSS KB / node** | **RSS B / series** | conns / poll | sim CPU ms / poll (core %) |\n"
-     << "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+     << "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const Result& r : rs) {
     if (!r.ok) {
       md << "| " << r.nodes << " | failed: " << r.error.substr(0, r.error.find('\n'))
@@ -751,7 +772,9 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
                        Fmt("%.2f", w->renders / w->polls))
          << " | " << Fmt("%.0f", w->cpu_ms_per_poll) << " | "
          << Fmt("%.2f", w->cpu_ms_per_node_poll) << " | "
-         << Fmt("%.3f", w->cpu_ms_per_node_poll / 15.0) << " | " << Fmt("%.0f", w->rss_max / 1e6)
+         << Fmt("%.0f", w->system_share * 100) << "% | " << Fmt("%.0f", w->faults_per_poll)
+         << " | " << Fmt("%.3f", w->cpu_ms_per_node_poll / 15.0) << " | " << Fmt("%.0f", w->rss_max / 1e6)
+         << " | " << (w->rss_peak ? Fmt("%.0f", w->rss_peak / 1e6) : std::string("-"))
          << " | " << Fmt("%.0f", w->rss_per_node / 1024) << " | " << Fmt("%.0f", w->rss_per_series)
          << " | " << Fmt("%.1f", w->connections_per_poll) << " | "
          << Fmt("%.0f", w->sim_cpu_ms_per_poll) << " (" << Fmt("%.0f", w->sim_core_share * 100)
@@ -775,8 +798,10 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
   md << "\nCPU = utime+stime of the exporter (/proc/<pid>/stat) over whole poll intervals, each "
         "holding one poll, the render and gzip of its snapshot (done on the poll thread before it "
         "is published) and one scrape (none, uncompressed, or gzip as Prometheus asks), divided "
-        "by polls and by the nodes polled. RSS = the largest VmRSS sampled after "
-        "each scrape of the window. Series = sample lines of /metrics. 'Scrape of a new snapshot' "
+        "by polls and by the nodes polled; 'sys' is the kernel's share of it (stime), 'faults' the "
+        "exporter's minor page faults per poll. RSS = the largest VmRSS sampled after "
+        "each scrape of the window; peak RSS = VmHWM over the window, the poll and render "
+        "included. Series = sample lines of /metrics. 'Scrape of a new snapshot' "
         "is the latency Prometheus sees when it scrapes once per poll: it includes the render "
         "(and gzip), which happen on the first scrape. Cached scrapes: back-to-back GETs by one "
         "client after the windows, leaving out those that met a new snapshot. conns / poll: TCP "
@@ -828,11 +853,14 @@ std::string JsonWindow(const Window& w) {
     << ", \"cpu_ms_per_poll\": " << J(w.cpu_ms_per_poll)
     << ", \"cpu_ms_per_node_per_poll\": " << J(w.cpu_ms_per_node_poll)
     << ", \"mcpu_per_node_at_15s\": " << J(w.cpu_ms_per_node_poll / 15.0)
+    << ", \"exporter_system_cpu_seconds\": " << J(w.system_seconds)
+    << ", \"exporter_minor_faults_per_poll\": " << J(w.faults_per_poll)
     << ", \"exporter_core_share\": " << J(w.exporter_core_share)
     << ", \"poll_seconds_avg\": " << J(w.poll_seconds_avg)
     << ", \"poll_seconds_max\": " << J(w.poll_seconds_max)
     << ", \"new_snapshot_scrape_seconds_avg\": " << J(w.scrape_new_avg)
     << ", \"renders\": " << w.renders << ", \"rss_bytes\": " << w.rss_max
+    << ", \"rss_peak_bytes\": " << w.rss_peak
     << ", \"rss_bytes_per_node\": " << J(w.rss_per_node)
     << ", \"rss_bytes_per_series\": " << J(w.rss_per_series)
     << ", \"connections\": " << w.connections

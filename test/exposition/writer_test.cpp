@@ -53,6 +53,31 @@ TEST(LabelEscaping, EscapesBackslashQuoteNewline) {
   EXPECT_EQ(out, "a\\\\b\\\"c\\nd");
 }
 
+// The check for characters to escape reads 8 bytes at a time: each special character at every
+// position of values of every length around the 8-byte steps, among bytes that look close
+// (other ASCII, and UTF-8 bytes with the high bit set).
+TEST(LabelEscaping, FindsEachSpecialCharacterAtEveryPosition) {
+  const std::string filler = "x\xc3\xa9]!#\x7f\x01\x5b\x21";  // none of them is escaped
+  for (size_t len = 1; len <= 27; ++len) {
+    std::string plain;
+    for (size_t i = 0; i < len; ++i) plain.push_back(filler[i % filler.size()]);
+    std::string out;
+    AppendEscapedLabelValue(out, plain);
+    EXPECT_EQ(out, plain) << len;
+    for (size_t at = 0; at < len; ++at) {
+      for (const auto& [c, escaped] : {std::pair{'\\', "\\\\"}, std::pair{'"', "\\\""},
+                                       std::pair{'\n', "\\n"}}) {
+        std::string value = plain;
+        value[at] = c;
+        std::string want = plain.substr(0, at) + escaped + plain.substr(at + 1);
+        out.clear();
+        AppendEscapedLabelValue(out, value);
+        EXPECT_EQ(out, want) << "length " << len << ", at " << at;
+      }
+    }
+  }
+}
+
 Snapshot TwoNodeSnapshot() {
   Snapshot s;
   s.summary.enabled = true;

@@ -50,16 +50,24 @@ TEST(HeapTrimmer, NeedsGlibcMalloc) { GTEST_SKIP() << "glibc malloc is replaced 
 // freed ones keep them from merging into the top, so malloc keeps them resident.
 struct Fragments {
   std::vector<void*> kept;
+  std::vector<void*> to_free;
   void Make(size_t bytes) {
+    Allocate(bytes);
+    Free();
+  }
+  // Make in two steps: the slow one (touching the memory) first.
+  void Allocate(size_t bytes) {
     constexpr size_t kChunk = 48 << 10;  // below the mmap threshold: from the heap
-    std::vector<void*> freed;
     for (size_t done = 0; done < bytes; done += kChunk) {
       void* p = std::malloc(kChunk);
       std::memset(p, 0x5a, kChunk);
-      freed.push_back(p);
+      to_free.push_back(p);
       kept.push_back(std::malloc(64));
     }
-    for (void* p : freed) std::free(p);
+  }
+  void Free() {
+    for (void* p : to_free) std::free(p);
+    to_free.clear();
   }
   ~Fragments() {
     for (void* p : kept) std::free(p);
@@ -101,6 +109,21 @@ TEST(HeapTrimmer, ReturnsAtMostOncePerPeriod) {
   second.Make(24 << 20);
   EXPECT_FALSE(trimmer.AfterPoll()) << "a second return within the period is held back";
   std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_TRUE(trimmer.AfterPoll());
+  mallopt(M_TRIM_THRESHOLD, 128 << 10);
+}
+
+TEST(HeapTrimmer, AfterTooLittleGrowthLooksAgainATenthOfAPeriodLater) {
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  HeapTrimmer trimmer({.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(500)});
+  Fragments garbage;
+  EXPECT_FALSE(trimmer.AfterPoll());
+  garbage.Allocate(24 << 20);  // in use, not yet garbage
+  std::this_thread::sleep_for(std::chrono::milliseconds(550));
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the period is over, but nothing grew";
+  garbage.Free();  // 24 MiB kept by malloc, at once
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the next look is a tenth of a period later";
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
   EXPECT_TRUE(trimmer.AfterPoll());
   mallopt(M_TRIM_THRESHOLD, 128 << 10);
 }

@@ -52,7 +52,8 @@ class HeapTrimmer {
   HeapTrimmer() = default;
   explicit HeapTrimmer(Options options) : options_(options) {}
 
-  // Returns true when it returned memory.
+  // Returns true when it returned memory. Once a period is over it measures the heap, and when
+  // the growth is still too small, again a tenth of a period later.
   bool AfterPoll();
 
  private:
@@ -60,6 +61,7 @@ class HeapTrimmer {
   bool started_ = false;
   int64_t floor_retained_ = 0;
   std::chrono::steady_clock::time_point last_trim_{};
+  std::chrono::steady_clock::time_point next_check_{};  // after a look that found too little
 };
 
 }  // namespace kmb
