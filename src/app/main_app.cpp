@@ -174,6 +174,10 @@ int RunMain(int argc, char** argv) {
         std::chrono::duration<double>(opts.interval_seconds));
     auto next = std::chrono::steady_clock::now();
     while (!g_stop) {
+      // The published snapshot is let go before the poll that replaces it: scrapes are still
+      // sent its prepared bodies, and its memory (the decoded Summaries) is reused by this poll
+      // instead of living beside the new snapshot (Exposition::ReleaseData).
+      if (std::shared_ptr<Exposition> published = server->Current()) published->ReleaseData();
       SnapshotPtr snap = poller.Poll();
       auto exposition = std::make_shared<Exposition>(snap, wopts);
       // Render + gzip here, once per poll, the bodies scrapers asked for: scrapes only send
@@ -181,8 +185,9 @@ int RunMain(int argc, char** argv) {
       // while uncompressed scrapers come.
       exposition->Prepare(BodiesToPrepare(server->TakeScrapedBodies(), &last_scraped));
       server->Publish(std::move(exposition));
-      // The previous snapshot is released now (unless a scrape still sends it): give back the
-      // free memory malloc retains past what polls reuse (issue 7; util/process_stats.h).
+      // The previous Exposition (its bodies) is released now, unless a scrape still sends it:
+      // give back the free memory malloc retains past what polls reuse (issue 7;
+      // util/process_stats.h).
       heap_trimmer.AfterPoll();
       next += interval;
       auto now = std::chrono::steady_clock::now();

@@ -819,8 +819,24 @@ std::string GzipZlib(std::string_view data, int level) {
   return out;
 }
 
+namespace {
+// Thrown inside a body's std::call_once when the snapshot is gone: the once flag stays unset.
+struct SnapshotReleased {};
+}  // namespace
+
 Exposition::Exposition(SnapshotPtr snapshot, WriterOptions options)
     : snapshot_(std::move(snapshot)), options_(std::move(options)) {}
+
+SnapshotPtr Exposition::snapshot() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return snapshot_;
+}
+
+void Exposition::ReleaseData() {
+  SnapshotPtr released;  // destroyed after the lock is let go
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  released = std::move(snapshot_);
+}
 
 Exposition::~Exposition() {
   for (Slot& slot : slots_) {
@@ -842,11 +858,13 @@ void Exposition::Render(ExpositionFormat format, std::string* plain, std::string
   // Rendered in windows of ~256 KiB: the text is written while its cache lines are hot and
   // then copied out and/or compressed whole. Writing line by line straight into a 70 MB body
   // measured 2-3x slower than this, copy included (docs/performance.md).
+  const SnapshotPtr snap = snapshot();  // kept alive until the render is done
+  if (!snap) throw SnapshotReleased{};
   std::optional<GzipStream> gz;
   if (gzip != nullptr) gz.emplace(*gzip);
   if (plain != nullptr) plain->clear();
   RenderInto(
-      *snapshot_, format, options_,
+      *snap, format, options_,
       [this](const DropCounts& d) -> const DropCounts& { return DroppedTotals(d); },
       [&](std::string_view text, bool last) {
         if (plain != nullptr) plain->append(text);
@@ -873,9 +891,27 @@ const std::string& Exposition::TextBody(ExpositionFormat format, bool with_gzip)
   return slot.plain;
 }
 
-const std::string& Exposition::Body(ExpositionFormat format) { return TextBody(format, false); }
+const std::string* Exposition::TryBody(ExpositionFormat format, bool gzip) {
+  try {
+    return gzip ? &Gzipped(format) : &TextBody(format, false);
+  } catch (const SnapshotReleased&) {
+    return nullptr;
+  }
+}
+
+const std::string& Exposition::Body(ExpositionFormat format) {
+  static const std::string kNone;
+  const std::string* body = TryBody(format, false);
+  return body ? *body : kNone;
+}
 
 const std::string& Exposition::GzipBody(ExpositionFormat format) {
+  static const std::string kNone;
+  const std::string* body = TryBody(format, true);
+  return body ? *body : kNone;
+}
+
+const std::string& Exposition::Gzipped(ExpositionFormat format) {
   Slot& slot = slots_[static_cast<int>(format)];
   std::call_once(slot.gzip_once, [&] {
     slot.gzip = TakeString(GzipPool());
@@ -894,8 +930,12 @@ void Exposition::Prepare(BodySet bodies) {
   for (ExpositionFormat f : {ExpositionFormat::kText004, ExpositionFormat::kOpenMetrics100}) {
     const bool gzip = bodies.Has(f, true), plain = bodies.Has(f, false);
     text_wanted = text_wanted || plain;
-    if (plain) TextBody(f, /*with_gzip=*/gzip);
-    if (gzip) GzipBody(f);
+    try {
+      if (plain) TextBody(f, /*with_gzip=*/gzip);
+      if (gzip) Gzipped(f);
+    } catch (const SnapshotReleased&) {
+      // released already: nothing more can be rendered
+    }
   }
   if (!text_wanted) PlainPool().Clear();  // no uncompressed scraper lately: no idle text bodies
 }

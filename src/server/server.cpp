@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <string_view>
@@ -32,6 +34,7 @@ struct MetricsServer::Impl {
   std::unique_ptr<net::TlsFrontend> frontend;  // with TLS
   BasicAuthVerifier auth;
   mutable std::mutex mu;                    // guards current and web
+  std::condition_variable published;        // signalled by Publish
   std::shared_ptr<Exposition> current;      // guarded by mu
   std::shared_ptr<const WebConfig> web;     // guarded by mu; never null
   std::mutex stop_mu;                       // serializes Stop
@@ -40,6 +43,19 @@ struct MetricsServer::Impl {
   std::shared_ptr<Exposition> Current() const {
     std::lock_guard<std::mutex> lock(mu);
     return current;
+  }
+  // The exposition published after `old`, waiting for it until `deadline` (null then).
+  std::shared_ptr<Exposition> NextAfter(const std::shared_ptr<Exposition>& old,
+                                        std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu);
+    published.wait_until(lock, deadline, [&] { return current != old; });
+    return current != old ? current : nullptr;
+  }
+  // How long a request that needs the snapshot waits for the next one, when the current
+  // snapshot was released by a poll in progress: the poll may take up to an interval.
+  std::chrono::steady_clock::time_point WaitDeadline() const {
+    return std::chrono::steady_clock::now() +
+           std::chrono::seconds(2 * std::max(1, options.refresh_seconds) + 5);
   }
   std::shared_ptr<const WebConfig> Web() const {
     std::lock_guard<std::mutex> lock(mu);
@@ -148,16 +164,29 @@ int HandleMetrics(mg_connection* conn, void* data) {
   log::Debug("scrape",
              {{"format", fmt == ExpositionFormat::kOpenMetrics100 ? "openmetrics" : "text"},
               {"gzip", gzip ? "true" : "false"}});
-  if (gzip) {
-    const std::string& body = exp->GzipBody(fmt);
-    if (!body.empty()) {
+  // A body that was not rendered before the next poll started cannot be rendered from this
+  // snapshot any more (Exposition::ReleaseData): such a scrape gets the next snapshot's.
+  std::chrono::steady_clock::time_point deadline{};
+  while (exp) {
+    const std::string* body = gzip ? exp->TryBody(fmt, true) : nullptr;
+    if (body != nullptr && !body->empty()) {
       impl->scraped_bodies.fetch_or(BodySet::Of(fmt, true).bits());
-      SendBody(conn, 200, "OK", ctype, body, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+      SendBody(conn, 200, "OK", ctype, *body,
+               "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
       return 200;
     }
+    // Uncompressed: asked for, or the gzip body failed (ISA-L error: empty).
+    if (!gzip || body != nullptr) body = exp->TryBody(fmt, false);
+    if (body != nullptr) {
+      impl->scraped_bodies.fetch_or(BodySet::Of(fmt, false).bits());
+      SendBody(conn, 200, "OK", ctype, *body, "Vary: Accept-Encoding\r\n");
+      return 200;
+    }
+    if (deadline == std::chrono::steady_clock::time_point{}) deadline = impl->WaitDeadline();
+    exp = impl->NextAfter(exp, deadline);
   }
-  impl->scraped_bodies.fetch_or(BodySet::Of(fmt, false).bits());
-  SendBody(conn, 200, "OK", ctype, exp->Body(fmt), "Vary: Accept-Encoding\r\n");
+  SendBody(conn, 503, "Service Unavailable", "text/plain; charset=utf-8",
+           "a poll is taking longer than twice the interval; try again\n");
   return 200;
 }
 
@@ -177,6 +206,19 @@ int HandleReadyz(mg_connection* conn, void* data) {
   return 200;
 }
 
+// The current snapshot for the pages that show it; while a poll in progress has released it,
+// the next one (null before the first poll, or when the poll takes too long).
+SnapshotPtr SnapshotToShow(MetricsServer::Impl* impl) {
+  std::shared_ptr<Exposition> exp = impl->Current();
+  std::chrono::steady_clock::time_point deadline{};
+  while (exp) {
+    if (SnapshotPtr snap = exp->snapshot()) return snap;
+    if (deadline == std::chrono::steady_clock::time_point{}) deadline = impl->WaitDeadline();
+    exp = impl->NextAfter(exp, deadline);
+  }
+  return nullptr;
+}
+
 int HandleLanding(mg_connection* conn, void* data) {
   auto* impl = static_cast<MetricsServer::Impl*>(data);
   const mg_request_info* ri = mg_get_request_info(conn);
@@ -184,12 +226,11 @@ int HandleLanding(mg_connection* conn, void* data) {
     SendBody(conn, 404, "Not Found", "text/plain; charset=utf-8", "not found\n");
     return 404;
   }
-  std::shared_ptr<Exposition> exp = impl->Current();
+  const SnapshotPtr snap = SnapshotToShow(impl);
   LandingPageInfo info;
   info.telemetry_path = impl->options.telemetry_path;
   info.refresh_seconds = impl->options.refresh_seconds;
-  SendBody(conn, 200, "OK", "text/html; charset=utf-8",
-           RenderLandingPage(exp ? &exp->snapshot() : nullptr, info));
+  SendBody(conn, 200, "OK", "text/html; charset=utf-8", RenderLandingPage(snap.get(), info));
   return 200;
 }
 
@@ -202,13 +243,13 @@ std::string FormatSeconds(double s) {
 // /debug/status: per node, the last poll's outcome, latency and error in the doctor's words.
 int HandleDebugStatus(mg_connection* conn, void* data) {
   auto* impl = static_cast<MetricsServer::Impl*>(data);
-  std::shared_ptr<Exposition> exp = impl->Current();
+  const SnapshotPtr snap = SnapshotToShow(impl);
   std::string html =
       html::Head("kube-metrics-bridge status") + "<h1>Last poll</h1><p><a href=\"/\">home</a></p>";
-  if (!exp) {
+  if (!snap) {
     html += "<p>Waiting for the first poll.</p>";
   } else {
-    const Snapshot& s = exp->snapshot();
+    const Snapshot& s = *snap;
     html +=
         "<table><tr><th>source</th><th>node</th><th>outcome</th><th>latency</th>"
         "<th>what happened</th></tr>";
@@ -382,8 +423,13 @@ Status MetricsServer::ReloadWebConfig(std::shared_ptr<const WebConfig> web_confi
 }
 
 void MetricsServer::Publish(std::shared_ptr<Exposition> exposition) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->current = std::move(exposition);
+  std::shared_ptr<Exposition> previous;  // released after the lock is let go
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    previous = std::move(impl_->current);
+    impl_->current = std::move(exposition);
+  }
+  impl_->published.notify_all();
 }
 
 std::shared_ptr<Exposition> MetricsServer::Current() const { return impl_->Current(); }

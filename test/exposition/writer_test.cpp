@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "kmb/catalog/catalog.h"
 
@@ -321,6 +324,66 @@ TEST(Exposition, PreparesTheBodiesScrapersAskedFor) {
   EXPECT_TRUE(fourth.Ready(F::kText004, true));
   EXPECT_FALSE(fourth.Ready(F::kOpenMetrics100, true));
   EXPECT_EQ(Gunzip(fourth.GzipBody(F::kText004)), RenderExposition(*snap, F::kText004));
+}
+
+// When the next poll starts, the poll loop releases the published snapshot: the prepared
+// bodies are still served, the snapshot's memory is freed (for the new poll to reuse), and a
+// body that was not rendered cannot be any more.
+TEST(Exposition, ReleasedSnapshotKeepsItsPreparedBodiesOnly) {
+  using F = ExpositionFormat;
+  SnapshotPtr snap = BigSnapshot();
+  const std::string om = RenderExposition(*snap, F::kOpenMetrics100);
+  const std::string text = RenderExposition(*snap, F::kText004);
+  std::weak_ptr<const Snapshot> watch = snap;
+  Exposition exp(std::move(snap), {});
+  exp.Prepare(BodySet::PrometheusDefault() | BodySet::Of(F::kText004, false));
+  ASSERT_NE(exp.snapshot(), nullptr);
+  exp.ReleaseData();
+  EXPECT_EQ(exp.snapshot(), nullptr);
+  EXPECT_TRUE(watch.expired()) << "the Exposition held the last reference";
+  const std::string* gz = exp.TryBody(F::kOpenMetrics100, true);
+  ASSERT_NE(gz, nullptr);
+  EXPECT_EQ(Gunzip(*gz), om);
+  const std::string* plain = exp.TryBody(F::kText004, false);
+  ASSERT_NE(plain, nullptr);
+  EXPECT_EQ(*plain, text);
+  // The gzip of a text body that exists needs no snapshot.
+  const std::string* text_gz = exp.TryBody(F::kText004, true);
+  ASSERT_NE(text_gz, nullptr);
+  EXPECT_EQ(Gunzip(*text_gz), text);
+  // Never rendered: gone, and it stays gone (the once flag was not spent on an empty body).
+  EXPECT_EQ(exp.TryBody(F::kOpenMetrics100, false), nullptr);
+  EXPECT_EQ(exp.TryBody(F::kOpenMetrics100, false), nullptr);
+  EXPECT_FALSE(exp.Ready(F::kOpenMetrics100, false));
+  EXPECT_EQ(exp.Body(F::kOpenMetrics100), "");
+  exp.Prepare(BodySet::Of(F::kOpenMetrics100, false));  // nothing to render from: no effect
+  EXPECT_FALSE(exp.Ready(F::kOpenMetrics100, false));
+}
+
+// A render in progress keeps the snapshot alive through a release that comes meanwhile (under
+// ASan a use after free would show here). Tried until the release lands inside a render.
+TEST(Exposition, ReleaseDuringARenderLosesNothing) {
+  using F = ExpositionFormat;
+  SnapshotPtr snap = BigSnapshot();
+  const std::string text = RenderExposition(*snap, F::kText004);
+  bool inside = false;
+  for (int attempt = 0; attempt < 20 && !inside; ++attempt) {
+    Exposition exp(std::make_shared<const Snapshot>(*snap), {});  // its only reference
+    std::atomic<bool> released{false};
+    std::thread release([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      exp.ReleaseData();
+      released = true;
+    });
+    const std::string* body = exp.TryBody(F::kText004, false);
+    const bool released_before_the_render_ended = released;
+    release.join();
+    EXPECT_EQ(exp.snapshot(), nullptr);
+    if (body == nullptr) continue;  // the release came before the render began
+    EXPECT_EQ(*body, text);
+    inside = released_before_the_render_ended;
+  }
+  EXPECT_TRUE(inside) << "no release landed inside a render in 20 tries";
 }
 
 }  // namespace

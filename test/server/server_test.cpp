@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <chrono>
 
 #include "common/test_util.h"
 #include "kmb/doctor/doctor.h"
@@ -24,7 +26,7 @@ ServerOptions Plain(const std::string& listen, int threads) {
   return o;
 }
 
-std::shared_ptr<Exposition> MakeExposition() {
+std::shared_ptr<Exposition> MakeExposition(uint64_t value = 42) {
   auto snap = std::make_shared<Snapshot>();
   snap->summary.enabled = true;
   NodeResult r;
@@ -33,7 +35,7 @@ std::shared_ptr<Exposition> MakeExposition() {
   e.entity = catalog::Entity::kNode;
   e.labels = {"n1"};
   e.samples.push_back(Sample::Uint(
-      static_cast<catalog::MetricId>(catalog::FindByName("node_memory_working_set_bytes")), 42));
+      static_cast<catalog::MetricId>(catalog::FindByName("node_memory_working_set_bytes")), value));
   r.summary.entities.push_back(e);
   snap->nodes.push_back(r);
   return std::make_shared<Exposition>(snap, WriterOptions{});
@@ -97,6 +99,53 @@ TEST(Server, ServesMetricsHealthReadyAndLanding) {
   EXPECT_NE(landing.body.find("href=\"/metrics\""), std::string::npos);
   EXPECT_NE(landing.body.find(std::string(Version())), std::string::npos);
   EXPECT_EQ(HttpGet(base + "/nope").status, 404);
+}
+
+// While a poll runs, the published snapshot is released (Exposition::ReleaseData): the bodies
+// prepared for it are still sent at once; a body that was not prepared, and the landing page,
+// wait for the next snapshot instead of failing.
+TEST(Server, DuringAPollServesPreparedBodiesAndWaitsForTheRest) {
+  std::string error;
+  ServerOptions o = Plain("127.0.0.1:0", 4);
+  o.refresh_seconds = 5;
+  auto server = MetricsServer::Start(o, &error);
+  ASSERT_TRUE(server) << error;
+  const std::string base = server->url();
+  const std::string om = "Accept: application/openmetrics-text; version=1.0.0";
+
+  auto first = MakeExposition(42);
+  first->Prepare(BodySet::PrometheusDefault());
+  server->Publish(first);
+  first->ReleaseData();  // the next poll has started
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto prepared = HttpGet(base + "/metrics", {om, "Accept-Encoding: gzip"});
+  EXPECT_EQ(prepared.status, 200);
+  EXPECT_EQ(prepared.body, first->GzipBody(ExpositionFormat::kOpenMetrics100));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "sent at once";
+
+  testing::Fetched text, landing;
+  std::chrono::steady_clock::time_point text_done, landing_done;
+  std::thread scrape([&] {
+    text = HttpGet(base + "/metrics");
+    text_done = std::chrono::steady_clock::now();
+  });
+  std::thread page([&] {
+    landing = HttpGet(base + "/");
+    landing_done = std::chrono::steady_clock::now();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto published = std::chrono::steady_clock::now();
+  server->Publish(MakeExposition(43));  // the poll ends
+  scrape.join();
+  page.join();
+  EXPECT_GE(text_done, published) << "the text scrape waited for the next snapshot";
+  EXPECT_GE(landing_done, published) << "so did the landing page";
+  EXPECT_EQ(text.status, 200);
+  EXPECT_NE(text.body.find("node_memory_working_set_bytes{node=\"n1\"} 43\n"), std::string::npos)
+      << text.body;
+  EXPECT_EQ(landing.status, 200);
+  EXPECT_NE(landing.body.find("n1"), std::string::npos);
 }
 
 TEST(Server, DebugStatusExplainsEachNode) {

@@ -94,13 +94,25 @@ BodySet BodiesToPrepare(BodySet scraped, BodySet* last_scraped);
 // uncompressed scrape asks for it (or Prepare(true) keeps it). The buffers go back to a small
 // pool when the Exposition is destroyed, and the next snapshot renders into them: memory that
 // stays mapped costs far less than fresh pages (see docs/performance.md).
+//
+// When the next poll starts, the poll loop releases the snapshot (ReleaseData): the bodies
+// rendered so far are still served, and the snapshot's memory is reused by the poll that
+// replaces it instead of living beside it. A body not rendered by then cannot be any more
+// (TryBody gives null): the server waits for the next snapshot.
 class Exposition {
  public:
   Exposition(SnapshotPtr snapshot, WriterOptions options);
   ~Exposition();
   Exposition(const Exposition&) = delete;
   Exposition& operator=(const Exposition&) = delete;
-  const Snapshot& snapshot() const { return *snapshot_; }
+  // The snapshot; null once released.
+  SnapshotPtr snapshot() const;
+  // Drops this Exposition's hold on the snapshot (a render in progress keeps it until done).
+  void ReleaseData();
+  // The body, rendered on first request; null when it was not rendered before ReleaseData.
+  const std::string* TryBody(ExpositionFormat format, bool gzip);
+  // The same, for callers that hold the snapshot alive (tests, benchmarks): empty when the
+  // body cannot be rendered any more.
   const std::string& Body(ExpositionFormat format);
   const std::string& GzipBody(ExpositionFormat format);
   // Renders the bodies in `bodies` now (the ones scrapers asked for during the last interval),
@@ -123,13 +135,17 @@ class Exposition {
   };
   // The text body, rendered once; with `with_gzip` the gzip body comes from the same render
   // when it does not exist yet (Prepare with both encodings).
+  // Both throw SnapshotReleased (writer.cpp) when they would have to render a released
+  // snapshot.
   const std::string& TextBody(ExpositionFormat format, bool with_gzip);
+  const std::string& Gzipped(ExpositionFormat format);
   // Renders `format` once into the text body and/or the gzip body (either may be null).
   void Render(ExpositionFormat format, std::string* plain, std::string* gzip);
   // The dropped counts since start as of this snapshot, added to the filter's totals once.
   const DropCounts& DroppedTotals(const DropCounts& dropped);
 
-  SnapshotPtr snapshot_;
+  mutable std::mutex snapshot_mu_;  // guards snapshot_
+  SnapshotPtr snapshot_;            // null once released
   WriterOptions options_;
   Slot slots_[2];
   std::once_flag totals_once_;
