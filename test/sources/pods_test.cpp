@@ -154,6 +154,32 @@ TEST(Pods, ResizeSidecarsInitContainersAndOverhead) {
   EXPECT_TRUE(p.cpu_request_complete);
 }
 
+// A large list page (start, relist) leaves no parser sized for it behind the watch thread: the
+// events that follow are small. The page's pods are all there.
+TEST(Pods, ALargeListPageLeavesNoLargeParserBehind) {
+  std::string body = R"({"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[)";
+  for (int i = 0; i < 3000; ++i) {
+    if (i > 0) body += ",";
+    body += R"({"metadata":{"name":"pod-)" + std::to_string(i) +
+            R"(","namespace":"ns","uid":"u","labels":{"app":"a"}},"spec":{"nodeName":"n1",)"
+            R"("containers":[{"name":"c","resources":{"requests":{"cpu":"100m"}}}]},)"
+            R"("status":{"phase":"Running"}})";
+  }
+  body += "]}";
+  ASSERT_GT(body.size(), 300u << 10);
+  ObjectListPage<Pod> page;
+  ASSERT_TRUE(DecodePodList(body, {}, &page).ok());
+  EXPECT_EQ(page.items.size(), 3000u);
+  EXPECT_EQ(page.items[2999].name, "pod-2999");
+  EXPECT_LE(ListParserCapacity(), 256u << 10);
+  // A small page keeps its parser (the watch events reuse it).
+  ObjectListPage<Pod> small;
+  ASSERT_TRUE(DecodePodList(R"({"items":[{"metadata":{"name":"p","namespace":"n"}}]})", {},
+                            &small)
+                  .ok());
+  EXPECT_GT(ListParserCapacity(), 0u);
+}
+
 TEST(Pods, WatchEvents) {
   WatchEvent<Pod> ev;
   ASSERT_TRUE(
