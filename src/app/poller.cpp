@@ -61,6 +61,16 @@ struct Poller::SummaryPool {
       if (!n.summary.entities.empty()) idle.push_back(std::move(n.summary));
     }
   }
+  // The pod-spec entities of the last released snapshot, for the next join (EnrichOptions).
+  std::vector<EntityStats> pod_entities;
+  void GivePodEntities(std::vector<EntityStats>&& entities) {
+    std::lock_guard<std::mutex> lock(mu);
+    pod_entities = std::move(entities);
+  }
+  std::vector<EntityStats> TakePodEntities() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::move(pod_entities);
+  }
 };
 
 Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
@@ -347,6 +357,7 @@ Status Poller::PollLocalPods() {
 SnapshotPtr Poller::Poll() {
   std::shared_ptr<Snapshot> snap(new Snapshot, [pool = summary_pool_](Snapshot* s) {
     pool->Give(s->nodes);
+    pool->GivePodEntities(std::move(s->pod_entities));
     delete s;
   });
   snap->summary.enabled = options_.summary;
@@ -418,10 +429,12 @@ SnapshotPtr Poller::Poll() {
     if (auto pods = pod_cache_->Snapshot()) {
       const bool unscheduled =
           options_.shard == 0 && (options_.metrics_api || options_.total_shards <= 1);
-      EnrichSnapshot(*pods, {.include_unscheduled = unscheduled}, snap.get());
+      std::vector<EntityStats> spare = summary_pool_->TakePodEntities();
+      EnrichSnapshot(*pods, {.include_unscheduled = unscheduled, .spare = &spare}, snap.get());
     }
   } else if (local_pods_) {  // node-local mode: the kubelet's pods, all on this node
-    EnrichSnapshot(*local_pods_, {.include_unscheduled = false}, snap.get());
+    std::vector<EntityStats> spare = summary_pool_->TakePodEntities();
+    EnrichSnapshot(*local_pods_, {.include_unscheduled = false, .spare = &spare}, snap.get());
   }
   snap->summary.last_success_unix = summary_last_success_;
   snap->metrics_api.last_success_unix = metrics_api_last_success_;

@@ -256,13 +256,24 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
 
   std::vector<EntityStats>& out = snap->pod_entities;
   out.reserve(out.size() + entities);
-  // A pod-scoped entity's fixed labels and room for its samples.
-  auto entity = [](Entity kind, std::initializer_list<std::string_view> labels, size_t samples) {
+  // A pod-scoped entity's fixed labels and room for its samples, in a spare entity when there
+  // is one (its strings are assigned, not allocated).
+  // Taken in order: pods come sorted, so a spare mostly held the same pod's entity of the same
+  // kind last poll, with as many labels as long.
+  std::vector<EntityStats>* spare = options.spare;
+  size_t next_spare = 0;
+  auto entity = [spare, &next_spare](Entity kind, std::initializer_list<std::string_view> labels,
+                                     size_t samples) {
     EntityStats e;
+    if (spare != nullptr && next_spare < spare->size()) e = std::move((*spare)[next_spare++]);
     e.entity = kind;
-    e.labels.reserve(labels.size());
-    for (std::string_view l : labels) e.labels.emplace_back(l);
+    e.nested = false;
+    e.labels.resize(labels.size());
+    size_t i = 0;
+    for (std::string_view l : labels) e.labels[i++].assign(l);
+    e.samples.clear();
     e.samples.reserve(samples);
+    e.extra_labels.clear();
     return e;
   };
   for (const Pod* pod : mine) {

@@ -205,6 +205,32 @@ TEST(Enrich, PodLabelsSanitizedAsKubeStateMetricsDoes) {
             std::string::npos);
 }
 
+// The join fills spare entities of a released snapshot (the poller hands them over) exactly as
+// fresh ones: the same exposition, whatever the spares held (other kinds, more labels, samples,
+// extra labels, nested), and fewer or more spares than pod-spec entities.
+TEST(Enrich, SpareEntitiesGiveTheSameExpositionAsFreshOnes) {
+  PodMap pods = PodsOf(kPods135, {{"app", "pod-template-hash"}, {"*"}});
+  Snapshot fresh = SnapshotOf(kSummary135, "datagen-1-35");
+  EnrichSnapshot(pods, {}, &fresh);
+  const std::string want = RenderExposition(fresh, ExpositionFormat::kText004);
+  ASSERT_GT(fresh.pod_entities.size(), 20u);
+  for (size_t keep : {size_t{3}, fresh.pod_entities.size(), fresh.pod_entities.size() + 7}) {
+    std::vector<EntityStats> spare = fresh.pod_entities;
+    spare.resize(keep);
+    for (size_t i = 0; i < spare.size(); ++i) {  // garbage the join must overwrite
+      EntityStats& e = spare[i];
+      e.entity = i % 2 ? catalog::Entity::kVolume : catalog::Entity::kNode;
+      e.labels.assign(9, std::string(40, 'x'));
+      e.samples.push_back(Sample::Uint(0, 7));
+      e.extra_labels.emplace_back("label_stale", "yes");
+      e.nested = true;
+    }
+    Snapshot again = SnapshotOf(kSummary135, "datagen-1-35");
+    EnrichSnapshot(pods, {.spare = &spare}, &again);
+    EXPECT_EQ(RenderExposition(again, ExpositionFormat::kText004), want) << keep << " spares";
+  }
+}
+
 // The join keys usage by namespace, pod and container: a pod of the same name in another
 // namespace, with a container of the same name, gets its own utilization, and a spec container
 // the Summary does not list gets its requests and limits but no utilization.

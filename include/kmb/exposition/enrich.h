@@ -21,6 +21,10 @@ using PodMap = std::unordered_map<std::string, std::shared_ptr<const Pod>>;
 struct EnrichOptions {
   // Pods without a node (pending) go to one replica only: the one with shard 0.
   bool include_unscheduled = true;
+  // Pod-spec entities of a released snapshot, taken in order and filled anew: their label
+  // strings and vectors keep their capacity, so the join hardly allocates (null: none). What is
+  // left of them is the caller's to free.
+  std::vector<EntityStats>* spare = nullptr;
 };
 
 // 1. Container and accelerator entities gain `image` (from spec.containers[].image).
