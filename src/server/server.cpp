@@ -34,7 +34,8 @@ struct MetricsServer::Impl {
   std::unique_ptr<net::TlsFrontend> frontend;  // with TLS
   BasicAuthVerifier auth;
   mutable std::mutex mu;                    // guards current and web
-  std::condition_variable published;        // signalled by Publish
+  std::condition_variable published;        // signalled by Publish and Stop
+  bool stopping = false;                    // guarded by mu: Stop wakes the waiters
   std::shared_ptr<Exposition> current;      // guarded by mu
   std::shared_ptr<const WebConfig> web;     // guarded by mu; never null
   std::mutex stop_mu;                       // serializes Stop
@@ -44,11 +45,12 @@ struct MetricsServer::Impl {
     std::lock_guard<std::mutex> lock(mu);
     return current;
   }
-  // The exposition published after `old`, waiting for it until `deadline` (null then).
+  // The exposition published after `old`, waiting for it until `deadline` (null then, or when
+  // the server stops: shutdown does not wait for a poll that will not come).
   std::shared_ptr<Exposition> NextAfter(const std::shared_ptr<Exposition>& old,
                                         std::chrono::steady_clock::time_point deadline) {
     std::unique_lock<std::mutex> lock(mu);
-    published.wait_until(lock, deadline, [&] { return current != old; });
+    published.wait_until(lock, deadline, [&] { return current != old || stopping; });
     return current != old ? current : nullptr;
   }
   // How long a request that needs the snapshot waits for the next one, when the current
@@ -310,6 +312,11 @@ bool AcceptsGzip(std::string_view accept_encoding) {
 
 void MetricsServer::Impl::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu);
+  {
+    std::lock_guard<std::mutex> state(mu);
+    stopping = true;
+  }
+  published.notify_all();
   // No new connection; then civetweb finishes the requests in flight (the front end keeps
   // relaying their responses); then the front end closes what is left.
   if (frontend) frontend->StopAccepting();

@@ -104,6 +104,28 @@ TEST(Server, ServesMetricsHealthReadyAndLanding) {
 // While a poll runs, the published snapshot is released (Exposition::ReleaseData): the bodies
 // prepared for it are still sent at once; a body that was not prepared, and the landing page,
 // wait for the next snapshot instead of failing.
+// A scrape waiting for the next snapshot does not hold up shutdown: Stop wakes it (it answers
+// 503, or civetweb, stopping, drops the answer and closes the connection).
+TEST(Server, StopAnswersAScrapeThatWaitsForTheNextSnapshot) {
+  std::string error;
+  ServerOptions o = Plain("127.0.0.1:0", 4);
+  o.refresh_seconds = 30;  // it would wait 65 s
+  auto server = MetricsServer::Start(o, &error);
+  ASSERT_TRUE(server) << error;
+  auto first = MakeExposition(42);
+  first->Prepare(BodySet::PrometheusDefault());
+  server->Publish(first);
+  first->ReleaseData();
+  testing::Fetched text;
+  std::thread scrape([&] { text = HttpGet(server->url() + "/metrics"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto t0 = std::chrono::steady_clock::now();
+  server->Stop();
+  scrape.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_TRUE(text.status == 503 || text.status == 0) << text.status;
+}
+
 TEST(Server, DuringAPollServesPreparedBodiesAndWaitsForTheRest) {
   std::string error;
   ServerOptions o = Plain("127.0.0.1:0", 4);
