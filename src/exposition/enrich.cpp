@@ -254,18 +254,20 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
     return a->namespace_ != b->namespace_ ? a->namespace_ < b->namespace_ : a->name < b->name;
   });
 
+  // The entities are written over slots of `out`. With spares (the released snapshot's pod-spec
+  // entities, last poll's output in the same order) the spares' own vector becomes `out`: a
+  // slot mostly held the same pod's entity of the same kind, with as many labels as long, so
+  // neither the vector nor the label strings are allocated again.
   std::vector<EntityStats>& out = snap->pod_entities;
-  out.reserve(out.size() + entities);
-  // A pod-scoped entity's fixed labels and room for its samples, in a spare entity when there
-  // is one (its strings are assigned, not allocated).
-  // Taken in order: pods come sorted, so a spare mostly held the same pod's entity of the same
-  // kind last poll, with as many labels as long.
-  std::vector<EntityStats>* spare = options.spare;
-  size_t next_spare = 0;
-  auto entity = [spare, &next_spare](Entity kind, std::initializer_list<std::string_view> labels,
-                                     size_t samples) {
-    EntityStats e;
-    if (spare != nullptr && next_spare < spare->size()) e = std::move((*spare)[next_spare++]);
+  size_t filled = out.size();
+  if (options.spare != nullptr && out.empty()) out.swap(*options.spare);
+  if (out.capacity() < filled + entities) out.reserve(filled + entities);
+  // The next slot, with a pod-scoped entity's fixed labels and room for its samples; keep() adds
+  // it to the output, else the next entity overwrites it.
+  auto entity = [&out, &filled](Entity kind, std::initializer_list<std::string_view> labels,
+                                size_t samples) -> EntityStats& {
+    if (filled == out.size()) out.emplace_back();
+    EntityStats& e = out[filled];
     e.entity = kind;
     e.nested = false;
     e.labels.resize(labels.size());
@@ -276,12 +278,13 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
     e.extra_labels.clear();
     return e;
   };
+  auto keep = [&filled] { ++filled; };
   for (const Pod* pod : mine) {
     const auto pu = usage_of.find(pod);
     const PodUsage* usage = pu == usage_of.end() ? nullptr : &pu->second;
 
     const Usage pod_usage = usage ? usage->pod : Usage{};
-    EntityStats p = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 8);
+    EntityStats& p = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 8);
     Put(p, ids.p_cpu_req, pod->requests.cpu);
     Put(p, ids.p_cpu_lim, pod->limits.cpu);
     Put(p, ids.p_mem_req, pod->requests.memory);
@@ -292,10 +295,10 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
     if (pod->memory_request_complete) {
       PutRatio(p, ids.p_mem_req_u, pod_usage.memory, pod->requests.memory);
     }
-    if (!p.samples.empty()) out.push_back(std::move(p));
+    if (!p.samples.empty()) keep();
 
     for (const PodContainer& c : pod->containers) {
-      EntityStats e =
+      EntityStats& e =
           entity(Entity::kContainer, {pod->namespace_, pod->name, c.name, pod->node, pod->uid}, 10);
       Put(e, ids.c_cpu_req, c.requests.cpu);
       Put(e, ids.c_cpu_lim, c.limits.cpu);
@@ -313,25 +316,26 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
           break;
         }
       }
-      if (!e.samples.empty()) out.push_back(std::move(e));
+      if (!e.samples.empty()) keep();
     }
 
-    EntityStats info = entity(Entity::kPodInfo,
+    EntityStats& info = entity(Entity::kPodInfo,
                               {pod->namespace_, pod->name, pod->node, pod->uid, pod->owner_kind,
                                pod->owner_name, pod->qos_class, pod->phase},
                               1);
     info.samples.push_back(Sample::Uint(ids.info, 1));
-    out.push_back(std::move(info));
+    keep();
 
     for (const auto& [id, prefix, map] :
          {std::tuple{ids.labels, "label", &pod->labels},
           std::tuple{ids.annotations, "annotation", &pod->annotations}}) {
-      EntityStats l = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 1);
+      EntityStats& l = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 1);
       l.extra_labels = PrometheusLabels(prefix, *map);
       l.samples.push_back(Sample::Uint(id, 1));
-      out.push_back(std::move(l));
+      keep();
     }
   }
+  out.resize(filled);  // slots left over: spares beyond this poll's entities
 }
 
 }  // namespace kmb

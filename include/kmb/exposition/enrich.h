@@ -21,9 +21,9 @@ using PodMap = std::unordered_map<std::string, std::shared_ptr<const Pod>>;
 struct EnrichOptions {
   // Pods without a node (pending) go to one replica only: the one with shard 0.
   bool include_unscheduled = true;
-  // Pod-spec entities of a released snapshot, taken in order and filled anew: their label
-  // strings and vectors keep their capacity, so the join hardly allocates (null: none). What is
-  // left of them is the caller's to free.
+  // Pod-spec entities of a released snapshot, in their order: when snap->pod_entities is empty
+  // their vector becomes it and each is filled anew, so the vector, the label strings and the
+  // samples keep their capacity and the join hardly allocates (null: none).
   std::vector<EntityStats>* spare = nullptr;
 };
 
