@@ -425,16 +425,20 @@ SnapshotPtr Poller::Poll() {
   // that sees the whole cluster's pods, the one polling the Metrics API (shard 0), or an
   // unsharded Summary-only exporter. So the deploy layouts' split (Summary-only shards or
   // DaemonSet pods plus one --sources=metrics-api replica; docs/deploy.md) exports them once.
+  std::shared_ptr<const PodMap> pods;
+  EnrichOptions enrich;
   if (pod_cache_) {
-    if (auto pods = pod_cache_->Snapshot()) {
-      const bool unscheduled =
-          options_.shard == 0 && (options_.metrics_api || options_.total_shards <= 1);
-      std::vector<EntityStats> spare = summary_pool_->TakePodEntities();
-      EnrichSnapshot(*pods, {.include_unscheduled = unscheduled, .spare = &spare}, snap.get());
-    }
-  } else if (local_pods_) {  // node-local mode: the kubelet's pods, all on this node
+    pods = pod_cache_->Snapshot();
+    enrich.include_unscheduled =
+        options_.shard == 0 && (options_.metrics_api || options_.total_shards <= 1);
+  } else {  // node-local mode: the kubelet's pods, all on this node
+    pods = local_pods_;
+    enrich.include_unscheduled = false;
+  }
+  if (pods) {
     std::vector<EntityStats> spare = summary_pool_->TakePodEntities();
-    EnrichSnapshot(*local_pods_, {.include_unscheduled = false, .spare = &spare}, snap.get());
+    enrich.spare = &spare;
+    EnrichSnapshot(*pods, enrich, snap.get());
   }
   snap->summary.last_success_unix = summary_last_success_;
   snap->metrics_api.last_success_unix = metrics_api_last_success_;

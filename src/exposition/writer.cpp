@@ -646,8 +646,8 @@ constexpr bool HasByte(uint64_t x, uint8_t b) {
 }
 
 // Whether `value` holds \\, " or a newline, 8 bytes at a time. std::string_view::find_first_of
-// calls memchr over the three characters once per byte of the value: 5% of the exporter's CPU
-// at 100 nodes, for label values that almost never need escaping.
+// calls memchr over the three characters once per byte of the value: 3% of the exporter's CPU
+// at 100 nodes (perf), for label values that almost never need escaping.
 bool NeedsEscaping(std::string_view value) {
   size_t i = 0;
   for (; i + 8 <= value.size(); i += 8) {
@@ -899,16 +899,19 @@ const std::string* Exposition::TryBody(ExpositionFormat format, bool gzip) {
   }
 }
 
-const std::string& Exposition::Body(ExpositionFormat format) {
+namespace {
+const std::string& OrEmpty(const std::string* body) {
   static const std::string kNone;
-  const std::string* body = TryBody(format, false);
   return body ? *body : kNone;
+}
+}  // namespace
+
+const std::string& Exposition::Body(ExpositionFormat format) {
+  return OrEmpty(TryBody(format, false));
 }
 
 const std::string& Exposition::GzipBody(ExpositionFormat format) {
-  static const std::string kNone;
-  const std::string* body = TryBody(format, true);
-  return body ? *body : kNone;
+  return OrEmpty(TryBody(format, true));
 }
 
 const std::string& Exposition::Gzipped(ExpositionFormat format) {

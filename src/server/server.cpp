@@ -45,19 +45,21 @@ struct MetricsServer::Impl {
     std::lock_guard<std::mutex> lock(mu);
     return current;
   }
-  // The exposition published after `old`, waiting for it until `deadline` (null then, or when
-  // the server stops: shutdown does not wait for a poll that will not come).
-  std::shared_ptr<Exposition> NextAfter(const std::shared_ptr<Exposition>& old,
-                                        std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock(mu);
-    published.wait_until(lock, deadline, [&] { return current != old || stopping; });
-    return current != old ? current : nullptr;
-  }
-  // How long a request that needs the snapshot waits for the next one, when the current
-  // snapshot was released by a poll in progress: the poll may take up to an interval.
-  std::chrono::steady_clock::time_point WaitDeadline() const {
-    return std::chrono::steady_clock::now() +
-           std::chrono::seconds(2 * std::max(1, options.refresh_seconds) + 5);
+  // Calls `use` on `exp`; while it returns false (the snapshot it needs was released by a poll
+  // in progress), on each exposition published next. Gives up (false) without an exposition,
+  // after twice the interval plus 5 s (a poll may take up to an interval), or when the server
+  // stops: shutdown does not wait for a poll that will not come.
+  template <class Use>
+  bool WithCurrentOrNext(std::shared_ptr<Exposition> exp, Use use) {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::seconds(2 * std::max(1, options.refresh_seconds) + 5);
+    while (exp) {
+      if (use(*exp)) return true;
+      std::unique_lock<std::mutex> lock(mu);
+      published.wait_until(lock, deadline, [&] { return current != exp || stopping; });
+      exp = current != exp ? current : nullptr;
+    }
+    return false;
   }
   std::shared_ptr<const WebConfig> Web() const {
     std::lock_guard<std::mutex> lock(mu);
@@ -168,27 +170,25 @@ int HandleMetrics(mg_connection* conn, void* data) {
               {"gzip", gzip ? "true" : "false"}});
   // A body that was not rendered before the next poll started cannot be rendered from this
   // snapshot any more (Exposition::ReleaseData): such a scrape gets the next snapshot's.
-  std::chrono::steady_clock::time_point deadline{};
-  while (exp) {
-    const std::string* body = gzip ? exp->TryBody(fmt, true) : nullptr;
+  const bool sent = impl->WithCurrentOrNext(exp, [&](Exposition& e) {
+    const std::string* body = gzip ? e.TryBody(fmt, true) : nullptr;
     if (body != nullptr && !body->empty()) {
       impl->scraped_bodies.fetch_or(BodySet::Of(fmt, true).bits());
       SendBody(conn, 200, "OK", ctype, *body,
                "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
-      return 200;
+      return true;
     }
     // Uncompressed: asked for, or the gzip body failed (ISA-L error: empty).
-    if (!gzip || body != nullptr) body = exp->TryBody(fmt, false);
-    if (body != nullptr) {
-      impl->scraped_bodies.fetch_or(BodySet::Of(fmt, false).bits());
-      SendBody(conn, 200, "OK", ctype, *body, "Vary: Accept-Encoding\r\n");
-      return 200;
-    }
-    if (deadline == std::chrono::steady_clock::time_point{}) deadline = impl->WaitDeadline();
-    exp = impl->NextAfter(exp, deadline);
+    if (!gzip || body != nullptr) body = e.TryBody(fmt, false);
+    if (body == nullptr) return false;
+    impl->scraped_bodies.fetch_or(BodySet::Of(fmt, false).bits());
+    SendBody(conn, 200, "OK", ctype, *body, "Vary: Accept-Encoding\r\n");
+    return true;
+  });
+  if (!sent) {
+    SendBody(conn, 503, "Service Unavailable", "text/plain; charset=utf-8",
+             "a poll is taking longer than twice the interval; try again\n");
   }
-  SendBody(conn, 503, "Service Unavailable", "text/plain; charset=utf-8",
-           "a poll is taking longer than twice the interval; try again\n");
   return 200;
 }
 
@@ -211,14 +211,12 @@ int HandleReadyz(mg_connection* conn, void* data) {
 // The current snapshot for the pages that show it; while a poll in progress has released it,
 // the next one (null before the first poll, or when the poll takes too long).
 SnapshotPtr SnapshotToShow(MetricsServer::Impl* impl) {
-  std::shared_ptr<Exposition> exp = impl->Current();
-  std::chrono::steady_clock::time_point deadline{};
-  while (exp) {
-    if (SnapshotPtr snap = exp->snapshot()) return snap;
-    if (deadline == std::chrono::steady_clock::time_point{}) deadline = impl->WaitDeadline();
-    exp = impl->NextAfter(exp, deadline);
-  }
-  return nullptr;
+  SnapshotPtr snap;
+  impl->WithCurrentOrNext(impl->Current(), [&](Exposition& e) {
+    snap = e.snapshot();
+    return snap != nullptr;
+  });
+  return snap;
 }
 
 int HandleLanding(mg_connection* conn, void* data) {
