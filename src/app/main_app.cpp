@@ -141,6 +141,7 @@ int RunMain(int argc, char** argv) {
   // Scale (issue 5): the poll frees and reallocates the same sizes every interval. Two malloc
   // arenas instead of 8 per core (16 poll workers + civetweb threads), and freed memory kept for
   // the next poll instead of returned to the kernel and faulted in again (docs/performance.md).
+  // These are glibc's settings, for a build without tcmalloc (docs/architecture.md).
   mallopt(M_ARENA_MAX, 2);
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
@@ -157,7 +158,7 @@ int RunMain(int argc, char** argv) {
     return 1;
   }
   std::string metrics_url = server->url() + opts.telemetry_path;
-  log::Info("serving metrics", {{"url", metrics_url}});
+  log::Info("serving metrics", {{"url", metrics_url}, {"allocator", HeapAllocator()}});
   if (opts.demo) {
     std::printf("kube-metrics-bridge demo: metrics at %s (simulated cluster at %s)\n",
                 metrics_url.c_str(), demo->url().c_str());

@@ -6,7 +6,7 @@
 // Output: a table on stdout, JSON (--json, default ./scale.json), Markdown (--markdown).
 //
 //   scale_driver [--nodes 100,1000] [--pods-per-node 30] [--containers-per-pod 2]
-//                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 6]
+//                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 16]
 //                [--metric-groups all|default] [--json FILE] [--markdown FILE]
 //                [--total-shards S] [--sources LIST] [--tls] [--http2]
 //

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <ctime>
@@ -41,10 +42,30 @@ TEST(ProcessStats, ReadsThisProcess) {
   EXPECT_EQ(after.start_time_seconds, before.start_time_seconds);
 }
 
+#ifndef KMB_TEST_TCMALLOC
+#define KMB_TEST_TCMALLOC 0
+#endif
+
 #if KMB_ASAN
 // AddressSanitizer replaces malloc: glibc's statistics and trim do not see its heap.
 TEST(HeapTrimmer, NeedsGlibcMalloc) { GTEST_SKIP() << "glibc malloc is replaced by ASan"; }
 #else
+
+// This binary runs on the malloc it was linked with (kmb_util_tcmalloc_test: tcmalloc, as the
+// exporter), and the heap figures are that malloc's: 40 MiB allocated show as 40 MiB in use.
+TEST(Heap, FiguresComeFromTheMallocInUse) {
+  EXPECT_STREQ(HeapAllocator(), KMB_TEST_TCMALLOC ? "tcmalloc" : "glibc");
+  const double before = ReadProcessStats().heap_in_use_bytes;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 40; ++i) {
+    blocks.push_back(std::malloc(1 << 20));
+    std::memset(blocks.back(), 0x5a, 1 << 20);
+  }
+  const ProcessStats with = ReadProcessStats();
+  EXPECT_GT(with.heap_in_use_bytes, before + (38 << 20));
+  for (void* p : blocks) std::free(p);
+  EXPECT_LT(ReadProcessStats().heap_in_use_bytes, with.heap_in_use_bytes - (38 << 20));
+}
 
 // Frees `bytes` of touched memory in the middle of the heap: small live chunks between the
 // freed ones keep them from merging into the top, so malloc keeps them resident.
@@ -75,6 +96,7 @@ struct Fragments {
 };
 
 TEST(HeapTrimmer, ReturnsWhatMallocKeptPastTheFloor) {
+  ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
   mallopt(M_TRIM_THRESHOLD, 512 << 20);  // as main() sets it: malloc never trims by itself
   HeapTrimmer trimmer({.min_growth_bytes = 16 << 20, .period = std::chrono::seconds(0)});
   Fragments small, large;
@@ -98,6 +120,7 @@ TEST(HeapTrimmer, ReturnsWhatMallocKeptPastTheFloor) {
 }
 
 TEST(HeapTrimmer, ReturnsAtMostOncePerPeriod) {
+  ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   HeapTrimmer trimmer({.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(300)});
   Fragments first, second;
@@ -114,6 +137,7 @@ TEST(HeapTrimmer, ReturnsAtMostOncePerPeriod) {
 }
 
 TEST(HeapTrimmer, AfterTooLittleGrowthLooksAgainATenthOfAPeriodLater) {
+  ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   HeapTrimmer trimmer({.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(500)});
   Fragments garbage;

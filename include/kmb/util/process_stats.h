@@ -3,9 +3,10 @@
 // (process_cpu_seconds_total, process_resident_memory_bytes, ...), plus malloc's view of the
 // heap, and the return of free heap memory that malloc keeps (issue 7: RSS stays flat).
 //
-// Why the return is needed: main() tells glibc never to trim below 512 MiB, so that a poll does
-// not fault in again, page by page, the memory the previous poll freed (13-15 us per page here;
-// docs/performance.md). HeapTrimmer gives the free memory back once per period instead.
+// Why the return is needed: glibc's malloc is told never to trim below 512 MiB (main()), so
+// that a poll does not fault in again, page by page, the memory the previous poll freed (13-15 us
+// per page here; docs/performance.md); tcmalloc gives free pages back slowly on its own. Either
+// way HeapTrimmer gives the free memory back once per period.
 
 #include <chrono>
 #include <cstdint>
@@ -19,8 +20,9 @@ struct ProcessStats {
   double start_time_seconds = 0;  // Unix time
   double open_fds = 0;
   double max_fds = 0;
-  // malloc (glibc mallinfo2): bytes handed out, and bytes free inside malloc's arenas (some of
-  // them already returned to the kernel).
+  // malloc's heap: bytes handed out, and bytes kept for reuse (glibc: free bytes in its arenas,
+  // some of them already returned to the kernel; tcmalloc: its heap's pages not given back,
+  // beyond the bytes handed out).
   double heap_in_use_bytes = 0;
   double heap_free_bytes = 0;
   // ReturnRetainedHeap(): how often it trimmed, and the resident bytes that gave back.
@@ -30,6 +32,14 @@ struct ProcessStats {
 
 // Reads /proc/self and malloc's statistics; fields it cannot read stay 0.
 ProcessStats ReadProcessStats();
+
+// The malloc the process runs on: "tcmalloc" (gperftools; the exporter links it, see
+// docs/architecture.md) or "glibc" (tests, sanitizer builds, a build with -DKMB_TCMALLOC=OFF). The heap figures and the
+// trimmer below use its own statistics and its own way of giving memory back.
+const char* HeapAllocator();
+
+// Gives the free memory malloc keeps back to the kernel now (HeapTrimmer does, once a period).
+void ReturnFreeHeap();
 
 // Called by the poll loop after each poll, once the previous snapshot is released. Once per
 // `period` it returns to the kernel the free memory malloc kept since the last return, when that
