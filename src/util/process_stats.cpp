@@ -53,8 +53,9 @@ HeapFigures ReadHeap() {
   if (Tcmalloc()) {
     const uint64_t allocated = TcmallocProperty("generic.current_allocated_bytes");
     // The heap's pages, less those already given back: what tcmalloc holds resident.
-    const uint64_t held = TcmallocProperty("generic.heap_size") -
-                          TcmallocProperty("tcmalloc.pageheap_unmapped_bytes");
+    const uint64_t heap = TcmallocProperty("generic.heap_size");
+    const uint64_t unmapped = TcmallocProperty("tcmalloc.pageheap_unmapped_bytes");
+    const uint64_t held = heap > unmapped ? heap - unmapped : 0;
     return {allocated, held > allocated ? held - allocated : 0};
   }
   struct mallinfo2 mi = mallinfo2();
