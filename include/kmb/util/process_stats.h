@@ -25,7 +25,7 @@ struct ProcessStats {
   // beyond the bytes handed out).
   double heap_in_use_bytes = 0;
   double heap_free_bytes = 0;
-  // ReturnRetainedHeap(): how often it trimmed, and the resident bytes that gave back.
+  // HeapTrimmer: how often it gave memory back, and the resident bytes that gave back.
   uint64_t heap_trims_total = 0;
   double heap_released_bytes_total = 0;
 };
@@ -34,8 +34,9 @@ struct ProcessStats {
 ProcessStats ReadProcessStats();
 
 // The malloc the process runs on: "tcmalloc" (gperftools; the exporter links it, see
-// docs/architecture.md) or "glibc" (tests, sanitizer builds, a build with -DKMB_TCMALLOC=OFF). The heap figures and the
-// trimmer below use its own statistics and its own way of giving memory back.
+// docs/architecture.md) or "glibc" (tests, sanitizer builds, a build with -DKMB_TCMALLOC=OFF).
+// The heap figures and the trimmer below use its own statistics and its own way of giving
+// memory back.
 const char* HeapAllocator();
 
 // Gives the free memory malloc keeps back to the kernel now (HeapTrimmer does, once a period).
