@@ -261,7 +261,7 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
   std::vector<EntityStats>& out = snap->pod_entities;
   size_t filled = out.size();
   if (options.spare != nullptr && out.empty()) out.swap(*options.spare);
-  if (out.capacity() < filled + entities) out.reserve(filled + entities);
+  out.reserve(filled + entities);
   // The next slot, with a pod-scoped entity's fixed labels and room for its samples; keep() adds
   // it to the output, else the next entity overwrites it.
   auto entity = [&out, &filled](Entity kind, std::initializer_list<std::string_view> labels,

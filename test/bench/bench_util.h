@@ -3,7 +3,6 @@
 // sample-line counting. Header-only; benchmarks only (not part of the exporter).
 
 #include <curl/curl.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -171,12 +170,6 @@ inline uint64_t ProcStatusBytes(long pid, const char* key) {
     }
   }
   return 0;
-}
-
-// Bytes currently allocated through malloc (all arenas, mmapped chunks included).
-inline uint64_t HeapInUse() {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
 }
 
 inline std::string Fmt(const char* fmt, double v) {

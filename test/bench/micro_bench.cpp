@@ -14,6 +14,7 @@
 #include <prometheus/text_serializer.h>
 #include <simdjson.h>
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -48,6 +49,7 @@
 #include "kmb/sim/cluster.h"
 #include "kmb/sources/pods.h"
 #include "kmb/sources/summary.h"
+#include "kmb/util/process_stats.h"
 
 #define KMB_STR2(x) #x
 #define KMB_STR(x) KMB_STR2(x)
@@ -56,8 +58,10 @@ namespace kmb {
 namespace {
 
 using bench::Fmt;
-using bench::HeapInUse;
 using Clock = std::chrono::steady_clock;
+
+// Bytes allocated through malloc, as the exporter reads its own malloc (util/process_stats.h).
+uint64_t HeapInUse() { return static_cast<uint64_t>(ReadProcessStats().heap_in_use_bytes); }
 
 constexpr int kRenderNodes = 100;     // render benchmark: 100 nodes x 30 pods x 2 containers
 constexpr int kSimNodes = 200;        // enough nodes for the ~500k-series serve snapshot
@@ -399,7 +403,7 @@ void BM_RenderKmbColdPages(benchmark::State& state) {
   RenderWorld& w = World();
   for (auto _ : state) {
     state.PauseTiming();
-    malloc_trim(0);
+    ReturnFreeHeap();
     state.ResumeTiming();
     std::string body = RenderExposition(*w.snap, ExpositionFormat::kText004, w.opts);
     benchmark::DoNotOptimize(body.data());

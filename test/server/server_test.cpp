@@ -101,9 +101,6 @@ TEST(Server, ServesMetricsHealthReadyAndLanding) {
   EXPECT_EQ(HttpGet(base + "/nope").status, 404);
 }
 
-// While a poll runs, the published snapshot is released (Exposition::ReleaseData): the bodies
-// prepared for it are still sent at once; a body that was not prepared, and the landing page,
-// wait for the next snapshot instead of failing.
 // A scrape waiting for the next snapshot does not hold up shutdown: Stop wakes it (it answers
 // 503, or civetweb, stopping, drops the answer and closes the connection).
 TEST(Server, StopAnswersAScrapeThatWaitsForTheNextSnapshot) {
@@ -126,6 +123,9 @@ TEST(Server, StopAnswersAScrapeThatWaitsForTheNextSnapshot) {
   EXPECT_TRUE(text.status == 503 || text.status == 0) << text.status;
 }
 
+// While a poll runs, the published snapshot is released (Exposition::ReleaseData): the bodies
+// prepared for it are still sent at once; a body that was not prepared, and the landing page,
+// wait for the next snapshot instead of failing.
 TEST(Server, DuringAPollServesPreparedBodiesAndWaitsForTheRest) {
   std::string error;
   ServerOptions o = Plain("127.0.0.1:0", 4);
