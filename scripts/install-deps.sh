@@ -9,7 +9,7 @@ packages=(
   # libraries (see docs/architecture.md for why each one)
   prometheus-cpp-dev libcivetweb-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libsimdjson-dev zlib1g-dev libisal-dev libdeflate-dev
-  libgoogle-perftools-dev
+  libgoogle-perftools-dev libxxhash-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev prometheus
   # secured /metrics (bcrypt via libxcrypt) and the landing page test (headless chromium)

@@ -1,7 +1,11 @@
 #include "kmb/exposition/writer.h"
 
+#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <zlib.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <algorithm>
 #include <array>
@@ -10,7 +14,9 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "kmb/catalog/catalog.h"
@@ -219,6 +225,7 @@ struct RenderScratch {
   std::array<std::string, kMetricCount> self;  // self-metric lines per family
   std::vector<uint32_t> label_end;  // admitted entity i's `{a="x",...` is labels[end[i-1], end[i])
   std::string labels;
+  std::vector<uint64_t> label_hash;  // of each admitted entity's label set (keyed renders only)
   std::string window;  // the text window (TextWindow), sized once
   void Clear() {
     admitted.clear();
@@ -228,6 +235,7 @@ struct RenderScratch {
     for (auto& t : self) t.clear();
     label_end.clear();
     labels.clear();
+    label_hash.clear();
   }
 };
 
@@ -297,11 +305,25 @@ void AppendLabelSet(std::string& out, std::span<const std::string_view> names,
   }
 }
 
-// Called with the text rendered so far, at least every kFlushBytes and once at the end
-// (last = true): the gzip body compresses it, the text body appends it.
-using TextSink = std::function<void(std::string_view text, bool last)>;
+// Where the render's text goes: `text` is called with the text rendered so far, in order, at
+// least every kFlushBytes (the gzip body compresses it, the text body appends it).
+//
+// A keyed sink (the gzip body) also hears where each segment begins and ends: a segment is a
+// run of whole families of at least kSegmentLines lines, its key a 128-bit hash of all that
+// decides its text (format, families, every line's label set, value and time, self-metric
+// lines). When `begin_segment` answers true the sink has that text's compressed bytes already
+// (from the previous body) and, unless `text_always`, the renderer skips the segment.
+struct TextSink {
+  std::function<void(std::string_view)> text;
+  std::function<bool(const XXH128_hash_t& key)> begin_segment;  // null: not keyed
+  std::function<void()> end_segment;
+  bool text_always = true;  // another body wants the text of every segment
+};
 constexpr size_t kFlushBytes = 256 << 10;
 constexpr size_t kPrefetchLines = 8;
+// Families are grouped into segments of at least this many lines, so that a small cluster's
+// body is not cut into ~150 pieces that each restart the compressor's history.
+constexpr size_t kSegmentLines = 512;
 
 // The window the text is written into, ~256 KiB at a time, while its cache lines are hot. A
 // line's size is bounded before it is written, so each line checks the room once and is
@@ -315,23 +337,23 @@ class TextWindow {
   // Room for `n` more characters, at the returned pointer; then Commit where they end.
   char* Reserve(size_t n) {
     if (used_ + n > buf_.size()) {
-      if (used_ > 0) Flush(false);
+      Flush();
       if (n > buf_.size()) buf_.resize(n);  // one line longer than the window (huge labels)
     }
     return buf_.data() + used_;
   }
   void Commit(const char* end) {
     used_ = static_cast<size_t>(end - buf_.data());
-    if (used_ >= kFlushBytes) Flush(false);
+    if (used_ >= kFlushBytes) Flush();
   }
   void Append(std::string_view s) { Commit(Put(Reserve(s.size()), s)); }
-  void Finish() { Flush(true); }
-
- private:
-  void Flush(bool last) {
-    sink_(std::string_view(buf_.data(), used_), last);
+  // Hands what is written so far to the sink (the end of a segment, or of the text).
+  void Flush() {
+    if (used_ > 0) sink_.text(std::string_view(buf_.data(), used_));
     used_ = 0;
   }
+
+ private:
   std::string& buf_;  // sized once (the render scratch keeps it): written, never appended to
   const TextSink& sink_;
   size_t used_ = 0;
@@ -354,6 +376,7 @@ struct Renderer {
   DropCounts dropped{};
   uint64_t kept = 0;        // data series written
   bool over_limit = false;  // the budget ran out: every later entity is dropped
+  bool keyed = false;       // the sink reuses segments: hash the label sets for their keys
 
   // Applies the filter to one entity: false when none of its series is written. Each dropped
   // series is counted under the first reason that drops it.
@@ -387,6 +410,11 @@ struct Renderer {
     scratch.admitted.push_back(&e);
     AppendLabelSet(scratch.labels, catalog::LabelNames(e.entity), e.labels, options.uid_label);
     AppendExtraLabels(scratch.labels, e.extra_labels);  // pod-spec enrichment (enrich.cpp)
+    if (keyed) {
+      const size_t begin = scratch.label_end.empty() ? 0 : scratch.label_end.back();
+      scratch.label_hash.push_back(
+          XXH3_64bits(scratch.labels.data() + begin, scratch.labels.size() - begin));
+    }
     scratch.label_end.push_back(static_cast<uint32_t>(scratch.labels.size()));
     for (const Sample& s : e.samples) {
       if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
@@ -449,33 +477,87 @@ struct Renderer {
     w.Commit(p);
   }
 
-  // The text, family by family, handed to `sink` in pieces of about kFlushBytes.
-  void Write(const TextSink& sink) const {
+  // The key of the segment made of families [first, last): everything its text depends on.
+  // The label set of a line enters by its hash, its value and time as they are, the rest of
+  // the line (name, const labels, scale) by the catalog row.
+  XXH128_hash_t SegmentKey(size_t first, size_t last) const {
+    XXH3_state_t st;
+    XXH3_128bits_reset(&st);
+    const uint64_t head[] = {static_cast<uint64_t>(format), options.source_timestamps ? 1u : 0u,
+                             first, last};
+    XXH3_128bits_update(&st, head, sizeof(head));
+    // Lines go in by batches: the streaming update has a cost per call.
+    constexpr size_t kBatch = 128;
+    std::array<uint64_t, kBatch * 4> batch;
+    for (size_t f = first; f < last; ++f) {
+      const std::string& self = scratch.self[f];
+      const uint64_t fam_head[] = {f, scratch.family_begin[f + 1] - scratch.family_begin[f],
+                                   self.size()};
+      XXH3_128bits_update(&st, fam_head, sizeof(fam_head));
+      XXH3_128bits_update(&st, self.data(), self.size());
+      size_t n = 0;
+      for (size_t at = scratch.family_begin[f]; at < scratch.family_begin[f + 1]; ++at) {
+        const SampleRef& ref = scratch.refs[at];
+        batch[n++] = scratch.label_hash[ref.entity];
+        batch[n++] = ref.bits;
+        batch[n++] = ref.metric | static_cast<uint64_t>(ref.kind) << 32;
+        batch[n++] = scratch.times.empty() ? 0 : static_cast<uint64_t>(scratch.times[at]);
+        if (n == batch.size()) {
+          XXH3_128bits_update(&st, batch.data(), n * sizeof(uint64_t));
+          n = 0;
+        }
+      }
+      XXH3_128bits_update(&st, batch.data(), n * sizeof(uint64_t));
+    }
+    return XXH3_128bits_digest(&st);
+  }
+
+  // One family: header, sample lines, self-metric lines.
+  void WriteFamily(TextWindow& w, size_t f, std::string& header) const {
     const FamilyTable& fam = Families();
+    const size_t begin = scratch.family_begin[f], end = scratch.family_begin[f + 1];
+    const std::string& self = scratch.self[f];
+    if (begin == end && self.empty()) return;
+    header.clear();
+    AppendHeader(header, kMetrics[fam.first_row[f]], format);
+    w.Append(header);
+    for (size_t at = begin; at < end; ++at) {
+      // A family's lines visit the entities' label sets in order but with gaps, and at 1,000
+      // nodes the label arena (~30 MB) is out of cache: fetch a few lines ahead.
+      if (at + kPrefetchLines < end) {
+        const uint32_t e = scratch.refs[at + kPrefetchLines].entity;
+        const char* l = scratch.labels.data() + (e == 0 ? 0 : scratch.label_end[e - 1]);
+        __builtin_prefetch(l);
+        __builtin_prefetch(l + 64);
+      }
+      WriteSample(w, scratch.refs[at], scratch.times.empty() ? 0 : scratch.times[at]);
+    }
+    w.Append(self);
+  }
+
+  // The text, family by family, handed to `sink` in pieces of about kFlushBytes; for a keyed
+  // sink, segment by segment (see TextSink), the last one ending with OpenMetrics' # EOF.
+  void Write(const TextSink& sink) const {
+    const size_t families = Families().first_row.size();
     TextWindow w(scratch.window, sink);
     std::string header;
-    for (size_t f = 0; f < fam.first_row.size(); ++f) {
-      const size_t begin = scratch.family_begin[f], end = scratch.family_begin[f + 1];
-      const std::string& self = scratch.self[f];
-      if (begin == end && self.empty()) continue;
-      header.clear();
-      AppendHeader(header, kMetrics[fam.first_row[f]], format);
-      w.Append(header);
-      for (size_t at = begin; at < end; ++at) {
-        // A family's lines visit the entities' label sets in order but with gaps, and at 1,000
-        // nodes the label arena (~30 MB) is out of cache: fetch a few lines ahead.
-        if (at + kPrefetchLines < end) {
-          const uint32_t e = scratch.refs[at + kPrefetchLines].entity;
-          const char* l = scratch.labels.data() + (e == 0 ? 0 : scratch.label_end[e - 1]);
-          __builtin_prefetch(l);
-          __builtin_prefetch(l + 64);
-        }
-        WriteSample(w, scratch.refs[at], scratch.times.empty() ? 0 : scratch.times[at]);
+    for (size_t first = 0; first < families;) {
+      size_t last = first, lines = 0;
+      while (last < families && (lines < kSegmentLines || !keyed)) {
+        lines += scratch.family_begin[last + 1] - scratch.family_begin[last];
+        ++last;
       }
-      w.Append(self);
+      const bool reused = keyed && sink.begin_segment(SegmentKey(first, last));
+      if (!reused || sink.text_always) {
+        for (size_t f = first; f < last; ++f) WriteFamily(w, f, header);
+        if (last == families && format == ExpositionFormat::kOpenMetrics100) {
+          w.Append("# EOF\n");
+        }
+      }
+      w.Flush();
+      if (keyed) sink.end_segment();
+      first = last;
     }
-    if (format == ExpositionFormat::kOpenMetrics100) w.Append("# EOF\n");
-    w.Finish();
   }
 
   // One self-metric sample; labels given as name/value pairs.
@@ -610,6 +692,7 @@ void RenderInto(const Snapshot& snap, ExpositionFormat format, const WriterOptio
   scratch->Clear();  // keeps the capacity of the last render
   Renderer r{format, options, *scratch};
   r.filter = options.filter.get();
+  r.keyed = static_cast<bool>(sink.begin_segment);
   const std::vector<std::string> groups =
       options.metric_groups.empty() ? DefaultMetricGroups() : options.metric_groups;
   for (size_t i = 0; i < kMetricCount; ++i) {
@@ -721,70 +804,209 @@ std::string RenderExposition(const Snapshot& snap, ExpositionFormat format,
         LogSeriesLimit(options, d);
         return d;
       },
-      [&](std::string_view text, bool) { out.append(text); });
+      TextSink{[&](std::string_view text) { out.append(text); }, {}, {}, true});
   return out;
 }
 
 namespace {
 
-// gzip by ISA-L's igzip at level 1, fed piece by piece: the streamed render hands it ~256 KiB
-// at a time, so the text body never has to exist whole. igzip level 1 compresses the
-// exposition at ~2.7x libdeflate level 1's speed for a 4% larger output (docs/architecture.md).
+// One compressed segment of a gzip body: a raw deflate stream of its own (no history from
+// the segment before it) ending on a byte boundary with a non-final block, so that segments
+// from different bodies can be laid end to end (RFC 1951, 3.2.3; pigz builds its output the
+// same way).
+struct GzipSegment {
+  XXH128_hash_t key{};  // see TextSink; all zero: unkeyed, never reused
+  uint32_t crc = 0;     // CRC-32 of the segment's text
+  uint64_t text_bytes = 0;
+  size_t offset = 0, size = 0;  // its compressed bytes in the body
+};
+
+// The last gzip body of a format and its segments: the next body copies from it the segments
+// whose key it meets again. The body is shared with the Exposition that serves it.
+struct GzipMemo {
+  std::shared_ptr<const std::string> body;
+  std::vector<GzipSegment> segments;
+};
+
+std::mutex& MemoMutex() {
+  static std::mutex mu;
+  return mu;
+}
+GzipMemo& Memo(ExpositionFormat format) {
+  static GzipMemo* memo = new GzipMemo[2];  // never destroyed: bodies may outlive main()
+  return memo[static_cast<int>(format)];
+}
+GzipMemo LastGzip(ExpositionFormat format) {
+  std::lock_guard<std::mutex> lock(MemoMutex());
+  return Memo(format);
+}
+void RememberGzip(ExpositionFormat format, GzipMemo memo) {
+  {
+    std::lock_guard<std::mutex> lock(MemoMutex());
+    std::swap(Memo(format), memo);
+  }
+  // the replaced body is let go here, outside the lock
+}
+
+bool SameKey(const XXH128_hash_t& a, const XXH128_hash_t& b) {
+  return a.low64 == b.low64 && a.high64 == b.high64;
+}
+
+// gzip (RFC 1952) by ISA-L's igzip at level 1, built segment by segment: each segment is
+// compressed on its own (Begin, Add piece by piece, End), or copied from the previous body
+// when that body has a segment of the same key (Begin answers true). The streamed render
+// hands it ~256 KiB at a time, so the text body never has to exist whole. igzip level 1
+// compresses the exposition at ~2.7x libdeflate level 1's speed for a 4% larger output
+// (docs/architecture.md).
 class GzipStream {
  public:
-  explicit GzipStream(std::string& out)
-      : out_(out), level_buf_(new uint8_t[kLevelBufSize]), zs_(std::make_unique<isal_zstream>()) {
+  GzipStream(std::string& out, GzipMemo previous)
+      : out_(out),
+        previous_(std::move(previous)),
+        level_buf_(new uint8_t[kLevelBufSize]),
+        zs_(std::make_unique<isal_zstream>()) {
     isal_deflate_init(zs_.get());
     zs_->level = 1;
     zs_->level_buf = level_buf_.get();
     zs_->level_buf_size = kLevelBufSize;
-    zs_->gzip_flag = IGZIP_GZIP;
+    zs_->gzip_flag = IGZIP_DEFLATE;  // raw deflate: the gzip header and trailer are ours
     out_.clear();
+    // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=unknown (RFC 1952, 2.3)
+    static constexpr uint8_t kHeader[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+    Put(kHeader, sizeof(kHeader));
+    for (size_t i = 0; i < previous_.segments.size(); ++i) {
+      if (previous_.segments[i].size > 0) index_.emplace(previous_.segments[i].key.low64, i);
+    }
   }
-  // Compresses `data`; `last` ends the stream (gzip trailer). False on an ISA-L error, after
-  // which the output is empty (the server then sends the text uncompressed).
-  bool Add(std::string_view data, bool last) {
+
+  // Starts a segment; true when its bytes were copied from the previous body (then no Add).
+  bool Begin(const XXH128_hash_t& key) {
+    segment_ = GzipSegment{.key = key, .offset = used_};
+    if (failed_ || !previous_.body) return false;
+    for (auto [it, end] = index_.equal_range(key.low64); it != end; ++it) {
+      const GzipSegment& old = previous_.segments[it->second];
+      if (!SameKey(old.key, key)) continue;
+      Put(reinterpret_cast<const uint8_t*>(previous_.body->data()) + old.offset, old.size);
+      segment_.crc = old.crc;
+      segment_.text_bytes = old.text_bytes;
+      stats_.reused_segments++;
+      stats_.reused_text_bytes += old.text_bytes;
+      copied_ = true;
+      return true;
+    }
+    return false;
+  }
+
+  // Compresses `data`, a piece of the current segment's text.
+  void Add(std::string_view data) {
+    if (failed_ || copied_ || data.empty()) return;
+    segment_.crc = crc32_gzip_refl(segment_.crc, reinterpret_cast<const uint8_t*>(data.data()),
+                                   data.size());
+    segment_.text_bytes += data.size();
+    Deflate(data, NO_FLUSH);
+  }
+
+  // Ends the segment: its deflate stream is flushed to a byte boundary (FULL_FLUSH: the next
+  // segment starts without its history) unless it was copied.
+  void End() {
+    if (!copied_) Deflate({}, FULL_FLUSH);
+    copied_ = false;
+    if (failed_) return;
+    segment_.size = used_ - segment_.offset;
+    crc_ = segment_.text_bytes == 0
+               ? crc_
+               : static_cast<uint32_t>(crc32_combine(crc_, segment_.crc,
+                                                     static_cast<z_off_t>(segment_.text_bytes)));
+    text_bytes_ += segment_.text_bytes;
+    stats_.segments++;
+    stats_.text_bytes += segment_.text_bytes;
+    segments_.push_back(segment_);
+  }
+
+  // One unkeyed segment of `data`.
+  void AddSegment(std::string_view data) {
+    Begin({});
+    Add(data);
+    End();
+  }
+
+  // Ends the body: an empty final block, then the CRC-32 and size of all the text. False on
+  // an ISA-L error, after which the output is empty (the server then sends the text
+  // uncompressed).
+  bool Finish() {
     if (failed_) return false;
+    uint8_t tail[10] = {0x03, 0x00};  // BFINAL=1, fixed Huffman codes, end of block
+    for (int i = 0; i < 4; ++i) {
+      tail[2 + i] = static_cast<uint8_t>(crc_ >> (8 * i));
+      tail[6 + i] = static_cast<uint8_t>(text_bytes_ >> (8 * i));  // ISIZE: modulo 2^32
+    }
+    Put(tail, sizeof(tail));
+    out_.resize(used_);
+    return true;
+  }
+
+  const GzipStats& stats() const { return stats_; }
+  std::vector<GzipSegment> TakeSegments() { return std::move(segments_); }
+
+ private:
+  // Grows by half when less than 16 KiB is left, by at least an eighth of the pending input
+  // (the exposition compresses ~13x): touching pages the output never fills costs a page
+  // fault each (docs/performance.md).
+  void Room(size_t want) {
+    if (out_.size() - used_ < want) {
+      out_.resize(std::max(out_.size() + out_.size() / 2, used_ + want));
+    }
+  }
+  void Put(const uint8_t* data, size_t n) {
+    Room(n);
+    std::memcpy(out_.data() + used_, data, n);
+    used_ += n;
+  }
+  void Deflate(std::string_view data, uint16_t flush) {
+    if (failed_) return;
     zs_->next_in = reinterpret_cast<uint8_t*>(const_cast<char*>(data.data()));
     zs_->avail_in = static_cast<uint32_t>(data.size());
-    zs_->end_of_stream = last ? 1 : 0;
-    zs_->flush = NO_FLUSH;
-    while (zs_->avail_in > 0 || (last && zs_->internal_state.state != ZSTATE_END)) {
-      // Grow by half when less than 16 KiB is left, by at least an eighth of the pending
-      // input (the exposition compresses ~13x): touching pages the output never fills costs a
-      // page fault each (docs/performance.md), and incompressible input just loops here again.
-      if (out_.size() - used_ < (16 << 10)) {
-        out_.resize(std::max(out_.size() + out_.size() / 2,
-                             used_ + std::max<size_t>(zs_->avail_in / 8, 64 << 10)));
-      }
+    zs_->end_of_stream = 0;
+    zs_->flush = flush;
+    do {
+      Room(std::max<size_t>({16 << 10, zs_->avail_in / 8}));
       zs_->next_out = reinterpret_cast<uint8_t*>(out_.data() + used_);
       zs_->avail_out = static_cast<uint32_t>(std::min<size_t>(out_.size() - used_, UINT32_MAX));
       const uint8_t* before = zs_->next_out;
       if (isal_deflate(zs_.get()) != COMP_OK) {
         failed_ = true;
         out_.clear();
-        return false;
+        used_ = 0;
+        return;
       }
       used_ += static_cast<size_t>(zs_->next_out - before);
-    }
-    if (last) out_.resize(used_);
-    return true;
+      // A flush is complete once the stream waits for a new block header (igzip_lib.h).
+    } while (zs_->avail_in > 0 ||
+             (flush != NO_FLUSH && zs_->internal_state.state != ZSTATE_NEW_HDR));
   }
 
- private:
   static constexpr uint32_t kLevelBufSize = ISAL_DEF_LVL1_DEFAULT;
   std::string& out_;
+  GzipMemo previous_;
+  std::unordered_multimap<uint64_t, size_t> index_;  // previous segments by key.low64
   std::unique_ptr<uint8_t[]> level_buf_;
   // On the heap: the stream state holds igzip's hash tables (80 KiB), too much for the
   // small stacks of civetweb's worker threads, where an uncompressed scrape renders.
   std::unique_ptr<isal_zstream> zs_;
   size_t used_ = 0;
   bool failed_ = false;
+  bool copied_ = false;  // the current segment came from the previous body
+  GzipSegment segment_;
+  std::vector<GzipSegment> segments_;
+  uint32_t crc_ = 0;
+  uint64_t text_bytes_ = 0;
+  GzipStats stats_;
 };
 
 void GzipInto(std::string& out, std::string_view data) {
-  GzipStream gz(out);
-  gz.Add(data, true);
+  GzipStream gz(out, {});
+  gz.AddSegment(data);
+  gz.Finish();
 }
 
 }  // namespace
@@ -839,10 +1061,23 @@ void Exposition::ReleaseData() {
 }
 
 Exposition::~Exposition() {
-  for (Slot& slot : slots_) {
-    GiveString(PlainPool(), std::move(slot.plain));
-    GiveString(GzipPool(), std::move(slot.gzip));
-  }
+  for (Slot& slot : slots_) GiveString(PlainPool(), std::move(slot.plain));
+  // the gzip bodies go back to their pool when the memo of the last body lets go too
+}
+
+namespace {
+std::shared_ptr<std::string> TakeGzipBody() {
+  return std::shared_ptr<std::string>(new std::string(TakeString(GzipPool())),
+                                      [](std::string* s) {
+                                        GiveString(GzipPool(), std::move(*s));
+                                        delete s;
+                                      });
+}
+}  // namespace
+
+GzipStats Exposition::gzip_stats(ExpositionFormat format) const {
+  const Slot& slot = slots_[static_cast<int>(format)];
+  return slot.gzip_done.load(std::memory_order_acquire) ? slot.gzip_stats : GzipStats{};
 }
 
 const DropCounts& Exposition::DroppedTotals(const DropCounts& dropped) {
@@ -854,22 +1089,39 @@ const DropCounts& Exposition::DroppedTotals(const DropCounts& dropped) {
   return totals_;
 }
 
-void Exposition::Render(ExpositionFormat format, std::string* plain, std::string* gzip) {
+void Exposition::Render(ExpositionFormat format, std::string* plain,
+                        std::shared_ptr<std::string> gzip) {
   // Rendered in windows of ~256 KiB: the text is written while its cache lines are hot and
   // then copied out and/or compressed whole. Writing line by line straight into a 70 MB body
   // measured 2-3x slower than this, copy included (docs/performance.md).
   const SnapshotPtr snap = snapshot();  // kept alive until the render is done
   if (!snap) throw SnapshotReleased{};
   std::optional<GzipStream> gz;
-  if (gzip != nullptr) gz.emplace(*gzip);
+  if (gzip) gz.emplace(*gzip, options_.gzip_reuse ? LastGzip(format) : GzipMemo{});
   if (plain != nullptr) plain->clear();
+  bool skipping = false;  // the gzip body copied the current segment
+  TextSink sink;
+  sink.text = [&](std::string_view text) {
+    if (plain != nullptr) plain->append(text);
+    if (gz && !skipping) gz->Add(text);
+  };
+  if (gz) {
+    sink.begin_segment = [&](const XXH128_hash_t& key) { return skipping = gz->Begin(key); };
+    sink.end_segment = [&] {
+      gz->End();
+      skipping = false;
+    };
+    sink.text_always = plain != nullptr;
+  }
   RenderInto(
       *snap, format, options_,
-      [this](const DropCounts& d) -> const DropCounts& { return DroppedTotals(d); },
-      [&](std::string_view text, bool last) {
-        if (plain != nullptr) plain->append(text);
-        if (gz) gz->Add(text, last);
-      });
+      [this](const DropCounts& d) -> const DropCounts& { return DroppedTotals(d); }, sink);
+  if (!gz) return;
+  Slot& slot = slots_[static_cast<int>(format)];
+  slot.gzip_stats = gz->stats();
+  if (gz->Finish()) {
+    RememberGzip(format, GzipMemo{.body = gzip, .segments = gz->TakeSegments()});
+  }
 }
 
 const std::string& Exposition::TextBody(ExpositionFormat format, bool with_gzip) {
@@ -879,13 +1131,13 @@ const std::string& Exposition::TextBody(ExpositionFormat format, bool with_gzip)
     bool rendered = false;
     if (with_gzip) {  // both bodies from one render, unless the gzip body exists already
       std::call_once(slot.gzip_once, [&] {
-        slot.gzip = TakeString(GzipPool());
-        Render(format, &slot.plain, &slot.gzip);
+        slot.gzip = TakeGzipBody();
+        Render(format, &slot.plain, slot.gzip);
         slot.gzip_done.store(true, std::memory_order_release);
         rendered = true;
       });
     }
-    if (!rendered) Render(format, &slot.plain, nullptr);
+    if (!rendered) Render(format, &slot.plain, {});
     slot.plain_done.store(true, std::memory_order_release);
   });
   return slot.plain;
@@ -917,15 +1169,15 @@ const std::string& Exposition::GzipBody(ExpositionFormat format) {
 const std::string& Exposition::Gzipped(ExpositionFormat format) {
   Slot& slot = slots_[static_cast<int>(format)];
   std::call_once(slot.gzip_once, [&] {
-    slot.gzip = TakeString(GzipPool());
+    slot.gzip = TakeGzipBody();
     if (slot.plain_done.load(std::memory_order_acquire)) {
-      GzipInto(slot.gzip, slot.plain);  // the text is there already: compress it
+      GzipInto(*slot.gzip, slot.plain);  // the text is there already: compress it
     } else {
-      Render(format, nullptr, &slot.gzip);  // the text never exists whole
+      Render(format, nullptr, slot.gzip);  // the text never exists whole
     }
     slot.gzip_done.store(true, std::memory_order_release);
   });
-  return slot.gzip;
+  return *slot.gzip;
 }
 
 void Exposition::Prepare(BodySet bodies) {

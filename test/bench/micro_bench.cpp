@@ -106,9 +106,11 @@ std::string Shorten(std::string name) {
 }
 
 // Starts an in-process simulated cluster and GETs the Summary of each node (and, when
-// `pod_list` is given, the cluster's PodList from the API server).
-std::vector<std::pair<std::string, std::string>> FetchSummaries(int nodes, int pods, int containers,
-                                                                std::string* pod_list = nullptr) {
+// `pod_list` is given, the cluster's PodList from the API server; when `next_poll` is given,
+// every node's Summary a second time, as the next poll sees it).
+std::vector<std::pair<std::string, std::string>> FetchSummaries(
+    int nodes, int pods, int containers, std::string* pod_list = nullptr,
+    std::vector<std::pair<std::string, std::string>>* next_poll = nullptr) {
   sim::SimOptions so;
   so.nodes = nodes;
   so.pods_per_node = pods;
@@ -132,6 +134,13 @@ std::vector<std::pair<std::string, std::string>> FetchSummaries(int nodes, int p
       std::exit(1);
     }
     out.emplace_back(node, std::move(body));
+  }
+  for (size_t i = 0; next_poll != nullptr && i < out.size(); ++i) {
+    std::string body;
+    long code = http.Get(
+        cluster->url() + "/api/v1/nodes/" + out[i].first + "/proxy/stats/summary", &body);
+    if (code != 200) std::exit(1);
+    next_poll->emplace_back(out[i].first, std::move(body));
   }
   if (pod_list != nullptr) {
     long code = http.Get(cluster->url() + "/api/v1/pods", pod_list);
@@ -193,9 +202,12 @@ void BM_DecodePollerPath(benchmark::State& state, const Input* in) {
 
 // ---------------------------------------------------------------- render
 
+// Every render measures its full cost: no segment of the gzip body is copied from the last
+// one (serve/render_gzip_next_poll measures that).
 WriterOptions FullCatalog() {
   WriterOptions o;
   o.metric_groups = AllMetricGroups();
+  o.gzip_reuse = false;
   return o;
 }
 
@@ -340,6 +352,7 @@ struct RenderWorld {
   uint64_t om_bytes = 0;
   size_t serve_nodes = 0;
   SnapshotPtr serve_snap;
+  SnapshotPtr serve_snap_next;  // the same nodes at the next poll of the simulator
   uint64_t serve_series = 0;
 };
 
@@ -358,7 +371,8 @@ PromBaseline& Prom() {
 RenderWorld& World() {
   static RenderWorld* w = [] {
     auto* w = new RenderWorld;
-    auto bodies = FetchSummaries(kSimNodes, 30, 2);
+    std::vector<std::pair<std::string, std::string>> next;
+    auto bodies = FetchSummaries(kSimNodes, 30, 2, nullptr, &next);
     const uint64_t h0 = HeapInUse();
     w->snap = BuildSnapshot(bodies, kRenderNodes);
     w->snapshot_heap = HeapInUse() - h0;
@@ -370,6 +384,7 @@ RenderWorld& World() {
     const uint64_t per_node = std::max<uint64_t>(1, w->series / w->nodes);
     w->serve_nodes = std::min<size_t>(bodies.size(), (kServeSeries + per_node - 1) / per_node);
     w->serve_snap = BuildSnapshot(bodies, w->serve_nodes);
+    w->serve_snap_next = BuildSnapshot(next, w->serve_nodes);
     w->serve_series =
         CountSamples(RenderExposition(*w->serve_snap, ExpositionFormat::kText004, w->opts));
     bodies.clear();
@@ -552,6 +567,31 @@ void BM_ServeFirstBody(benchmark::State& state, bool gzip) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * w.serve_series));
   state.counters["series"] = static_cast<double>(w.serve_series);
+}
+
+// The gzip body of the next poll's snapshot, as the poll thread makes it: the segments
+// (families) whose text did not change since the previous body are copied from it, the others
+// rendered and compressed. Between iterations (not timed) the previous snapshot's body is made
+// again, so that each timed render follows it.
+void BM_ServeNextPollGzip(benchmark::State& state) {
+  RenderWorld& w = World();
+  WriterOptions reuse = w.opts;
+  reuse.gzip_reuse = true;
+  GzipStats st;
+  for (auto _ : state) {
+    state.PauseTiming();
+    Exposition(w.serve_snap, reuse).GzipBody(ExpositionFormat::kOpenMetrics100);
+    state.ResumeTiming();
+    Exposition e(w.serve_snap_next, reuse);
+    benchmark::DoNotOptimize(e.GzipBody(ExpositionFormat::kOpenMetrics100).data());
+    st = e.gzip_stats(ExpositionFormat::kOpenMetrics100);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * w.serve_series));
+  state.counters["series"] = static_cast<double>(w.serve_series);
+  state.counters["segments"] = static_cast<double>(st.segments);
+  state.counters["reused_segments"] = static_cast<double>(st.reused_segments);
+  state.counters["reused_text_share"] =
+      st.text_bytes == 0 ? 0 : static_cast<double>(st.reused_text_bytes) / st.text_bytes;
 }
 
 void BM_ServeCachedBody(benchmark::State& state) {
@@ -999,6 +1039,8 @@ int main(int argc, char** argv) {
       ->Unit(benchmark::kMillisecond);
 #endif
   benchmark::RegisterBenchmark("serve/render_gzip_streamed", BM_ServeFirstBody, true)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("serve/render_gzip_next_poll", BM_ServeNextPollGzip)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("serve/gzip_zlib1_once", BM_ServeGzipZlib, 1)
       ->Iterations(3)->Unit(benchmark::kMillisecond);

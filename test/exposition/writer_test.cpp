@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <limits>
 #include <regex>
@@ -237,6 +238,101 @@ TEST(Exposition, StreamedGzipIsTheText) {
     EXPECT_TRUE(prepared.Ready(f, true));
     EXPECT_TRUE(prepared.Ready(f, false));
     EXPECT_EQ(Gunzip(prepared.GzipBody(f)), text);
+  }
+}
+
+// A copy of `snap` in which every container's working set grew by `delta` bytes: of the data
+// families, container_memory_working_set_bytes alone changes.
+SnapshotPtr WithContainerMemory(const Snapshot& snap, uint64_t delta) {
+  Snapshot s = snap;
+  const catalog::MetricId id = Id("container_memory_working_set_bytes");
+  for (NodeResult& n : s.nodes) {
+    for (EntityStats& e : n.summary.entities) {
+      for (Sample& x : e.samples) x.u += x.metric == id ? delta : 0;
+    }
+  }
+  return std::make_shared<Snapshot>(std::move(s));
+}
+
+// The gzip body copies, from the previous body of its format, the segments whose content did
+// not change, and compresses the others: whatever it copied, it must inflate (zlib checks the
+// CRC-32 and the size in the trailer) to exactly the text of its own snapshot.
+TEST(Exposition, GzipCopiesTheSegmentsThatDidNotChange) {
+  const SnapshotPtr a = BigSnapshot();
+  const SnapshotPtr b = WithContainerMemory(*a, 1);
+  for (ExpositionFormat f : {ExpositionFormat::kText004, ExpositionFormat::kOpenMetrics100}) {
+    std::string first_gz;
+    {
+      Exposition first(a, {});
+      first_gz = first.GzipBody(f);
+      EXPECT_TRUE(Gunzip(first_gz) == RenderExposition(*a, f));
+    }  // the previous body outlives its Exposition (ASan checks the copy below)
+    Exposition second(b, {});
+    const std::string& gz = second.GzipBody(f);
+    const std::string text = RenderExposition(*b, f);
+    EXPECT_TRUE(Gunzip(gz) == text);  // (no EXPECT_EQ: gtest's diff of MBs of text is huge)
+    const GzipStats st = second.gzip_stats(f);
+    EXPECT_GT(st.segments, 2u);
+    EXPECT_GE(st.reused_segments, 1u);              // the families that did not change
+    EXPECT_LT(st.reused_segments, st.segments);     // and not the one that did
+    EXPECT_EQ(st.text_bytes, text.size());
+    EXPECT_GT(st.reused_text_bytes, text.size() / 4);
+    EXPECT_LT(st.reused_text_bytes, text.size());
+    // Laid end to end, the segments cost little against one deflate stream of the whole text.
+    EXPECT_LT(gz.size(), Gzip(text).size() * 11 / 10);
+
+    // Nothing changed: every segment is copied, and the body is the same bytes.
+    Exposition third(b, {});
+    EXPECT_TRUE(third.GzipBody(f) == gz);
+    EXPECT_EQ(third.gzip_stats(f).reused_segments, third.gzip_stats(f).segments);
+
+    // Without reuse every segment is compressed again, to the same text.
+    WriterOptions fresh;
+    fresh.gzip_reuse = false;
+    Exposition fourth(b, fresh);
+    EXPECT_TRUE(Gunzip(fourth.GzipBody(f)) == text);
+    EXPECT_EQ(fourth.gzip_stats(f).reused_segments, 0u);
+    EXPECT_EQ(fourth.gzip_stats(f).text_bytes, text.size());
+  }
+}
+
+// Every input of a line reaches the segment keys: a changed label value, value kind, sample
+// time (with --timestamps=source), self-metric or option gives other text, and a copied
+// segment must never stand in for it.
+TEST(Exposition, EveryInputOfALineChangesItsSegmentKey) {
+  const SnapshotPtr base = BigSnapshot();
+  auto variant = [&](const std::function<void(Snapshot&)>& change) {
+    Snapshot s = *base;
+    change(s);
+    return std::make_shared<Snapshot>(std::move(s));
+  };
+  const catalog::MetricId cpu = Id("node_cpu_usage_seconds_total");
+  const std::vector<SnapshotPtr> variants = {
+      variant([](Snapshot& s) { s.nodes[5].summary.entities[1].labels[2] = "c2"; }),
+      variant([&](Snapshot& s) {  // the same 64 bits read as a double
+        for (Sample& x : s.nodes[7].summary.entities[0].samples) {
+          if (x.metric == cpu) x.kind = ValueKind::kDouble;
+        }
+      }),
+      variant([](Snapshot& s) { s.nodes[9].summary.entities[0].samples[0].time_s += 1; }),
+      variant([](Snapshot& s) { s.polls_total += 1; }),
+      variant([](Snapshot& s) { s.nodes[11].summary.entities[1].extra_labels = {{"image", "x"}}; }),
+  };
+  for (ExpositionFormat f : {ExpositionFormat::kText004, ExpositionFormat::kOpenMetrics100}) {
+    for (bool times : {false, true}) {
+      for (bool uid : {false, true}) {
+        WriterOptions o;
+        o.source_timestamps = times;
+        o.uid_label = uid;
+        Exposition(base, o).GzipBody(f);  // the previous body
+        for (const SnapshotPtr& v : variants) {
+          Exposition e(v, o);
+          EXPECT_TRUE(Gunzip(e.GzipBody(f)) == RenderExposition(*v, f, o))
+              << "variant " << (&v - variants.data()) << ", times " << times << ", uid " << uid;
+          Exposition(base, o).GzipBody(f);  // back to the base as the previous body
+        }
+      }
+    }
   }
 }
 

@@ -31,6 +31,20 @@ struct WriterOptions {
   // Cardinality control (--namespaces, --metric-allowlist, ..., --series-limit); null: every
   // series is exported. Shared by every Exposition: it keeps the dropped counts since start.
   std::shared_ptr<SeriesFilter> filter;
+  // The gzip body copies, from the last gzip body of its format, the compressed bytes of each
+  // segment (a run of families) whose content did not change, instead of rendering and
+  // compressing it again. false: every segment is rendered and compressed (benchmarks of the
+  // full cost).
+  bool gzip_reuse = true;
+};
+
+// How a gzip body was made: its segments (runs of whole families, each compressed on its own)
+// and how many of them, and of their text bytes, were copied from the previous body.
+struct GzipStats {
+  size_t segments = 0;
+  size_t reused_segments = 0;
+  uint64_t text_bytes = 0;
+  uint64_t reused_text_bytes = 0;
 };
 
 // Every group of the catalog, in catalog order.
@@ -125,13 +139,19 @@ class Exposition {
   bool Ready(ExpositionFormat format, bool gzip) const;
   // Series dropped by the filter in this snapshot (valid after the first render).
   const DropCounts& dropped() const { return dropped_; }
+  // How the gzip body of `format` was made (zeros until it is).
+  GzipStats gzip_stats(ExpositionFormat format) const;
 
  private:
   struct Slot {
     std::once_flag plain_once, gzip_once;
     std::atomic<bool> plain_done{false};  // `plain` is complete: gzip it instead of rendering
     std::atomic<bool> gzip_done{false};
-    std::string plain, gzip;
+    std::string plain;
+    // Shared with the memo of the last gzip body (writer.cpp), from which the next snapshot's
+    // body copies the segments that did not change; back to the pool when both let go.
+    std::shared_ptr<std::string> gzip;
+    GzipStats gzip_stats;  // written before gzip_done is set
   };
   // The text body, rendered once; with `with_gzip` the gzip body comes from the same render
   // when it does not exist yet (Prepare with both encodings).
@@ -140,7 +160,7 @@ class Exposition {
   const std::string& TextBody(ExpositionFormat format, bool with_gzip);
   const std::string& Gzipped(ExpositionFormat format);
   // Renders `format` once into the text body and/or the gzip body (either may be null).
-  void Render(ExpositionFormat format, std::string* plain, std::string* gzip);
+  void Render(ExpositionFormat format, std::string* plain, std::shared_ptr<std::string> gzip);
   // The dropped counts since start as of this snapshot, added to the filter's totals once.
   const DropCounts& DroppedTotals(const DropCounts& dropped);
 
