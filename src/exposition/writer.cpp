@@ -847,6 +847,8 @@ void RememberGzip(ExpositionFormat format, GzipMemo memo) {
   }
   // the replaced body is let go here, outside the lock
 }
+// Lets the last body of `format` go: no scraper asks for it any more.
+void ForgetGzip(ExpositionFormat format) { RememberGzip(format, {}); }
 
 bool SameKey(const XXH128_hash_t& a, const XXH128_hash_t& b) {
   return a.low64 == b.low64 && a.high64 == b.high64;
@@ -1191,6 +1193,9 @@ void Exposition::Prepare(BodySet bodies) {
     } catch (const SnapshotReleased&) {
       // released already: nothing more can be rendered
     }
+    // A gzip body nobody asks for any more is not kept for its segments (a one-off scrape of
+    // text 0.0.4 with gzip would otherwise hold ~12 bytes per series from then on).
+    if (!gzip) ForgetGzip(f);
   }
   if (!text_wanted) PlainPool().Clear();  // no uncompressed scraper lately: no idle text bodies
 }

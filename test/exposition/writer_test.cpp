@@ -296,6 +296,23 @@ TEST(Exposition, GzipCopiesTheSegmentsThatDidNotChange) {
   }
 }
 
+// A gzip body the poll loop no longer prepares (its scrapers went away) is not kept for its
+// segments: the next body of that format is compressed whole.
+TEST(Exposition, AGzipBodyNoLongerAskedForIsNotKept) {
+  const SnapshotPtr snap = BigSnapshot();
+  using F = ExpositionFormat;
+  Exposition(snap, {}).GzipBody(F::kText004);  // a one-off scrape of text with gzip
+  Exposition kept(snap, {});
+  EXPECT_EQ(kept.gzip_stats(F::kText004).segments, 0u);  // not made yet
+  kept.Prepare(BodySet::Of(F::kText004, true));
+  EXPECT_EQ(kept.gzip_stats(F::kText004).reused_segments, kept.gzip_stats(F::kText004).segments);
+  Exposition(snap, {}).Prepare(BodySet::PrometheusDefault());  // OpenMetrics gzip alone
+  Exposition later(snap, {});
+  EXPECT_TRUE(Gunzip(later.GzipBody(F::kText004)) == RenderExposition(*snap, F::kText004));
+  EXPECT_GT(later.gzip_stats(F::kText004).segments, 2u);
+  EXPECT_EQ(later.gzip_stats(F::kText004).reused_segments, 0u);
+}
+
 // Every input of a line reaches the segment keys: a changed label value, value kind, sample
 // time (with --timestamps=source), self-metric or option gives other text, and a copied
 // segment must never stand in for it.
