@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -539,11 +540,13 @@ struct Renderer {
   // sink, segment by segment (see TextSink), the last one ending with OpenMetrics' # EOF.
   void Write(const TextSink& sink) const {
     const size_t families = Families().first_row.size();
+    // An unkeyed sink hears one segment: the whole text.
+    const size_t min_lines = keyed ? kSegmentLines : std::numeric_limits<size_t>::max();
     TextWindow w(scratch.window, sink);
     std::string header;
     for (size_t first = 0; first < families;) {
       size_t last = first, lines = 0;
-      while (last < families && (lines < kSegmentLines || !keyed)) {
+      while (last < families && lines < min_lines) {
         lines += scratch.family_begin[last + 1] - scratch.family_begin[last];
         ++last;
       }
@@ -899,7 +902,7 @@ class GzipStream {
     return false;
   }
 
-  // Compresses `data`, a piece of the current segment's text.
+  // Compresses `data`, a piece of the current segment's text (nothing when it was copied).
   void Add(std::string_view data) {
     if (failed_ || copied_ || data.empty()) return;
     segment_.crc = crc32_gzip_refl(segment_.crc, reinterpret_cast<const uint8_t*>(data.data()),
@@ -1101,18 +1104,14 @@ void Exposition::Render(ExpositionFormat format, std::string* plain,
   std::optional<GzipStream> gz;
   if (gzip) gz.emplace(*gzip, options_.gzip_reuse ? LastGzip(format) : GzipMemo{});
   if (plain != nullptr) plain->clear();
-  bool skipping = false;  // the gzip body copied the current segment
   TextSink sink;
   sink.text = [&](std::string_view text) {
     if (plain != nullptr) plain->append(text);
-    if (gz && !skipping) gz->Add(text);
+    if (gz) gz->Add(text);  // ignored within a segment copied from the previous body
   };
   if (gz) {
-    sink.begin_segment = [&](const XXH128_hash_t& key) { return skipping = gz->Begin(key); };
-    sink.end_segment = [&] {
-      gz->End();
-      skipping = false;
-    };
+    sink.begin_segment = [&](const XXH128_hash_t& key) { return gz->Begin(key); };
+    sink.end_segment = [&] { gz->End(); };
     sink.text_always = plain != nullptr;
   }
   RenderInto(

@@ -124,24 +124,23 @@ std::vector<std::pair<std::string, std::string>> FetchSummaries(
     std::exit(1);
   }
   bench::Http http;
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const std::string& node : cluster->node_names()) {
-    std::string body;
-    long code = http.Get(cluster->url() + "/api/v1/nodes/" + node + "/proxy/stats/summary", &body);
-    if (code != 200) {
-      std::fprintf(stderr, "micro_bench: GET summary of %s: HTTP %ld %s\n", node.c_str(), code,
-                   http.error().c_str());
-      std::exit(1);
+  // Every node's Summary, once, into `into`.
+  auto poll = [&](std::vector<std::pair<std::string, std::string>>* into) {
+    for (const std::string& node : cluster->node_names()) {
+      std::string body;
+      long code =
+          http.Get(cluster->url() + "/api/v1/nodes/" + node + "/proxy/stats/summary", &body);
+      if (code != 200) {
+        std::fprintf(stderr, "micro_bench: GET summary of %s: HTTP %ld %s\n", node.c_str(), code,
+                     http.error().c_str());
+        std::exit(1);
+      }
+      into->emplace_back(node, std::move(body));
     }
-    out.emplace_back(node, std::move(body));
-  }
-  for (size_t i = 0; next_poll != nullptr && i < out.size(); ++i) {
-    std::string body;
-    long code = http.Get(
-        cluster->url() + "/api/v1/nodes/" + out[i].first + "/proxy/stats/summary", &body);
-    if (code != 200) std::exit(1);
-    next_poll->emplace_back(out[i].first, std::move(body));
-  }
+  };
+  std::vector<std::pair<std::string, std::string>> out;
+  poll(&out);
+  if (next_poll != nullptr) poll(next_poll);
   if (pod_list != nullptr) {
     long code = http.Get(cluster->url() + "/api/v1/pods", pod_list);
     if (code != 200) {

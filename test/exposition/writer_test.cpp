@@ -241,17 +241,24 @@ TEST(Exposition, StreamedGzipIsTheText) {
   }
 }
 
+// A copy of `base` with `change` made to it.
+SnapshotPtr Changed(const Snapshot& base, const std::function<void(Snapshot&)>& change) {
+  Snapshot s = base;
+  change(s);
+  return std::make_shared<Snapshot>(std::move(s));
+}
+
 // A copy of `snap` in which every container's working set grew by `delta` bytes: of the data
 // families, container_memory_working_set_bytes alone changes.
 SnapshotPtr WithContainerMemory(const Snapshot& snap, uint64_t delta) {
-  Snapshot s = snap;
   const catalog::MetricId id = Id("container_memory_working_set_bytes");
-  for (NodeResult& n : s.nodes) {
-    for (EntityStats& e : n.summary.entities) {
-      for (Sample& x : e.samples) x.u += x.metric == id ? delta : 0;
+  return Changed(snap, [&](Snapshot& s) {
+    for (NodeResult& n : s.nodes) {
+      for (EntityStats& e : n.summary.entities) {
+        for (Sample& x : e.samples) x.u += x.metric == id ? delta : 0;
+      }
     }
-  }
-  return std::make_shared<Snapshot>(std::move(s));
+  });
 }
 
 // The gzip body copies, from the previous body of its format, the segments whose content did
@@ -319,9 +326,7 @@ TEST(Exposition, AGzipBodyNoLongerAskedForIsNotKept) {
 TEST(Exposition, EveryInputOfALineChangesItsSegmentKey) {
   const SnapshotPtr base = BigSnapshot();
   auto variant = [&](const std::function<void(Snapshot&)>& change) {
-    Snapshot s = *base;
-    change(s);
-    return std::make_shared<Snapshot>(std::move(s));
+    return Changed(*base, change);
   };
   const catalog::MetricId cpu = Id("node_cpu_usage_seconds_total");
   const std::vector<SnapshotPtr> variants = {
