@@ -1,10 +1,12 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "kmb/app/poller.h"
@@ -19,18 +21,10 @@
 #include "kmb/sim/cluster.h"
 #include "kmb/util/log.h"
 #include "kmb/util/process_stats.h"
+#include "kmb/util/signals.h"
 
 namespace kmb {
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-
-void OnSignal(int) { g_stop = 1; }
-
-// SIGHUP: re-read the web config and the kube credential files.
-volatile std::sig_atomic_t g_reload = 0;
-
-void OnReload(int) { g_reload = 1; }
 
 // Loads --web.config.file (nullptr when none); on error logs one line naming the file.
 bool LoadWebConfigFlag(const Options& opts, std::shared_ptr<const WebConfig>* out) {
@@ -45,14 +39,30 @@ bool LoadWebConfigFlag(const Options& opts, std::shared_ptr<const WebConfig>* ou
   return true;
 }
 
-// Sleeps until `deadline` or a stop signal, in short steps so SIGTERM is honoured quickly.
-void SleepUntil(std::chrono::steady_clock::time_point deadline) {
-  while (!g_stop && std::chrono::steady_clock::now() < deadline) {
-    auto step = std::min<std::chrono::steady_clock::duration>(
-        deadline - std::chrono::steady_clock::now(), std::chrono::milliseconds(100));
-    std::this_thread::sleep_for(step);
+// The poll loop's sleep between polls: until the next tick, or at once when the main thread
+// says stop (no wake-ups in between).
+class StopLatch {
+ public:
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    cv_.notify_all();
   }
-}
+  // False when stopped.
+  bool SleepUntil(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return !cv_.wait_until(lock, deadline, [&] { return stopped_; });
+  }
+  bool stopped() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopped_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+};
 
 }  // namespace
 
@@ -70,14 +80,18 @@ int RunMain(int argc, char** argv) {
   if (opts.command == Options::Command::kDoctor) {
     return doctor::RunDoctor(opts.doctor, std::cout);
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
   std::signal(SIGPIPE, SIG_IGN);
   if (opts.command == Options::Command::kSimulate) {
     return sim::RunSimulator(opts.sim, opts.sim_kubeconfig, opts.sim_fail_nodes,
                              opts.sim_metrics_api_status);
   }
-  std::signal(SIGHUP, OnReload);
+  // SIGINT/SIGTERM stop, SIGHUP reloads; the main thread sleeps until one comes.
+  std::string signal_error;
+  std::unique_ptr<SignalWaiter> signals = SignalWaiter::Install(/*reload=*/true, &signal_error);
+  if (!signals) {
+    log::Error("cannot set up the signal handlers", {{"error", signal_error}});
+    return 1;
+  }
   std::shared_ptr<const WebConfig> web_config;
   if (!LoadWebConfigFlag(opts, &web_config)) return 1;
 
@@ -168,13 +182,14 @@ int RunMain(int argc, char** argv) {
   // The poll loop has its own thread, so that signals are answered at once even while a poll
   // waits on a slow API server or kubelet.
   std::atomic<bool> poll_loop_done{false};
+  StopLatch stop_polling;
   HeapTrimmer heap_trimmer;
   BodySet last_scraped;
   std::thread poll_loop([&] {
     const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(opts.interval_seconds));
     auto next = std::chrono::steady_clock::now();
-    while (!g_stop) {
+    while (!stop_polling.stopped()) {
       // The published snapshot is let go before the poll that replaces it: scrapes are still
       // sent its prepared bodies, and its memory (the decoded Summaries) is reused by this poll
       // instead of living beside the new snapshot (Exposition::ReleaseData).
@@ -200,15 +215,12 @@ int RunMain(int argc, char** argv) {
         poller.CountSkippedTicks(static_cast<uint64_t>(missed));
         next += missed * interval;
       }
-      SleepUntil(next);
+      if (!stop_polling.SleepUntil(next)) break;
     }
     poll_loop_done = true;
   });
 
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (!g_reload) continue;
-    g_reload = 0;
+  while (signals->Wait() == SignalWaiter::Event::kReload) {
     log::Info("SIGHUP: reloading");
     if (!opts.web_config_file.empty()) {
       std::shared_ptr<const WebConfig> reloaded;
@@ -237,6 +249,7 @@ int RunMain(int argc, char** argv) {
   // SIGTERM/SIGINT: stop accepting, finish the responses in flight, and exit 0 within 5 s
   // without waiting for a poll that is still in flight.
   log::Info("shutting down");
+  stop_polling.Stop();
   const auto start = std::chrono::steady_clock::now();
   std::atomic<bool> stopped{false};
   std::thread stopper([&] {

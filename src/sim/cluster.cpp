@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +29,7 @@
 
 #include "kmb/util/log.h"
 #include "kmb/util/sanitizers.h"
+#include "kmb/util/signals.h"
 #include "sim/faults.h"
 #include "sim/format.h"
 #include "sim/json_writer.h"
@@ -222,13 +222,6 @@ void WriteResource(JsonWriter& w, const char* name, bool namespaced, const char*
   for (const char* v : verbs) w.String(v);
   w.EndArray();
   w.EndObject();
-}
-
-volatile std::sig_atomic_t g_signal_pipe = -1;
-
-void OnSignal(int) {
-  const char c = 1;
-  if (g_signal_pipe >= 0) (void)!write(g_signal_pipe, &c, 1);
 }
 
 }  // namespace
@@ -1383,35 +1376,16 @@ int RunSimulator(const SimOptions& options, const std::string& kubeconfig_path,
     std::fprintf(stderr, "kube-metrics-bridge simulate: %s\n", message.c_str());
     return 1;
   };
-  // Signals reach us through a pipe, whichever thread they are delivered to.
-  int fds[2];
-  if (pipe(fds) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
-  struct sigaction action {};
-  action.sa_handler = OnSignal;
-  sigemptyset(&action.sa_mask);
-  struct sigaction old_int {
-  }, old_term{};
-  g_signal_pipe = fds[1];
-  sigaction(SIGINT, &action, &old_int);
-  sigaction(SIGTERM, &action, &old_term);
-  auto restore = [&] {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-    g_signal_pipe = -1;
-    close(fds[0]);
-    close(fds[1]);
-  };
-
   std::string error;
+  std::unique_ptr<SignalWaiter> signals = SignalWaiter::Install(/*reload=*/false, &error);
+  if (!signals) return fail(error);
   auto cluster = SimulatedCluster::Start(options, &error);
   if (!cluster) {
-    restore();
     return fail(error);
   }
   const std::vector<std::string> names = cluster->node_names();
   for (const std::string& node : fail_nodes) {
     if (std::find(names.begin(), names.end(), node) == names.end()) {
-      restore();
       return fail("unknown node \"" + node + "\" to fail (nodes are sim-node-0 .. sim-node-" +
                   std::to_string(names.size() - 1) + ")");
     }
@@ -1421,7 +1395,6 @@ int RunSimulator(const SimOptions& options, const std::string& kubeconfig_path,
   if (!kubeconfig_path.empty()) {
     const Status st = cluster->WriteKubeconfig(kubeconfig_path);
     if (!st.ok()) {
-      restore();
       return fail(st.message());
     }
   }
@@ -1432,12 +1405,9 @@ int RunSimulator(const SimOptions& options, const std::string& kubeconfig_path,
   }
   std::fflush(stdout);
 
-  char c;
-  while (read(fds[0], &c, 1) < 0 && errno == EINTR) {
-  }
+  signals->Wait();  // SIGINT or SIGTERM
   log::Info("simulated cluster stopping");
   cluster.reset();
-  restore();
   return 0;
 }
 
