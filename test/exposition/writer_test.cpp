@@ -51,6 +51,42 @@ TEST(ScaledValue, DoublesAndSpecials) {
   EXPECT_EQ(Scaled(Sample::Double(0, std::nan("")), 0), "NaN");
 }
 
+// A double that is a short decimal (the kubelet's PSI averages: percents with two digits) is
+// scaled in decimal, exactly; any other double goes through the shortest round-trip form.
+TEST(ScaledValue, ShortDecimalsScaleExactly) {
+  EXPECT_EQ(Scaled(Sample::Double(0, 11.63), -2), "0.1163");  // not 0.11630000000000001
+  EXPECT_EQ(Scaled(Sample::Double(0, 0.03), -2), "0.0003");
+  EXPECT_EQ(Scaled(Sample::Double(0, 100), -2), "1");
+  EXPECT_EQ(Scaled(Sample::Double(0, 0), -2), "0");
+  EXPECT_EQ(Scaled(Sample::Double(0, 0.1234), -9), "0.0000000001234");
+  EXPECT_EQ(Scaled(Sample::Double(0, 99999999999.9999), 0), "99999999999.9999");
+  EXPECT_EQ(Scaled(Sample::Double(0, 100000), 0), "100000");
+  // Not short decimals: five digits, past 1e11, negative, -0, a scale above 1.
+  EXPECT_EQ(Scaled(Sample::Double(0, 0.12345), -2), "0.0012345000000000001");
+  EXPECT_EQ(Scaled(Sample::Double(0, 1e11), 0), "1e+11");
+  EXPECT_EQ(Scaled(Sample::Double(0, -11.63), -2), "-0.11630000000000001");
+  EXPECT_EQ(Scaled(Sample::Double(0, -0.0), -2), "-0");
+  EXPECT_EQ(Scaled(Sample::Double(0, 1.5), 3), "1500");
+
+  // Every decimal of up to four digits reads back as the decimal itself, scaled: the text
+  // parses to the double nearest to n * 10^(exp10 - k), whatever the double's own rounding.
+  uint64_t state = 42;
+  auto next = [&] { return state = state * 6364136223846793005ULL + 1442695040888963407ULL; };
+  for (int i = 0; i < 20000; ++i) {
+    const int k = static_cast<int>(next() >> 61) % 5;
+    const uint64_t n = (next() >> 20) % (i % 2 ? 10000000ULL : 100000000000000ULL);
+    const int exp10 = -static_cast<int>((next() >> 60) % 12);
+    const double d = std::strtod((std::to_string(n) + "e-" + std::to_string(k)).c_str(), nullptr);
+    if (d >= 1e11) continue;
+    const std::string text = Scaled(Sample::Double(0, d), exp10);
+    const double want =
+        std::strtod((std::to_string(n) + "e" + std::to_string(exp10 - k)).c_str(), nullptr);
+    ASSERT_EQ(std::strtod(text.c_str(), nullptr), want)
+        << n << "e-" << k << " scaled by 1e" << exp10 << " wrote " << text;
+    ASSERT_EQ(text.find('e'), std::string::npos) << text;
+  }
+}
+
 TEST(LabelEscaping, EscapesBackslashQuoteNewline) {
   std::string out;
   AppendEscapedLabelValue(out, "a\\b\"c\nd");
