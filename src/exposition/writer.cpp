@@ -513,7 +513,10 @@ struct Renderer {
 
   // The key of the segment made of families [first, last): everything its text depends on.
   // The label set of a line enters by its hash, its value and time as they are, the rest of
-  // the line (name, const labels, scale) by the catalog row.
+  // the line (name, const labels, scale) by the catalog row. A line is 16 bytes of input (24
+  // with --timestamps=source; without, times are not in the text): the catalog row and the
+  // value's kind are mixed into the label set's hash by an odd multiplier, one-to-one on them,
+  // so two lines still need a 64-bit collision to look alike.
   XXH128_hash_t SegmentKey(size_t first, size_t last) const {
     XXH3_state_t st;
     XXH3_128bits_reset(&st);
@@ -522,7 +525,9 @@ struct Renderer {
     XXH3_128bits_update(&st, head, sizeof(head));
     // Lines go in by batches: the streaming update has a cost per call.
     constexpr size_t kBatch = 128;
-    std::array<uint64_t, kBatch * 4> batch;
+    constexpr uint64_t kMix = 0x9E3779B97F4A7C15ULL;  // odd: x -> x * kMix is one-to-one
+    const bool times = !scratch.times.empty();
+    std::array<uint64_t, kBatch * 3> batch;
     for (size_t f = first; f < last; ++f) {
       const std::string& self = scratch.self[f];
       const uint64_t fam_head[] = {f, scratch.family_begin[f + 1] - scratch.family_begin[f],
@@ -532,11 +537,11 @@ struct Renderer {
       size_t n = 0;
       for (size_t at = scratch.family_begin[f]; at < scratch.family_begin[f + 1]; ++at) {
         const SampleRef& ref = scratch.refs[at];
-        batch[n++] = scratch.label_hash[ref.entity];
+        const uint64_t row = ref.metric | static_cast<uint64_t>(ref.kind) << 32;
+        batch[n++] = scratch.label_hash[ref.entity] ^ row * kMix;
         batch[n++] = ref.bits;
-        batch[n++] = ref.metric | static_cast<uint64_t>(ref.kind) << 32;
-        batch[n++] = scratch.times.empty() ? 0 : static_cast<uint64_t>(scratch.times[at]);
-        if (n == batch.size()) {
+        if (times) batch[n++] = static_cast<uint64_t>(scratch.times[at]);
+        if (n + 3 > batch.size()) {
           XXH3_128bits_update(&st, batch.data(), n * sizeof(uint64_t));
           n = 0;
         }
