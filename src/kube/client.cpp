@@ -1,7 +1,6 @@
 #include "kmb/kube/client.h"
 
 #include <curl/curl.h>
-#include <openssl/ssl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -23,14 +22,6 @@ namespace {
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-// Each kubelet's kept-alive connection holds OpenSSL's read and write buffers (~17 KiB each)
-// between polls unless they are released when empty: ~45 KB of RSS per node, measured
-// (docs/performance.md). They are taken again at the next request, from the allocator's cache.
-CURLcode TuneSslContext(CURL*, void* ssl_ctx, void*) {
-  SSL_CTX_set_mode(static_cast<SSL_CTX*>(ssl_ctx), SSL_MODE_RELEASE_BUFFERS);
-  return CURLE_OK;
 }
 
 bool IsTlsError(CURLcode rc) {
@@ -243,7 +234,6 @@ struct KubeClient::Impl {
                      static_cast<curl_off_t>(options.max_response_bytes));
     curl_easy_setopt(e, CURLOPT_USERAGENT, options.user_agent.c_str());
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnWrite);
-    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &TuneSslContext);  // OpenSSL builds only
     const bool h2 =
         options.http2 && (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, h2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
