@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Two exporter binaries polling one simulated cluster at the same time, scraped alike: the
+# CPU per node and poll and the RSS of each, measured over the same seconds of the same
+# machine. On this VM single scale-driver runs vary by ±15% from run to run, more than most
+# changes give; side by side, both binaries see the same load at the same moments
+# (docs/performance.md).
+#
+#   test/bench/side_by_side.sh BIN_A BIN_B [NODES [POLLS [INTERVAL_S]]]
+#
+# Workload: the scale driver's full catalog (every metric group, --collect-all-interfaces),
+# 30 pods x 2 containers per node, HTTPS with a token, --stats-period 0; both exporters are
+# scraped for OpenMetrics with gzip once per interval, as Prometheus does. CPU is utime + stime
+# from /proc/<pid>/stat over POLLS intervals after two warm-up ones; RSS is VmRSS at the end
+# (which depends on where in its poll each process is) and VmHWM over those intervals (their
+# peak; reset through /proc/<pid>/clear_refs).
+# The simulator is BIN_B's `simulate`. Defaults: 1000 nodes, 8 polls, 15 s.
+set -euo pipefail
+
+if [[ $# -lt 2 ]]; then
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+A=$1 B=$2 NODES=${3:-1000} POLLS=${4:-8} INTERVAL=${5:-15}
+for bin in "$A" "$B"; do
+  [[ -x $bin ]] || { echo "side_by_side: $bin is not an executable" >&2; exit 2; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+groups=node,system-container,network,filesystem,psi,psi-avg,pod,volume,container,metrics-api,resources,info
+"$B" simulate --listen 127.0.0.1:0 --nodes "$NODES" --pods-per-node 30 --containers-per-pod 2 \
+  --stats-period 0 --tls --token side-by-side --write-kubeconfig "$work/kubeconfig" \
+  >"$work/sim.out" 2>"$work/sim.err" &
+pids+=($!)
+for _ in $(seq 1 600); do
+  grep -q "listening on" "$work/sim.out" && break
+  sleep 1
+done
+grep -q "listening on" "$work/sim.out" || { echo "side_by_side: the simulator did not start" >&2; exit 1; }
+
+ports=()
+exporters=()
+for bin in "$A" "$B"; do
+  port=$((20000 + RANDOM % 20000))
+  "$bin" --kubeconfig "$work/kubeconfig" --web.listen-address "127.0.0.1:$port" \
+    --interval "${INTERVAL}s" --log.level=warn --max-concurrent-requests 16 \
+    --metric-groups "$groups" --collect-all-interfaces >"$work/$port.out" 2>"$work/$port.err" &
+  pids+=($!)
+  exporters+=($!)
+  ports+=("$port")
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+scrape() {
+  local waits=()
+  for port in "${ports[@]}"; do
+    curl -s --compressed -H 'Accept: application/openmetrics-text;version=1.0.0' \
+      -o /dev/null "http://127.0.0.1:$port/metrics" &
+    waits+=($!)
+  done
+  wait "${waits[@]}"
+}
+
+for _ in 1 2; do sleep "$INTERVAL"; scrape; done
+start=()
+for p in "${exporters[@]}"; do
+  start+=("$(cpu_ticks "$p")")
+  echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true  # VmHWM from here: the window's peak
+done
+for _ in $(seq 1 "$POLLS"); do sleep "$INTERVAL"; scrape; done
+hz=$(getconf CLK_TCK)
+names=("$A" "$B")
+for i in 0 1; do
+  p=${exporters[$i]}
+  ticks=$(($(cpu_ticks "$p") - ${start[$i]}))
+  rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status")
+  peak_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status")
+  awk -v name="${names[$i]}" -v t="$ticks" -v hz="$hz" -v polls="$POLLS" -v nodes="$NODES" \
+    -v rss="$rss_kb" -v peak="$peak_kb" 'BEGIN {
+      printf "%s: %.3f ms CPU per node and poll, RSS %.1f MB at the end, %.1f MB at its peak\n",
+      name, t * 1000 / hz / polls / nodes, rss / 1024, peak / 1024 }'
+done
