@@ -92,6 +92,4 @@ SignalWaiter::Event SignalWaiter::Wait() {
   }
 }
 
-bool SignalWaiter::StopRequested() { return g_stop != 0; }
-
 }  // namespace kmb
