@@ -870,27 +870,31 @@ struct GzipMemo {
   std::vector<GzipSegment> segments;
 };
 
-std::mutex& MemoMutex() {
-  static std::mutex mu;
-  return mu;
-}
-GzipMemo& Memo(ExpositionFormat format) {
-  static GzipMemo* memo = new GzipMemo[2];  // never destroyed: bodies may outlive main()
-  return memo[static_cast<int>(format)];
-}
-GzipMemo LastGzip(ExpositionFormat format) {
-  std::lock_guard<std::mutex> lock(MemoMutex());
-  return Memo(format);
-}
-void RememberGzip(ExpositionFormat format, GzipMemo memo) {
-  {
-    std::lock_guard<std::mutex> lock(MemoMutex());
-    std::swap(Memo(format), memo);
+// The last gzip body of each format, shared by every Exposition of the process.
+class GzipMemos {
+ public:
+  static GzipMemos& Get() {
+    static GzipMemos* memos = new GzipMemos;  // never destroyed: bodies may outlive main()
+    return *memos;
   }
-  // the replaced body is let go here, outside the lock
-}
-// Lets the last body of `format` go: no scraper asks for it any more.
-void ForgetGzip(ExpositionFormat format) { RememberGzip(format, {}); }
+  GzipMemo Last(ExpositionFormat format) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return memo_[static_cast<int>(format)];
+  }
+  void Remember(ExpositionFormat format, GzipMemo memo) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::swap(memo_[static_cast<int>(format)], memo);
+    }
+    // the replaced body is let go here, outside the lock
+  }
+  // Lets the last body of `format` go: no scraper asks for it any more.
+  void Forget(ExpositionFormat format) { Remember(format, {}); }
+
+ private:
+  std::mutex mu_;
+  GzipMemo memo_[2];
+};
 
 bool SameKey(const XXH128_hash_t& a, const XXH128_hash_t& b) {
   return a.low64 == b.low64 && a.high64 == b.high64;
@@ -1141,7 +1145,7 @@ void Exposition::Render(ExpositionFormat format, std::string* plain,
   const SnapshotPtr snap = snapshot();  // kept alive until the render is done
   if (!snap) throw SnapshotReleased{};
   std::optional<GzipStream> gz;
-  if (gzip) gz.emplace(*gzip, options_.gzip_reuse ? LastGzip(format) : GzipMemo{});
+  if (gzip) gz.emplace(*gzip, options_.gzip_reuse ? GzipMemos::Get().Last(format) : GzipMemo{});
   if (plain != nullptr) plain->clear();
   TextSink sink;
   sink.text = [&](std::string_view text) {
@@ -1160,7 +1164,7 @@ void Exposition::Render(ExpositionFormat format, std::string* plain,
   Slot& slot = slots_[static_cast<int>(format)];
   slot.gzip_stats = gz->stats();
   if (gz->Finish()) {
-    RememberGzip(format, GzipMemo{.body = gzip, .segments = gz->TakeSegments()});
+    GzipMemos::Get().Remember(format, GzipMemo{.body = gzip, .segments = gz->TakeSegments()});
   }
 }
 
@@ -1233,7 +1237,7 @@ void Exposition::Prepare(BodySet bodies) {
     }
     // A gzip body nobody asks for any more is not kept for its segments (a one-off scrape of
     // text 0.0.4 with gzip would otherwise hold ~12 bytes per series from then on).
-    if (!gzip) ForgetGzip(f);
+    if (!gzip) GzipMemos::Get().Forget(f);
   }
   if (!text_wanted) PlainPool().Clear();  // no uncompressed scraper lately: no idle text bodies
 }

@@ -34,7 +34,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-groups=node,system-container,network,filesystem,psi,psi-avg,pod,volume,container,metrics-api,resources,info
+# Every metric group, as BIN_B's --help lists them (not a copy here that a new group would miss).
+groups=$("$B" --help 2>&1 | sed -n 's/.*metric groups to export: \([a-z, -]*\) (default.*/\1/p' | tr -d ' ')
+[[ $groups == *psi-avg* ]] || { echo "side_by_side: no metric groups in $B --help" >&2; exit 1; }
 "$B" simulate --listen 127.0.0.1:0 --nodes "$NODES" --pods-per-node 30 --containers-per-pod 2 \
   --stats-period 0 --tls --token side-by-side --write-kubeconfig "$work/kubeconfig" \
   >"$work/sim.out" 2>"$work/sim.err" &
