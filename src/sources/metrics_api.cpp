@@ -54,11 +54,19 @@ const Schema& PodMetricsSchema() {
 }  // namespace walk
 
 Status DecodeNodeMetrics(std::string_view body, std::vector<EntityStats>* out) {
-  return walk::NodeMetricsSchema().Walk(body, body.size(), out, out->size());
+  return DecodeNodeMetrics(body, body.size(), out);
 }
 
 Status DecodePodMetrics(std::string_view body, std::vector<EntityStats>* out) {
-  return walk::PodMetricsSchema().Walk(body, body.size(), out, out->size());
+  return DecodePodMetrics(body, body.size(), out);
+}
+
+Status DecodeNodeMetrics(std::string_view body, size_t capacity, std::vector<EntityStats>* out) {
+  return walk::NodeMetricsSchema().Walk(body, capacity, out, out->size());
+}
+
+Status DecodePodMetrics(std::string_view body, size_t capacity, std::vector<EntityStats>* out) {
+  return walk::PodMetricsSchema().Walk(body, capacity, out, out->size());
 }
 
 }  // namespace kmb

@@ -1,4 +1,5 @@
 #include "kmb/sources/metrics_api.h"
+#include "kmb/sources/summary.h"  // kJsonPadding
 
 #include <gtest/gtest.h>
 
@@ -92,6 +93,36 @@ std::string WrapList(const char* kind, std::initializer_list<std::string> items)
     first = false;
   }
   return body + "]}";
+}
+
+// The poller hands the client's padded buffer over: decoding in place gives what a copy gives,
+// and bytes past the end of a truncated body are never read as JSON.
+TEST(MetricsApi, InPlaceDecodeMatchesCopy) {
+  using Decode = Status (*)(std::string_view, size_t, std::vector<EntityStats>*);
+  const std::pair<const char*, Decode> cases[] = {{kUb18Node, DecodeNodeMetrics},
+                                                  {kSchedulerPod, DecodePodMetrics}};
+  for (const auto& [file, decode] : cases) {
+    SCOPED_TRACE(file);
+    const std::string body = ReadFixture(file);
+    std::string padded = body;
+    padded.reserve(body.size() + kJsonPadding);
+    std::vector<EntityStats> a, b;
+    ASSERT_TRUE(decode(body, body.size(), &a).ok());
+    ASSERT_TRUE(decode(padded, padded.capacity(), &b).ok());
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].labels, b[i].labels);
+      ASSERT_EQ(a[i].samples.size(), b[i].samples.size());
+      for (size_t j = 0; j < a[i].samples.size(); ++j) {
+        EXPECT_EQ(a[i].samples[j].u, b[i].samples[j].u);
+        EXPECT_EQ(a[i].samples[j].time_ms(), b[i].samples[j].time_ms());
+      }
+    }
+    std::string cut = body.substr(0, body.size() / 2) + std::string(200, '7');
+    std::vector<EntityStats> c;
+    EXPECT_FALSE(decode(std::string_view(cut.data(), body.size() / 2), cut.size(), &c).ok());
+    EXPECT_TRUE(c.empty());
+  }
 }
 
 TEST(MetricsApi, ConstructedNodeMetricsList) {
