@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +21,7 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <initializer_list>
@@ -342,48 +344,117 @@ struct SimulatedCluster::Impl {
   int ServeDiscovery(mg_connection* conn, const Path& path);
 };
 
-// A 200 JSON answer that is buffered and sent with a Content-Length while small, and streamed
-// with chunked transfer encoding once it passes 1 MiB: listing 550,000 pods then never holds
-// the whole list in memory.
+// Whether the request's Accept-Encoding lists gzip (libcurl's "deflate, gzip, br, zstd").
+bool AcceptsGzip(mg_connection* conn) {
+  const char* header = mg_get_header(conn, "Accept-Encoding");
+  if (header == nullptr) return false;
+  std::string_view rest(header);
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    std::string_view token = rest.substr(0, comma);
+    token = token.substr(0, token.find(';'));  // "gzip;q=0.5"
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    if (token.size() == 4 && strncasecmp(token.data(), "gzip", 4) == 0) return true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// A 200 JSON answer of the API server: buffered and sent with a Content-Length while small,
+// streamed with chunked transfer encoding once it passes 1 MiB (listing 550,000 pods then never
+// holds the whole list in memory), and gzip-compressed at level 1 once it passes 128 KiB if the
+// client accepts gzip, as kube-apiserver does (APIResponseCompression, on by default since
+// 1.16; level 1 and the 128 KiB threshold of k8s.io/apiserver's responsewriters). Kubelets
+// never compress, and neither does the API server's proxy to them, so Summaries go out plain.
 class JsonStream {
  public:
   JsonStream(SimulatedCluster::Impl* impl, mg_connection* conn)
       : impl_(impl), conn_(conn), body_(ScratchBody()), writer_(&body_) {
     head_ = std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
+    gzip_ = AcceptsGzip(conn);
   }
+  ~JsonStream() {
+    if (z_) deflateEnd(z_.get());
+  }
+  JsonStream(const JsonStream&) = delete;
+  JsonStream& operator=(const JsonStream&) = delete;
   JsonWriter& writer() { return writer_; }
 
   // Call between items.
   void MaybeFlush() {
     constexpr size_t kChunkBytes = 1u << 20;
     if (head_ || writer_.str().size() < kChunkBytes) return;
-    if (!streaming_) {
-      mg_response_header_start(conn_, 200);
-      mg_response_header_add(conn_, "Content-Type", kJson, -1);
-      mg_response_header_add(conn_, "Transfer-Encoding", "chunked", -1);
-      mg_response_header_add(conn_, "Cache-Control", "no-cache, private", -1);
-      mg_response_header_send(conn_);
-      streaming_ = true;
-    }
-    mg_send_chunk(conn_, body_.data(), static_cast<unsigned>(body_.size()));
-    body_.clear();
+    if (!streaming_) StartStreaming();
+    SendChunk(false);
   }
 
   int Finish() {
-    const std::string& rest = writer_.str();
-    if (!streaming_) return impl_->Send(conn_, 200, rest);
-    if (!rest.empty()) mg_send_chunk(conn_, rest.data(), static_cast<unsigned>(rest.size()));
+    constexpr size_t kGzipThresholdBytes = 128u << 10;
+    if (!streaming_ && (head_ || !gzip_ || writer_.str().size() <= kGzipThresholdBytes)) {
+      return impl_->Send(conn_, 200, writer_.str());
+    }
+    if (!streaming_) StartStreaming();
+    SendChunk(true);
     mg_send_chunk(conn_, "", 0);  // the last, empty chunk
     return 200;
   }
 
  private:
+  void StartStreaming() {
+    mg_response_header_start(conn_, 200);
+    mg_response_header_add(conn_, "Content-Type", kJson, -1);
+    mg_response_header_add(conn_, "Transfer-Encoding", "chunked", -1);
+    mg_response_header_add(conn_, "Cache-Control", "no-cache, private", -1);
+    if (gzip_) {
+      mg_response_header_add(conn_, "Content-Encoding", "gzip", -1);
+      mg_response_header_add(conn_, "Vary", "Accept-Encoding", -1);
+      z_ = std::make_unique<z_stream>();
+      // windowBits 15 + 16: a gzip wrapper; level 1 as kube-apiserver.
+      if (deflateInit2(z_.get(), 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        z_.reset();
+        gzip_ = false;  // headers are out: a broken stream is the client's to detect
+      }
+    }
+    mg_response_header_send(conn_);
+    streaming_ = true;
+  }
+
+  // Sends what the writer holds (compressed when gzip), then empties it; `last` ends the gzip
+  // stream.
+  void SendChunk(bool last) {
+    writer_.str();  // moves the writer's buffered tokens into body_
+    if (!z_) {
+      if (!body_.empty()) mg_send_chunk(conn_, body_.data(), static_cast<unsigned>(body_.size()));
+      body_.clear();
+      return;
+    }
+    thread_local std::string out;
+    out.resize(deflateBound(z_.get(), body_.size()) + 64);
+    z_->next_in = reinterpret_cast<Bytef*>(body_.data());
+    z_->avail_in = static_cast<uInt>(body_.size());
+    size_t produced = 0;
+    int rc = Z_OK;
+    do {
+      if (produced == out.size()) out.resize(out.size() * 2);
+      z_->next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+      z_->avail_out = static_cast<uInt>(out.size() - produced);
+      rc = deflate(z_.get(), last ? Z_FINISH : Z_NO_FLUSH);
+      produced = out.size() - z_->avail_out;
+    } while (last ? rc == Z_OK : z_->avail_in > 0 || z_->avail_out == 0);
+    if (produced > 0) mg_send_chunk(conn_, out.data(), static_cast<unsigned>(produced));
+    body_.clear();
+  }
+
   SimulatedCluster::Impl* impl_;
   mg_connection* conn_;
   std::string& body_;
   JsonWriter writer_;
   bool head_ = false;
+  bool gzip_ = false;
   bool streaming_ = false;
+  std::unique_ptr<z_stream> z_;
 };
 
 int SimulatedCluster::Impl::Send(mg_connection* conn, int status, std::string_view body,

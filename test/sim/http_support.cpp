@@ -48,7 +48,7 @@ HttpClient::HttpClient(std::string base_url, std::string token, std::string ca_p
 
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
-Response HttpClient::Get(const std::string& path) {
+Response HttpClient::Get(const std::string& path, bool gzip) {
   CURL* c = static_cast<CURL*>(curl_);
   Response r;
   const std::string url = base_url_ + path;
@@ -57,6 +57,7 @@ Response HttpClient::Get(const std::string& path) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, gzip ? "gzip" : nullptr);
   curl_slist* headers = nullptr;
   const std::string auth = "Authorization: Bearer " + token_;
   if (!token_.empty()) headers = curl_slist_append(headers, auth.c_str());
@@ -78,6 +79,10 @@ Response HttpClient::Get(const std::string& path) {
   char* type = nullptr;
   curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type);
   if (type) r.content_type = type;
+  curl_header* encoding = nullptr;
+  if (curl_easy_header(c, "Content-Encoding", 0, CURLH_HEADER, -1, &encoding) == CURLHE_OK) {
+    r.content_encoding = encoding->value;
+  }
   return r;
 }
 

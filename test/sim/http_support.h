@@ -16,6 +16,7 @@ struct Response {
   std::string content_type;
   std::string error;         // curl's message when the transfer failed
   long new_connections = 0;  // 0 when the request reused a kept-alive connection
+  std::string content_encoding;  // the Content-Encoding header ("gzip"); the body is decoded
   nlohmann::json Json() const { return nlohmann::json::parse(body); }
 };
 
@@ -27,7 +28,8 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  Response Get(const std::string& path);
+  // `gzip`: send Accept-Encoding: gzip (libcurl decodes the answer); else no Accept-Encoding.
+  Response Get(const std::string& path, bool gzip = false);
 
  private:
   void* curl_;
