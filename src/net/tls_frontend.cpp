@@ -403,7 +403,8 @@ TlsContextPtr MakeTlsServerContext(const TlsServerSettings& settings, std::strin
   }
   // TLS 1.3 suites in Go's order on a CPU with AES instructions (crypto/tls: it takes no
   // configuration for 1.3), which is what kubelets, API servers and exporter-toolkit's servers
-  // pick; OpenSSL's default order would pick AES-256-GCM, ~40% more AES rounds per byte.
+  // pick. OpenSSL's default order would pick AES-256-GCM: 14 AES rounds instead of 10, 4.12
+  // against 4.44 GB/s on the benchmark machine (`openssl speed -evp`, 16 KiB blocks).
   if (SSL_CTX_set_ciphersuites(
           c, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") != 1) {
     *error = SslError("setting the TLS 1.3 cipher suites");
