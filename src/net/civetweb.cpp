@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <thread>
 
@@ -32,6 +33,28 @@ void StopCivetweb(mg_context* ctx, const std::string& host, int port) {
   mg_stop(ctx);
   done.store(true);
   knocker.join();
+}
+
+bool AcceptsGzip(std::string_view accept_encoding) {
+  std::string ae(accept_encoding);
+  for (char& c : ae) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t pos = 0;
+  while (pos < ae.size()) {
+    size_t end = ae.find(',', pos);
+    if (end == std::string::npos) end = ae.size();
+    std::string_view item(ae.data() + pos, end - pos);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    if (item.starts_with("gzip") || item.starts_with("*")) {
+      // "gzip;q=0" refuses gzip.
+      size_t q = item.find("q=");
+      if (q == std::string_view::npos) return true;
+      std::string_view qv = item.substr(q + 2);
+      while (!qv.empty() && (qv.back() == ' ')) qv.remove_suffix(1);
+      return !(qv == "0" || qv == "0.0" || qv == "0.00" || qv == "0.000");
+    }
+    pos = end + 1;
+  }
+  return false;
 }
 
 }  // namespace kmb::net

@@ -164,7 +164,7 @@ int HandleMetrics(mg_connection* conn, void* data) {
   ExpositionFormat fmt = NegotiateFormat(accept ? accept : "");
   std::string_view ctype =
       fmt == ExpositionFormat::kOpenMetrics100 ? kOpenMetricsContentType : kTextContentType;
-  const bool gzip = AcceptsGzip(accept_enc ? accept_enc : "");
+  const bool gzip = net::AcceptsGzip(accept_enc ? accept_enc : "");
   log::Debug("scrape",
              {{"format", fmt == ExpositionFormat::kOpenMetrics100 ? "openmetrics" : "text"},
               {"gzip", gzip ? "true" : "false"}});
@@ -285,27 +285,6 @@ ExpositionFormat NegotiateFormat(std::string_view accept) {
   return Lower(accept).find("application/openmetrics-text") != std::string::npos
              ? ExpositionFormat::kOpenMetrics100
              : ExpositionFormat::kText004;
-}
-
-bool AcceptsGzip(std::string_view accept_encoding) {
-  std::string ae = Lower(accept_encoding);
-  size_t pos = 0;
-  while (pos < ae.size()) {
-    size_t end = ae.find(',', pos);
-    if (end == std::string::npos) end = ae.size();
-    std::string_view item(ae.data() + pos, end - pos);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    if (item.starts_with("gzip") || item.starts_with("*")) {
-      // "gzip;q=0" refuses gzip.
-      size_t q = item.find("q=");
-      if (q == std::string_view::npos) return true;
-      std::string_view qv = item.substr(q + 2);
-      while (!qv.empty() && (qv.back() == ' ')) qv.remove_suffix(1);
-      return !(qv == "0" || qv == "0.0" || qv == "0.00" || qv == "0.000");
-    }
-    pos = end + 1;
-  }
-  return false;
 }
 
 void MetricsServer::Impl::Stop() {

@@ -29,6 +29,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "kmb/net/civetweb.h"
 #include "kmb/util/log.h"
 #include "kmb/util/sanitizers.h"
 #include "kmb/util/signals.h"
@@ -344,24 +345,6 @@ struct SimulatedCluster::Impl {
   int ServeDiscovery(mg_connection* conn, const Path& path);
 };
 
-// Whether the request's Accept-Encoding lists gzip (libcurl's "deflate, gzip, br, zstd").
-bool AcceptsGzip(mg_connection* conn) {
-  const char* header = mg_get_header(conn, "Accept-Encoding");
-  if (header == nullptr) return false;
-  std::string_view rest(header);
-  while (!rest.empty()) {
-    const size_t comma = rest.find(',');
-    std::string_view token = rest.substr(0, comma);
-    token = token.substr(0, token.find(';'));  // "gzip;q=0.5"
-    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-    if (token.size() == 4 && strncasecmp(token.data(), "gzip", 4) == 0) return true;
-    if (comma == std::string_view::npos) break;
-    rest.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 // A 200 JSON answer of the API server: buffered and sent with a Content-Length while small,
 // streamed with chunked transfer encoding once it passes 1 MiB (listing 550,000 pods then never
 // holds the whole list in memory), and gzip-compressed at level 1 once it passes 128 KiB if the
@@ -373,7 +356,8 @@ class JsonStream {
   JsonStream(SimulatedCluster::Impl* impl, mg_connection* conn)
       : impl_(impl), conn_(conn), body_(ScratchBody()), writer_(&body_) {
     head_ = std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
-    gzip_ = AcceptsGzip(conn);
+    const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
+    gzip_ = net::AcceptsGzip(accept_encoding ? accept_encoding : "");
   }
   ~JsonStream() {
     if (z_) deflateEnd(z_.get());

@@ -11,6 +11,7 @@
 
 #include "common/test_util.h"
 #include "kmb/doctor/doctor.h"
+#include "kmb/net/civetweb.h"
 #include "kmb/util/log.h"
 #include "sim/tls.h"
 
@@ -49,11 +50,11 @@ TEST(Negotiation, Format) {
 }
 
 TEST(Negotiation, Gzip) {
-  EXPECT_TRUE(AcceptsGzip("gzip"));
-  EXPECT_TRUE(AcceptsGzip("deflate, gzip;q=1.0, *;q=0.5"));
-  EXPECT_FALSE(AcceptsGzip("identity"));
-  EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
-  EXPECT_FALSE(AcceptsGzip(""));
+  EXPECT_TRUE(net::AcceptsGzip("gzip"));
+  EXPECT_TRUE(net::AcceptsGzip("deflate, gzip;q=1.0, *;q=0.5"));
+  EXPECT_FALSE(net::AcceptsGzip("identity"));
+  EXPECT_FALSE(net::AcceptsGzip("gzip;q=0"));
+  EXPECT_FALSE(net::AcceptsGzip(""));
 }
 
 TEST(Server, ServesMetricsHealthReadyAndLanding) {

@@ -55,7 +55,5 @@ class MetricsServer {
 
 // Picks the exposition format from an Accept header (OpenMetrics when it is asked for).
 ExpositionFormat NegotiateFormat(std::string_view accept);
-// True when an Accept-Encoding header allows gzip.
-bool AcceptsGzip(std::string_view accept_encoding);
 
 }  // namespace kmb
