@@ -270,9 +270,7 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
     EntityStats& e = out[filled];
     e.entity = kind;
     e.nested = false;
-    e.labels.resize(labels.size());
-    size_t i = 0;
-    for (std::string_view l : labels) e.labels[i++].assign(l);
+    e.labels = labels;
     e.samples.clear();
     e.samples.reserve(samples);
     e.extra_labels.clear();

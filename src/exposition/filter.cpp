@@ -66,7 +66,7 @@ bool SeriesFilter::NamespaceAllowed(const EntityStats& e) const {
   if (include_.empty() && exclude_.empty()) return true;
   const int8_t label = namespace_label_[static_cast<size_t>(e.entity)];
   if (label < 0 || static_cast<size_t>(label) >= e.labels.size()) return true;  // node-level
-  const std::string& ns = e.labels[static_cast<size_t>(label)];
+  const std::string_view ns = e.labels[static_cast<size_t>(label)];
   if (!include_.empty() && !include_.contains(ns)) return false;
   return !exclude_.contains(ns);
 }

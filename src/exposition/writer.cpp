@@ -326,7 +326,7 @@ void AppendHeader(std::string& out, const MetricDef& def, ExpositionFormat forma
 // entity. Empty values are left out (Prometheus treats an empty label as absent), and so is uid
 // unless asked for.
 void AppendLabelSet(std::string& out, std::span<const std::string_view> names,
-                    const std::vector<std::string>& values, bool uid_label) {
+                    const LabelValues& values, bool uid_label) {
   out.push_back('{');
   bool first = true;
   for (size_t i = 0; i < names.size() && i < values.size(); ++i) {

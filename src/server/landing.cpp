@@ -101,14 +101,15 @@ std::vector<NodeRow> CollectNodes(const Snapshot& s, std::vector<PodRow>* pods) 
       } else if (e.entity == Entity::kPod && e.labels.size() >= 3) {
         ++row.pods;
         pods->push_back(
-            {e.labels[0], e.labels[1], e.labels[2], Value(e, r.pod_cpu), Value(e, r.pod_ws)});
+            {std::string(e.labels[0]), std::string(e.labels[1]), std::string(e.labels[2]),
+             Value(e, r.pod_cpu), Value(e, r.pod_ws)});
       }
     }
   }
   std::map<std::pair<std::string, std::string>, PodRow> api_pods;
   for (const EntityStats& e : s.metrics_api_entities) {
     if (e.entity == Entity::kApiNode && !e.labels.empty()) {
-      NodeRow& row = nodes[e.labels[0]];
+      NodeRow& row = nodes[std::string(e.labels[0])];
       if (row.node.empty()) {
         row.node = e.labels[0];
         row.state = "ok";
@@ -117,7 +118,7 @@ std::vector<NodeRow> CollectNodes(const Snapshot& s, std::vector<PodRow>* pods) 
       if (!row.cpu) row.cpu = Value(e, r.api_node_cpu);
       if (!row.memory) row.memory = Value(e, r.api_node_mem);
     } else if (e.entity == Entity::kApiContainer && e.labels.size() >= 2) {
-      PodRow& p = api_pods[{e.labels[0], e.labels[1]}];
+      PodRow& p = api_pods[{std::string(e.labels[0]), std::string(e.labels[1])}];
       p.ns = e.labels[0];
       p.pod = e.labels[1];
       if (auto cpu = Value(e, r.api_container_cpu)) p.cpu = p.cpu.value_or(0) + *cpu;

@@ -15,7 +15,7 @@ namespace {
 // exporter's CPU. Equal hashes are compared label by label, so a collision costs only time.
 uint64_t Hash(const EntityStats& e) {
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(e.entity);
-  for (const std::string& label : e.labels) {
+  for (std::string_view label : e.labels) {
     // ("ab", "c") and ("a", "bc") hash apart: each label is hashed on its own.
     h = (h ^ std::hash<std::string_view>{}(label)) * 0xff51afd7ed558ccdULL;
     h ^= h >> 32;

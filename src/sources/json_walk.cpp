@@ -356,8 +356,7 @@ int32_t Walker::NewEntity(Entity kind, int32_t parent) {
   e.nested = nested;
   e.samples.clear();
   e.extra_labels.clear();  // a reused entity may carry the last poll's enrichment
-  e.labels.resize(catalog::LabelNames(kind).size());
-  for (std::string& l : e.labels) l.clear();
+  e.labels.Reset(catalog::LabelNames(kind).size());
   parents_->push_back(parent);
   return static_cast<int32_t>(idx);
 }
@@ -597,7 +596,7 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
 
 void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
   if (n.label >= 0 && entity >= 0) {
-    (*out_)[entity].labels[n.label].assign(text);
+    (*out_)[entity].labels.Set(n.label, text);
   } else if (n.kind) {
     kind_.assign(text);
   } else if (n.metric >= 0 && entity >= 0 && n.string_value != StringValue::kNone) {
@@ -751,7 +750,7 @@ void Walker::Derive(const DerivedKey& dk, size_t walked) {
     EntityStats& derived = (*out_)[d];
     const EntityStats& src = (*out_)[idx];
     for (size_t i = 0; i < to_names.size(); ++i) {
-      if (map[i] >= 0) derived.labels[i] = src.labels[map[i]];
+      if (map[i] >= 0) derived.labels.Set(i, src.labels[map[i]]);
     }
     for (const Sample& s : src.samples) {
       const int row = s_.Lookup(dk.to, s_.spec_.rows[s.metric].path);
@@ -772,7 +771,7 @@ void Walker::Finish() {
       const EntityStats& p = (*out_)[parent];
       const auto& map = s_.inherit_[KindIndex(e.entity)][KindIndex(p.entity)];
       for (size_t i = 0; i < e.labels.size() && i < kMaxLabels; ++i) {
-        if (map[i] >= 0 && e.labels[i].empty()) e.labels[i] = p.labels[map[i]];
+        if (map[i] >= 0 && e.labels[i].empty()) e.labels.Set(i, p.labels[map[i]]);
       }
     }
     for (Sample& sample : e.samples) {

@@ -126,7 +126,7 @@ Status DecodeSummary(std::string_view body, size_t capacity, std::string_view no
   const std::string_view node = node_name.empty() ? std::string_view(out->node) : node_name;
   for (EntityStats& e : entities) {
     const int i = NodeLabelIndex(e.entity);
-    if (i >= 0) e.labels[i].assign(node);
+    if (i >= 0) e.labels.Set(static_cast<size_t>(i), node);
   }
   return status;
 }

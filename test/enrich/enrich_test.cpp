@@ -154,7 +154,7 @@ TEST(Enrich, ImageLabelAndDeletedPodsAreDropped) {
   int containers = 0;
   for (const EntityStats& e : snap.nodes[0].summary.entities) {
     if (e.labels.size() > 1) {
-      EXPECT_NE(e.labels[0] + "/" + e.labels[1], gone) << "a deleted pod's series survived";
+      EXPECT_NE(std::string(e.labels[0]) + "/" + std::string(e.labels[1]), gone) << "a deleted pod's series survived";
     }
     if (e.entity != catalog::Entity::kContainer) continue;
     ++containers;
@@ -220,7 +220,8 @@ TEST(Enrich, SpareEntitiesGiveTheSameExpositionAsFreshOnes) {
     for (size_t i = 0; i < spare.size(); ++i) {  // garbage the join must overwrite
       EntityStats& e = spare[i];
       e.entity = i % 2 ? catalog::Entity::kVolume : catalog::Entity::kNode;
-      e.labels.assign(9, std::string(40, 'x'));
+      const std::string x(40, 'x');
+      e.labels = {x, x, x, x, x, x, x, x, x};
       e.samples.push_back(Sample::Uint(0, 7));
       e.extra_labels.emplace_back("label_stale", "yes");
       e.nested = true;
@@ -258,8 +259,8 @@ TEST(Enrich, UsageIsJoinedPerNamespacePodAndContainer) {
     if (e.labels[0] != "scraper" || e.labels[1] != dep) continue;
     after = i + 1;
     EntityStats c = e;
-    c.labels[0] = twin.namespace_;
-    c.labels.back() = twin.uid;  // uid is the last label of pods and containers
+    c.labels.Set(0, twin.namespace_);
+    c.labels.Set(c.labels.size() - 1, twin.uid);  // uid is the last label of pods and containers
     for (Sample& s : c.samples) {
       if (s.kind == ValueKind::kUint) s.u *= 2;
       if (s.kind == ValueKind::kDouble) s.d *= 2;
@@ -321,7 +322,7 @@ TEST(WatchCache, ListsThenFollowsChurnAndTheExpositionFollowsWithinOnePoll) {
     if (e.entity == catalog::Entity::kPod) pod = &e;
   }
   ASSERT_NE(pod, nullptr);
-  const std::string ns = pod->labels[0], name = pod->labels[1];
+  const std::string ns(pod->labels[0]), name(pod->labels[1]);
   const std::string needle = "pod=\"" + name + "\"";
   ASSERT_NE(text.find(needle), std::string::npos);
   ASSERT_TRUE(rig.sim->SetPodPresent(ns, name, false));

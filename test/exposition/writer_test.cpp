@@ -251,7 +251,7 @@ SnapshotPtr BigSnapshot() {
   for (int i = 0; i < 8000; ++i) {
     for (NodeResult n : base) {
       n.node.append("-").append(std::to_string(i));
-      for (EntityStats& e : n.summary.entities) e.labels.back() = n.node;
+      for (EntityStats& e : n.summary.entities) e.labels.Set(e.labels.size() - 1, n.node);
       big.nodes.push_back(std::move(n));
     }
   }
@@ -366,7 +366,7 @@ TEST(Exposition, EveryInputOfALineChangesItsSegmentKey) {
   };
   const catalog::MetricId cpu = Id("node_cpu_usage_seconds_total");
   const std::vector<SnapshotPtr> variants = {
-      variant([](Snapshot& s) { s.nodes[5].summary.entities[1].labels[2] = "c2"; }),
+      variant([](Snapshot& s) { s.nodes[5].summary.entities[1].labels.Set(2, "c2"); }),
       variant([&](Snapshot& s) {  // the same 64 bits read as a double
         for (Sample& x : s.nodes[7].summary.entities[0].samples) {
           if (x.metric == cpu) x.kind = ValueKind::kDouble;

@@ -261,7 +261,7 @@ TEST_P(SummaryFixture, DecodesHandReadValues) {
         ASSERT_EQ(e.labels.size(), names.size());
         for (size_t l = 0; l < names.size(); ++l) {
           const std::string_view name = names[l];
-          const std::string& value = e.labels[l];
+          const std::string_view value = e.labels[l];
           if (name == "namespace") {
             EXPECT_EQ(value, current_pod->labels[0]);
           } else if (name == "pod") {

@@ -57,7 +57,12 @@ class SeriesFilter {
   SeriesFilterOptions options_;
   std::array<bool, catalog::kMetricCount> row_allowed_{};
   std::array<int8_t, static_cast<size_t>(catalog::Entity::kCount)> namespace_label_{};
-  std::unordered_set<std::string> include_, exclude_;
+  // Looked up by the label values' string_views (heterogeneous lookup: no string built).
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_set<std::string, StringHash, std::equal_to<>> include_, exclude_;
   std::mutex mu_;
   DropCounts totals_{};  // guarded by mu_
 };
