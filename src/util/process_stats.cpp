@@ -150,13 +150,14 @@ ProcessStats ReadProcessStats() {
 
 bool HeapTrimmer::AfterPoll() {
   const auto now = std::chrono::steady_clock::now();
+  const bool settle = ++polls_ == options_.settle_poll;
   if (!started_) {
     started_ = true;
     floor_retained_ = MeasureHeap().retained();
     last_trim_ = now;
     return false;
   }
-  if (now - last_trim_ < options_.period || now < next_check_) return false;
+  if (!settle && (now - last_trim_ < options_.period || now < next_check_)) return false;
   const HeapMeasure before = MeasureHeap();
   if (before.retained() - floor_retained_ <= static_cast<int64_t>(options_.min_growth_bytes)) {
     // glibc's mallinfo2 walks every free bin (1.4% of the CPU at 1,000 nodes when it ran every

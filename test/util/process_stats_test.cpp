@@ -98,7 +98,8 @@ struct Fragments {
 TEST(HeapTrimmer, ReturnsWhatMallocKeptPastTheFloor) {
   ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
   mallopt(M_TRIM_THRESHOLD, 512 << 20);  // as main() sets it: malloc never trims by itself
-  HeapTrimmer trimmer({.min_growth_bytes = 16 << 20, .period = std::chrono::seconds(0)});
+  HeapTrimmer trimmer(
+      {.min_growth_bytes = 16 << 20, .period = std::chrono::seconds(0), .settle_poll = 0});
   Fragments small, large;
 
   EXPECT_FALSE(trimmer.AfterPoll()) << "the first call measures the floor";
@@ -125,7 +126,8 @@ TEST(HeapTrimmer, ReturnsWhatMallocKeptPastTheFloor) {
 TEST(HeapTrimmer, ReturnsAtMostOncePerPeriod) {
   ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  HeapTrimmer trimmer({.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(1500)});
+  HeapTrimmer trimmer(
+      {.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(1500), .settle_poll = 0});
   Fragments first, second;
   EXPECT_FALSE(trimmer.AfterPoll());
   first.Make(24 << 20);
@@ -139,10 +141,31 @@ TEST(HeapTrimmer, ReturnsAtMostOncePerPeriod) {
   mallopt(M_TRIM_THRESHOLD, 128 << 10);
 }
 
+// Once, at the settle poll, the return does not wait for the period: the garbage of the
+// pools' growth goes at the start. Then the period holds again.
+TEST(HeapTrimmer, ReturnsOnceAtTheSettlePollWithinThePeriod) {
+  ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  HeapTrimmer trimmer(
+      {.min_growth_bytes = 8 << 20, .period = std::chrono::hours(1), .settle_poll = 3});
+  Fragments growth, later;
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the first call measures the floor";
+  growth.Make(24 << 20);
+  EXPECT_FALSE(trimmer.AfterPoll()) << "poll 2: within the period, not the settle poll";
+  const double rss_with_garbage = ReadProcessStats().resident_bytes;
+  EXPECT_TRUE(trimmer.AfterPoll()) << "poll 3: the settle poll";
+  EXPECT_LT(ReadProcessStats().resident_bytes, rss_with_garbage - (16 << 20));
+  later.Make(24 << 20);
+  EXPECT_FALSE(trimmer.AfterPoll()) << "poll 4: the period holds again";
+  EXPECT_FALSE(trimmer.AfterPoll());
+  mallopt(M_TRIM_THRESHOLD, 128 << 10);
+}
+
 TEST(HeapTrimmer, AfterTooLittleGrowthLooksAgainATenthOfAPeriodLater) {
   ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  HeapTrimmer trimmer({.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(2000)});
+  HeapTrimmer trimmer(
+      {.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(2000), .settle_poll = 0});
   Fragments garbage;
   EXPECT_FALSE(trimmer.AfterPoll());
   garbage.Allocate(24 << 20);  // in use, not yet garbage

@@ -765,7 +765,7 @@ inline constexpr MetricDef kMetrics[] = {
      "malloc's heap at the end of the last poll, by state: in_use (allocated), free (kept by malloc for reuse; part of it may already be returned to the kernel). Resident memory well above in_use is memory malloc retains (docs/troubleshooting.md).",
      Source::kSelf, Entity::kSelf, "", 0, "self", "state", "", ""},
     {"kube_metrics_bridge_heap_trims_total", MetricType::kCounter, "",
-     "Times the exporter returned to the kernel the free heap memory malloc kept (at most once every 10 minutes, when it grew by more than 8 MiB since the last return).",
+     "Times the exporter returned to the kernel the free heap memory malloc kept (once at the fourth poll, then at most once every 10 minutes, when it grew by more than 8 MiB since the last return).",
      Source::kSelf, Entity::kSelf, "", 0, "self", "", "", ""},
     {"kube_metrics_bridge_heap_released_bytes_total", MetricType::kCounter, "bytes",
      "Resident bytes those returns gave back to the kernel since start.", Source::kSelf,

@@ -42,10 +42,11 @@ const char* HeapAllocator();
 // Gives the free memory malloc keeps back to the kernel now (HeapTrimmer does, once a period).
 void ReturnFreeHeap();
 
-// Called by the poll loop after each poll, once the previous snapshot is released. Once per
-// `period` it returns to the kernel the free memory malloc kept since the last return, when that
-// grew by more than `min_growth_bytes`: "retained" = resident memory minus malloc's in-use bytes,
-// measured right after each return (the floor) and compared with it.
+// Called by the poll loop after each poll, once the previous snapshot is released. Once at the
+// settle poll, then once per `period`, it returns to the kernel the free memory malloc kept
+// since the last return, when that grew by more than `min_growth_bytes`: "retained" = resident
+// memory minus malloc's in-use bytes, measured right after each return (the floor) and
+// compared with it.
 //
 // Why periodic: malloc's resident memory follows the running maximum of the heap's peaks (two
 // snapshots alive, a relist beside the old pod map, a restart's churn), and the running maximum
@@ -59,6 +60,11 @@ class HeapTrimmer {
   struct Options {
     uint64_t min_growth_bytes = 8ull << 20;
     std::chrono::steady_clock::duration period = std::chrono::minutes(10);
+    // Also once at this poll (0: never), whatever the period: by then the pooled buffers have
+    // grown to their sizes, and what malloc kept of their growth (a buffer that doubles
+    // leaves its old block free: at 1,000 nodes, tens of MB) goes back to the kernel a minute
+    // after the start instead of ten.
+    int settle_poll = 4;
   };
   HeapTrimmer() = default;
   explicit HeapTrimmer(Options options) : options_(options) {}
@@ -70,6 +76,7 @@ class HeapTrimmer {
  private:
   Options options_;
   bool started_ = false;
+  int polls_ = 0;
   int64_t floor_retained_ = 0;
   std::chrono::steady_clock::time_point last_trim_{};
   std::chrono::steady_clock::time_point next_check_{};  // after a look that found too little
