@@ -44,9 +44,9 @@ void ReturnFreeHeap();
 
 // Called by the poll loop after each poll, once the previous snapshot is released. Once at the
 // settle poll, then once per `period`, it returns to the kernel the free memory malloc kept
-// since the last return, when that grew by more than `min_growth_bytes`: "retained" = resident
-// memory minus malloc's in-use bytes, measured right after each return (the floor) and
-// compared with it.
+// since the last return, when that grew by more than `min_growth_bytes`: "retained" = the free
+// pages of tcmalloc's page heap (what a return gives back), or with glibc resident memory minus
+// malloc's in-use bytes, measured right after each return (the floor) and compared with it.
 //
 // Why periodic: malloc's resident memory follows the running maximum of the heap's peaks (two
 // snapshots alive, a relist beside the old pod map, a restart's churn), and the running maximum
