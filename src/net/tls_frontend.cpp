@@ -394,7 +394,8 @@ TlsContextPtr MakeTlsServerContext(const TlsServerSettings& settings, std::strin
         *error = "unknown curve: " + curve;
         return nullptr;
       }
-      list += (list.empty() ? "" : ":") + std::string(name);
+      if (!list.empty()) list += ':';
+      list += name;
     }
     if (SSL_CTX_set1_groups_list(c, list.c_str()) != 1) {
       *error = SslError("setting curve_preferences");
