@@ -162,7 +162,7 @@ void LabelValues::SetSlow(size_t i, std::string_view value) {
 }
 
 bool operator==(const LabelValues& a, const LabelValues& b) {
-  if (a.size_ != b.size_) return false;
+  if (a.size_ != b.size_ || a.chars_size() != b.chars_size()) return false;
   const size_t bytes = sizeof(uint32_t) * a.size_ + a.chars_size();
   return bytes == 0 || std::memcmp(a.block_, b.block_, bytes) == 0;
 }

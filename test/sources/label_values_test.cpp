@@ -63,6 +63,9 @@ TEST(LabelValues, CopiesMovesAndEquality) {
   EXPECT_FALSE(a == b);
   EXPECT_FALSE(a == (LabelValues{"ns", "pod"}));
   EXPECT_FALSE((LabelValues{"ab", "c"}) == (LabelValues{"a", "bc"}));
+  // Same count, different lengths: compared without reading past the shorter block (ASan).
+  EXPECT_FALSE((LabelValues{"n", "p"}) == (LabelValues{"n", "a-much-longer-pod-name-than-p"}));
+  EXPECT_FALSE((LabelValues{"n", "a-much-longer-pod-name-than-p"}) == (LabelValues{"n", "p"}));
   LabelValues c = std::move(b);
   EXPECT_EQ(c[2], "uid-2");
   EXPECT_TRUE(b.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
@@ -99,6 +102,10 @@ TEST(LabelValues, MatchesAVectorOfStringsUnderRandomEdits) {
       want[i] = value;
     }
     ASSERT_EQ(v, want) << "step " << step;
+    LabelValues built;
+    for (const std::string& w : want) built.push_back(w);
+    ASSERT_TRUE(v == built) << "step " << step;
+    ASSERT_EQ(v == LabelValues{"x"}, want == std::vector<std::string>{"x"}) << "step " << step;
     if (want.size() > 12) {
       v.Reset(0);
       want.clear();
