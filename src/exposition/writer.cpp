@@ -23,6 +23,7 @@
 #include "kmb/catalog/catalog.h"
 #include "kmb/exposition/enrich.h"
 #include "kmb/util/log.h"
+#include "kmb/util/zlib_gzip.h"
 
 namespace kmb {
 namespace {
@@ -1066,26 +1067,10 @@ std::string Gzip(std::string_view data) {
 }
 
 std::string GzipZlib(std::string_view data, int level) {
-  z_stream zs{};
-  // 15 + 16: zlib window with a gzip header.
-  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
-  // Grow the output as it fills instead of sizing it for the worst case: deflateBound of a
-  // 70 MB body is 70 MB of pages touched for a ~6 MB result.
+  ZlibGzip gz(level);
   std::string out;
-  out.resize(std::max<size_t>(data.size() / 8, 4096));
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    if (zs.total_out == out.size()) out.resize(out.size() * 2);
-    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
-    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
-    rc = deflate(&zs, Z_FINISH);
-  }
-  out.resize(zs.total_out);
+  if (!gz.Compress(data, /*last=*/true, &out)) return {};
   out.shrink_to_fit();
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) return {};
   return out;
 }
 

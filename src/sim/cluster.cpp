@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -31,6 +30,7 @@
 
 #include "kmb/net/civetweb.h"
 #include "kmb/util/log.h"
+#include "kmb/util/zlib_gzip.h"
 #include "kmb/util/sanitizers.h"
 #include "kmb/util/signals.h"
 #include "sim/faults.h"
@@ -359,9 +359,6 @@ class JsonStream {
     const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
     gzip_ = net::AcceptsGzip(accept_encoding ? accept_encoding : "");
   }
-  ~JsonStream() {
-    if (z_) deflateEnd(z_.get());
-  }
   JsonStream(const JsonStream&) = delete;
   JsonStream& operator=(const JsonStream&) = delete;
   JsonWriter& writer() { return writer_; }
@@ -394,9 +391,8 @@ class JsonStream {
     if (gzip_) {
       mg_response_header_add(conn_, "Content-Encoding", "gzip", -1);
       mg_response_header_add(conn_, "Vary", "Accept-Encoding", -1);
-      z_ = std::make_unique<z_stream>();
-      // windowBits 15 + 16: a gzip wrapper; level 1 as kube-apiserver.
-      if (deflateInit2(z_.get(), 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      z_ = std::make_unique<ZlibGzip>(1);  // level 1, as kube-apiserver
+      if (!z_->ok()) {
         z_.reset();
         gzip_ = false;  // headers are out: a broken stream is the client's to detect
       }
@@ -415,19 +411,9 @@ class JsonStream {
       return;
     }
     thread_local std::string out;
-    out.resize(deflateBound(z_.get(), body_.size()) + 64);
-    z_->next_in = reinterpret_cast<Bytef*>(body_.data());
-    z_->avail_in = static_cast<uInt>(body_.size());
-    size_t produced = 0;
-    int rc = Z_OK;
-    do {
-      if (produced == out.size()) out.resize(out.size() * 2);
-      z_->next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-      z_->avail_out = static_cast<uInt>(out.size() - produced);
-      rc = deflate(z_.get(), last ? Z_FINISH : Z_NO_FLUSH);
-      produced = out.size() - z_->avail_out;
-    } while (last ? rc == Z_OK : z_->avail_in > 0 || z_->avail_out == 0);
-    if (produced > 0) mg_send_chunk(conn_, out.data(), static_cast<unsigned>(produced));
+    out.clear();
+    z_->Compress(body_, last, &out);  // a failure leaves a stream the client finds broken
+    if (!out.empty()) mg_send_chunk(conn_, out.data(), static_cast<unsigned>(out.size()));
     body_.clear();
   }
 
@@ -438,7 +424,7 @@ class JsonStream {
   bool head_ = false;
   bool gzip_ = false;
   bool streaming_ = false;
-  std::unique_ptr<z_stream> z_;
+  std::unique_ptr<ZlibGzip> z_;
 };
 
 int SimulatedCluster::Impl::Send(mg_connection* conn, int status, std::string_view body,

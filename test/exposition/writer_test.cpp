@@ -1,7 +1,6 @@
 #include "kmb/exposition/writer.h"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "common/gunzip.h"
 #include "kmb/catalog/catalog.h"
 
 namespace kmb {
@@ -215,24 +215,7 @@ TEST(Writer, SourceTimestampsInMillisAndSeconds) {
   EXPECT_NE(text.find("container=\"c1\",node=\"n1\"} 77\n"), std::string::npos);
 }
 
-std::string Gunzip(const std::string& in) {
-  z_stream zs{};
-  inflateInit2(&zs, 15 + 16);
-  std::string out;
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    out.resize(std::max<size_t>(out.size() * 2, 1 << 16));
-    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
-    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
-    rc = inflate(&zs, Z_NO_FLUSH);
-  }
-  EXPECT_EQ(rc, Z_STREAM_END);
-  out.resize(zs.total_out);
-  inflateEnd(&zs);
-  return out;
-}
+using testing::Gunzip;
 
 TEST(Exposition, GzipOnceAndRoundTrips) {
   auto snap = std::make_shared<Snapshot>(TwoNodeSnapshot());
