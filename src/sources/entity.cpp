@@ -37,9 +37,9 @@ uint32_t* NewBlock(size_t bytes, uint32_t* capacity) {
   return new uint32_t[words];
 }
 
-bool Inside(std::string_view v, const uint32_t* block, uint32_t capacity) {
-  const char* b = reinterpret_cast<const char*>(block);
-  return block != nullptr && v.data() >= b && v.data() < b + capacity;
+// Label sets stay far below this; a hostile payload does not get a 4 GiB offset to wrap.
+void CheckBlockSize(size_t bytes) {
+  if (bytes > UINT32_MAX / 2) throw std::length_error("label values over 2 GiB");
 }
 
 }  // namespace
@@ -79,7 +79,7 @@ LabelValues& LabelValues::operator=(std::initializer_list<std::string_view> valu
   bool ours = false;
   for (std::string_view v : values) {
     chars += v.size();
-    ours = ours || Inside(v, block_, capacity_);
+    ours = ours || Owns(v);
   }
   if (ours) {  // values that point into this block: built aside, then moved in
     LabelValues built;
@@ -89,7 +89,7 @@ LabelValues& LabelValues::operator=(std::initializer_list<std::string_view> valu
   // Written in place: the pod-spec join relabels ~180,000 reused entities a poll at 1,000
   // nodes, each into the block it had.
   const size_t need = sizeof(uint32_t) * values.size() + chars;
-  if (need > UINT32_MAX / 2) throw std::length_error("label values over 2 GiB");
+  CheckBlockSize(need);
   if (need > capacity_) {
     delete[] block_;
     block_ = NewBlock(need, &capacity_);
@@ -108,7 +108,7 @@ LabelValues& LabelValues::operator=(std::initializer_list<std::string_view> valu
 
 void LabelValues::Reserve(size_t n, size_t chars) {
   const size_t need = sizeof(uint32_t) * n + chars;
-  if (need > UINT32_MAX / 2) throw std::length_error("label values over 2 GiB");
+  CheckBlockSize(need);
   if (need <= capacity_) return;
   // Grown by half again, so that values set one by one move the block a few times only.
   uint32_t capacity = 0;
@@ -133,7 +133,7 @@ void LabelValues::Reset(size_t n) {
 }
 
 void LabelValues::push_back(std::string_view value) {
-  if (Inside(value, block_, capacity_)) {
+  if (Owns(value)) {
     const std::string copy(value);  // one of our own values: it moves below
     push_back(copy);
     return;
@@ -151,7 +151,7 @@ void LabelValues::push_back(std::string_view value) {
 }
 
 void LabelValues::SetSlow(size_t i, std::string_view value) {
-  if (Inside(value, block_, capacity_)) {
+  if (Owns(value)) {
     const std::string copy(value);  // one of our own values: it may move below
     Set(i, copy);
     return;

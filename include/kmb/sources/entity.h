@@ -94,9 +94,7 @@ class LabelValues {
     }
     const uint32_t chars = ends[size_ - 1];
     const size_t grown = chars - old_size + value.size();
-    const char* block = reinterpret_cast<const char*>(block_);
-    if (sizeof(uint32_t) * size_ + grown > capacity_ ||
-        (value.data() >= block && value.data() < block + capacity_)) {
+    if (sizeof(uint32_t) * size_ + grown > capacity_ || Owns(value)) {
       SetSlow(i, value);  // grows the block, or `value` is one of ours
       return;
     }
@@ -145,6 +143,11 @@ class LabelValues {
 
  private:
   uint32_t chars_size() const { return size_ == 0 ? 0 : Ends()[size_ - 1]; }
+  // True when `v` points into this set's block (one of its own values): it may move on a change.
+  bool Owns(std::string_view v) const {
+    const char* b = reinterpret_cast<const char*>(block_);
+    return block_ != nullptr && v.data() >= b && v.data() < b + capacity_;
+  }
   uint32_t* Ends() const { return block_; }
   char* Chars() const { return reinterpret_cast<char*>(block_ + size_); }
   // Makes room for `n` values of `chars` characters in all, keeping the current ones.
