@@ -112,11 +112,20 @@ class Schema {
   // Decodes `body` (readable up to `capacity` bytes from body.data(); pass body.size() when
   // unknown) and writes entities to out[base...], reusing elements already there (their vectors
   // keep their capacity). On success out->size() is base + entities; on failure it is base.
+  // A list document larger than a batch (the Metrics API's pod list: 12 MB at 1,000 nodes) is
+  // parsed and walked ~1 MiB of items at a time, with the same result (see WalkListInBatches).
   Status Walk(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
               size_t base) const;
 
  private:
   friend class Walker;
+  // The whole document in one parse.
+  Status WalkWhole(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
+                   size_t base) const;
+  // The items of the root's `list_key` array, a batch at a time; false (out untouched) when the
+  // body is not a list this can take (too small, malformed, a root time or an escaped key): the
+  // whole walk then decides, and names any error.
+  bool WalkListInBatches(std::string_view body, std::vector<EntityStats>* out, size_t base) const;
   // A key as the walker compares it: its length and first 16 bytes (zero-padded), so that most
   // comparisons are two integer compares and only keys over 16 bytes need a memcmp.
   struct KeyWords {
@@ -203,6 +212,11 @@ class Schema {
 // Tests: on this thread, skip the DOM fast path of Schema::Walk and decode with the On-Demand
 // walk only (the two must agree).
 void OnDemandOnlyForTest(bool on);
+// Tests: on this thread, walk lists larger than `bytes` in batches of about that many bytes of
+// items (0: the default, 1 MiB), so that small documents take the batched path too.
+void ListBatchBytesForTest(size_t bytes);
+// Tests: the largest capacity of the pooled decoder states' DOM parsers, in bytes.
+size_t LargestParserCapacityForTest();
 
 // The schemas the decoders use, and their specs (defined next to the decoders; tests reuse the
 // specs with rows of their own).

@@ -228,6 +228,111 @@ TEST(MetricsApi, MalformedBodiesLeaveOutputUntouched) {
   }
 }
 
+// ---- Lists walked in batches of items (Schema::WalkListInBatches) ----
+
+// A PodMetricsList of `pods` items made from the captured PodMetrics, each pod renamed. The
+// names hold what the scan of the raw bytes must step over: escaped quotes and backslashes,
+// brackets and braces inside strings.
+std::string BigPodList(size_t pods) {
+  const std::string item = ReadFixture(kSchedulerPod);
+  const std::string name = "\"kube-scheduler-minikube\"";
+  std::string body = R"({"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1",)"
+                     R"("metadata":{"resourceVersion":"1"},"items":[)";
+  for (size_t i = 0; i < pods; ++i) {
+    std::string renamed = item;
+    const std::string odd = i % 3 == 0 ? R"(\"]}[{\\)" : i % 3 == 1 ? R"(\\\\\")" : "";
+    renamed.replace(renamed.find(name), name.size(), "\"pod-" + std::to_string(i) + odd + "\"");
+    body += i == 0 ? "\n " : ",\n ";
+    body += renamed;
+  }
+  return body + "\n]}\n";
+}
+
+struct Decoded {
+  Status status;
+  std::vector<EntityStats> out;
+};
+
+// `batch_bytes` 0: the default (lists over 1 MiB in batches); 1: every item a batch.
+Decoded DecodePodsInBatchesOf(size_t batch_bytes, std::string_view body) {
+  walk::ListBatchBytesForTest(batch_bytes);
+  Decoded d;
+  d.out.resize(1);  // an entity from an earlier call stays
+  d.status = DecodePodMetrics(body, &d.out);
+  walk::ListBatchBytesForTest(0);
+  return d;
+}
+
+TEST(MetricsApiBatches, SameEntitiesAsTheWholeWalk) {
+  const std::string list = BigPodList(300);
+  ASSERT_LT(list.size(), size_t{1} << 20);
+  const Decoded whole = DecodePodsInBatchesOf(0, list);  // under 1 MiB: one parse
+  ASSERT_TRUE(whole.status.ok()) << whole.status.message();
+  ASSERT_EQ(whole.out.size(), 1 + 300 * 2u);
+  EXPECT_EQ(whole.out[1 + 2 * 7].labels,
+            (std::vector<std::string>{"kube-system", "pod-7\\\\\""}));
+  for (const size_t batch : {size_t{1}, size_t{500}, size_t{4096}, list.size() / 3}) {
+    SCOPED_TRACE(batch);
+    const Decoded batched = DecodePodsInBatchesOf(batch, list);
+    ASSERT_TRUE(batched.status.ok()) << batched.status.message();
+    testing::ExpectSameEntities(whole.out, batched.out);
+  }
+}
+
+// The point of the batches: a parser never holds the whole list's index (~14 bytes per byte).
+// Decoding again over the same vector (base 0) reuses its entities across the batches.
+TEST(MetricsApiBatches, TheParserStaysTheSizeOfABatch) {
+  const std::string list = BigPodList(8000);
+  ASSERT_GT(list.size(), size_t{3} << 20);
+  std::vector<EntityStats> out;
+  ASSERT_TRUE(DecodePodMetrics(list, &out).ok());
+  ASSERT_EQ(out.size(), 16000u);
+  const std::vector<EntityStats> first = out;
+  const EntityStats* const reused = out.data();
+  ASSERT_TRUE(walk::PodMetricsSchema().Walk(list, list.size(), &out, 0).ok());
+  EXPECT_EQ(out.data(), reused);
+  testing::ExpectSameEntities(first, out);
+  const size_t capacity = walk::LargestParserCapacityForTest();
+  EXPECT_GT(capacity, size_t{1} << 19);
+  EXPECT_LT(capacity, size_t{3} << 19) << "a parser grew past one batch";
+}
+
+// Whatever the batches cannot take exactly as the whole walk would goes to the whole walk:
+// same entities, same error, byte offsets included.
+TEST(MetricsApiBatches, AnythingOddGoesToTheWholeWalk) {
+  const std::string a = R"({"metadata":{"name":"a","namespace":"n"},"window":"15s",)"
+                        R"("containers":[{"name":"c","usage":{"cpu":"1m","memory":"1Ki"}}]})";
+  const std::string b = R"({"metadata":{"name":"b","namespace":"n"},"window":"30s",)"
+                        R"("timestamp":"2024-01-01T00:00:01Z","containers":[]})";
+  const std::string list = R"({"kind":"PodMetricsList","items":[)" + a + "," + b + "]}";
+  const std::string cases[] = {
+      list,
+      list + "x",                                  // trailing content
+      list.substr(0, list.size() - 3),             // truncated
+      list.substr(0, list.size() - 2) + " ] } ",   // blanks
+      R"({"items":[)" + a + R"(],"items":[)" + b + "]}",                   // the key twice
+      R"({"timestamp":"2024-01-01T00:00:00Z","items":[)" + a + "," + b + "]}",  // a root time
+      R"({"it\u0065ms":[)" + a + "," + b + "]}",   // an escaped key
+      R"({"items":[)" + a + ";" + b + "]}",         // not a comma
+      R"({"metadata":{"x":tru},"items":[)" + a + "," + b + "]}",  // bad JSON outside the items
+      R"({"items":[)" + a + R"(,{"metadata":{"name":"c","namespace":"n"},"window":tru}]})",
+      R"({"items":[null,7,)" + a + R"(,"s",[1,{"]":"["}],)" + b + "]}",  // items not objects
+      R"({"items":[)" + a + R"(,{"metadata":{"name":"x]"}]}]})",  // brackets that do not match
+      R"({"items":[ ]})",
+      R"({"items":{"metadata":{"name":"one","namespace":"n"},"window":"1s"}})",
+      R"({"items":[)" + a + "," + b + R"(],"kind":"PodMetricsList","metadata":{"continue":""}})",
+      R"(  {  "items"  :  [  )" + a + "  ,  " + b + "  ]  }  ",
+  };
+  for (const std::string& body : cases) {
+    SCOPED_TRACE(body);
+    const Decoded whole = DecodePodsInBatchesOf(0, body);
+    const Decoded batched = DecodePodsInBatchesOf(1, body);
+    EXPECT_EQ(whole.status.ok(), batched.status.ok());
+    EXPECT_EQ(whole.status.message(), batched.status.message());
+    testing::ExpectSameEntities(whole.out, batched.out);
+  }
+}
+
 TEST(MetricsApiSchema, TrieMatchesCatalogFind) {
   int rows = 0;
   for (size_t i = 0; i < catalog::kMetricCount; ++i) {

@@ -78,4 +78,25 @@ inline double D(const std::optional<Sample>& s) {
   return s->kind == ValueKind::kDouble ? s->d : 0;
 }
 
+// Two decodes of the same payload gave the same entities: kinds, labels, and every sample's
+// metric, kind, bits and time, in the same order.
+inline void ExpectSameEntities(const std::vector<EntityStats>& a,
+                               const std::vector<EntityStats>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const EntityStats& x = a[i];
+    const EntityStats& y = b[i];
+    EXPECT_EQ(x.entity, y.entity) << i;
+    EXPECT_EQ(x.nested, y.nested) << i;
+    EXPECT_EQ(x.labels, y.labels) << i;
+    ASSERT_EQ(x.samples.size(), y.samples.size()) << i;
+    for (size_t j = 0; j < x.samples.size(); ++j) {
+      EXPECT_EQ(x.samples[j].metric, y.samples[j].metric);
+      EXPECT_EQ(x.samples[j].kind, y.samples[j].kind);
+      EXPECT_EQ(x.samples[j].u, y.samples[j].u);  // the same bits, whatever the kind
+      EXPECT_EQ(x.samples[j].time_s, y.samples[j].time_s);
+    }
+  }
+}
+
 }  // namespace kmb::testing

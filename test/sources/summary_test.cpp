@@ -867,20 +867,7 @@ void ExpectSameDecode(const std::string& body, const std::string& what) {
   const NodeSummary a = DecodeWith(false, body);
   const NodeSummary b = DecodeWith(true, body);
   EXPECT_EQ(a.node, b.node);
-  ASSERT_EQ(a.entities.size(), b.entities.size());
-  for (size_t i = 0; i < a.entities.size(); ++i) {
-    const EntityStats& x = a.entities[i];
-    const EntityStats& y = b.entities[i];
-    EXPECT_EQ(x.entity, y.entity) << i;
-    EXPECT_EQ(x.labels, y.labels) << i;
-    ASSERT_EQ(x.samples.size(), y.samples.size()) << i;
-    for (size_t j = 0; j < x.samples.size(); ++j) {
-      EXPECT_EQ(x.samples[j].metric, y.samples[j].metric);
-      EXPECT_EQ(x.samples[j].kind, y.samples[j].kind);
-      EXPECT_EQ(x.samples[j].u, y.samples[j].u);  // the same bits, whatever the kind
-      EXPECT_EQ(x.samples[j].time_s, y.samples[j].time_s);
-    }
-  }
+  testing::ExpectSameEntities(a.entities, b.entities);
 }
 
 TEST(SummaryWalks, DomAndOnDemandAgree) {
