@@ -171,7 +171,8 @@ bool HeapTrimmer::AfterPoll() {
   }
   if (!settle && (now - last_trim_ < options_.period || now < next_check_)) return false;
   const HeapMeasure before = MeasureHeap();
-  if (before.retained - floor_retained_ <= static_cast<int64_t>(options_.min_growth_bytes)) {
+  const int64_t floor = settle ? 0 : floor_retained_;
+  if (before.retained - floor <= static_cast<int64_t>(options_.min_growth_bytes)) {
     // glibc's mallinfo2 walks every free bin (1.4% of the CPU at 1,000 nodes when it ran every
     // poll): once the period is over, look again a tenth of a period later, not at the next poll.
     next_check_ = now + options_.period / 10;

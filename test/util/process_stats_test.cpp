@@ -99,9 +99,18 @@ struct Fragments {
   }
 };
 
-TEST(HeapTrimmer, ReturnsWhatMallocKeptPastTheFloor) {
-  ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);  // as main() sets it: malloc never trims by itself
+// Each trimmer test starts from a heap that keeps nothing free (earlier tests freed memory), with
+// glibc told as main() tells it that malloc never trims by itself (tcmalloc ignores mallopt).
+class HeapTrimmerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ReturnFreeHeap();
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  }
+  void TearDown() override { mallopt(M_TRIM_THRESHOLD, 128 << 10); }
+};
+
+TEST_F(HeapTrimmerTest, ReturnsWhatMallocKeptPastTheFloor) {
   HeapTrimmer trimmer(
       {.min_growth_bytes = 16 << 20, .period = std::chrono::seconds(0), .settle_poll = 0});
   Fragments small, large;
@@ -121,15 +130,12 @@ TEST(HeapTrimmer, ReturnsWhatMallocKeptPastTheFloor) {
   EXPECT_LT(after.resident_bytes, rss_with_garbage - (32 << 20));
 
   EXPECT_FALSE(trimmer.AfterPoll()) << "the floor is measured again after a return";
-  mallopt(M_TRIM_THRESHOLD, 128 << 10);
 }
 
 // The periods below are long beside the work done within them (making 24 MiB of garbage takes
 // up to ~0.3 s on a loaded CI machine, at 13-15 us a page fault): with a 300 ms period a slow
 // Make let the period pass before the check that a return is held back within it.
-TEST(HeapTrimmer, ReturnsAtMostOncePerPeriod) {
-  ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+TEST_F(HeapTrimmerTest, ReturnsAtMostOncePerPeriod) {
   HeapTrimmer trimmer(
       {.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(1500), .settle_poll = 0});
   Fragments first, second;
@@ -142,14 +148,11 @@ TEST(HeapTrimmer, ReturnsAtMostOncePerPeriod) {
   EXPECT_FALSE(trimmer.AfterPoll()) << "a second return within the period is held back";
   std::this_thread::sleep_for(std::chrono::milliseconds(1600));
   EXPECT_TRUE(trimmer.AfterPoll());
-  mallopt(M_TRIM_THRESHOLD, 128 << 10);
 }
 
 // Once, at the settle poll, the return does not wait for the period: the garbage of the
 // pools' growth goes at the start. Then the period holds again.
-TEST(HeapTrimmer, ReturnsOnceAtTheSettlePollWithinThePeriod) {
-  ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+TEST_F(HeapTrimmerTest, ReturnsOnceAtTheSettlePollWithinThePeriod) {
   HeapTrimmer trimmer(
       {.min_growth_bytes = 8 << 20, .period = std::chrono::hours(1), .settle_poll = 3});
   Fragments growth, later;
@@ -162,7 +165,19 @@ TEST(HeapTrimmer, ReturnsOnceAtTheSettlePollWithinThePeriod) {
   later.Make(24 << 20);
   EXPECT_FALSE(trimmer.AfterPoll()) << "poll 4: the period holds again";
   EXPECT_FALSE(trimmer.AfterPoll());
-  mallopt(M_TRIM_THRESHOLD, 128 << 10);
+}
+
+// The settle poll's return measures from nothing, not from the first poll's floor: the
+// garbage of the first poll (the watch cache's first list, the first decodes) goes too.
+TEST_F(HeapTrimmerTest, TheSettlePollReturnsTheFirstPollsGarbageToo) {
+  HeapTrimmer trimmer(
+      {.min_growth_bytes = 8 << 20, .period = std::chrono::hours(1), .settle_poll = 2});
+  Fragments first_poll;
+  first_poll.Make(24 << 20);
+  EXPECT_FALSE(trimmer.AfterPoll()) << "the first call measures the floor";
+  const double rss_with_garbage = ReadProcessStats().resident_bytes;
+  EXPECT_TRUE(trimmer.AfterPoll()) << "poll 2: the settle poll";
+  EXPECT_LT(ReadProcessStats().resident_bytes, rss_with_garbage - (16 << 20));
 }
 
 #if KMB_TEST_TCMALLOC
@@ -170,8 +185,7 @@ TEST(HeapTrimmer, ReturnsOnceAtTheSettlePollWithinThePeriod) {
 // spare room, simdjson's tape sized for the worst case: hundreds of MB at 1,000 nodes). Free
 // pages are measured as its page heap's, not as resident minus in use, which such capacity drove
 // down so far that no return ever happened.
-TEST(HeapTrimmer, UntouchedCapacityDoesNotHideFreePages) {
-  ReturnFreeHeap();
+TEST_F(HeapTrimmerTest, UntouchedCapacityDoesNotHideFreePages) {
   HeapTrimmer trimmer(
       {.min_growth_bytes = 16 << 20, .period = std::chrono::seconds(0), .settle_poll = 0});
   EXPECT_FALSE(trimmer.AfterPoll()) << "the first call measures the floor";
@@ -186,9 +200,7 @@ TEST(HeapTrimmer, UntouchedCapacityDoesNotHideFreePages) {
 }
 #endif
 
-TEST(HeapTrimmer, AfterTooLittleGrowthLooksAgainATenthOfAPeriodLater) {
-  ReturnFreeHeap();  // from a heap that keeps nothing free (earlier tests freed memory)
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+TEST_F(HeapTrimmerTest, AfterTooLittleGrowthLooksAgainATenthOfAPeriodLater) {
   HeapTrimmer trimmer(
       {.min_growth_bytes = 8 << 20, .period = std::chrono::milliseconds(2000), .settle_poll = 0});
   Fragments garbage;
@@ -200,7 +212,6 @@ TEST(HeapTrimmer, AfterTooLittleGrowthLooksAgainATenthOfAPeriodLater) {
   EXPECT_FALSE(trimmer.AfterPoll()) << "the next look is a tenth of a period later";
   std::this_thread::sleep_for(std::chrono::milliseconds(250));
   EXPECT_TRUE(trimmer.AfterPoll());
-  mallopt(M_TRIM_THRESHOLD, 128 << 10);
 }
 #endif
 

@@ -63,7 +63,9 @@ class HeapTrimmer {
     // Also once at this poll (0: never), whatever the period: by then the pooled buffers have
     // grown to their sizes, and what malloc kept of their growth (a buffer that doubles
     // leaves its old block free: at 1,000 nodes, tens of MB) goes back to the kernel a minute
-    // after the start instead of ten.
+    // after the start instead of ten. This return measures the growth from nothing, not from
+    // the floor of the first poll, which already holds the first poll's garbage (the watch
+    // cache's first list, the first decodes: ~100 MB at 1,000 nodes).
     int settle_poll = 4;
   };
   HeapTrimmer() = default;
