@@ -251,13 +251,18 @@ static_assert(sizeof(SampleRef) == 16);
 // Everything a render needs besides its output, kept between renders (capacity reused):
 // 16 bytes per series of references instead of the text itself, so that the text can be
 // streamed into the gzip body in small pieces and never exists whole (docs/performance.md).
-// The references of all families sit in one array, each family's in snapshot order (a
-// counting sort: exact size, no per-family slack).
+// The references of a pass's families sit in one array, each family's in snapshot order (a
+// counting sort: exact size, no per-family slack). A large snapshot is written in up to
+// kMaxPasses passes over runs of families, each filing only its own families' references, so
+// that the array holds a fraction of the series (see Renderer::Write).
 struct RenderScratch {
   std::vector<const EntityStats*> admitted;             // entities that passed the filter, in order
   std::array<size_t, kMetricCount + 1> family_begin{};  // refs of family f: [begin[f], begin[f+1])
-  std::vector<SampleRef> refs;
+  std::vector<SampleRef> refs;                 // the refs of the families of one pass
   std::vector<int64_t> times;                  // refs' sample times (--timestamps=source only)
+  // Admitted entity i's samples belong to families [span[i].first, span[i].second]: a pass
+  // over other families skips it without reading its samples.
+  std::vector<std::pair<uint16_t, uint16_t>> span;
   std::array<std::string, kMetricCount> self;  // self-metric lines per family
   std::vector<uint32_t> label_end;  // admitted entity i's `{a="x",...` is labels[end[i-1], end[i])
   std::string labels;
@@ -268,6 +273,7 @@ struct RenderScratch {
     family_begin.fill(0);
     refs.clear();
     times.clear();
+    span.clear();
     for (auto& t : self) t.clear();
     label_end.clear();
     labels.clear();
@@ -356,7 +362,15 @@ struct TextSink {
   bool text_always = true;  // another body wants the text of every segment
 };
 constexpr size_t kFlushBytes = 256 << 10;
+// A snapshot of more series than kPassRefs is written in passes of at most max(kPassRefs,
+// series / kMaxPasses) references each (or of one family larger than that; since any two passes
+// in a row hold more, there are at most 2 * kMaxPasses + 1): at 1,000 nodes (6M series) the
+// references take 32 instead of 96 MB, for two more reads of the snapshot's samples.
+constexpr size_t kPassRefs = size_t{2} << 20;
+constexpr size_t kMaxPasses = 4;
+thread_local size_t t_pass_refs = 0;  // tests and benchmarks: 0 = kPassRefs
 constexpr size_t kPrefetchLines = 8;
+constexpr size_t kPrefetchEntities = 8;
 // Families are grouped into segments of at least this many lines, so that a small cluster's
 // body is not cut into ~150 pieces that each restart the compressor's history.
 constexpr size_t kSegmentLines = 512;
@@ -413,6 +427,7 @@ struct Renderer {
   uint64_t kept = 0;        // data series written
   bool over_limit = false;  // the budget ran out: every later entity is dropped
   bool keyed = false;       // the sink reuses segments: hash the label sets for their keys
+  size_t ref_base = 0;      // refs[i] is the reference at family_begin position ref_base + i
 
   // Applies the filter to one entity: false when none of its series is written. Each dropped
   // series is counted under the first reason that drops it.
@@ -452,30 +467,52 @@ struct Renderer {
           XXH3_64bits(scratch.labels.data() + begin, scratch.labels.size() - begin));
     }
     scratch.label_end.push_back(static_cast<uint32_t>(scratch.labels.size()));
+    uint16_t lo = UINT16_MAX, hi = 0;
     for (const Sample& s : e.samples) {
       if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
-      ++scratch.family_begin[fam.family_of[s.metric] + 1];
+      const uint16_t f = fam.family_of[s.metric];
+      lo = std::min(lo, f);
+      hi = std::max(hi, f);
+      ++scratch.family_begin[f + 1];
       const catalog::Source source = kMetrics[s.metric].source;
       if (source == catalog::Source::kSummary) ++series_summary;
       if (source == catalog::Source::kMetricsApi) ++series_metrics_api;
       if (source == catalog::Source::kPods) ++series_pods;
     }
+    scratch.span.emplace_back(lo, hi);
   }
 
-  // Index pass, part 2: files every admitted sample under its family.
-  void FileSamples() {
-    const FamilyTable& fam = Families();
+  // Index pass, part 2: where each family's lines are in the order they are written (the
+  // counts' prefix sum).
+  void Offsets() {
     std::array<size_t, kMetricCount + 1>& begin = scratch.family_begin;
     for (size_t f = 1; f < begin.size(); ++f) begin[f] += begin[f - 1];
-    scratch.refs.resize(begin.back());
+  }
+
+  // Index pass, part 3, once per pass: files every admitted sample of families [first, last)
+  // under its family.
+  void FileSamples(size_t first, size_t last) {
+    const FamilyTable& fam = Families();
+    const std::array<size_t, kMetricCount + 1>& begin = scratch.family_begin;
+    ref_base = begin[first];
     const bool times = options.source_timestamps;
-    if (times) scratch.times.resize(begin.back());
+    scratch.refs.resize(begin[last] - ref_base);
+    if (times) scratch.times.resize(begin[last] - ref_base);
     std::array<size_t, kMetricCount> next;
-    std::copy(begin.begin(), begin.end() - 1, next.begin());
-    for (uint32_t i = 0; i < scratch.admitted.size(); ++i) {
+    for (size_t f = first; f < last; ++f) next[f] = begin[f] - ref_base;
+    const size_t admitted = scratch.admitted.size();
+    for (uint32_t i = 0; i < admitted; ++i) {
+      if (scratch.span[i].second < first || scratch.span[i].first >= last) continue;
+      // The entities' samples are blocks of their own: fetch a few entities ahead.
+      if (i + 2 * kPrefetchEntities < admitted) {
+        __builtin_prefetch(scratch.admitted[i + 2 * kPrefetchEntities]);
+        __builtin_prefetch(scratch.admitted[i + kPrefetchEntities]->samples.data());
+      }
       for (const Sample& s : scratch.admitted[i]->samples) {
         if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
-        const size_t at = next[fam.family_of[s.metric]]++;
+        const size_t f = fam.family_of[s.metric];
+        if (f < first || f >= last) continue;
+        const size_t at = next[f]++;
         scratch.refs[at] = {i, s.metric, s.kind, s.u};
         if (times) scratch.times[at] = s.time_ms();
       }
@@ -537,7 +574,8 @@ struct Renderer {
       XXH3_128bits_update(&st, fam_head, sizeof(fam_head));
       XXH3_128bits_update(&st, self.data(), self.size());
       size_t n = 0;
-      for (size_t at = scratch.family_begin[f]; at < scratch.family_begin[f + 1]; ++at) {
+      for (size_t at = scratch.family_begin[f] - ref_base;
+           at < scratch.family_begin[f + 1] - ref_base; ++at) {
         const SampleRef& ref = scratch.refs[at];
         const uint64_t row = ref.metric | static_cast<uint64_t>(ref.kind) << 32;
         batch[n++] = scratch.label_hash[ref.entity] ^ row * kMix;
@@ -556,7 +594,8 @@ struct Renderer {
   // One family: header, sample lines, self-metric lines.
   void WriteFamily(TextWindow& w, size_t f, std::string& header) const {
     const FamilyTable& fam = Families();
-    const size_t begin = scratch.family_begin[f], end = scratch.family_begin[f + 1];
+    const size_t begin = scratch.family_begin[f] - ref_base;
+    const size_t end = scratch.family_begin[f + 1] - ref_base;
     const std::string& self = scratch.self[f];
     if (begin == end && self.empty()) return;
     header.clear();
@@ -578,16 +617,29 @@ struct Renderer {
 
   // The text, family by family, handed to `sink` in pieces of about kFlushBytes; for a keyed
   // sink, segment by segment (see TextSink), the last one ending with OpenMetrics' # EOF.
-  void Write(const TextSink& sink) const {
+  // Pass by pass: each pass files the references of a run of families of at most
+  // max(kPassRefs, series / kMaxPasses) lines (at least one family), then writes them; a
+  // segment never spans two passes.
+  size_t Write(const TextSink& sink) {
     const size_t families = Families().first_row.size();
+    const std::array<size_t, kMetricCount + 1>& begin = scratch.family_begin;
+    const size_t pass_refs =
+        std::max(t_pass_refs != 0 ? t_pass_refs : kPassRefs, begin[families] / kMaxPasses + 1);
     // An unkeyed sink hears one segment: the whole text.
     const size_t min_lines = keyed ? kSegmentLines : std::numeric_limits<size_t>::max();
     TextWindow w(scratch.window, sink);
     std::string header;
+    size_t pass_end = 0, passes = 0;
     for (size_t first = 0; first < families;) {
+      if (first == pass_end) {
+        while (++pass_end < families && begin[pass_end + 1] - begin[first] <= pass_refs) {
+        }
+        FileSamples(first, pass_end);
+        ++passes;
+      }
       size_t last = first, lines = 0;
-      while (last < families && lines < min_lines) {
-        lines += scratch.family_begin[last + 1] - scratch.family_begin[last];
+      while (last < pass_end && lines < min_lines) {
+        lines += begin[last + 1] - begin[last];
         ++last;
       }
       const bool reused = keyed && sink.begin_segment(SegmentKey(first, last));
@@ -601,6 +653,7 @@ struct Renderer {
       if (keyed) sink.end_segment();
       first = last;
     }
+    return passes;
   }
 
   // One self-metric sample; labels given as name/value pairs.
@@ -725,10 +778,10 @@ struct Renderer {
   }
 };
 
-// Renders `snap`, handing the text to `sink` in pieces.
+// Renders `snap`, handing the text to `sink` in pieces; returns the passes it made.
 // `totals` turns this snapshot's dropped counts into the counts since start; it runs once,
 // after the data series are indexed and before the self-metrics.
-void RenderInto(const Snapshot& snap, ExpositionFormat format, const WriterOptions& options,
+size_t RenderInto(const Snapshot& snap, ExpositionFormat format, const WriterOptions& options,
                 const std::function<const DropCounts&(const DropCounts&)>& totals,
                 const TextSink& sink) {
   std::unique_ptr<RenderScratch> scratch = ScratchPool().Take();
@@ -749,13 +802,16 @@ void RenderInto(const Snapshot& snap, ExpositionFormat format, const WriterOptio
   }
   for (const EntityStats& e : snap.metrics_api_entities) r.AddEntity(e);
   for (const EntityStats& e : snap.pod_entities) r.AddEntity(e);  // pod-spec enrichment
-  r.FileSamples();
+  r.Offsets();
   r.AddSelfMetrics(snap, totals(r.dropped));
-  r.Write(sink);
+  const size_t passes = r.Write(sink);
   ScratchPool().Give(std::move(scratch));
+  return passes;
 }
 
 }  // namespace
+
+void RenderPassRefsForTest(size_t refs) { t_pass_refs = refs; }
 
 void AppendScaledValue(std::string& out, const Sample& s, int exp10) {
   char buf[kMaxValueChars];
@@ -1142,12 +1198,13 @@ void Exposition::Render(ExpositionFormat format, std::string* plain,
     sink.end_segment = [&] { gz->End(); };
     sink.text_always = plain != nullptr;
   }
-  RenderInto(
+  const size_t passes = RenderInto(
       *snap, format, options_,
       [this](const DropCounts& d) -> const DropCounts& { return DroppedTotals(d); }, sink);
   if (!gz) return;
   Slot& slot = slots_[static_cast<int>(format)];
   slot.gzip_stats = gz->stats();
+  slot.gzip_stats.passes = passes;
   if (gz->Finish()) {
     GzipMemos::Get().Remember(format, GzipMemo{.body = gzip, .segments = gz->TakeSegments()});
   }

@@ -47,9 +47,11 @@
 #include "kmb/model/snapshot.h"
 #include "kmb/server/server.h"
 #include "kmb/sim/cluster.h"
+#include "kmb/sources/metrics_api.h"
 #include "kmb/sources/pods.h"
 #include "kmb/sources/summary.h"
 #include "kmb/util/process_stats.h"
+#include "sources/json_walk.h"
 
 #define KMB_STR2(x) #x
 #define KMB_STR(x) KMB_STR2(x)
@@ -105,12 +107,8 @@ std::string Shorten(std::string name) {
   return name;
 }
 
-// Starts an in-process simulated cluster and GETs the Summary of each node (and, when
-// `pod_list` is given, the cluster's PodList from the API server; when `next_poll` is given,
-// every node's Summary a second time, as the next poll sees it).
-std::vector<std::pair<std::string, std::string>> FetchSummaries(
-    int nodes, int pods, int containers, std::string* pod_list = nullptr,
-    std::vector<std::pair<std::string, std::string>>* next_poll = nullptr) {
+// An in-process simulated cluster (HTTP, payloads without stats periods); exits on failure.
+std::unique_ptr<sim::SimulatedCluster> StartSim(int nodes, int pods, int containers) {
   sim::SimOptions so;
   so.nodes = nodes;
   so.pods_per_node = pods;
@@ -118,11 +116,21 @@ std::vector<std::pair<std::string, std::string>> FetchSummaries(
   so.stats_period_seconds = 0;
   so.threads = 2;
   std::string error;
-  auto cluster = sim::SimulatedCluster::Start(so, &error);
+  std::unique_ptr<sim::SimulatedCluster> cluster = sim::SimulatedCluster::Start(so, &error);
   if (!cluster) {
     std::fprintf(stderr, "micro_bench: cannot start the simulator: %s\n", error.c_str());
     std::exit(1);
   }
+  return cluster;
+}
+
+// Starts an in-process simulated cluster and GETs the Summary of each node (and, when
+// `pod_list` is given, the cluster's PodList from the API server; when `next_poll` is given,
+// every node's Summary a second time, as the next poll sees it).
+std::vector<std::pair<std::string, std::string>> FetchSummaries(
+    int nodes, int pods, int containers, std::string* pod_list = nullptr,
+    std::vector<std::pair<std::string, std::string>>* next_poll = nullptr) {
+  const std::unique_ptr<sim::SimulatedCluster> cluster = StartSim(nodes, pods, containers);
   bench::Http http;
   // Every node's Summary, once, into `into`.
   auto poll = [&](std::vector<std::pair<std::string, std::string>>* into) {
@@ -175,6 +183,46 @@ void LoadInputs() {
 }
 
 // ---------------------------------------------------------------- decode
+
+// The Metrics API's PodMetricsList of a simulated 1,000-node cluster (30 pods x 2 containers per
+// node), fetched once, on first use (only when a decode/metrics_api_pods row runs).
+constexpr int kPodListNodes = 1000;
+const std::string& PodMetricsList() {
+  static const std::string body = [] {
+    const std::unique_ptr<sim::SimulatedCluster> cluster = StartSim(kPodListNodes, 30, 2);
+    bench::Http http;
+    std::string list;
+    if (http.Get(cluster->url() + "/apis/metrics.k8s.io/v1beta1/pods", &list) != 200) {
+      std::fprintf(stderr, "micro_bench: GET pod metrics: %s\n", http.error().c_str());
+      std::exit(1);
+    }
+    list.reserve(list.size() + kJsonPadding);  // decoded in place, as the poller does
+    return list;
+  }();
+  return body;
+}
+
+// The pod list decoded as the poller decodes it (in place, into reused entities): in batches
+// of ~1 MiB of items (the default), or in one parse (`batched` false). parser_MB: the largest
+// DOM parser's capacity afterwards (the batched rows run first, so theirs is the batch's).
+void BM_DecodePodMetrics(benchmark::State& state, bool batched) {
+  const std::string& body = PodMetricsList();
+  walk::ListBatchBytesForTest(batched ? 0 : std::numeric_limits<size_t>::max());
+  std::vector<EntityStats> out;
+  size_t samples = 0;
+  for (auto _ : state) {
+    out.clear();
+    Status st = DecodePodMetrics(body, body.capacity(), &out);
+    benchmark::DoNotOptimize(st);
+    benchmark::DoNotOptimize(out.data());
+  }
+  walk::ListBatchBytesForTest(0);
+  for (const EntityStats& e : out) samples += e.samples.size();
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+  state.counters["samples"] = static_cast<double>(samples);
+  state.counters["body_MB"] = static_cast<double>(body.size()) / 1e6;
+  state.counters["parser_MB"] = static_cast<double>(walk::LargestParserCapacityForTest()) / 1e6;
+}
 
 void BM_DecodeInPlace(benchmark::State& state, const Input* in) {
   NodeSummary out;  // reused, as the API allows
@@ -394,8 +442,11 @@ RenderWorld& World() {
   return *w;
 }
 
-void BM_RenderKmb(benchmark::State& state, ExpositionFormat format) {
+// `passes` > 1: the render writes in that many passes (as it does past 2M series; writer.cpp),
+// each filing the references of its families only: the cost of the passes beside one.
+void BM_RenderKmb(benchmark::State& state, ExpositionFormat format, size_t passes) {
   RenderWorld& w = World();
+  RenderPassRefsForTest(passes > 1 ? w.series / passes : 0);
   // Warm: two untimed renders first, so the allocator holds the buffers' pages (the best case;
   // see BM_RenderKmbColdPages for the exporter's case).
   for (int i = 0; i < 2; ++i) {
@@ -406,6 +457,7 @@ void BM_RenderKmb(benchmark::State& state, ExpositionFormat format) {
     std::string body = RenderExposition(*w.snap, format, w.opts);
     benchmark::DoNotOptimize(body.data());
   }
+  RenderPassRefsForTest(0);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * w.series));
   state.counters["series"] = static_cast<double>(w.series);
 }
@@ -573,8 +625,9 @@ void BM_ServeFirstBody(benchmark::State& state, bool gzip) {
 // (families) whose text did not change since the previous body are copied from it, the others
 // rendered and compressed. Between iterations (not timed) the previous snapshot's body is made
 // again, so that each timed render follows it.
-void BM_ServeNextPollGzip(benchmark::State& state) {
+void BM_ServeNextPollGzip(benchmark::State& state, size_t passes) {
   RenderWorld& w = World();
+  RenderPassRefsForTest(passes > 1 ? w.serve_series / passes : 0);
   WriterOptions reuse = w.opts;
   reuse.gzip_reuse = true;
   GzipStats st;
@@ -592,6 +645,8 @@ void BM_ServeNextPollGzip(benchmark::State& state) {
   state.counters["reused_segments"] = static_cast<double>(st.reused_segments);
   state.counters["reused_text_share"] =
       st.text_bytes == 0 ? 0 : static_cast<double>(st.reused_text_bytes) / st.text_bytes;
+  state.counters["passes"] = static_cast<double>(st.passes);
+  RenderPassRefsForTest(0);
 }
 
 void BM_ServeCachedBody(benchmark::State& state) {
@@ -1005,12 +1060,22 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("decode/nlohmann_dom/" + p->name).c_str(), kmb::bench::BM_NlohmannDom, &p->body);
     benchmark::RegisterBenchmark(("decode/simdjson_dom/" + p->name).c_str(), kmb::bench::BM_SimdjsonDom, &p->body);
   }
+  for (const bool batched : {true, false}) {
+    benchmark::RegisterBenchmark(
+        ("decode/metrics_api_pods/" + std::string(batched ? "batched" : "whole") +
+         "/nodes:" + std::to_string(kPodListNodes)).c_str(),
+        BM_DecodePodMetrics, batched)
+        ->Unit(benchmark::kMillisecond);
+  }
   const std::string rn = "/nodes:" + std::to_string(kRenderNodes);
   benchmark::RegisterBenchmark(("render/kmb_text" + rn).c_str(), BM_RenderKmb,
-                               ExpositionFormat::kText004)
+                               ExpositionFormat::kText004, 1)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(("render/kmb_text_3_passes" + rn).c_str(), BM_RenderKmb,
+                               ExpositionFormat::kText004, 3)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(("render/kmb_openmetrics" + rn).c_str(), BM_RenderKmb,
-                               ExpositionFormat::kOpenMetrics100)
+                               ExpositionFormat::kOpenMetrics100, 1)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(("render/kmb_text_cold_pages" + rn).c_str(),
                                BM_RenderKmbColdPages)
@@ -1041,7 +1106,9 @@ int main(int argc, char** argv) {
 #endif
   benchmark::RegisterBenchmark("serve/render_gzip_streamed", BM_ServeFirstBody, true)
       ->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("serve/render_gzip_next_poll", BM_ServeNextPollGzip)
+  benchmark::RegisterBenchmark("serve/render_gzip_next_poll", BM_ServeNextPollGzip, 1)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("serve/render_gzip_next_poll_3_passes", BM_ServeNextPollGzip, 3)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("serve/gzip_zlib1_once", BM_ServeGzipZlib, 1)
       ->Iterations(3)->Unit(benchmark::kMillisecond);

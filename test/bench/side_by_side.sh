@@ -12,12 +12,13 @@
 # scraped for OpenMetrics with gzip once per interval, as Prometheus does. CPU is utime + stime
 # from /proc/<pid>/stat over POLLS intervals after two warm-up ones; RSS is VmRSS at the end
 # (which depends on where in its poll each process is) and VmHWM over those intervals (their
-# peak; reset through /proc/<pid>/clear_refs).
+# peak; reset through /proc/<pid>/clear_refs), and the heap each exporter reports after its
+# last poll (kube_metrics_bridge_heap_*: in use, free, returned to the kernel).
 # The simulator is BIN_B's `simulate`. Defaults: 1000 nodes, 8 polls, 15 s.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 A=$1 B=$2 NODES=${3:-1000} POLLS=${4:-8} INTERVAL=${5:-15}
@@ -88,4 +89,9 @@ for i in 0 1; do
     -v rss="$rss_kb" -v peak="$peak_kb" 'BEGIN {
       printf "%s: %.3f ms CPU per node and poll, RSS %.1f MB at the end, %.1f MB at its peak\n",
       name, t * 1000 / hz / polls / nodes, rss / 1024, peak / 1024 }'
+  # The heap as the exporter sees it after its last poll: in use, free, and what was returned.
+  curl -s --compressed -H 'Accept: application/openmetrics-text;version=1.0.0' \
+    "http://127.0.0.1:${ports[$i]}/metrics" |
+    awk '/^kube_metrics_bridge_heap_(bytes|trims_total|released_bytes_total)/ {
+      big = $2 > 1e6; printf "  %s %.1f%s\n", $1, (big ? $2 / 1e6 : $2), (big ? " MB" : "") }' || true
 done

@@ -322,6 +322,38 @@ TEST(Exposition, GzipCopiesTheSegmentsThatDidNotChange) {
   }
 }
 
+// A large snapshot is written in passes over runs of families, each filing only its own
+// families' references: the text is the same whatever the passes, and the gzip body still
+// copies the segments that did not change from a body written in other passes.
+TEST(Exposition, PassesWriteTheSameText) {
+  const SnapshotPtr a = BigSnapshot();
+  const SnapshotPtr b = WithContainerMemory(*a, 1);
+  for (const bool times : {false, true}) {
+    WriterOptions options;
+    options.source_timestamps = times;
+    for (ExpositionFormat f : {ExpositionFormat::kText004, ExpositionFormat::kOpenMetrics100}) {
+      SCOPED_TRACE(static_cast<int>(f) * 2 + times);
+      const std::string text_a = RenderExposition(*a, f, options);
+      const std::string text_b = RenderExposition(*b, f, options);
+      Exposition one_pass(a, options);
+      EXPECT_TRUE(Gunzip(one_pass.GzipBody(f)) == text_a);
+      EXPECT_EQ(one_pass.gzip_stats(f).passes, 1u);
+      RenderPassRefsForTest(5000);
+      EXPECT_TRUE(RenderExposition(*a, f, options) == text_a);
+      Exposition passes(b, options);
+      EXPECT_TRUE(Gunzip(passes.GzipBody(f)) == text_b);
+      const GzipStats st = passes.gzip_stats(f);
+      // Passes of at most max(5,000, a quarter of the series) lines, or one larger family;
+      // any two passes in a row hold more than that: at least 4 passes, at most 9.
+      EXPECT_GE(st.passes, 4u);
+      EXPECT_LE(st.passes, 9u);
+      EXPECT_GE(st.reused_segments, 1u);
+      EXPECT_LT(st.reused_segments, st.segments);
+      RenderPassRefsForTest(0);
+    }
+  }
+}
+
 // A gzip body the poll loop no longer prepares (its scrapers went away) is not kept for its
 // segments: the next body of that format is compressed whole.
 TEST(Exposition, AGzipBodyNoLongerAskedForIsNotKept) {

@@ -39,12 +39,14 @@ struct WriterOptions {
 };
 
 // How a gzip body was made: its segments (runs of whole families, each compressed on its own)
-// and how many of them, and of their text bytes, were copied from the previous body.
+// and how many of them, and of their text bytes, were copied from the previous body; and in
+// how many passes over the snapshot the render wrote it (one unless it is large).
 struct GzipStats {
   size_t segments = 0;
   size_t reused_segments = 0;
   uint64_t text_bytes = 0;
   uint64_t reused_text_bytes = 0;
+  size_t passes = 0;
 };
 
 // Every group of the catalog, in catalog order.
@@ -55,6 +57,10 @@ std::vector<std::string> DefaultMetricGroups();
 // Renders the whole exposition of `snapshot`.
 std::string RenderExposition(const Snapshot& snapshot, ExpositionFormat format,
                              const WriterOptions& options = {});
+
+// Tests and benchmarks: on this thread, write snapshots of more than `refs` series in passes
+// of about that many (0: the default, 2M; see writer.cpp). The text does not change.
+void RenderPassRefsForTest(size_t refs);
 
 // Appends `value` * 10^exp10 the way Prometheus reads it: exact decimals for integers
 // (counters past 2^53 stay exact), shortest round-trip form for doubles, +Inf/-Inf/NaN.
