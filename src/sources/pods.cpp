@@ -210,7 +210,7 @@ std::string DecodePodElement(dom::element item, const PodDecodeOptions& options,
       !e.empty()) {
     return where + e;
   }
-  ResourceAmounts overhead, unused, pod_requests, pod_limits;
+  ResourceAmounts overhead, pod_requests, pod_limits;
   if (dom::element o; !spec["overhead"].get(o)) {
     if (auto e = ReadAmounts(o, &overhead); !e.empty()) return where + "overhead " + e;
   }

@@ -301,14 +301,17 @@ TEST(Sharding, ShardsPartitionNodesAndMetricsApiPodsExactly) {
       EXPECT_EQ(ShardOf(n.node, kShards), shard);
       EXPECT_TRUE(node_owner.emplace(n.node, shard).second) << n.node << " in two shards";
       for (const EntityStats& e : n.summary.entities) {
-        if (e.entity == catalog::Entity::kPod) pod_node[std::string(e.labels[0]) + "/" + std::string(e.labels[1])] = n.node;
+        if (e.entity == catalog::Entity::kPod) {
+          pod_node[std::string(e.labels[0]) + "/" + std::string(e.labels[1])] = n.node;
+        }
       }
     }
     for (const EntityStats& e : snap->metrics_api_entities) {
       if (e.entity == catalog::Entity::kApiNode) {
         EXPECT_EQ(ShardOf(e.labels[0], kShards), shard) << e.labels[0];
       } else if (e.entity == catalog::Entity::kApiPod) {
-        EXPECT_TRUE(api_pod_owner.emplace(std::string(e.labels[0]) + "/" + std::string(e.labels[1]), shard).second);
+        const std::string pod = std::string(e.labels[0]) + "/" + std::string(e.labels[1]);
+        EXPECT_TRUE(api_pod_owner.emplace(pod, shard).second) << pod;
       }
     }
   }

@@ -361,7 +361,8 @@ TEST(SimFaults, HttpLevelFaultsOnOneNodeOnly) {
   ASSERT_TRUE(GetSummary(*sim, "sim-node-0", &r).ok());
   EXPECT_EQ(r.body.size(), healthy.body.size() / 2);
   EXPECT_EQ(r.body, healthy.body.substr(0, healthy.body.size() / 2));
-  EXPECT_THROW(json::parse(r.body), json::parse_error);
+  json parsed;
+  EXPECT_THROW(parsed = json::parse(r.body), json::parse_error);
 
   ASSERT_TRUE(sim->AddFault("node/sim-node-0:not-json").ok());
   ASSERT_TRUE(GetSummary(*sim, "sim-node-0", &r).ok());
