@@ -64,19 +64,43 @@ inline Fetched HttpGet(const std::string& url, const std::vector<std::string>& h
 }
 
 // A loopback port that was free a moment ago (for servers that cannot bind port 0 and report
-// it, like Prometheus).
+// it, like Prometheus). Picked at random below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range, 32768 and up by default): a port that bind(0) handed out was
+// sometimes taken again between this check and the server's bind, by an outgoing connection of
+// a test running beside it (CI saw "Address already in use"); below the range only another
+// explicit bind can take it.
+inline int BindLoopbackOnce(int port);
 inline int FreePort() {
+  int low = 32768, high = 60999;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low >> high;
+  const int first = 10000, last = low - 1;
+  static unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u ^
+                         static_cast<unsigned>(
+                             std::chrono::steady_clock::now().time_since_epoch().count());
+  for (int attempt = 0; attempt < 200 && last > first + 100; ++attempt) {
+    seed = seed * 1103515245u + 12345u;
+    const int port = first + static_cast<int>((seed >> 8) % static_cast<unsigned>(last - first));
+    if (BindLoopbackOnce(port) == port) return port;
+  }
+  return BindLoopbackOnce(0);  // no room below the range: a port from bind(0), as before
+}
+
+// Binds a socket to 127.0.0.1:`port` (0: any free port), closes it, and returns the port it
+// was bound to, or 0 when the bind failed.
+inline int BindLoopbackOnce(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  int bound = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    bound = ntohs(addr.sin_port);
+  }
   close(fd);
-  return port;
+  return bound;
 }
 
 // Text after "key=" up to the next space in a logfmt line.
