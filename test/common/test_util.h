@@ -181,24 +181,31 @@ class Child {
     exit_status_ = -1;
     return exit_status_;
   }
+  // False once the child has exited (its status is then kept for Stop).
   bool Alive() {
     if (pid_ <= 0) return false;
-    int status;
-    return waitpid(pid_, &status, WNOHANG) == 0;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
+    pid_ = -1;
+    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return false;
   }
   pid_t pid() const { return pid_; }  // -1 once stopped
   std::string Stdout() const { return ReadFile(out_file_); }
   std::string Stderr() const { return ReadFile(err_file_); }
 
-  // Waits until the child's stdout (or stderr) has a line containing `marker`; returns it.
+  // Waits until the child's stdout (or stderr) has a line containing `marker`; returns it, or
+  // "" after `timeout` or as soon as the child has exited without writing it.
   std::string WaitForLine(const std::string& marker, bool from_stderr = false,
                           std::chrono::seconds timeout = std::chrono::seconds(30)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
+      const bool alive = Alive();  // before reading: an exited child has written everything
       std::istringstream in(from_stderr ? Stderr() : Stdout());
       for (std::string line; std::getline(in, line);) {
         if (line.find(marker) != std::string::npos) return line;
       }
+      if (!alive) return "";
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return "";
