@@ -51,6 +51,19 @@ struct DecoderState {
   od::parser parser;
   std::unique_ptr<char[]> buffer;  // padded copy of bodies that come without padding
   size_t buffer_size = 0;
+  // `pieces` laid end to end in `buffer`, followed by simdjson's zeroed padding.
+  std::string_view PaddedCopy(std::initializer_list<std::string_view> pieces) {
+    size_t len = 0;
+    for (std::string_view piece : pieces) len += piece.size();
+    if (buffer_size < len + simdjson::SIMDJSON_PADDING) {
+      buffer_size = len + simdjson::SIMDJSON_PADDING;
+      buffer = std::make_unique<char[]>(buffer_size);
+    }
+    char* p = buffer.get();
+    for (std::string_view piece : pieces) p = std::copy(piece.begin(), piece.end(), p);
+    std::memset(p, 0, simdjson::SIMDJSON_PADDING);
+    return {buffer.get(), len};
+  }
   std::vector<int32_t> parents;  // parent entity (absolute index) of each new entity, or -1
   std::vector<EntityStats> spare;
 };
@@ -87,6 +100,12 @@ class StatePool {
     std::unique_ptr<DecoderState> s = std::move(*pick);
     idle_.erase(pick);
     return s;
+  }
+  // Drops the idle states (their parsers with them).
+  void DropIdle() {
+    std::lock_guard<std::mutex> lock(mu_);
+    created_ -= idle_.size();
+    idle_.clear();
   }
   size_t LargestCapacity() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -125,6 +144,9 @@ class StateLease {
 };
 
 thread_local bool t_on_demand_only = false;
+
+// JSON's whitespace (RFC 8259: space, tab, line feed, carriage return).
+bool JsonBlank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
 // Where a list document's items are, found by a scan of its bytes that follows only strings and
 // brackets (no parse, ~2 GB/s): the spans of runs of whole items of about `batch` bytes each, and
@@ -174,9 +196,8 @@ class ListScan {
   }
 
  private:
-  static bool Blank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
   void Blanks() {
-    while (p_ < end_ && Blank(*p_)) ++p_;
+    while (p_ < end_ && JsonBlank(*p_)) ++p_;
   }
   bool Eat(char c) {
     if (p_ == end_ || *p_ != c) return false;
@@ -230,7 +251,7 @@ class ListScan {
       return false;
     }
     const char* start = p_;
-    while (p_ < end_ && !Blank(*p_) && *p_ != ',' && *p_ != '}' && *p_ != ']') ++p_;
+    while (p_ < end_ && !JsonBlank(*p_) && *p_ != ',' && *p_ != '}' && *p_ != ']') ++p_;
     return p_ > start;
   }
   // At the list's '[': its items, cut into runs of at most `batch` bytes (an item larger than
@@ -957,6 +978,7 @@ void Walker::Finish(bool truncate) {
 void OnDemandOnlyForTest(bool on) { t_on_demand_only = on; }
 void ListBatchBytesForTest(size_t bytes) { t_list_batch_bytes = bytes; }
 size_t LargestParserCapacityForTest() { return StatePool::Get().LargestCapacity(); }
+void DropIdleDecoderStatesForTest() { StatePool::Get().DropIdle(); }
 
 Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
                     size_t base) const {
@@ -985,30 +1007,21 @@ bool Schema::WalkListInBatches(std::string_view body, std::vector<EntityStats>* 
   if (!ListScan(body).Run(spec_.list_key, spec_.time_key, batch, &layout)) return false;
   StateLease lease(batch + batch / 4);
   DecoderState& st = *lease;
-  const auto parse = [&](std::initializer_list<std::string_view> pieces) {
-    size_t len = 0;
-    for (std::string_view piece : pieces) len += piece.size();
-    if (st.buffer_size < len + simdjson::SIMDJSON_PADDING) {
-      st.buffer_size = len + simdjson::SIMDJSON_PADDING;
-      st.buffer = std::make_unique<char[]>(st.buffer_size);
-    }
-    char* p = st.buffer.get();
-    for (std::string_view piece : pieces) p = std::copy(piece.begin(), piece.end(), p);
-    std::memset(p, 0, simdjson::SIMDJSON_PADDING);
-    dom::element root;
-    if (st.dom_parser.parse(st.buffer.get(), len, /*realloc_if_needed=*/false).get(root) !=
-        simdjson::SUCCESS) {
-      return std::pair<bool, dom::element>(false, root);
-    }
-    return std::pair<bool, dom::element>(true, root);
+  const auto parse = [&](std::string_view doc, dom::element* root) {
+    return st.dom_parser.parse(doc.data(), doc.size(), /*realloc_if_needed=*/false).get(*root) ==
+           simdjson::SUCCESS;
   };
-  if (!parse({body.substr(0, layout.open + 1), body.substr(layout.close)}).first) return false;
+  dom::element root;
+  if (!parse(st.PaddedCopy({body.substr(0, layout.open + 1), body.substr(layout.close)}),
+             &root)) {
+    return false;
+  }
   const std::string head = "{\"" + std::string(spec_.list_key) + "\":[";
   size_t used = base;
   for (const auto& [begin, end] : layout.batches) {
-    const auto [ok, root] = parse({head, body.substr(begin, end - begin), "]}"});
-    Walker walker(*this, st.buffer.get(), head.size() + (end - begin) + 2, out, used,
-                  &st.parents, &st.spare);
+    const std::string_view doc = st.PaddedCopy({head, body.substr(begin, end - begin), "]}"});
+    const bool ok = parse(doc, &root);
+    Walker walker(*this, doc.data(), doc.size(), out, used, &st.parents, &st.spare);
     if (!ok || walker.WalkBatch(root) != simdjson::SUCCESS) {
       Truncate(out, base, &st.spare);
       return false;
@@ -1032,20 +1045,11 @@ Status Schema::WalkWhole(std::string_view body, size_t capacity, std::vector<Ent
   bool in_place = capacity >= len + simdjson::SIMDJSON_PADDING;
   if (in_place) {
     size_t end = len;
-    while (end > 0 && (data[end - 1] == ' ' || data[end - 1] == '\n' || data[end - 1] == '\r' ||
-                       data[end - 1] == '\t')) {
-      --end;
-    }
+    while (end > 0 && JsonBlank(data[end - 1])) --end;
     in_place = end > 0 && (data[end - 1] == '}' || data[end - 1] == ']');
   }
   if (!in_place) {
-    if (st.buffer_size < len + simdjson::SIMDJSON_PADDING) {
-      st.buffer_size = len + simdjson::SIMDJSON_PADDING;
-      st.buffer = std::make_unique<char[]>(st.buffer_size);
-    }
-    if (len > 0) std::memcpy(st.buffer.get(), data, len);
-    std::memset(st.buffer.get() + len, 0, simdjson::SIMDJSON_PADDING);
-    data = st.buffer.get();
+    data = st.PaddedCopy({std::string_view(data, len)}).data();
     capacity = len + simdjson::SIMDJSON_PADDING;
   }
 

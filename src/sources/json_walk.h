@@ -217,6 +217,8 @@ void OnDemandOnlyForTest(bool on);
 void ListBatchBytesForTest(size_t bytes);
 // Tests: the largest capacity of the pooled decoder states' DOM parsers, in bytes.
 size_t LargestParserCapacityForTest();
+// Tests: drops the pooled decoder states not in use, so that a test sees only its own parsers.
+void DropIdleDecoderStatesForTest();
 
 // The schemas the decoders use, and their specs (defined next to the decoders; tests reuse the
 // specs with rows of their own).
