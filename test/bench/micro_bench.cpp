@@ -233,6 +233,15 @@ void BM_DecodeInPlace(benchmark::State& state, const Input* in) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * in->body.size()));
   state.counters["samples"] = static_cast<double>(in->samples);
+  // What the decoded Summary holds per sample, as the snapshot keeps it between polls: the
+  // entities' vector, the samples' and label values' blocks (capacity, not size; no malloc
+  // overhead).
+  size_t held = out.entities.capacity() * sizeof(EntityStats);
+  for (const EntityStats& e : out.entities) {
+    held += e.samples.capacity() * sizeof(Sample) + e.labels.heap_bytes();
+  }
+  state.counters["held_B_per_sample"] =
+      static_cast<double>(held) / static_cast<double>(std::max<size_t>(1, in->samples));
 }
 
 // A one-off decode, as `doctor` makes it: the 3-argument overload (capacity = size, so the body

@@ -74,6 +74,7 @@ class LabelValues {
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  size_t heap_bytes() const { return capacity_; }  // the block's size (footprint counts)
   std::string_view operator[](size_t i) const {
     const uint32_t* ends = Ends();
     const uint32_t begin = i == 0 ? 0 : ends[i - 1];
