@@ -451,7 +451,7 @@ RenderWorld& World() {
   return *w;
 }
 
-// `passes` > 1: the render writes in that many passes (as it does past 2M series; writer.cpp),
+// `passes` > 1: the render writes in that many passes (as it does past 1M series; writer.cpp),
 // each filing the references of its families only: the cost of the passes beside one.
 void BM_RenderKmb(benchmark::State& state, ExpositionFormat format, size_t passes) {
   RenderWorld& w = World();

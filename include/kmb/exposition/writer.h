@@ -59,7 +59,7 @@ std::string RenderExposition(const Snapshot& snapshot, ExpositionFormat format,
                              const WriterOptions& options = {});
 
 // Tests and benchmarks: on this thread, write snapshots of more than `refs` series in passes
-// of about that many (0: the default, 2M; see writer.cpp). The text does not change.
+// of about that many (0: the default, 1M; see writer.cpp). The text does not change.
 void RenderPassRefsForTest(size_t refs);
 
 // Appends `value` * 10^exp10 the way Prometheus reads it: exact decimals for integers
