@@ -172,7 +172,10 @@ int RunMain(int argc, char** argv) {
     return 1;
   }
   std::string metrics_url = server->url() + opts.telemetry_path;
-  log::Info("serving metrics", {{"url", metrics_url}, {"allocator", HeapAllocator()}});
+  const bool decommit = ReturnFreedPagesAtOnce();
+  log::Info("serving metrics", {{"url", metrics_url},
+                                {"allocator", HeapAllocator()},
+                                {"freed_pages_returned_at_once", decommit ? "true" : "false"}});
   if (opts.demo) {
     std::printf("kube-metrics-bridge demo: metrics at %s (simulated cluster at %s)\n",
                 metrics_url.c_str(), demo->url().c_str());

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -19,6 +20,8 @@
 extern "C" int MallocExtension_GetNumericProperty(const char* property, size_t* value)
     __attribute__((weak));
 extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
+extern "C" int MallocExtension_SetNumericProperty(const char* property, size_t value)
+    __attribute__((weak));
 
 namespace kmb {
 namespace {
@@ -116,6 +119,15 @@ void ReturnFreeHeap() {
 }
 
 const char* HeapAllocator() { return Tcmalloc() ? "tcmalloc" : "glibc"; }
+
+bool ReturnFreedPagesAtOnce(bool on) {
+  if (!Tcmalloc() || MallocExtension_SetNumericProperty == nullptr) return false;
+  constexpr const char* kProperty = "tcmalloc.aggressive_memory_decommit";
+  if (std::getenv("TCMALLOC_AGGRESSIVE_DECOMMIT") == nullptr) {
+    MallocExtension_SetNumericProperty(kProperty, on ? 1 : 0);
+  }
+  return TcmallocProperty(kProperty) != 0;
+}
 
 ProcessStats ReadProcessStats() {
   ProcessStats s;

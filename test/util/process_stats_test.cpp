@@ -68,6 +68,27 @@ TEST(Heap, FiguresComeFromTheMallocInUse) {
   EXPECT_LT(ReadProcessStats().heap_in_use_bytes, with.heap_in_use_bytes - (38 << 20));
 }
 
+#if KMB_TEST_TCMALLOC
+// As the exporter sets it at start: pages tcmalloc frees go back to the kernel at once, so that
+// a poll's transient garbage does not stay resident until the next return.
+TEST(Heap, FreedPagesGoBackAtOnce) {
+  ASSERT_TRUE(ReturnFreedPagesAtOnce());
+  std::vector<void*> blocks;
+  for (int i = 0; i < 40; ++i) {
+    blocks.push_back(std::malloc(1 << 20));  // past tcmalloc's size classes: its page heap
+    std::memset(blocks.back(), 0x5a, 1 << 20);
+  }
+  const double rss = ReadProcessStats().resident_bytes;
+  for (void* p : blocks) std::free(p);
+  const ProcessStats after = ReadProcessStats();
+  ReturnFreedPagesAtOnce(false);  // as the other tests expect tcmalloc
+  EXPECT_LT(after.heap_free_bytes, 4 << 20);
+  EXPECT_LT(after.resident_bytes, rss - (32 << 20));
+}
+#else
+TEST(Heap, FreedPagesGoBackAtOnceOnlyOnTcmalloc) { EXPECT_FALSE(ReturnFreedPagesAtOnce()); }
+#endif
+
 // Frees `bytes` of touched memory in the middle of the heap: small live chunks between the
 // freed ones keep them from merging into the top, so malloc keeps them resident.
 // Keeps an allocation observable, so that the compiler does not elide it.
