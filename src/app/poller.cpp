@@ -61,15 +61,22 @@ struct Poller::SummaryPool {
       if (!n.summary.entities.empty()) idle.push_back(std::move(n.summary));
     }
   }
-  // The pod-spec entities of the last released snapshot, for the next join (EnrichOptions).
+  // The pod-spec entities of the last released snapshot, for the next join (EnrichOptions),
+  // and its Metrics API entities, for the next Metrics API decode (decoded over in place).
   std::vector<EntityStats> pod_entities;
-  void GivePodEntities(std::vector<EntityStats>&& entities) {
+  std::vector<EntityStats> api_entities;
+  void GiveEntities(Snapshot* s) {
     std::lock_guard<std::mutex> lock(mu);
-    pod_entities = std::move(entities);
+    pod_entities = std::move(s->pod_entities);
+    api_entities = std::move(s->metrics_api_entities);
   }
   std::vector<EntityStats> TakePodEntities() {
     std::lock_guard<std::mutex> lock(mu);
     return std::move(pod_entities);
+  }
+  std::vector<EntityStats> TakeApiEntities() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::move(api_entities);
   }
 };
 
@@ -240,10 +247,12 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   Status overall = Status::Ok();
   struct Endpoint {
     const char* path;
-    Status (*decode)(std::string_view, size_t, std::vector<EntityStats>*);
+    Status (*decode)(std::string_view, size_t, size_t, std::vector<EntityStats>*);
   };
-  const Endpoint endpoints[] = {{"/apis/metrics.k8s.io/v1beta1/nodes", DecodeNodeMetrics},
-                                {"/apis/metrics.k8s.io/v1beta1/pods", DecodePodMetrics}};
+  // Pods first: the decode of each list ends by letting go of the entities past its own, and
+  // the pods' are the many (~90,000 at 1,000 nodes) that the next poll decodes over in place.
+  const Endpoint endpoints[] = {{"/apis/metrics.k8s.io/v1beta1/pods", DecodePodMetrics},
+                                {"/apis/metrics.k8s.io/v1beta1/nodes", DecodeNodeMetrics}};
   // With shards, a pod's Metrics API series go with its node: learn where pods run.
   // The watch cache when synced (looked up in place: at 150k pods a copy cost ~1% of a poll),
   // else a list of every pod's placement.
@@ -270,23 +279,26 @@ void Poller::PollMetricsApi(Snapshot* snap) {
     return it != pod_nodes.end() && MyNode(it->second);
   };
   long failed_http_status = 0;  // HTTP status of the first failed request, if it had one
+  // The response is kept between polls (one Metrics API poll runs at a time), and the entities
+  // are decoded over those of the last released snapshot: at 150k pods they are 61 MB and
+  // ~450k entities, which fresh every poll cost more in page faults and allocation than the
+  // decode itself (docs/performance.md).
+  std::vector<EntityStats> entities = summary_pool_->TakeApiEntities();
+  size_t kept = 0;  // entities[0, kept): this poll's, this shard's
   for (const Endpoint& ep : endpoints) {
     if (!overall.ok()) break;
-    // The response and the decoded list are kept between polls (one Metrics API poll runs
-    // at a time): at 150k pods they are 61 MB and ~450k entities, which fresh every poll cost
-    // more in page faults and reallocation than the decode itself (docs/performance.md).
     HttpResponse& resp = metrics_api_response_;
     Status st = GetWithRetry(*client_, ep.path, &resp, options_.request_timeout_seconds, retry_,
                              [&](const Status& failed) { CountError(kMetricsApi, failed); });
     if (!st.ok() && failed_http_status == 0) failed_http_status = resp.status;
     if (st.ok()) {
-      std::vector<EntityStats>& decoded = metrics_api_decoded_;
-      decoded.clear();
       // The client leaves simdjson's padding after the body: decode in place, no copy.
-      st = ep.decode(resp.body, resp.body.capacity(), &decoded);
+      st = ep.decode(resp.body, resp.body.capacity(), kept, &entities);
       if (st.ok()) {
-        for (auto& e : decoded) {
-          if (mine(e)) snap->metrics_api_entities.push_back(std::move(e));
+        for (size_t i = kept; i < entities.size(); ++i) {
+          if (!mine(entities[i])) continue;
+          if (i != kept) std::swap(entities[kept], entities[i]);
+          ++kept;
         }
       } else {
         st = Status::Error(st.reason(), std::string("GET ") + ep.path + ": " + st.message());
@@ -297,6 +309,8 @@ void Poller::PollMetricsApi(Snapshot* snap) {
       if (overall.ok()) overall = st;
     }
   }
+  entities.resize(kept);  // other shards' entities, or last poll's when a request failed
+  snap->metrics_api_entities = std::move(entities);
   snap->metrics_api.poll_seconds = SecondsSince(start);
   snap->metrics_api.status = overall;
   snap->metrics_api.up = overall.ok();
@@ -358,7 +372,7 @@ Status Poller::PollLocalPods() {
 SnapshotPtr Poller::Poll() {
   std::shared_ptr<Snapshot> snap(new Snapshot, [pool = summary_pool_](Snapshot* s) {
     pool->Give(s->nodes);
-    pool->GivePodEntities(std::move(s->pod_entities));
+    pool->GiveEntities(s);
     delete s;
   });
   snap->summary.enabled = options_.summary;

@@ -157,8 +157,7 @@ std::vector<std::pair<std::string, std::string>> PrometheusLabels(
   return out;
 }
 
-void AppendExtraLabels(std::string& out,
-                       const std::vector<std::pair<std::string, std::string>>& extra) {
+void AppendExtraLabels(std::string& out, const ExtraLabels& extra) {
   for (const auto& [name, value] : extra) {
     if (value.empty()) continue;  // an empty label is an absent one
     if (out.size() > 1) out.push_back(',');

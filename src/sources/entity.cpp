@@ -132,6 +132,17 @@ void LabelValues::Reset(size_t n) {
   if (n > 0) std::memset(block_, 0, sizeof(uint32_t) * n);
 }
 
+void LabelValues::TrimSlack() {
+  const size_t need = sizeof(uint32_t) * size_ + chars_size();
+  if (capacity_ - need <= need / 8) return;
+  uint32_t capacity = 0;
+  uint32_t* block = need == 0 ? nullptr : NewBlock(need, &capacity);
+  if (need > 0) std::memcpy(block, block_, need);
+  delete[] block_;
+  block_ = block;
+  capacity_ = capacity;
+}
+
 void LabelValues::push_back(std::string_view value) {
   if (Owns(value)) {
     const std::string copy(value);  // one of our own values: it moves below

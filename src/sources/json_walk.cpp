@@ -980,7 +980,8 @@ void Walker::Finish(bool truncate) {
   for (const DerivedKey& dk : s_.spec_.derived) Derive(dk, walked);
   // Blocks grown by doubling keep up to half of their room unused, and the next poll, which
   // decodes into these entities again, keeps it: trimmed here once, a block of the same size
-  // next poll is neither grown nor trimmed again.
+  // next poll is neither grown nor trimmed again. (Label values are trimmed by the decoders,
+  // once they have set them all: DecodeSummary sets the node's name last.)
   for (size_t idx = base_; idx < used_; ++idx) TrimSlack(&(*out_)[idx].samples);
   if (truncate) {
     Truncate(out_, used_, spare_);
@@ -1066,6 +1067,13 @@ Status Schema::WalkWhole(std::string_view body, size_t capacity, std::vector<Ent
     capacity = len + simdjson::SIMDJSON_PADDING;
   }
 
+  // A list's own entity (the document's, at `base`) is erased after the walk, moving every
+  // item's entity down by one: into a fresh slot, so that the items are written over the
+  // entities the last decode left in their own places (Metrics API lists, decoded each poll
+  // over the last poll's entities; the batched walk makes no such entity).
+  if (spec_.document_entity != kNoEntity && out->size() > base) {
+    out->emplace(out->begin() + static_cast<std::ptrdiff_t>(base));
+  }
   struct Release {  // runs on every return below
     DecoderState& st;
     size_t len;

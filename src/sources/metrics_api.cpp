@@ -54,19 +54,32 @@ const Schema& PodMetricsSchema() {
 }  // namespace walk
 
 Status DecodeNodeMetrics(std::string_view body, std::vector<EntityStats>* out) {
-  return DecodeNodeMetrics(body, body.size(), out);
+  return DecodeNodeMetrics(body, body.size(), out->size(), out);
 }
 
 Status DecodePodMetrics(std::string_view body, std::vector<EntityStats>* out) {
-  return DecodePodMetrics(body, body.size(), out);
+  return DecodePodMetrics(body, body.size(), out->size(), out);
 }
 
-Status DecodeNodeMetrics(std::string_view body, size_t capacity, std::vector<EntityStats>* out) {
-  return walk::NodeMetricsSchema().Walk(body, capacity, out, out->size());
+namespace {
+
+// Label values are set one by one, growing their block by half again each time it is full;
+// the next poll sets the same values into it again (see Walker::Finish).
+Status TrimmedLabels(Status st, std::vector<EntityStats>* out, size_t base) {
+  for (size_t i = base; i < out->size(); ++i) (*out)[i].labels.TrimSlack();
+  return st;
 }
 
-Status DecodePodMetrics(std::string_view body, size_t capacity, std::vector<EntityStats>* out) {
-  return walk::PodMetricsSchema().Walk(body, capacity, out, out->size());
+}  // namespace
+
+Status DecodeNodeMetrics(std::string_view body, size_t capacity, size_t base,
+                         std::vector<EntityStats>* out) {
+  return TrimmedLabels(walk::NodeMetricsSchema().Walk(body, capacity, out, base), out, base);
+}
+
+Status DecodePodMetrics(std::string_view body, size_t capacity, size_t base,
+                        std::vector<EntityStats>* out) {
+  return TrimmedLabels(walk::PodMetricsSchema().Walk(body, capacity, out, base), out, base);
 }
 
 }  // namespace kmb

@@ -113,5 +113,51 @@ TEST(LabelValues, MatchesAVectorOfStringsUnderRandomEdits) {
   }
 }
 
+TEST(LabelValues, TrimSlackKeepsTheValuesInABlockOfTheirSize) {
+  LabelValues v;
+  v.Reset(4);
+  v.Set(0, "kube-system");
+  v.Set(1, "coredns-5d78c9869d-abcde");
+  v.Set(2, "c2991388-d63e-4e5d-9aef-8f1cd45c11d7");
+  v.Set(3, "node-1");  // grown by half again past the 93 bytes the values take
+  const size_t need = 4 * 4 + 11 + 24 + 36 + 6;
+  EXPECT_GT(v.heap_bytes(), need + need / 8);
+  v.TrimSlack();
+  EXPECT_LE(v.heap_bytes(), need + 3);  // whole 4-byte words
+  EXPECT_EQ(v, (std::vector<std::string>{"kube-system", "coredns-5d78c9869d-abcde",
+                                         "c2991388-d63e-4e5d-9aef-8f1cd45c11d7", "node-1"}));
+  const void* block = v.data();
+  v.TrimSlack();  // nothing to give back: the block stays
+  EXPECT_EQ(v.data(), block);
+  LabelValues empty;
+  empty.TrimSlack();
+  EXPECT_TRUE(empty.empty());
+}
+
+TEST(ExtraLabels, APointerUntilTheFirstPairAndAVectorAfter) {
+  ExtraLabels e;
+  EXPECT_TRUE(e.empty());
+  EXPECT_EQ(e.begin(), e.end());
+  e.emplace_back("image", "registry.k8s.io/coredns/coredns:v1.13.1");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].second, "registry.k8s.io/coredns/coredns:v1.13.1");
+  const ExtraLabels copy = e;
+  e.clear();
+  EXPECT_TRUE(e.empty());
+  ASSERT_EQ(copy.size(), 1u);
+  EXPECT_EQ(copy[0].first, "image");
+  const ExtraLabels::Pair* block = &e.emplace_back("label_app", "x");  // the kept vector
+  e = copy;
+  EXPECT_EQ(&e[0], block);
+  EXPECT_EQ(e[0].first, "image");
+  e = std::vector<ExtraLabels::Pair>{{"a", "1"}, {"b", "2"}};
+  EXPECT_EQ(e.size(), 2u);
+  ExtraLabels moved = std::move(e);
+  EXPECT_EQ(moved[1].second, "2");
+  ExtraLabels none;
+  moved = none;
+  EXPECT_TRUE(moved.empty());
+}
+
 }  // namespace
 }  // namespace kmb

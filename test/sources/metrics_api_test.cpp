@@ -98,7 +98,7 @@ std::string WrapList(const char* kind, std::initializer_list<std::string> items)
 // The poller hands the client's padded buffer over: decoding in place gives what a copy gives,
 // and bytes past the end of a truncated body are never read as JSON.
 TEST(MetricsApi, InPlaceDecodeMatchesCopy) {
-  using Decode = Status (*)(std::string_view, size_t, std::vector<EntityStats>*);
+  using Decode = Status (*)(std::string_view, size_t, size_t, std::vector<EntityStats>*);
   const std::pair<const char*, Decode> cases[] = {{kUb18Node, DecodeNodeMetrics},
                                                   {kSchedulerPod, DecodePodMetrics}};
   for (const auto& [file, decode] : cases) {
@@ -107,8 +107,8 @@ TEST(MetricsApi, InPlaceDecodeMatchesCopy) {
     std::string padded = body;
     padded.reserve(body.size() + kJsonPadding);
     std::vector<EntityStats> a, b;
-    ASSERT_TRUE(decode(body, body.size(), &a).ok());
-    ASSERT_TRUE(decode(padded, padded.capacity(), &b).ok());
+    ASSERT_TRUE(decode(body, body.size(), 0, &a).ok());
+    ASSERT_TRUE(decode(padded, padded.capacity(), 0, &b).ok());
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_EQ(a[i].labels, b[i].labels);
@@ -120,7 +120,7 @@ TEST(MetricsApi, InPlaceDecodeMatchesCopy) {
     }
     std::string cut = body.substr(0, body.size() / 2) + std::string(200, '7');
     std::vector<EntityStats> c;
-    EXPECT_FALSE(decode(std::string_view(cut.data(), body.size() / 2), cut.size(), &c).ok());
+    EXPECT_FALSE(decode(std::string_view(cut.data(), body.size() / 2), cut.size(), 0, &c).ok());
     EXPECT_TRUE(c.empty());
   }
 }
@@ -345,6 +345,48 @@ TEST(MetricsApiSchema, TrieMatchesCatalogFind) {
     ++rows;
   }
   EXPECT_EQ(rows, 6);
+}
+
+// The poller decodes each poll over the entities of the last released snapshot (pods, then
+// nodes at a base): the result is what a fresh decode gives, the entities' blocks stay where
+// they were, and a failed decode leaves the entities before the base alone.
+TEST(MetricsApi, DecodesOverLastPollsEntities) {
+  const std::string nodes = ReadFixture(kUb18Node);
+  const std::string pods = BigPodList(40);
+  std::vector<EntityStats> fresh;
+  ASSERT_TRUE(DecodePodMetrics(pods, &fresh).ok());
+  const size_t pod_entities = fresh.size();
+  ASSERT_GT(pod_entities, 40u);
+  ASSERT_TRUE(DecodeNodeMetrics(nodes, &fresh).ok());
+  ASSERT_GT(fresh.size(), pod_entities);
+
+  for (const size_t batch : {size_t{0}, size_t{700}}) {  // the whole walk, then batches
+  SCOPED_TRACE(batch);
+  walk::ListBatchBytesForTest(batch);
+  std::vector<EntityStats> reused;
+  for (int poll = 0; poll < 2; ++poll) {
+    std::vector<const void*> samples, labels;
+    for (const EntityStats& e : reused) {
+      samples.push_back(e.samples.data());
+      labels.push_back(e.labels.data());
+    }
+    ASSERT_TRUE(DecodePodMetrics(pods, pods.size(), 0, &reused).ok());
+    ASSERT_EQ(reused.size(), pod_entities);
+    ASSERT_TRUE(DecodeNodeMetrics(nodes, nodes.size(), pod_entities, &reused).ok());
+    testing::ExpectSameEntities(fresh, reused);
+    if (poll == 1) {
+      for (size_t i = 0; i < reused.size(); ++i) {  // written over, not allocated again
+        EXPECT_EQ(reused[i].samples.data(), samples[i]) << i;
+        EXPECT_EQ(reused[i].labels.data(), labels[i]) << i;
+      }
+    }
+  }
+  const std::string cut = nodes.substr(0, nodes.size() / 2);
+  EXPECT_FALSE(DecodeNodeMetrics(cut, cut.size(), pod_entities, &reused).ok());
+  ASSERT_EQ(reused.size(), pod_entities);
+  EXPECT_EQ(reused[0].labels, fresh[0].labels);
+  }
+  walk::ListBatchBytesForTest(0);
 }
 
 }  // namespace

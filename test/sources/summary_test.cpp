@@ -1040,7 +1040,7 @@ TEST(SampleScaled, AppliesCatalogExponent) {
 
 // The snapshot keeps every decoded Summary until the next poll, and the next poll decodes into
 // the same entities: blocks grown by doubling would keep up to half of their room unused for
-// good (~30 MB of samples at 1,000 nodes). A decode leaves each block with at most an eighth of
+// good (~30 MB of samples at 1,000 nodes), and label values set one by one a third. A decode leaves each block with at most an eighth of
 // room, the first time and when it decodes into its own entities again.
 TEST(SummaryValues, DecodedBlocksKeepLittleRoom) {
   const std::string body =
@@ -1055,6 +1055,9 @@ TEST(SummaryValues, DecodedBlocksKeepLittleRoom) {
       samples += e.samples.size();
       EXPECT_LE(e.samples.capacity() - e.samples.size(), e.samples.size() / 8)
           << round << " " << e.labels[0] << " " << e.samples.size();
+      size_t label_bytes = sizeof(uint32_t) * e.labels.size();
+      for (std::string_view v : e.labels) label_bytes += v.size();
+      EXPECT_LE(e.labels.heap_bytes() - label_bytes, label_bytes / 8 + 3) << round;
     }
     EXPECT_GT(samples, 2000u);
   }

@@ -101,8 +101,7 @@ class Poller {
   // Metrics API (util/worker_pool.h).
   std::unique_ptr<WorkerPool> summary_workers_;
   std::unique_ptr<WorkerPool> metrics_api_worker_;
-  HttpResponse metrics_api_response_;              // reused by PollMetricsApi
-  std::vector<EntityStats> metrics_api_decoded_;  // reused by PollMetricsApi
+  HttpResponse metrics_api_response_;  // reused by PollMetricsApi
 };
 
 // Entry point of the `kube-metrics-bridge` binary.

@@ -44,7 +44,6 @@ std::vector<std::pair<std::string, std::string>> PrometheusLabels(
 
 // Appends `,name="value"` for each extra label to a label set that AppendLabelSet opened
 // (`{` and the entity's labels, no closing brace).
-void AppendExtraLabels(std::string& out,
-                       const std::vector<std::pair<std::string, std::string>>& extra);
+void AppendExtraLabels(std::string& out, const ExtraLabels& extra);
 
 }  // namespace kmb
