@@ -90,6 +90,7 @@ Status WatchCache<T>::List() {
     }
     if (rv.empty()) rv = page.resource_version;  // every page of one list shares it
     for (T& obj : page.items) {
+      if (codec_.keep && !codec_.keep(obj)) continue;
       std::string key = codec_.key(obj);
       fresh[std::move(key)] = std::make_shared<const T>(std::move(obj));
     }
@@ -143,8 +144,12 @@ Status WatchCache<T>::Watch(bool* gone) {
       case WatchEventType::kAdded:
       case WatchEventType::kModified: {
         std::string key = codec_.key(ev.object);
-        objects_[std::move(key)] = std::make_shared<const T>(std::move(ev.object));
-        dirty_ = true;
+        if (codec_.keep && !codec_.keep(ev.object)) {
+          if (objects_.erase(key) > 0) dirty_ = true;
+        } else {
+          objects_[std::move(key)] = std::make_shared<const T>(std::move(ev.object));
+          dirty_ = true;
+        }
         stats_.events++;
         (ev.type == WatchEventType::kAdded ? stats_.added : stats_.modified)++;
         break;
@@ -277,7 +282,8 @@ template class WatchCache<Pod>;
 template class WatchCache<NodeObject>;
 
 std::unique_ptr<PodCache> MakePodCache(std::shared_ptr<KubeClient> client, PodDecodeOptions decode,
-                                       WatchCacheOptions options) {
+                                       WatchCacheOptions options,
+                                       std::function<bool(const Pod&)> keep) {
   WatchCodec<Pod> codec;
   codec.kind = "pods";
   codec.collection = "/api/v1/pods";
@@ -288,6 +294,7 @@ std::unique_ptr<PodCache> MakePodCache(std::shared_ptr<KubeClient> client, PodDe
     return DecodePodWatchEvent(line, decode, ev);
   };
   codec.key = [](const Pod& p) { return p.namespace_ + "/" + p.name; };
+  codec.keep = std::move(keep);
   return std::make_unique<PodCache>(std::move(client), std::move(codec), options);
 }
 

@@ -363,6 +363,36 @@ TEST(WatchCache, ListsThenFollowsChurnAndTheExpositionFollowsWithinOnePoll) {
   EXPECT_GT(cache->stats().events, 0u);
 }
 
+// A shard's cache keeps its nodes' pods only: from the list, and from the watch events that
+// follow (a deletion, a re-creation).
+TEST(WatchCache, KeepsOnlyThePodsItIsToldTo) {
+  sim::SimOptions so = SimOf(2, 5);
+  SimRig rig(so);
+  const std::string node = rig.sim->node_names()[1];
+  auto all = MakePodCache(rig.client, {});
+  auto mine = MakePodCache(rig.client, {}, {}, [&](const Pod& p) { return p.node == node; });
+  ASSERT_TRUE(all->WaitForSync(20));
+  ASSERT_TRUE(mine->WaitForSync(20));
+  ASSERT_EQ(all->Snapshot()->size(), 10u);
+  ASSERT_EQ(mine->Snapshot()->size(), 5u);
+  for (const auto& [key, pod] : *mine->Snapshot()) EXPECT_EQ(pod->node, node) << key;
+  const Pod* victim = nullptr;
+  const Pod* other = nullptr;
+  const auto pods = all->Snapshot();
+  for (const auto& [key, pod] : *pods) (pod->node == node ? victim : other) = pod.get();
+  ASSERT_NE(victim, nullptr);
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(rig.sim->SetPodPresent(victim->namespace_, victim->name, false));
+  ASSERT_TRUE(rig.sim->SetPodPresent(other->namespace_, other->name, false));
+  ASSERT_TRUE(Eventually([&] { return all->Snapshot()->size() == 8u; }));
+  ASSERT_TRUE(Eventually([&] { return mine->Snapshot()->size() == 4u; }));
+  ASSERT_TRUE(rig.sim->SetPodPresent(other->namespace_, other->name, true));
+  ASSERT_TRUE(rig.sim->SetPodPresent(victim->namespace_, victim->name, true));
+  ASSERT_TRUE(Eventually([&] { return all->Snapshot()->size() == 10u; }));
+  ASSERT_TRUE(Eventually([&] { return mine->Snapshot()->size() == 5u; }));
+  EXPECT_EQ(mine->Snapshot()->count(other->namespace_ + "/" + other->name), 0u);
+}
+
 TEST(WatchCache, ForcedGoneRelistsAndStaysCorrect) {
   sim::SimOptions so = SimOf(2, 5);
   SimRig rig(so);

@@ -37,6 +37,9 @@ struct WatchCodec {
   std::function<Status(std::string_view, ObjectListPage<T>*)> decode_list;
   std::function<Status(std::string_view, WatchEvent<T>*)> decode_event;
   std::function<std::string(const T&)> key;
+  // The objects kept (null: all). An object listed or watched that this refuses is not kept,
+  // and one kept before is dropped: a shard keeps only its nodes' pods.
+  std::function<bool(const T&)> keep;
 };
 
 template <typename T>
@@ -92,7 +95,8 @@ using PodCache = WatchCache<Pod>;
 using NodeCache = WatchCache<NodeObject>;
 
 std::unique_ptr<PodCache> MakePodCache(std::shared_ptr<KubeClient> client, PodDecodeOptions decode,
-                                       WatchCacheOptions options = {});
+                                       WatchCacheOptions options = {},
+                                       std::function<bool(const Pod&)> keep = nullptr);
 std::unique_ptr<NodeCache> MakeNodeCache(std::shared_ptr<KubeClient> client,
                                          WatchCacheOptions options = {});
 
