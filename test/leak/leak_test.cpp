@@ -243,6 +243,11 @@ class LeakTest : public ::testing::TestWithParam<Scenario> {
       Child exporter(argv, dir_.file("serve.out"), dir_.file("serve.err"));
       const std::string line = exporter.WaitForLine("serving metrics", true);
       EXPECT_NE(line, "") << exporter.Stderr();
+      // The exporter's malloc, and tcmalloc returning freed pages at once (process_stats.h).
+      EXPECT_EQ(testing::LogfmtField(line, "allocator"),
+                KMB_EXPORTER_TCMALLOC ? "tcmalloc" : "glibc");
+      EXPECT_EQ(testing::LogfmtField(line, "freed_pages_returned_at_once"),
+                KMB_EXPORTER_TCMALLOC ? "true" : "false");
       const std::string metrics_url = testing::LogfmtField(line, "url");
       const std::string base = metrics_url.substr(0, metrics_url.rfind('/'));
       std::vector<std::string> auth;
