@@ -93,11 +93,13 @@ Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
   // Node-local mode takes its pods from the kubelet and lists nothing cluster-wide.
   if (options_.watch_cache && options_.node_name.empty()) {
     if (options_.summary) node_cache_ = MakeNodeCache(client_);
-    // A shard keeps its nodes' pods only (shard 0 also the unscheduled ones): at 5,000 nodes
-    // the 150,000 pods of the cluster took ~1.2 kB each in every shard.
+    // A shard keeps the pods it joins only: at 5,000 nodes the 150,000 pods of the cluster took
+    // ~1.2 kB each in every shard.
     std::function<bool(const Pod&)> keep;
     if (options_.total_shards > 1) {
-      keep = [this](const Pod& p) { return p.node.empty() ? options_.shard == 0 : MyNode(p.node); };
+      keep = [this](const Pod& p) {
+        return p.node.empty() ? OwnsUnscheduledPods() : MyNode(p.node);
+      };
     }
     pod_cache_ = MakePodCache(client_, {options_.pod_labels, options_.pod_annotations}, {},
                               std::move(keep));
@@ -451,8 +453,7 @@ SnapshotPtr Poller::Poll() {
   EnrichOptions enrich;
   if (pod_cache_) {
     pods = pod_cache_->Snapshot();
-    enrich.include_unscheduled =
-        options_.shard == 0 && (options_.metrics_api || options_.total_shards <= 1);
+    enrich.include_unscheduled = OwnsUnscheduledPods();
   } else {  // node-local mode: the kubelet's pods, all on this node
     pods = local_pods_;
     enrich.include_unscheduled = false;

@@ -143,6 +143,14 @@ void LabelValues::TrimSlack() {
   capacity_ = capacity;
 }
 
+void TrimSlack(std::vector<EntityStats>* entities, size_t first) {
+  for (size_t i = first; i < entities->size(); ++i) {
+    EntityStats& e = (*entities)[i];
+    TrimVectorSlack(&e.samples);
+    e.labels.TrimSlack();
+  }
+}
+
 void LabelValues::push_back(std::string_view value) {
   if (Owns(value)) {
     const std::string copy(value);  // one of our own values: it moves below

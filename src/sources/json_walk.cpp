@@ -296,12 +296,6 @@ class ListScan {
 };
 
 // Shrinks `out` to `size`, keeping the removed elements as spares.
-// Gives back a vector's room past an eighth of its size (see Walker::Finish).
-template <typename T>
-void TrimSlack(std::vector<T>* v) {
-  if (v->capacity() - v->size() > v->size() / 8) v->shrink_to_fit();
-}
-
 void Truncate(std::vector<EntityStats>* out, size_t size, std::vector<EntityStats>* spare) {
   for (size_t i = size; i < out->size() && spare->size() < kMaxSpare; ++i) {
     spare->push_back(std::move((*out)[i]));
@@ -978,15 +972,7 @@ void Walker::Finish(bool truncate) {
   }
   const size_t walked = used_;
   for (const DerivedKey& dk : s_.spec_.derived) Derive(dk, walked);
-  // Blocks grown by doubling keep up to half of their room unused, and the next poll, which
-  // decodes into these entities again, keeps it: trimmed here once, a block of the same size
-  // next poll is neither grown nor trimmed again. (Label values are trimmed by the decoders,
-  // once they have set them all: DecodeSummary sets the node's name last.)
-  for (size_t idx = base_; idx < used_; ++idx) TrimSlack(&(*out_)[idx].samples);
-  if (truncate) {
-    Truncate(out_, used_, spare_);
-    TrimSlack(out_);
-  }
+  if (truncate) Truncate(out_, used_, spare_);
 }
 
 void OnDemandOnlyForTest(bool on) { t_on_demand_only = on; }

@@ -63,10 +63,9 @@ Status DecodePodMetrics(std::string_view body, std::vector<EntityStats>* out) {
 
 namespace {
 
-// Label values are set one by one, growing their block by half again each time it is full;
-// the next poll sets the same values into it again (see Walker::Finish).
-Status TrimmedLabels(Status st, std::vector<EntityStats>* out, size_t base) {
-  for (size_t i = base; i < out->size(); ++i) (*out)[i].labels.TrimSlack();
+// The poller decodes the next poll over these entities again (entity.h).
+Status Trimmed(Status st, std::vector<EntityStats>* out, size_t base) {
+  TrimSlack(out, base);
   return st;
 }
 
@@ -74,12 +73,12 @@ Status TrimmedLabels(Status st, std::vector<EntityStats>* out, size_t base) {
 
 Status DecodeNodeMetrics(std::string_view body, size_t capacity, size_t base,
                          std::vector<EntityStats>* out) {
-  return TrimmedLabels(walk::NodeMetricsSchema().Walk(body, capacity, out, base), out, base);
+  return Trimmed(walk::NodeMetricsSchema().Walk(body, capacity, out, base), out, base);
 }
 
 Status DecodePodMetrics(std::string_view body, size_t capacity, size_t base,
                         std::vector<EntityStats>* out) {
-  return TrimmedLabels(walk::PodMetricsSchema().Walk(body, capacity, out, base), out, base);
+  return Trimmed(walk::PodMetricsSchema().Walk(body, capacity, out, base), out, base);
 }
 
 }  // namespace kmb

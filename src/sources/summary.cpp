@@ -127,10 +127,10 @@ Status DecodeSummary(std::string_view body, size_t capacity, std::string_view no
   for (EntityStats& e : entities) {
     const int i = NodeLabelIndex(e.entity);
     if (i >= 0) e.labels.Set(static_cast<size_t>(i), node);
-    // Set one by one, the values grew the block by half again each time it was full; the
-    // next poll sets the same values into it again (see Walker::Finish).
-    e.labels.TrimSlack();
   }
+  // The next poll decodes into these entities, and into this vector, again (entity.h).
+  TrimSlack(&entities, 0);
+  TrimVectorSlack(&entities);
   return status;
 }
 

@@ -55,6 +55,11 @@ class Poller {
   bool MyNode(std::string_view node) const {
     return options_.total_shards <= 1 || ShardOf(node, options_.total_shards) == options_.shard;
   }
+  // Pods without a node are joined by one replica only: shard 0, when it also polls the Metrics
+  // API or is the only one.
+  bool OwnsUnscheduledPods() const {
+    return options_.shard == 0 && (options_.metrics_api || options_.total_shards <= 1);
+  }
   void PollSummaries(const std::vector<std::string>& names, Snapshot* snap);
   void PollMetricsApi(Snapshot* snap);
   void CountError(const std::string& source, const Status& status);

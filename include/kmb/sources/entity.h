@@ -231,4 +231,16 @@ struct EntityStats {
 };
 static_assert(sizeof(EntityStats) == 56);
 
+// Gives back a vector's room past an eighth of its size.
+template <typename T>
+void TrimVectorSlack(std::vector<T>* v) {
+  if (v->capacity() - v->size() > v->size() / 8) v->shrink_to_fit();
+}
+
+// Gives back the room that growth left in the samples and label values of entities[first...]
+// (doubling and growing by half again leave up to half of a block unused). A decoder calls it
+// once it has set everything: the next poll decodes into the same blocks, so a block trimmed
+// once is neither grown nor trimmed again while its entity stays the same.
+void TrimSlack(std::vector<EntityStats>* entities, size_t first);
+
 }  // namespace kmb
