@@ -145,6 +145,10 @@ struct KubeClient::Impl {
 
   std::mutex pool_mu;
   std::vector<Handle*> free_handles;  // idle handles, each with its live connections
+  // Idle handles of watches (Stream), apart: their timeouts and callbacks differ. A watch the
+  // server ends at its timeoutSeconds leaves its connection open, and the next watch takes it
+  // up here instead of opening a new one (a TLS handshake every renewal).
+  std::vector<Handle*> free_stream_handles;
 
   std::atomic<uint64_t> connections{0};
 
@@ -160,10 +164,7 @@ struct KubeClient::Impl {
   std::atomic<uint64_t> files_generation{0};
 
   ~Impl() {
-    for (Handle* h : free_handles) {
-      curl_easy_cleanup(h->easy);
-      delete h;
-    }
+    DropIdleHandles();
     if (share) curl_share_cleanup(share);
     curl_slist_free_all(connect_to_list);
   }
@@ -269,28 +270,42 @@ struct KubeClient::Impl {
     return h;
   }
 
-  Handle* Acquire() {
+  // An idle handle of `pool` (free_handles or free_stream_handles), else a new one.
+  Handle* Acquire(std::vector<Handle*>& pool) {
     Handle* h = nullptr;
     {
       std::lock_guard<std::mutex> lock(pool_mu);
-      if (!free_handles.empty()) {
-        h = free_handles.back();
-        free_handles.pop_back();
+      if (!pool.empty()) {
+        h = pool.back();
+        pool.pop_back();
       }
     }
     if (h == nullptr) h = NewHandle();
     ApplyExecClientCert(h);
+    h->errbuf[0] = '\0';
     return h;
   }
 
-  void Release(Handle* h) {
+  void Release(Handle* h, std::vector<Handle*>& pool) {
     if (h->files_generation != files_generation.load()) {  // set up before ReloadFiles()
       curl_easy_cleanup(h->easy);
       delete h;
       return;
     }
     std::lock_guard<std::mutex> lock(pool_mu);
-    free_handles.push_back(h);
+    pool.push_back(h);
+  }
+
+  // Closes the idle handles and their connections (handles in use go when released).
+  void DropIdleHandles() {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    for (std::vector<Handle*>* pool : {&free_handles, &free_stream_handles}) {
+      for (Handle* h : *pool) {
+        curl_easy_cleanup(h->easy);
+        delete h;
+      }
+      pool->clear();
+    }
   }
 
   // The credential of this request: the exec plugin's token (running the plugin when needed),
@@ -477,14 +492,7 @@ Status KubeClient::ReloadFiles() {
     if (!cred.client_key_file.empty()) cred.client_key_pem = std::move(key);
     im.files_generation++;  // handles set up before are dropped when released
   }
-  {
-    std::lock_guard<std::mutex> lock(im.pool_mu);
-    for (Handle* h : im.free_handles) {
-      curl_easy_cleanup(h->easy);
-      delete h;
-    }
-    im.free_handles.clear();
-  }
+  im.DropIdleHandles();
   {
     std::lock_guard<std::mutex> lock(im.token_mu);
     im.token_size = -1;  // re-read the token file on the next request
@@ -512,10 +520,9 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
   curl_slist* headers = im.BaseHeaders(token, absolute);
   if (post) headers = curl_slist_append(headers, "Content-Type: application/json");
 
-  Handle* h = im.Acquire();
+  Handle* h = im.Acquire(im.free_handles);
   CURL* e = h->easy;
   Transfer t{e, out, im.options.max_response_bytes};
-  h->errbuf[0] = '\0';
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   if (post) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
@@ -551,7 +558,7 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));  // freed below
   curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(nullptr));
   if (post) curl_easy_setopt(e, CURLOPT_POSTFIELDS, static_cast<char*>(nullptr));
-  im.Release(h);
+  im.Release(h, im.free_handles);
   curl_slist_free_all(headers);
 
   im.connections.fetch_add(static_cast<uint64_t>(new_connections), std::memory_order_relaxed);
@@ -627,8 +634,9 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
   if (Status st = im.Auth(&token); !st.ok()) return st;  // exec credential plugins too
   curl_slist* headers = im.BaseHeaders(token);
 
-  // A handle of its own: a watch holds its connection for minutes, and its timeouts differ.
-  Handle* h = im.NewHandle();
+  // A watch holds its connection for minutes, and its timeouts differ: a handle of the watches'
+  // pool, whose connection the last watch left open when the server ended it.
+  Handle* h = im.Acquire(im.free_stream_handles);
   CURL* e = h->easy;
   StreamTransfer t{e, &on_bytes, out, 64u << 10};
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
@@ -645,8 +653,11 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &new_connections);
   const std::string curl_error = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-  curl_easy_cleanup(e);
-  delete h;
+  // Pointers into this call's frame go before the handle waits for the next watch.
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(nullptr));
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, static_cast<void*>(nullptr));
+  im.Release(h, im.free_stream_handles);
   curl_slist_free_all(headers);
   im.connections.fetch_add(static_cast<uint64_t>(new_connections), std::memory_order_relaxed);
   out->status = code;

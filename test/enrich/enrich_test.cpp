@@ -420,9 +420,14 @@ TEST(WatchCache, WatchesThatCloseEverySecondKeepTheCacheCorrect) {
   ASSERT_TRUE(nodes->WaitForSync(20));
   EXPECT_EQ(nodes->Snapshot()->size(), 2u);
   ASSERT_TRUE(Eventually([&] { return cache->stats().watches >= 3; }));
+  // Each renewed watch takes up the connection the last one left open: the two caches opened
+  // one each, the lists one or two.
+  const uint64_t connections = rig.client->connections_opened();
+  EXPECT_LE(connections, 4u);
   rig.sim->ChurnPods(1);  // the first step deletes
   ASSERT_TRUE(Eventually([&] { return cache->Snapshot()->size() == 9u; }));
   ASSERT_TRUE(Eventually([&] { return cache->stats().watches >= 5; }));
+  EXPECT_EQ(rig.client->connections_opened(), connections);
   rig.sim->ChurnPods(1);  // the second re-creates it
   ASSERT_TRUE(Eventually([&] { return cache->Snapshot()->size() == 10u; }));
   // Reconnects resume from the last resourceVersion: one list only, no 410.

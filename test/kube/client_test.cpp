@@ -490,6 +490,41 @@ TEST(KubeClientTlsTest, ReusesTlsConnection) {
   EXPECT_EQ(client.connections_opened(), 1u);
 }
 
+// A watch the server ends (its timeoutSeconds) leaves the connection open: the next watch
+// takes it up instead of a new TLS handshake, and plain requests keep their own handles.
+TEST(KubeClientTlsTest, WatchesReuseTheirConnection) {
+  auto server = StartHttps(GetPki().server, [](const SeenRequest& r) {
+    ScriptedResponse resp = Json(200, "{\"type\":\"BOOKMARK\",\"object\":{}}\n");
+    resp.chunked = r.path.find("watch=1") != std::string::npos;
+    return resp;
+  });
+  KubeClient client(TrustingTestCa(*server), Fast());
+  std::string seen;
+  auto on_bytes = [&](std::string_view chunk) {
+    seen.append(chunk);
+    return true;
+  };
+  HttpResponse resp;
+  for (int i = 0; i < 4; ++i) {
+    const Status st = client.Stream("/api/v1/pods?watch=1&timeoutSeconds=1", 5, on_bytes, &resp);
+    ASSERT_TRUE(st.ok()) << st.message();
+    ASSERT_TRUE(client.Get("/api/v1/pods?limit=500", &resp).ok());
+  }
+  EXPECT_EQ(seen.size(), 4 * std::string("{\"type\":\"BOOKMARK\",\"object\":{}}\n").size());
+  EXPECT_EQ(server->requests().size(), 8u);
+  EXPECT_EQ(server->connections(), 2u);  // one for the watches, one for the lists
+  EXPECT_EQ(client.connections_opened(), 2u);
+  // A watch cancelled by its reader closes its connection; the next one opens a new one.
+  auto stop = [](std::string_view chunk) { return chunk.empty(); };
+  ASSERT_TRUE(client.Stream("/api/v1/pods?watch=1", 5, stop, &resp).ok());
+  ASSERT_TRUE(client.Stream("/api/v1/pods?watch=1", 5, on_bytes, &resp).ok());
+  EXPECT_EQ(server->connections(), 3u);
+  // ReloadFiles() drops the idle watch handle with the others.
+  ASSERT_TRUE(client.ReloadFiles().ok());
+  ASSERT_TRUE(client.Stream("/api/v1/pods?watch=1", 5, on_bytes, &resp).ok());
+  EXPECT_EQ(server->connections(), 4u);
+}
+
 TEST(KubeClientTlsTest, Http2OptionFallsBackToHttp11) {
   // civetweb speaks HTTP/1.1 only: ALPN must settle on it.
   auto server = StartHttpsOk(GetPki().server);
