@@ -515,7 +515,7 @@ struct Renderer {
         if (f < first || f >= last) continue;
         const size_t at = next[f]++;
         scratch.refs[at] = {i, s.metric, s.kind, s.u};
-        if (times) scratch.times[at] = s.time_ms();
+        if (times) scratch.times[at] = scratch.admitted[i]->time_ms(s);
       }
     }
   }

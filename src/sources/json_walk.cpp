@@ -29,8 +29,6 @@ namespace {
 constexpr int kMaxDepth = 64;
 // A block time (milliseconds) not parsed (yet).
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
-// The time_s of a sample whose block time is not known yet (set when its block ends).
-constexpr uint32_t kTimeUnknown = std::numeric_limits<uint32_t>::max();
 // After a body larger than this the decoder state's parsers and buffer are released: a parser
 // keeps several bytes of index per input byte, too much to hold for one rare huge list.
 constexpr size_t kRetainBytes = size_t{16} << 20;
@@ -539,6 +537,7 @@ int32_t Walker::NewEntity(Entity kind, int32_t parent) {
   EntityStats& e = (*out_)[idx];
   e.entity = kind;
   e.nested = nested;
+  e.time_base_s = 0;
   e.samples.clear();
   e.extra_labels.clear();  // a reused entity may carry the last poll's enrichment
   e.labels.Reset(catalog::LabelNames(kind).size());
@@ -617,14 +616,15 @@ void Walker::Stamp(int32_t entity, size_t first_sample, size_t first_entity, int
   // `time` may follow the values in key order: stamp this block's samples now, and those of
   // child entities found inside it that have no nearer time.
   if (entity >= 0) {
-    auto& samples = (*out_)[entity].samples;
-    for (size_t i = first_sample; i < samples.size(); ++i) {
-      if (samples[i].time_s == kTimeUnknown) samples[i].time_s = Sample::Seconds(time);
+    EntityStats& e = (*out_)[entity];
+    for (size_t i = first_sample; i < e.samples.size(); ++i) {
+      if (e.samples[i].time_offset_s == Sample::kPendingTime) e.SetTime(e.samples[i], time);
     }
   }
-  for (size_t e = first_entity; e < used_; ++e) {
-    for (Sample& sample : (*out_)[e].samples) {
-      if (sample.time_s == kTimeUnknown) sample.time_s = Sample::Seconds(time);
+  for (size_t i = first_entity; i < used_; ++i) {
+    EntityStats& e = (*out_)[i];
+    for (Sample& sample : e.samples) {
+      if (sample.time_offset_s == Sample::kPendingTime) e.SetTime(sample, time);
     }
   }
 }
@@ -715,7 +715,7 @@ void Walker::Leaf(dom::element value, const Node& n, int32_t entity) {
       if (n.metric < 0 || entity < 0 || n.string_value == StringValue::kTimestamp) return;
       Sample& sample = (*out_)[entity].samples.emplace_back();
       sample.metric = static_cast<catalog::MetricId>(n.metric);
-      sample.time_s = kTimeUnknown;
+      sample.time_offset_s = Sample::kPendingTime;
       if (value.type() == dom::element_type::INT64) {
         const int64_t v = value.get_int64().value_unsafe();
         sample.kind = v >= 0 ? ValueKind::kUint : ValueKind::kInt;
@@ -756,7 +756,7 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
     // fields' stores have landed, which stalls the CPU on every value.
     Sample& sample = (*out_)[entity].samples.emplace_back();
     sample.metric = static_cast<catalog::MetricId>(n.metric);
-    sample.time_s = kTimeUnknown;
+    sample.time_offset_s = Sample::kPendingTime;
     switch (num.get_number_type()) {
       case od::number_type::signed_integer: {
         const int64_t v = num.get_int64();
@@ -798,7 +798,7 @@ void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
       if (const auto ms = ParseRfc3339Millis(text)) {
         Sample& sample = (*out_)[entity].samples.emplace_back();
         sample.metric = id;
-        sample.time_s = kTimeUnknown;
+        sample.time_offset_s = Sample::kPendingTime;
         sample.kind = *ms >= 0 ? ValueKind::kUint : ValueKind::kInt;
         sample.i = *ms;
       }
@@ -813,7 +813,7 @@ void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
     // A value that does not parse is left out; the rest of the payload still counts.
     if (v.has_value()) {
       Sample& sample = (*out_)[entity].samples.emplace_back(Sample::Double(id, *v));
-      sample.time_s = kTimeUnknown;
+      sample.time_offset_s = Sample::kPendingTime;
     }
   }
 }
@@ -882,12 +882,13 @@ void Walker::MakeUnique(size_t idx) {
 
 // Appends to `into` the samples of `from` whose metric it lacks.
 void Walker::Merge(size_t from, size_t into) {
-  auto& dst = (*out_)[into].samples;
-  const size_t had = dst.size();
-  for (const Sample& s : (*out_)[from].samples) {
+  EntityStats& to = (*out_)[into];
+  const EntityStats& source = (*out_)[from];
+  const size_t had = to.samples.size();
+  for (const Sample& s : source.samples) {
     bool found = false;
-    for (size_t i = 0; i < had && !found; ++i) found = dst[i].metric == s.metric;
-    if (!found) dst.push_back(s);
+    for (size_t i = 0; i < had && !found; ++i) found = to.samples[i].metric == s.metric;
+    if (!found) to.samples.push_back(to.Adopt(source, s));
   }
 }
 
@@ -947,7 +948,7 @@ void Walker::Derive(const DerivedKey& dk, size_t walked) {
     for (const Sample& s : src.samples) {
       const int row = s_.Lookup(dk.to, s_.spec_.rows[s.metric].path);
       if (row < 0) continue;
-      Sample copy = s;
+      Sample copy = derived.Adopt(src, s);
       copy.metric = static_cast<catalog::MetricId>(row);
       derived.samples.push_back(copy);
     }
@@ -967,7 +968,7 @@ void Walker::Finish(bool truncate) {
       }
     }
     for (Sample& sample : e.samples) {
-      if (sample.time_s == kTimeUnknown) sample.time_s = 0;
+      if (sample.time_offset_s == Sample::kPendingTime) sample.time_offset_s = Sample::kNoTime;
     }
   }
   const size_t walked = used_;

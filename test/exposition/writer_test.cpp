@@ -130,9 +130,9 @@ Snapshot TwoNodeSnapshot() {
     EntityStats n;
     n.entity = catalog::Entity::kNode;
     n.labels = {node};
-    n.samples.push_back(
-        Sample::Uint(Id("node_cpu_usage_seconds_total"), 2500000000, 1700000000123));
-    n.samples.push_back(Sample::Uint(Id("node_memory_working_set_bytes"), 1024, 1700000000123));
+    n.samples.push_back(Sample::Uint(Id("node_cpu_usage_seconds_total"), 2500000000));
+    n.samples.push_back(Sample::Uint(Id("node_memory_working_set_bytes"), 1024));
+    for (Sample& x : n.samples) n.SetTime(x, 1700000000123);
     r.summary.entities.push_back(n);
     EntityStats c;
     c.entity = catalog::Entity::kContainer;
@@ -388,7 +388,7 @@ TEST(Exposition, EveryInputOfALineChangesItsSegmentKey) {
           if (x.metric == cpu) x.kind = ValueKind::kDouble;
         }
       }),
-      variant([](Snapshot& s) { s.nodes[9].summary.entities[0].samples[0].time_s += 1; }),
+      variant([](Snapshot& s) { s.nodes[9].summary.entities[0].samples[0].time_offset_s += 1; }),
       variant([](Snapshot& s) { s.polls_total += 1; }),
       variant([](Snapshot& s) { s.nodes[11].summary.entities[1].extra_labels = {{"image", "x"}}; }),
   };

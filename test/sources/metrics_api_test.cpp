@@ -45,7 +45,7 @@ TEST(MetricsApi, MinikubeNodeMetrics2022) {
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_memory_working_set_bytes")),
                    749785088.0);
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_window_seconds")), 30.0);
-  for (const Sample& s : out[0].samples) EXPECT_EQ(s.time_ms(), 1643309313000);  // 18:48:33Z
+  for (const Sample& s : out[0].samples) EXPECT_EQ(out[0].time_ms(s), 1643309313000);  // 18:48:33Z
 }
 
 TEST(MetricsApi, Ub18NodeMetrics2023) {
@@ -58,7 +58,7 @@ TEST(MetricsApi, Ub18NodeMetrics2023) {
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_memory_working_set_bytes")),
                    2748180.0 * 1024);
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_window_seconds")), 20.064);
-  EXPECT_EQ(out[0].samples[0].time_ms(), 1677818274000);  // 2023-03-03T04:37:54Z
+  EXPECT_EQ(out[0].time_ms(out[0].samples[0]), 1677818274000);  // 2023-03-03T04:37:54Z
 }
 
 TEST(MetricsApi, KubeSchedulerPodMetrics2022) {
@@ -77,7 +77,7 @@ TEST(MetricsApi, KubeSchedulerPodMetrics2022) {
   EXPECT_DOUBLE_EQ(D(SampleOf(out[1], "k8s_metrics_api_container_memory_working_set_bytes")),
                    22244.0 * 1024);
   for (const EntityStats& e : out) {
-    for (const Sample& s : e.samples) EXPECT_EQ(s.time_ms(), 1643311471000);  // 19:24:31Z
+    for (const Sample& s : e.samples) EXPECT_EQ(e.time_ms(s), 1643311471000);  // 19:24:31Z
   }
 }
 
@@ -115,7 +115,7 @@ TEST(MetricsApi, InPlaceDecodeMatchesCopy) {
       ASSERT_EQ(a[i].samples.size(), b[i].samples.size());
       for (size_t j = 0; j < a[i].samples.size(); ++j) {
         EXPECT_EQ(a[i].samples[j].u, b[i].samples[j].u);
-        EXPECT_EQ(a[i].samples[j].time_ms(), b[i].samples[j].time_ms());
+        EXPECT_EQ(a[i].time_ms(a[i].samples[j]), b[i].time_ms(b[i].samples[j]));
       }
     }
     std::string cut = body.substr(0, body.size() / 2) + std::string(200, '7');
@@ -135,8 +135,8 @@ TEST(MetricsApi, ConstructedNodeMetricsList) {
   EXPECT_EQ(out[1].labels, std::vector<std::string>{"ub18"});
   EXPECT_DOUBLE_EQ(D(SampleOf(out[0], "k8s_metrics_api_node_cpu_usage_cores")), 0.487558164);
   EXPECT_DOUBLE_EQ(D(SampleOf(out[1], "k8s_metrics_api_node_window_seconds")), 20.064);
-  EXPECT_EQ(out[0].samples[0].time_ms(), 1643309313000);
-  EXPECT_EQ(out[1].samples[0].time_ms(), 1677818274000);
+  EXPECT_EQ(out[0].time_ms(out[0].samples[0]), 1643309313000);
+  EXPECT_EQ(out[1].time_ms(out[1].samples[0]), 1677818274000);
 }
 
 TEST(MetricsApi, ConstructedPodMetricsList) {
@@ -189,14 +189,14 @@ TEST(MetricsApi, BadValuesAreSkippedNotFatal) {
   ASSERT_NE(b, nullptr);
   EXPECT_DOUBLE_EQ(D(SampleOf(*b, "k8s_metrics_api_container_cpu_usage_cores")), 0.25);
   EXPECT_EQ(SampleOf(*b, "k8s_metrics_api_container_memory_working_set_bytes")->u, 17u);
-  EXPECT_EQ(b->samples[0].time_ms(), 1704067200000);
+  EXPECT_EQ(b->time_ms(b->samples[0]), 1704067200000);
   const EntityStats* c = FindEntity(out, Entity::kApiContainer, {"ns", "p1", "c"});
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->samples.size(), 1u);
   const EntityStats* p2 = FindEntity(out, Entity::kApiPod, {"ns", "p2"});
   ASSERT_NE(p2, nullptr);
   EXPECT_DOUBLE_EQ(D(SampleOf(*p2, "k8s_metrics_api_pod_window_seconds")), 60.0);
-  EXPECT_EQ(p2->samples[0].time_ms(), 0);  // no timestamp
+  EXPECT_EQ(p2->time_ms(p2->samples[0]), 0);  // no timestamp
 }
 
 TEST(MetricsApi, MalformedBodiesLeaveOutputUntouched) {

@@ -94,7 +94,7 @@ inline void ExpectSameEntities(const std::vector<EntityStats>& a,
       EXPECT_EQ(x.samples[j].metric, y.samples[j].metric);
       EXPECT_EQ(x.samples[j].kind, y.samples[j].kind);
       EXPECT_EQ(x.samples[j].u, y.samples[j].u);  // the same bits, whatever the kind
-      EXPECT_EQ(x.samples[j].time_s, y.samples[j].time_s);
+      EXPECT_EQ(x.time_ms(x.samples[j]), y.time_ms(y.samples[j]));
     }
   }
 }

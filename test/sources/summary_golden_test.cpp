@@ -297,8 +297,9 @@ Labels LabelsOf(const EntityStats& e) {
   return l;
 }
 
-void ExpectSampleMatches(const Sample& s, const Leaf& leaf, const std::string& what) {
-  EXPECT_EQ(s.time_ms(), leaf.time_ms) << what << " time";
+void ExpectSampleMatches(const EntityStats& e, const Sample& s, const Leaf& leaf,
+                         const std::string& what) {
+  EXPECT_EQ(e.time_ms(s), leaf.time_ms) << what << " time";
   if (leaf.ms.has_value()) {
     ASSERT_EQ(s.kind, *leaf.ms >= 0 ? ValueKind::kUint : ValueKind::kInt) << what;
     EXPECT_EQ(s.kind == ValueKind::kUint ? static_cast<int64_t>(s.u) : s.i, *leaf.ms) << what;
@@ -393,7 +394,7 @@ GoldenCounts CheckGolden(const std::string& body, const std::string& name) {
         continue;
       }
       ++matched;
-      ExpectSampleMatches(sample, leaf->second, what + " (" + leaf->second.where + ")");
+      ExpectSampleMatches(e, sample, leaf->second, what + " (" + leaf->second.where + ")");
     }
     for (const auto& [path, leaf] : it->second) {
       if (!seen.count(path)) {
@@ -530,7 +531,7 @@ TEST_P(SummaryGoldenWalk, ConstructedPvcAndAccelerators) {
   EXPECT_EQ(pvc_value("usedBytes"), 4096000u);
   EXPECT_EQ(pvc_value("capacityBytes"), 10737418240u);
   EXPECT_EQ(pvc_value("inodesUsed"), 360u);
-  for (const Sample& sample : pvc->samples) EXPECT_EQ(sample.time_ms(), 1782468841000);
+  for (const Sample& sample : pvc->samples) EXPECT_EQ(pvc->time_ms(sample), 1782468841000);
   EXPECT_NE(testing::FindEntity(s.entities, Entity::kPvc,
                                 {"kube-system", "shared-data", "datagen-1-35"}),
             nullptr);

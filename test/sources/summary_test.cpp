@@ -218,7 +218,7 @@ TEST_P(SummaryFixture, DecodesHandReadValues) {
   EXPECT_EQ(node.labels, std::vector<std::string>{c.node});
   const auto cpu = SampleOf(node, "node_cpu_usage_seconds_total");
   EXPECT_EQ(U(cpu), c.node_cpu_ns);
-  EXPECT_EQ(cpu->time_ms(), c.node_cpu_ms);
+  EXPECT_EQ(node.time_ms(*cpu), c.node_cpu_ms);
   EXPECT_EQ(U(SampleOf(node, "node_memory_working_set_bytes")), c.node_ws);
   EXPECT_EQ(CountKind(s.entities, Entity::kNode), 1u);
   EXPECT_EQ(CountKind(s.entities, Entity::kPod), c.pods);
@@ -305,7 +305,7 @@ TEST_P(SummaryFixture, DecodesHandReadValues) {
     for (const Sample& sample : e.samples) {
       const std::string_view path = catalog::kMetrics[sample.metric].path;
       if (path.starts_with("cpu.") || path.starts_with("memory.")) {
-        EXPECT_GT(sample.time_ms(), 1400000000000) << path;
+        EXPECT_GT(e.time_ms(sample), 1400000000000) << path;
       }
     }
   }
@@ -329,7 +329,7 @@ TEST(Summary, Telegraf2016EdgeShapes) {
   ASSERT_NE(foopod, nullptr);
   ASSERT_EQ(foopod->samples.size(), 1u);
   EXPECT_EQ(U(SampleAt(*foopod, "startTime")), 1474915542000u);  // 2016-09-26T18:45:42Z
-  EXPECT_EQ(foopod->samples[0].time_ms(), 0);
+  EXPECT_EQ(foopod->time_ms(foopod->samples[0]), 0);
   EXPECT_DOUBLE_EQ(foopod->samples[0].Scaled(), 1474915542.0);
   // "startTime": null is skipped; the stopped pod's container has only cpu and its start.
   const EntityStats* stopped = FindEntity(s.entities, Entity::kPod, {"foons", "stopped-pod"});
@@ -341,7 +341,7 @@ TEST(Summary, Telegraf2016EdgeShapes) {
   ASSERT_EQ(ctr->samples.size(), 3u);
   const auto cpu = SampleOf(*ctr, "container_cpu_usage_seconds_total");
   EXPECT_EQ(U(cpu), 56507553554u);
-  EXPECT_EQ(cpu->time_ms(), 1474995452000);
+  EXPECT_EQ(ctr->time_ms(*cpu), 1474995452000);
   EXPECT_EQ(U(SampleAt(*ctr, "cpu.usageNanoCores")), 846503u);
   EXPECT_EQ(U(SampleAt(*ctr, "startTime")), 1474915603000u);
   EXPECT_FALSE(SampleOf(*ctr, "container_memory_working_set_bytes").has_value());
@@ -350,7 +350,7 @@ TEST(Summary, Telegraf2016EdgeShapes) {
   ASSERT_NE(nif, nullptr);
   EXPECT_EQ(U(SampleAt(*nif, "rxBytes")), 213281337459u);
   EXPECT_EQ(U(SampleAt(*nif, "txBytes")), 292869995684u);
-  EXPECT_EQ(SampleAt(*nif, "txBytes")->time_ms(), 1474995461000);
+  EXPECT_EQ(nif->time_ms(*SampleAt(*nif, "txBytes")), 1474995461000);
   const EntityStats* pif =
       FindEntity(s.entities, Entity::kPodInterface, {"foons", "foopod", "", "node1"});
   ASSERT_NE(pif, nullptr);
@@ -426,11 +426,11 @@ TEST(SummaryDeepPaths, Kubernetes134) {
   const EntityStats& node = out[0];
   EXPECT_EQ(Get(node, 0)->u, 736088064u);
   EXPECT_EQ(Get(node, 1)->u, 41213702u);
-  EXPECT_EQ(Get(node, 1)->time_ms(), 1768329614000);  // cpu.time, two levels up
+  EXPECT_EQ(node.time_ms(*Get(node, 1)), 1768329614000);  // cpu.time, two levels up
   EXPECT_EQ(Get(node, 2)->kind, ValueKind::kDouble);
   EXPECT_DOUBLE_EQ(Get(node, 2)->d, 41.11);
   EXPECT_EQ(Get(node, 3)->u, 1846775808u);
-  EXPECT_EQ(Get(node, 3)->time_ms(), 1768329616000);  // runtime.imageFs.time
+  EXPECT_EQ(node.time_ms(*Get(node, 3)), 1768329616000);  // runtime.imageFs.time
   EXPECT_EQ(Get(node, 4)->u, 29942615u);
   const EntityStats* pod =
       FindEntity(out, Entity::kPod, {"scraper", "e2e-deployment-6fb786454b-7fsxc"});
@@ -441,7 +441,7 @@ TEST(SummaryDeepPaths, Kubernetes134) {
   EXPECT_EQ(Get(*eth0, 5)->u, 446u);
   EXPECT_EQ(eth0->samples.size(), 1u);  // the default interface and its interfaces[] copy: one
   EXPECT_EQ(Get(*pod, 6)->u, 1u);
-  EXPECT_EQ(Get(*pod, 6)->time_ms(), 0);  // process_stats has no time
+  EXPECT_EQ(pod->time_ms(*Get(*pod, 6)), 0);  // process_stats has no time
   EXPECT_EQ(Get(*pod, 12)->u, 11u);
   const EntityStats* ctr = FindEntity(
       out, Entity::kContainer, {"scraper", "e2e-deployment-6fb786454b-7fsxc", "compute-pi-digits"});
@@ -450,7 +450,7 @@ TEST(SummaryDeepPaths, Kubernetes134) {
   EXPECT_EQ(Get(*ctr, 8)->u, 10121216u);
   EXPECT_EQ(Get(*ctr, 10)->u, 0u);
   EXPECT_EQ(Get(*ctr, 11)->u, 0u);
-  EXPECT_EQ(Get(*ctr, 11)->time_ms(), 1768329620000);  // logs.time
+  EXPECT_EQ(ctr->time_ms(*Get(*ctr, 11)), 1768329620000);  // logs.time
 }
 
 TEST(SummaryDeepPaths, WindowsMissingFieldsGiveNoSample) {
@@ -527,13 +527,41 @@ TEST(SummaryValues, NegativeAndFloatNumbers) {
 TEST(SummaryValues, TimeMayFollowTheValues) {
   NodeSummary s =
       MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":7,"time":"2026-01-13T18:40:14.250Z"})"));
-  // Kept to the second (the kubelet's metav1.Time never carries a fraction; Sample is 16 bytes).
-  EXPECT_EQ(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")->time_ms(), 1768329614000);
+  // Kept to the second (the kubelet's metav1.Time never carries a fraction; Sample holds seconds).
+  EXPECT_EQ(s.entities[0].time_ms(*SampleOf(s.entities[0], "node_cpu_usage_seconds_total")),
+            1768329614000);
   // No time, or one that does not parse: 0.
   s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":7,"time":"yesterday"})"));
-  EXPECT_EQ(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")->time_ms(), 0);
+  EXPECT_EQ(s.entities[0].time_ms(*SampleOf(s.entities[0], "node_cpu_usage_seconds_total")), 0);
   s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":7,"time":12})"));
-  EXPECT_EQ(SampleOf(s.entities[0], "node_cpu_usage_seconds_total")->time_ms(), 0);
+  EXPECT_EQ(s.entities[0].time_ms(*SampleOf(s.entities[0], "node_cpu_usage_seconds_total")), 0);
+}
+
+// A sample keeps its time as seconds from its entity's first time (16 bits): exact within ~9
+// hours of it, left out past that; an entity decoded again counts from its new first time.
+TEST(SummaryValues, SampleTimesCountFromTheirEntitysFirstTime) {
+  const auto doc = [](const std::string& cpu_time, const std::string& memory_time) {
+    return R"({"node":{"nodeName":"n1","cpu":{"usageCoreNanoSeconds":7,"time":")" + cpu_time +
+           R"("},"memory":{"workingSetBytes":5,"time":")" + memory_time + R"("}},"pods":[]})";
+  };
+  const auto times = [](const NodeSummary& s) {
+    const EntityStats& node = s.entities[0];
+    return std::pair(node.time_ms(*SampleOf(node, "node_cpu_usage_seconds_total")),
+                     node.time_ms(*SampleOf(node, "node_memory_working_set_bytes")));
+  };
+  NodeSummary s;
+  // 9 h 6 min 6 s apart either way (32,766 s): both kept.
+  ASSERT_TRUE(DecodeSummary(doc("2026-01-13T18:00:00Z", "2026-01-14T03:06:06Z"), "", &s).ok());
+  EXPECT_EQ(times(s), std::pair(int64_t{1768327200000}, int64_t{1768327200000 + 32766000}));
+  ASSERT_TRUE(DecodeSummary(doc("2026-01-13T18:00:00Z", "2026-01-13T08:53:54Z"), "", &s).ok());
+  EXPECT_EQ(times(s), std::pair(int64_t{1768327200000}, int64_t{1768327200000 - 32766000}));
+  // A day apart: the later block's time is left out, its value kept.
+  ASSERT_TRUE(DecodeSummary(doc("2026-01-13T18:00:00Z", "2026-01-14T18:00:00Z"), "", &s).ok());
+  EXPECT_EQ(times(s), std::pair(int64_t{1768327200000}, int64_t{0}));
+  EXPECT_EQ(U(SampleOf(s.entities[0], "node_memory_working_set_bytes")), 5u);
+  // The same entities decoded a year later count from the new times.
+  ASSERT_TRUE(DecodeSummary(doc("2027-01-13T18:00:00Z", "2027-01-13T18:00:05Z"), "", &s).ok());
+  EXPECT_EQ(times(s), std::pair(int64_t{1799863200000}, int64_t{1799863205000}));
 }
 
 TEST(SummaryValues, WrongTypesAreSkipped) {
@@ -633,7 +661,8 @@ TEST(SummaryValues, InPlaceDecodeMatchesCopy) {
     ASSERT_EQ(a.entities[i].samples.size(), b.entities[i].samples.size());
     for (size_t j = 0; j < a.entities[i].samples.size(); ++j) {
       EXPECT_EQ(a.entities[i].samples[j].u, b.entities[i].samples[j].u);
-      EXPECT_EQ(a.entities[i].samples[j].time_s, b.entities[i].samples[j].time_s);
+      EXPECT_EQ(a.entities[i].time_ms(a.entities[i].samples[j]),
+                b.entities[i].time_ms(b.entities[i].samples[j]));
     }
   }
   // A truncated body in a roomy buffer: bytes past the end are never taken as JSON.
@@ -693,8 +722,10 @@ TEST(SummaryInterfaces, DefaultAndInterfacesListGiveEachNameOnce) {
   // The copy's extra field joins the default interface; values come from the first.
   EXPECT_EQ(U(SampleAt(s.entities[1], "rxErrors")), 3u);
   EXPECT_EQ(s.entities[1].samples.size(), 3u);
-  for (const Sample& sample : s.entities[1].samples) EXPECT_EQ(sample.time_ms(), 1768329614000);
-  EXPECT_EQ(s.entities[2].samples[0].time_ms(), 1768329614000);  // the network's time
+  for (const Sample& sample : s.entities[1].samples) {
+    EXPECT_EQ(s.entities[1].time_ms(sample), 1768329614000);
+  }
+  EXPECT_EQ(s.entities[2].time_ms(s.entities[2].samples[0]), 1768329614000);  // the network's time
   EXPECT_EQ(s.entities[3].entity, Entity::kPod);
   EXPECT_EQ(s.entities[4].labels, L({"ns", "p", "eth0", "n1", "u1"}));
   EXPECT_EQ(s.entities[5].labels, L({"ns", "p", "lo", "n1", "u1"}));
@@ -724,7 +755,7 @@ TEST(SummaryInterfaces, UnnamedNetworks) {
       FindEntity(s.entities, Entity::kNodeInterface, {"w1", "AWS PV Network Device"});
   ASSERT_NE(aws, nullptr);
   EXPECT_EQ(U(SampleAt(*aws, "txBytes")), 2u);
-  EXPECT_EQ(SampleAt(*aws, "txBytes")->time_ms(), 1587743651000);
+  EXPECT_EQ(aws->time_ms(*SampleAt(*aws, "txBytes")), 1587743651000);
   ASSERT_EQ(CountKind(s.entities, Entity::kPodInterface), 2u);
   const EntityStats* c = FindEntity(s.entities, Entity::kPodInterface, {"ns", "c", ""});
   ASSERT_NE(c, nullptr);
@@ -768,7 +799,7 @@ TEST(SummaryChildren, VolumesPvcsAndAccelerators) {
   ASSERT_EQ(pvc.samples.size(), 2u);
   EXPECT_EQ(U(SampleAt(pvc, "usedBytes")), 100u);  // the first volume wins
   EXPECT_EQ(U(SampleAt(pvc, "capacityBytes")), 1000u);
-  EXPECT_EQ(SampleAt(pvc, "usedBytes")->time_ms(), 1768329614000);
+  EXPECT_EQ(pvc.time_ms(*SampleAt(pvc, "usedBytes")), 1768329614000);
   EXPECT_EQ(U(SampleAt(s.entities.back(), "usedBytes")), 5u);
 
   const EntityStats* data = FindEntity(s.entities, Entity::kVolume, {"ns", "p1", "data"});

@@ -20,40 +20,47 @@ namespace kmb {
 enum class ValueKind : uint8_t { kUint, kInt, kDouble };
 
 // One value of one catalog metric. Integers are kept as integers so counters past 2^53 stay
-// exact; the catalog's exp10 is applied only when the value is written out. 16 bytes: there is
-// one per exported series in each snapshot alive.
-struct Sample {
-  catalog::MetricId metric = 0;
-  ValueKind kind = ValueKind::kUint;
-  // Time of the payload block holding the value, in seconds since the epoch (the kubelet and
-  // the Metrics API write RFC 3339 times to the second); 0 when not given.
-  uint32_t time_s = 0;
+// exact; the catalog's exp10 is applied only when the value is written out. 12 bytes (packed to
+// 4-byte alignment): there is one per exported series in each snapshot alive, ~6M at 1,000
+// nodes of the full catalog.
+struct __attribute__((packed, aligned(4))) Sample {
+  // Time of the payload block holding the value (the kubelet and the Metrics API write RFC
+  // 3339 times to the second), in seconds after its entity's time_base_s: read and set it
+  // through EntityStats::time_ms and SetTime. kNoTime: not given.
+  static constexpr int16_t kNoTime = INT16_MIN;
+  // Decoders: the time of a block whose time field comes after its values (set when it ends).
+  static constexpr int16_t kPendingTime = INT16_MIN + 1;
+  static constexpr int16_t kMaxTimeOffset = INT16_MAX;  // ~9.1 hours either way
+  static constexpr int16_t kMinTimeOffset = -INT16_MAX + 1;
+
+  catalog::MetricId metric : 14 = 0;
+  ValueKind kind : 2 = ValueKind::kUint;
+  int16_t time_offset_s = kNoTime;
   union {
     uint64_t u;
     int64_t i;
     double d;
   };
   Sample() : u(0) {}
-  // `t` in milliseconds since the epoch, kept to the second.
-  static Sample Uint(catalog::MetricId m, uint64_t v, int64_t t = 0) {
-    Sample s; s.metric = m; s.kind = ValueKind::kUint; s.u = v; s.time_s = Seconds(t); return s;
+  static Sample Uint(catalog::MetricId m, uint64_t v) {
+    Sample s; s.metric = m; s.kind = ValueKind::kUint; s.u = v; return s;
   }
-  static Sample Int(catalog::MetricId m, int64_t v, int64_t t = 0) {
-    Sample s; s.metric = m; s.kind = ValueKind::kInt; s.i = v; s.time_s = Seconds(t); return s;
+  static Sample Int(catalog::MetricId m, int64_t v) {
+    Sample s; s.metric = m; s.kind = ValueKind::kInt; s.i = v; return s;
   }
-  static Sample Double(catalog::MetricId m, double v, int64_t t = 0) {
-    Sample s; s.metric = m; s.kind = ValueKind::kDouble; s.d = v; s.time_s = Seconds(t); return s;
+  static Sample Double(catalog::MetricId m, double v) {
+    Sample s; s.metric = m; s.kind = ValueKind::kDouble; s.d = v; return s;
   }
-  int64_t time_ms() const { return int64_t{time_s} * 1000; }
-  // Milliseconds since the epoch as time_s: whole seconds; 0 (not given) for times before
-  // 1970 or past 2106.
+  // Milliseconds since the epoch as whole seconds; 0 (not given) for times before 1970 or past
+  // 2106.
   static uint32_t Seconds(int64_t ms) {
     return ms <= 0 || ms / 1000 >= int64_t{UINT32_MAX} ? 0 : static_cast<uint32_t>(ms / 1000);
   }
   // Value with the catalog scale applied (loses exactness past 2^53; for tests and display).
   double Scaled() const;
 };
-static_assert(sizeof(Sample) == 16);
+static_assert(sizeof(Sample) == 12 && alignof(Sample) == 4);
+static_assert(catalog::kMetricCount <= (1u << 14), "Sample::metric has 14 bits");
 
 // An entity's identity label values, in one heap block: the values' end offsets, then their
 // characters back to back. 16 bytes in place. A std::vector<std::string> of the same values
@@ -213,8 +220,8 @@ class ExtraLabels {
   std::unique_ptr<std::vector<Pair>> pairs_;
 };
 
-// 56 bytes (the two one-byte fields first, then the 8-byte aligned ones): one per entity of each
-// snapshot, ~536,000 at 1,000 nodes.
+// 56 bytes (the two one-byte fields and the time base first, then the 8-byte aligned ones): one
+// per entity of each snapshot, ~536,000 at 1,000 nodes.
 struct EntityStats {
   catalog::Entity entity = catalog::Entity::kNode;
   // Cardinality control (--collect-all-interfaces): true for an entity listed inside an object
@@ -222,12 +229,44 @@ struct EntityStats {
   // default interface (network.name). The default interface, when the kubelet marks one, is
   // the entity created for the network object itself (false).
   bool nested = false;
+  // Seconds since the epoch its samples' times count from: the first time SetTime was given
+  // since the decoder reset it to 0. An entity's block times lie seconds or minutes apart.
+  uint32_t time_base_s = 0;
   // Values for catalog::LabelNames(entity), same order.
   LabelValues labels;
   std::vector<Sample> samples;
   // `image` from the pod-spec join, label_<key> / annotation_<key> on k8s_pod_labels /
   // k8s_pod_annotations.
   ExtraLabels extra_labels;
+
+  // The time of sample `s` of this entity in milliseconds since the epoch (whole seconds); 0
+  // when not given.
+  int64_t time_ms(const Sample& s) const {
+    return s.time_offset_s < Sample::kMinTimeOffset
+               ? 0
+               : (int64_t{time_base_s} + s.time_offset_s) * 1000;
+  }
+  // Sets the time of `s`, a sample of this entity, from milliseconds since the epoch (<= 0:
+  // not given). A time more than ~9 hours from the entity's first is not kept (no block of one
+  // payload is that far from another; Prometheus would refuse such a timestamp anyway).
+  void SetTime(Sample& s, int64_t ms) {
+    const uint32_t t = Sample::Seconds(ms);
+    if (t == 0) {
+      s.time_offset_s = Sample::kNoTime;
+      return;
+    }
+    if (time_base_s == 0) time_base_s = t;
+    const int64_t offset = int64_t{t} - time_base_s;
+    s.time_offset_s = offset < Sample::kMinTimeOffset || offset > Sample::kMaxTimeOffset
+                          ? Sample::kNoTime
+                          : static_cast<int16_t>(offset);
+  }
+  // `s` of entity `from` with its time as this entity's (Pending and not-given times stay so).
+  Sample Adopt(const EntityStats& from, const Sample& s) {
+    Sample copy = s;
+    if (s.time_offset_s >= Sample::kMinTimeOffset) SetTime(copy, from.time_ms(s));
+    return copy;
+  }
 };
 static_assert(sizeof(EntityStats) == 56);
 
