@@ -372,6 +372,29 @@ TEST(Exposition, AGzipBodyNoLongerAskedForIsNotKept) {
   EXPECT_EQ(later.gzip_stats(F::kText004).reused_segments, 0u);
 }
 
+// The pools keep one idle buffer per body the poll loop prepares, however many bodies were
+// alive at once: each holds its largest output resident (~70 MB of gzip at 1,000 nodes).
+TEST(Exposition, OneIdleBodyBufferPerPreparedBody) {
+  const SnapshotPtr snap = BigSnapshot();
+  const BodySet both = BodySet::Of(ExpositionFormat::kOpenMetrics100, true) |
+                       BodySet::Of(ExpositionFormat::kOpenMetrics100, false);
+  {
+    // A render while the body before last is still held: three bodies of each kind at once.
+    std::vector<std::unique_ptr<Exposition>> alive;
+    for (int i = 0; i < 3; ++i) {
+      alive.push_back(std::make_unique<Exposition>(snap, WriterOptions{}));
+      alive.back()->Prepare(both);
+    }
+    alive.clear();
+  }
+  EXPECT_EQ(IdleBodyBuffersForTest(true), 1u);
+  EXPECT_EQ(IdleBodyBuffersForTest(false), 1u);
+  // Uncompressed scrapers gone: no idle text body; the gzip one stays for the next render.
+  Exposition(snap, {}).Prepare(BodySet::PrometheusDefault());
+  EXPECT_EQ(IdleBodyBuffersForTest(false), 0u);
+  EXPECT_EQ(IdleBodyBuffersForTest(true), 1u);
+}
+
 // Every input of a line reaches the segment keys: a changed label value, value kind, sample
 // time (with --timestamps=source), self-metric or option gives other text, and a copied
 // segment must never stand in for it.

@@ -61,6 +61,8 @@ std::string RenderExposition(const Snapshot& snapshot, ExpositionFormat format,
 // Tests and benchmarks: on this thread, write snapshots of more than `refs` series in passes
 // of about that many (0: the default, 1M; see writer.cpp). The text does not change.
 void RenderPassRefsForTest(size_t refs);
+// Tests: the idle body buffers the next renders will reuse (gzip, or text bodies).
+size_t IdleBodyBuffersForTest(bool gzip);
 
 // Appends `value` * 10^exp10 the way Prometheus reads it: exact decimals for integers
 // (counters past 2^53 stay exact), shortest round-trip form for doubles, +Inf/-Inf/NaN.
