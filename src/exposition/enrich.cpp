@@ -281,7 +281,7 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
     const PodUsage* usage = pu == usage_of.end() ? nullptr : &pu->second;
 
     const Usage pod_usage = usage ? usage->pod : Usage{};
-    EntityStats& p = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 8);
+    EntityStats& p = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 10);
     Put(p, ids.p_cpu_req, pod->requests.cpu);
     Put(p, ids.p_cpu_lim, pod->limits.cpu);
     Put(p, ids.p_mem_req, pod->requests.memory);
@@ -292,6 +292,11 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
     if (pod->memory_request_complete) {
       PutRatio(p, ids.p_mem_req_u, pod_usage.memory, pod->requests.memory);
     }
+    // k8s_pod_labels / k8s_pod_annotations of a pod with no allowlisted key carry only the
+    // pod's identity labels, this entity's own: their samples join it instead of making two
+    // entities of their own (60,000 fewer at 1,000 nodes, each with its label block).
+    if (pod->labels.empty()) p.samples.push_back(Sample::Uint(ids.labels, 1));
+    if (pod->annotations.empty()) p.samples.push_back(Sample::Uint(ids.annotations, 1));
     if (!p.samples.empty()) keep();
 
     for (const PodContainer& c : pod->containers) {
@@ -326,6 +331,7 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
     for (const auto& [id, prefix, map] :
          {std::tuple{ids.labels, "label", &pod->labels},
           std::tuple{ids.annotations, "annotation", &pod->annotations}}) {
+      if (map->empty()) continue;  // on the pod entity
       EntityStats& l = entity(Entity::kPod, {pod->namespace_, pod->name, pod->node, pod->uid}, 1);
       l.extra_labels = PrometheusLabels(prefix, *map);
       l.samples.push_back(Sample::Uint(id, 1));

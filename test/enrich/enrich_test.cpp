@@ -205,6 +205,55 @@ TEST(Enrich, PodLabelsSanitizedAsKubeStateMetricsDoes) {
             std::string::npos);
 }
 
+// A pod with no allowlisted label (annotation) has its k8s_pod_labels (k8s_pod_annotations)
+// series on its pod entity, which carries the same identity labels: per pod one pod entity,
+// its containers' and its k8s_pod_info, instead of two entities more.
+TEST(Enrich, LabelAndAnnotationSeriesWithoutExtraLabelsJoinThePodEntity) {
+  PodMap pods = PodsOf(kPods135);  // no allowlists
+  Snapshot snap = SnapshotOf(kSummary135, "datagen-1-35");
+  EnrichSnapshot(pods, {}, &snap);
+  size_t pods_on_node = 0, containers = 0;
+  for (const auto& [key, pod] : pods) {
+    if (pod->node != "datagen-1-35") continue;
+    ++pods_on_node;
+    containers += pod->containers.size();
+  }
+  ASSERT_GT(pods_on_node, 10u);
+  size_t pod_kind = 0, info = 0, container_kind = 0;
+  for (const EntityStats& e : snap.pod_entities) {
+    pod_kind += e.entity == catalog::Entity::kPod;
+    info += e.entity == catalog::Entity::kPodInfo;
+    container_kind += e.entity == catalog::Entity::kContainer;
+  }
+  EXPECT_EQ(pod_kind, pods_on_node);
+  EXPECT_EQ(info, pods_on_node);
+  EXPECT_LE(container_kind, containers);
+  EXPECT_EQ(snap.pod_entities.size(), pod_kind + info + container_kind);
+  const std::string text = RenderExposition(snap, ExpositionFormat::kText004);
+  for (const char* family : {"k8s_pod_labels", "k8s_pod_annotations"}) {
+    EXPECT_NE(text.find(std::string(family) +
+                        "{namespace=\"scraper\",pod=\"e2e-deployment-79967c5968-8bnn8\","
+                        "node=\"datagen-1-35\"} 1\n"),
+              std::string::npos)
+        << family;
+  }
+  // With an allowlist, a pod with a kept label keeps an entity of its own for it.
+  PodMap listed = PodsOf(kPods135, {{"app"}, {}});
+  Snapshot with = SnapshotOf(kSummary135, "datagen-1-35");
+  EnrichSnapshot(listed, {}, &with);
+  size_t with_app = 0;
+  for (const auto& [key, pod] : listed) {
+    with_app += pod->node == "datagen-1-35" && !pod->labels.empty();
+  }
+  ASSERT_GT(with_app, 0u);
+  ASSERT_LT(with_app, pods_on_node);
+  EXPECT_EQ(with.pod_entities.size(), snap.pod_entities.size() + with_app);
+  const std::string with_text = RenderExposition(with, ExpositionFormat::kText004);
+  EXPECT_NE(with_text.find("k8s_pod_labels{namespace=\"scraper\",pod=\"e2e-deployment-"
+                           "79967c5968-8bnn8\",node=\"datagen-1-35\",label_app=\"deployment\"} 1"),
+            std::string::npos);
+}
+
 // The join fills spare entities of a released snapshot (the poller hands them over) exactly as
 // fresh ones: the same exposition, whatever the spares held (other kinds, more labels, samples,
 // extra labels, nested), and fewer or more spares than pod-spec entities.
