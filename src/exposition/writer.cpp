@@ -136,13 +136,13 @@ bool ShortDecimal(double v, uint64_t* mantissa, int* digits) {
 char* PutScaledValue(char* p, const Sample& s, int exp10) {
   switch (s.kind) {
     case ValueKind::kUint:
-      return PutScaledUint(p, s.u, exp10);
+      return PutScaledUint(p, s.u(), exp10);
     case ValueKind::kInt:
-      if (s.i < 0) {
+      if (s.i() < 0) {
         *p++ = '-';
-        return PutScaledUint(p, static_cast<uint64_t>(0) - static_cast<uint64_t>(s.i), exp10);
+        return PutScaledUint(p, static_cast<uint64_t>(0) - static_cast<uint64_t>(s.i()), exp10);
       }
-      return PutScaledUint(p, static_cast<uint64_t>(s.i), exp10);
+      return PutScaledUint(p, static_cast<uint64_t>(s.i()), exp10);
     case ValueKind::kDouble: {
       // A short decimal is scaled in decimal, exactly: 11.63 percent is 0.1163, where dividing
       // the double by 100 gives 0.11630000000000001. It also skips the shortest round-trip
@@ -150,11 +150,11 @@ char* PutScaledValue(char* p, const Sample& s, int exp10) {
       // 6.3% to 1.7% (docs/performance.md).
       uint64_t mantissa;
       int digits;
-      if (exp10 <= 0 && ShortDecimal(s.d, &mantissa, &digits)) {
+      if (exp10 <= 0 && ShortDecimal(s.d(), &mantissa, &digits)) {
         return PutScaledUint(p, mantissa, exp10 - digits);
       }
       // Dividing by an exact power of ten rounds once; multiplying by 1e-N (inexact) twice.
-      return PutDouble(p, exp10 == 0 ? s.d : exp10 < 0 ? s.d / Pow10(-exp10) : s.d * Pow10(exp10));
+      return PutDouble(p, exp10 == 0 ? s.d() : exp10 < 0 ? s.d() / Pow10(-exp10) : s.d() * Pow10(exp10));
     }
   }
   return p;
@@ -524,7 +524,7 @@ struct Renderer {
         const size_t f = fam.family_of[s.metric];
         if (f < first || f >= last) continue;
         const size_t at = next[f]++;
-        scratch.refs[at] = {i, s.metric, s.kind, s.u};
+        scratch.refs[at] = {i, s.metric, s.kind, s.u()};
         if (times) scratch.times[at] = scratch.admitted[i]->time_ms(s);
       }
     }
@@ -535,7 +535,7 @@ struct Renderer {
     Sample s;
     s.metric = ref.metric;
     s.kind = ref.kind;
-    s.u = ref.bits;
+    s.set_u(ref.bits);
     const MetricDef& def = kMetrics[s.metric];
     const uint32_t begin = ref.entity == 0 ? 0 : scratch.label_end[ref.entity - 1];
     const std::string_view labels(scratch.labels.data() + begin,

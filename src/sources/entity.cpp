@@ -12,13 +12,13 @@ double Sample::Scaled() const {
   double v = 0;
   switch (kind) {
     case ValueKind::kUint:
-      v = static_cast<double>(u);
+      v = static_cast<double>(u());
       break;
     case ValueKind::kInt:
-      v = static_cast<double>(i);
+      v = static_cast<double>(i());
       break;
     case ValueKind::kDouble:
-      v = d;
+      v = d();
       break;
   }
   if (metric >= catalog::kMetricCount) return v;

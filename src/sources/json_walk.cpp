@@ -719,13 +719,13 @@ void Walker::Leaf(dom::element value, const Node& n, int32_t entity) {
       if (value.type() == dom::element_type::INT64) {
         const int64_t v = value.get_int64().value_unsafe();
         sample.kind = v >= 0 ? ValueKind::kUint : ValueKind::kInt;
-        sample.i = v;
+        sample.set_i(v);
       } else if (value.type() == dom::element_type::UINT64) {
         sample.kind = ValueKind::kUint;
-        sample.u = value.get_uint64().value_unsafe();
+        sample.set_u(value.get_uint64().value_unsafe());
       } else {
         sample.kind = ValueKind::kDouble;
-        sample.d = value.get_double().value_unsafe();
+        sample.set_d(value.get_double().value_unsafe());
       }
       return;
     }
@@ -761,16 +761,16 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
       case od::number_type::signed_integer: {
         const int64_t v = num.get_int64();
         sample.kind = v >= 0 ? ValueKind::kUint : ValueKind::kInt;
-        sample.i = v;  // same bits as the uint64_t when v >= 0
+        sample.set_i(v);  // same bits as the uint64_t when v >= 0
         break;
       }
       case od::number_type::unsigned_integer:
         sample.kind = ValueKind::kUint;
-        sample.u = num.get_uint64();
+        sample.set_u(num.get_uint64());
         break;
       default:
         sample.kind = ValueKind::kDouble;
-        sample.d = num.get_double();
+        sample.set_d(num.get_double());
         break;
     }
     return simdjson::SUCCESS;
@@ -800,7 +800,7 @@ void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
         sample.metric = id;
         sample.time_offset_s = Sample::kPendingTime;
         sample.kind = *ms >= 0 ? ValueKind::kUint : ValueKind::kInt;
-        sample.i = *ms;
+        sample.set_i(*ms);
       }
       return;
     }

@@ -311,8 +311,8 @@ TEST(Enrich, UsageIsJoinedPerNamespacePodAndContainer) {
     c.labels.Set(0, twin.namespace_);
     c.labels.Set(c.labels.size() - 1, twin.uid);  // uid is the last label of pods and containers
     for (Sample& s : c.samples) {
-      if (s.kind == ValueKind::kUint) s.u *= 2;
-      if (s.kind == ValueKind::kDouble) s.d *= 2;
+      if (s.kind == ValueKind::kUint) s.set_u(s.u() * 2);
+      if (s.kind == ValueKind::kDouble) s.set_d(s.d() * 2);
     }
     copies.push_back(std::move(c));
   }

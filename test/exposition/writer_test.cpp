@@ -274,7 +274,7 @@ SnapshotPtr WithContainerMemory(const Snapshot& snap, uint64_t delta) {
   return Changed(snap, [&](Snapshot& s) {
     for (NodeResult& n : s.nodes) {
       for (EntityStats& e : n.summary.entities) {
-        for (Sample& x : e.samples) x.u += x.metric == id ? delta : 0;
+        for (Sample& x : e.samples) x.set_u(x.u() + (x.metric == id ? delta : 0));
       }
     }
   });

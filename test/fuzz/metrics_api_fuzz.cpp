@@ -20,7 +20,7 @@ bool SameEntities(const std::vector<kmb::EntityStats>& a, const std::vector<kmb:
     for (size_t j = 0; j < a[i].samples.size(); ++j) {
       const kmb::Sample& x = a[i].samples[j];
       const kmb::Sample& y = b[i].samples[j];
-      if (x.metric != y.metric || x.kind != y.kind || x.u != y.u ||
+      if (x.metric != y.metric || x.kind != y.kind || x.u() != y.u() ||
           a[i].time_ms(x) != b[i].time_ms(y)) {
         return false;
       }

@@ -114,7 +114,7 @@ TEST(MetricsApi, InPlaceDecodeMatchesCopy) {
       EXPECT_EQ(a[i].labels, b[i].labels);
       ASSERT_EQ(a[i].samples.size(), b[i].samples.size());
       for (size_t j = 0; j < a[i].samples.size(); ++j) {
-        EXPECT_EQ(a[i].samples[j].u, b[i].samples[j].u);
+        EXPECT_EQ(a[i].samples[j].u(), b[i].samples[j].u());
         EXPECT_EQ(a[i].time_ms(a[i].samples[j]), b[i].time_ms(b[i].samples[j]));
       }
     }
@@ -188,7 +188,7 @@ TEST(MetricsApi, BadValuesAreSkippedNotFatal) {
   const EntityStats* b = FindEntity(out, Entity::kApiContainer, {"ns", "p1", "b"});
   ASSERT_NE(b, nullptr);
   EXPECT_DOUBLE_EQ(D(SampleOf(*b, "k8s_metrics_api_container_cpu_usage_cores")), 0.25);
-  EXPECT_EQ(SampleOf(*b, "k8s_metrics_api_container_memory_working_set_bytes")->u, 17u);
+  EXPECT_EQ(SampleOf(*b, "k8s_metrics_api_container_memory_working_set_bytes")->u(), 17u);
   EXPECT_EQ(b->time_ms(b->samples[0]), 1704067200000);
   const EntityStats* c = FindEntity(out, Entity::kApiContainer, {"ns", "p1", "c"});
   ASSERT_NE(c, nullptr);

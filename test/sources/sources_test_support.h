@@ -68,14 +68,14 @@ inline uint64_t U(const std::optional<Sample>& s) {
   EXPECT_TRUE(s.has_value());
   if (!s.has_value()) return 0;
   EXPECT_EQ(s->kind, ValueKind::kUint);
-  return s->kind == ValueKind::kUint ? s->u : 0;
+  return s->kind == ValueKind::kUint ? s->u() : 0;
 }
 
 inline double D(const std::optional<Sample>& s) {
   EXPECT_TRUE(s.has_value());
   if (!s.has_value()) return 0;
   EXPECT_EQ(s->kind, ValueKind::kDouble);
-  return s->kind == ValueKind::kDouble ? s->d : 0;
+  return s->kind == ValueKind::kDouble ? s->d() : 0;
 }
 
 // Two decodes of the same payload gave the same entities: kinds, labels, and every sample's
@@ -93,7 +93,7 @@ inline void ExpectSameEntities(const std::vector<EntityStats>& a,
     for (size_t j = 0; j < x.samples.size(); ++j) {
       EXPECT_EQ(x.samples[j].metric, y.samples[j].metric);
       EXPECT_EQ(x.samples[j].kind, y.samples[j].kind);
-      EXPECT_EQ(x.samples[j].u, y.samples[j].u);  // the same bits, whatever the kind
+      EXPECT_EQ(x.samples[j].u(), y.samples[j].u());  // the same bits, whatever the kind
       EXPECT_EQ(x.time_ms(x.samples[j]), y.time_ms(y.samples[j]));
     }
   }

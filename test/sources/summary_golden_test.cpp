@@ -302,19 +302,19 @@ void ExpectSampleMatches(const EntityStats& e, const Sample& s, const Leaf& leaf
   EXPECT_EQ(e.time_ms(s), leaf.time_ms) << what << " time";
   if (leaf.ms.has_value()) {
     ASSERT_EQ(s.kind, *leaf.ms >= 0 ? ValueKind::kUint : ValueKind::kInt) << what;
-    EXPECT_EQ(s.kind == ValueKind::kUint ? static_cast<int64_t>(s.u) : s.i, *leaf.ms) << what;
+    EXPECT_EQ(s.kind == ValueKind::kUint ? static_cast<int64_t>(s.u()) : s.i(), *leaf.ms) << what;
     return;
   }
   const json& v = leaf.value;
   if (v.is_number_unsigned()) {
     ASSERT_EQ(s.kind, ValueKind::kUint) << what;
-    EXPECT_EQ(s.u, v.get<uint64_t>()) << what;
+    EXPECT_EQ(s.u(), v.get<uint64_t>()) << what;
   } else if (v.is_number_integer()) {
     ASSERT_EQ(s.kind, ValueKind::kInt) << what;
-    EXPECT_EQ(s.i, v.get<int64_t>()) << what;
+    EXPECT_EQ(s.i(), v.get<int64_t>()) << what;
   } else {
     ASSERT_EQ(s.kind, ValueKind::kDouble) << what;
-    EXPECT_EQ(s.d, v.get<double>()) << what;  // exactly: both parsers round correctly
+    EXPECT_EQ(s.d(), v.get<double>()) << what;  // exactly: both parsers round correctly
   }
 }
 

@@ -424,32 +424,32 @@ TEST(SummaryDeepPaths, Kubernetes134) {
   const auto out =
       DeepDecode(ReadFixture("summary/nri-kubernetes-k8s-1.34-minikube-stats-summary.json"));
   const EntityStats& node = out[0];
-  EXPECT_EQ(Get(node, 0)->u, 736088064u);
-  EXPECT_EQ(Get(node, 1)->u, 41213702u);
+  EXPECT_EQ(Get(node, 0)->u(), 736088064u);
+  EXPECT_EQ(Get(node, 1)->u(), 41213702u);
   EXPECT_EQ(node.time_ms(*Get(node, 1)), 1768329614000);  // cpu.time, two levels up
   EXPECT_EQ(Get(node, 2)->kind, ValueKind::kDouble);
-  EXPECT_DOUBLE_EQ(Get(node, 2)->d, 41.11);
-  EXPECT_EQ(Get(node, 3)->u, 1846775808u);
+  EXPECT_DOUBLE_EQ(Get(node, 2)->d(), 41.11);
+  EXPECT_EQ(Get(node, 3)->u(), 1846775808u);
   EXPECT_EQ(node.time_ms(*Get(node, 3)), 1768329616000);  // runtime.imageFs.time
-  EXPECT_EQ(Get(node, 4)->u, 29942615u);
+  EXPECT_EQ(Get(node, 4)->u(), 29942615u);
   const EntityStats* pod =
       FindEntity(out, Entity::kPod, {"scraper", "e2e-deployment-6fb786454b-7fsxc"});
   ASSERT_NE(pod, nullptr);
   const EntityStats* eth0 =
       FindEntity(out, Entity::kPodInterface, {"scraper", "e2e-deployment-6fb786454b-7fsxc", "eth0"});
   ASSERT_NE(eth0, nullptr);
-  EXPECT_EQ(Get(*eth0, 5)->u, 446u);
+  EXPECT_EQ(Get(*eth0, 5)->u(), 446u);
   EXPECT_EQ(eth0->samples.size(), 1u);  // the default interface and its interfaces[] copy: one
-  EXPECT_EQ(Get(*pod, 6)->u, 1u);
+  EXPECT_EQ(Get(*pod, 6)->u(), 1u);
   EXPECT_EQ(pod->time_ms(*Get(*pod, 6)), 0);  // process_stats has no time
-  EXPECT_EQ(Get(*pod, 12)->u, 11u);
+  EXPECT_EQ(Get(*pod, 12)->u(), 11u);
   const EntityStats* ctr = FindEntity(
       out, Entity::kContainer, {"scraper", "e2e-deployment-6fb786454b-7fsxc", "compute-pi-digits"});
   ASSERT_NE(ctr, nullptr);
-  EXPECT_EQ(Get(*ctr, 7)->u, 80061916u);
-  EXPECT_EQ(Get(*ctr, 8)->u, 10121216u);
-  EXPECT_EQ(Get(*ctr, 10)->u, 0u);
-  EXPECT_EQ(Get(*ctr, 11)->u, 0u);
+  EXPECT_EQ(Get(*ctr, 7)->u(), 80061916u);
+  EXPECT_EQ(Get(*ctr, 8)->u(), 10121216u);
+  EXPECT_EQ(Get(*ctr, 10)->u(), 0u);
+  EXPECT_EQ(Get(*ctr, 11)->u(), 0u);
   EXPECT_EQ(ctr->time_ms(*Get(*ctr, 11)), 1768329620000);  // logs.time
 }
 
@@ -457,13 +457,13 @@ TEST(SummaryDeepPaths, WindowsMissingFieldsGiveNoSample) {
   const auto out = DeepDecode(
       ReadFixture("summary/datadog-integrations-core-kubelet-windows-stats-summary.json"));
   // Windows sends rssBytes 0 for the node: a real zero sample.
-  EXPECT_EQ(Get(out[0], 0)->u, 0u);
+  EXPECT_EQ(Get(out[0], 0)->u(), 0u);
   // process-agent has no cpu.usageNanoCores; no container has memory.rssBytes.
   const EntityStats* agent =
       FindEntity(out, Entity::kContainer, {"default", "dd-datadog-lbvkl", "process-agent"});
   ASSERT_NE(agent, nullptr);
   EXPECT_FALSE(Get(*agent, 7).has_value());
-  EXPECT_EQ(Get(*agent, 9)->u, 65474560u);
+  EXPECT_EQ(Get(*agent, 9)->u(), 65474560u);
   const EntityStats* trace =
       FindEntity(out, Entity::kContainer, {"default", "dd-datadog-lbvkl", "trace-agent"});
   ASSERT_NE(trace, nullptr);
@@ -513,7 +513,7 @@ TEST(SummaryValues, NegativeAndFloatNumbers) {
   auto v = SampleOf(s.entities[0], "node_cpu_usage_seconds_total");
   ASSERT_TRUE(v.has_value());
   EXPECT_EQ(v->kind, ValueKind::kInt);
-  EXPECT_EQ(v->i, -5);
+  EXPECT_EQ(v->i(), -5);
   // A float where an integer belongs is kept as a double, not rejected.
   s = MustDecode(NodeDoc(R"({"usageCoreNanoSeconds":1.5e9})"));
   v = SampleOf(s.entities[0], "node_cpu_usage_seconds_total");
@@ -660,7 +660,7 @@ TEST(SummaryValues, InPlaceDecodeMatchesCopy) {
     EXPECT_EQ(a.entities[i].labels, b.entities[i].labels);
     ASSERT_EQ(a.entities[i].samples.size(), b.entities[i].samples.size());
     for (size_t j = 0; j < a.entities[i].samples.size(); ++j) {
-      EXPECT_EQ(a.entities[i].samples[j].u, b.entities[i].samples[j].u);
+      EXPECT_EQ(a.entities[i].samples[j].u(), b.entities[i].samples[j].u());
       EXPECT_EQ(a.entities[i].time_ms(a.entities[i].samples[j]),
                 b.entities[i].time_ms(b.entities[i].samples[j]));
     }
@@ -847,7 +847,7 @@ TEST(SummaryValues, StartTimes) {
   const auto before_1970 = start(R"("1969-12-31T23:59:59Z")");
   ASSERT_TRUE(before_1970.has_value());
   EXPECT_EQ(before_1970->kind, ValueKind::kInt);
-  EXPECT_EQ(before_1970->i, -1000);
+  EXPECT_EQ(before_1970->i(), -1000);
   EXPECT_FALSE(start("null").has_value());
   EXPECT_FALSE(start(R"("")").has_value());
   EXPECT_FALSE(start(R"("yesterday")").has_value());

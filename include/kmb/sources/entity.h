@@ -20,10 +20,10 @@ namespace kmb {
 enum class ValueKind : uint8_t { kUint, kInt, kDouble };
 
 // One value of one catalog metric. Integers are kept as integers so counters past 2^53 stay
-// exact; the catalog's exp10 is applied only when the value is written out. 12 bytes (packed to
-// 4-byte alignment): there is one per exported series in each snapshot alive, ~6M at 1,000
-// nodes of the full catalog.
-struct __attribute__((packed, aligned(4))) Sample {
+// exact; the catalog's exp10 is applied only when the value is written out. 12 bytes, 4-byte
+// aligned: there is one per exported series in each snapshot alive, ~6M at 1,000 nodes of the
+// full catalog.
+struct Sample {
   // Time of the payload block holding the value (the kubelet and the Metrics API write RFC
   // 3339 times to the second), in seconds after its entity's time_base_s: read and set it
   // through EntityStats::time_ms and SetTime. kNoTime: not given.
@@ -36,20 +36,25 @@ struct __attribute__((packed, aligned(4))) Sample {
   catalog::MetricId metric : 14 = 0;
   ValueKind kind : 2 = ValueKind::kUint;
   int16_t time_offset_s = kNoTime;
-  union {
-    uint64_t u;
-    int64_t i;
-    double d;
-  };
-  Sample() : u(0) {}
+
+  // The value's 64 bits, as the kind says: an 8-byte member would sit misaligned at offset 4
+  // (a packed struct), and a reference bound to it (EXPECT_EQ, std::max) is undefined
+  // behaviour that clang's sanitizer reports. Read and written by copy instead.
+  uint64_t u() const { return Get<uint64_t>(); }
+  int64_t i() const { return Get<int64_t>(); }
+  double d() const { return Get<double>(); }
+  void set_u(uint64_t v) { Set(v); }
+  void set_i(int64_t v) { Set(v); }
+  void set_d(double v) { Set(v); }
+
   static Sample Uint(catalog::MetricId m, uint64_t v) {
-    Sample s; s.metric = m; s.kind = ValueKind::kUint; s.u = v; return s;
+    Sample s; s.metric = m; s.kind = ValueKind::kUint; s.set_u(v); return s;
   }
   static Sample Int(catalog::MetricId m, int64_t v) {
-    Sample s; s.metric = m; s.kind = ValueKind::kInt; s.i = v; return s;
+    Sample s; s.metric = m; s.kind = ValueKind::kInt; s.set_i(v); return s;
   }
   static Sample Double(catalog::MetricId m, double v) {
-    Sample s; s.metric = m; s.kind = ValueKind::kDouble; s.d = v; return s;
+    Sample s; s.metric = m; s.kind = ValueKind::kDouble; s.set_d(v); return s;
   }
   // Milliseconds since the epoch as whole seconds; 0 (not given) for times before 1970 or past
   // 2106.
@@ -58,6 +63,19 @@ struct __attribute__((packed, aligned(4))) Sample {
   }
   // Value with the catalog scale applied (loses exactness past 2^53; for tests and display).
   double Scaled() const;
+
+ private:
+  template <typename T>
+  T Get() const {
+    T v;
+    std::memcpy(&v, bits_, sizeof v);
+    return v;
+  }
+  template <typename T>
+  void Set(T v) {
+    std::memcpy(bits_, &v, sizeof v);
+  }
+  uint32_t bits_[2] = {0, 0};
 };
 static_assert(sizeof(Sample) == 12 && alignof(Sample) == 4);
 static_assert(catalog::kMetricCount <= (1u << 14), "Sample::metric has 14 bits");
