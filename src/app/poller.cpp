@@ -40,11 +40,12 @@ int ShardOf(std::string_view node, int total_shards) {
   return total_shards <= 1 ? 0 : static_cast<int>(h % static_cast<uint64_t>(total_shards));
 }
 
-// NodeSummaries of released snapshots. The next poll decodes into them: the decoder reuses
-// their entities' vectors and strings, so a steady-state poll allocates almost nothing for
+// What released snapshots decoded: their NodeSummaries, Metrics API entities and pod-spec
+// entities. The next poll decodes (joins) into them: the decoder reuses their entities'
+// vectors and strings, so a steady-state poll allocates almost nothing for
 // them (malloc and free were ~17% of the exporter's CPU; docs/performance.md). The snapshot's
 // deleter hands them back, from whichever thread drops the last reference.
-struct Poller::SummaryPool {
+struct Poller::SparePool {
   std::mutex mu;
   std::vector<NodeSummary> idle;
   NodeSummary Take() {
@@ -84,7 +85,7 @@ Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
     : options_(options),
       client_(std::move(client)),
       kubelets_(std::make_unique<KubeletTargets>(options_, client_)),
-      summary_pool_(std::make_shared<SummaryPool>()),
+      spares_(std::make_shared<SparePool>()),
       summary_workers_(std::make_unique<WorkerPool>(
           static_cast<size_t>(std::max(1, options_.max_concurrent_requests - 1)))),
       metrics_api_worker_(std::make_unique<WorkerPool>(1)) {
@@ -228,7 +229,7 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
           });
       if (r.status.ok()) {
         // The client leaves simdjson's padding after the body: decode in place, no copy.
-        r.summary = summary_pool_->Take();
+        r.summary = spares_->Take();
         Status st = DecodeSummary(resp.body, resp.body.capacity(), r.node, &r.summary);
         if (!st.ok()) {
           r.summary = NodeSummary{};
@@ -292,7 +293,7 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   // are decoded over those of the last released snapshot: at 150k pods they are 61 MB and
   // ~450k entities, which fresh every poll cost more in page faults and allocation than the
   // decode itself (docs/performance.md).
-  std::vector<EntityStats> entities = summary_pool_->TakeApiEntities();
+  std::vector<EntityStats> entities = spares_->TakeApiEntities();
   size_t kept = 0;  // entities[0, kept): this poll's, this shard's
   for (const Endpoint& ep : endpoints) {
     if (!overall.ok()) break;
@@ -379,7 +380,7 @@ Status Poller::PollLocalPods() {
 }
 
 SnapshotPtr Poller::Poll() {
-  std::shared_ptr<Snapshot> snap(new Snapshot, [pool = summary_pool_](Snapshot* s) {
+  std::shared_ptr<Snapshot> snap(new Snapshot, [pool = spares_](Snapshot* s) {
     pool->Give(s->nodes);
     pool->GiveEntities(s);
     delete s;
@@ -459,7 +460,7 @@ SnapshotPtr Poller::Poll() {
     enrich.include_unscheduled = false;
   }
   if (pods) {
-    std::vector<EntityStats> spare = summary_pool_->TakePodEntities();
+    std::vector<EntityStats> spare = spares_->TakePodEntities();
     enrich.spare = &spare;
     EnrichSnapshot(*pods, enrich, snap.get());
   }

@@ -611,22 +611,21 @@ simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t e
   return simdjson::SUCCESS;
 }
 
+namespace {
+// Gives the samples of `e` from `first` on that wait for their block's time that time.
+void StampPending(EntityStats& e, size_t first, int64_t time) {
+  for (size_t i = first; i < e.samples.size(); ++i) {
+    if (e.samples[i].time_offset_s == Sample::kPendingTime) e.SetTime(e.samples[i], time);
+  }
+}
+}  // namespace
+
 void Walker::Stamp(int32_t entity, size_t first_sample, size_t first_entity, int64_t time) {
   if (time == kNoTime) return;
   // `time` may follow the values in key order: stamp this block's samples now, and those of
   // child entities found inside it that have no nearer time.
-  if (entity >= 0) {
-    EntityStats& e = (*out_)[entity];
-    for (size_t i = first_sample; i < e.samples.size(); ++i) {
-      if (e.samples[i].time_offset_s == Sample::kPendingTime) e.SetTime(e.samples[i], time);
-    }
-  }
-  for (size_t i = first_entity; i < used_; ++i) {
-    EntityStats& e = (*out_)[i];
-    for (Sample& sample : e.samples) {
-      if (sample.time_offset_s == Sample::kPendingTime) e.SetTime(sample, time);
-    }
-  }
+  if (entity >= 0) StampPending((*out_)[entity], first_sample, time);
+  for (size_t i = first_entity; i < used_; ++i) StampPending((*out_)[i], 0, time);
 }
 
 simdjson::error_code Walker::WalkDocument(dom::element root) {
@@ -967,10 +966,8 @@ void Walker::Finish(bool truncate) {
         if (map[i] >= 0 && e.labels[i].empty()) e.labels.Set(i, p.labels[map[i]]);
       }
     }
-    for (Sample& sample : e.samples) {
-      if (sample.time_offset_s == Sample::kPendingTime) sample.time_offset_s = Sample::kNoTime;
-    }
   }
+  // A sample whose block had no time stays kPendingTime, which reads as not given.
   const size_t walked = used_;
   for (const DerivedKey& dk : s_.spec_.derived) Derive(dk, walked);
   if (truncate) Truncate(out_, used_, spare_);

@@ -99,9 +99,9 @@ class Poller {
   Status PollLocalPods();
   std::shared_ptr<const PodMap> local_pods_;  // the last /pods, null when it failed
   std::string local_pods_last_reason_;
-  // ---- scale: the NodeSummaries of released snapshots, decoded into again (poller.cpp) ----
-  struct SummaryPool;
-  std::shared_ptr<SummaryPool> summary_pool_;
+  // ---- scale: the entities of released snapshots, decoded into again (poller.cpp) ----
+  struct SparePool;
+  std::shared_ptr<SparePool> spares_;
   // Persistent threads for the Summary fan-out (the poll thread is one more worker) and for the
   // Metrics API (util/worker_pool.h).
   std::unique_ptr<WorkerPool> summary_workers_;

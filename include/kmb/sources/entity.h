@@ -28,7 +28,8 @@ struct Sample {
   // 3339 times to the second), in seconds after its entity's time_base_s: read and set it
   // through EntityStats::time_ms and SetTime. kNoTime: not given.
   static constexpr int16_t kNoTime = INT16_MIN;
-  // Decoders: the time of a block whose time field comes after its values (set when it ends).
+  // Decoders: the time of a block whose time field comes after its values (set when it ends;
+  // left so when the block has none, it reads as not given, like kNoTime).
   static constexpr int16_t kPendingTime = INT16_MIN + 1;
   static constexpr int16_t kMaxTimeOffset = INT16_MAX;  // ~9.1 hours either way
   static constexpr int16_t kMinTimeOffset = -INT16_MAX + 1;
