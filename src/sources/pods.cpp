@@ -31,10 +31,10 @@ std::string ReadAmounts(dom::element obj, ResourceAmounts* out) {
   dom::object o;
   if (obj.get_object().get(o)) return "";
   for (auto [key, value] : o) {
-    std::optional<double>* slot = key == "cpu"                 ? &out->cpu
-                                  : key == "memory"            ? &out->memory
-                                  : key == "ephemeral-storage" ? &out->ephemeral_storage
-                                                               : nullptr;
+    Amount* slot = key == "cpu"                 ? &out->cpu
+                   : key == "memory"            ? &out->memory
+                   : key == "ephemeral-storage" ? &out->ephemeral_storage
+                                                : nullptr;
     if (slot == nullptr) continue;
     std::string_view text;
     if (value.get_string().get(text)) return std::string(key) + " quantity is not a string";
@@ -217,7 +217,7 @@ std::string DecodePodElement(dom::element item, const PodDecodeOptions& options,
   if (auto e = ReadResources(spec, &pod_requests, &pod_limits); !e.empty()) {
     return where + "spec.resources " + e;
   }
-  using Field = std::optional<double> ResourceAmounts::*;
+  using Field = Amount ResourceAmounts::*;
   for (Field f :
        {&ResourceAmounts::cpu, &ResourceAmounts::memory, &ResourceAmounts::ephemeral_storage}) {
     Totaler rq, lm;
@@ -229,13 +229,13 @@ std::string DecodePodElement(dom::element item, const PodDecodeOptions& options,
       rq.App(c.requests.*f);
       lm.App(c.limits.*f);
     }
-    pod->requests.*f = pod_requests.*f ? pod_requests.*f : rq.Total(overhead.*f);
+    pod->requests.*f = pod_requests.*f ? pod_requests.*f : Amount(rq.Total(overhead.*f));
     const bool complete = (pod_requests.*f).has_value() || (rq.all_set && !app.empty());
     if (f == &ResourceAmounts::cpu) pod->cpu_request_complete = complete;
     if (f == &ResourceAmounts::memory) pod->memory_request_complete = complete;
     pod->limits.*f = pod_limits.*f                ? pod_limits.*f
-                     : lm.all_set && !app.empty() ? lm.Total(overhead.*f)
-                                                  : std::nullopt;
+                     : lm.all_set && !app.empty() ? Amount(lm.Total(overhead.*f))
+                                                  : Amount();
   }
   return "";
 }

@@ -47,7 +47,7 @@ TEST(Pods, EveryFixtureDecodesEveryItem) {
       EXPECT_EQ(pod.phase, item["status"].value("phase", "")) << name;
       EXPECT_EQ(pod.qos_class, item["status"].value("qosClass", "")) << name;
       for (size_t c = 0; c < pod.containers.size(); ++c) {
-        EXPECT_EQ(pod.containers[c].image, item["spec"]["containers"][c]["image"]) << name;
+        EXPECT_EQ(pod.containers[c].image.str(), item["spec"]["containers"][c]["image"].get<std::string>()) << name;
       }
     }
     ++files;

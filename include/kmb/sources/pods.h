@@ -5,27 +5,65 @@
 // only what the enrichment joins need (identity, placement, owner, phase, QoS, allowlisted
 // labels and annotations, container images, requests and limits).
 
+#include <cmath>
+#include <limits>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "kmb/sources/node_list.h"
+#include "kmb/util/interned_string.h"
 #include "kmb/util/status.h"
 
 namespace kmb {
 
-// cpu in cores, memory and ephemeral-storage in bytes; nullopt when not set.
-struct ResourceAmounts {
-  std::optional<double> cpu;
-  std::optional<double> memory;
-  std::optional<double> ephemeral_storage;
+// A resource amount that may be unset, in the 8 bytes of its double (std::optional<double>
+// takes 16, and a pod with two containers holds six ResourceAmounts): unset is NaN, which no
+// quantity decodes to. Reads like the std::optional it replaces.
+class Amount {
+ public:
+  Amount() = default;
+  Amount(std::nullopt_t) {}                                  // NOLINT(google-explicit-constructor)
+  Amount(double v) : v_(v) {}                                // NOLINT(google-explicit-constructor)
+  Amount(const std::optional<double>& v) : v_(v ? *v : kUnset) {}  // NOLINT
+  bool has_value() const { return !std::isnan(v_); }
+  explicit operator bool() const { return has_value(); }
+  double operator*() const { return v_; }
+  double value_or(double fallback) const { return has_value() ? v_ : fallback; }
+  operator std::optional<double>() const {  // NOLINT(google-explicit-constructor)
+    return has_value() ? std::optional<double>(v_) : std::nullopt;
+  }
+  friend bool operator==(Amount a, Amount b) {
+    return a.has_value() == b.has_value() && (!a.has_value() || a.v_ == b.v_);
+  }
+  friend bool operator==(Amount a, const std::optional<double>& b) { return a == Amount(b); }
+  friend bool operator==(Amount a, double b) { return a == Amount(b); }
+  friend std::ostream& operator<<(std::ostream& os, Amount a) {
+    if (!a.has_value()) return os << "(unset)";
+    return os << a.v_;
+  }
+
+ private:
+  static constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
+  double v_ = kUnset;
 };
 
+// cpu in cores, memory and ephemeral-storage in bytes; unset when not set.
+struct ResourceAmounts {
+  Amount cpu;
+  Amount memory;
+  Amount ephemeral_storage;
+};
+
+// The strings that repeat across pods (namespace, node, phase, QoS class, owner kind, container
+// names and images) are interned: one copy per process, 8 bytes per field (a 5,000-node cluster's
+// 150,000 pods took ~1 kB each in the watch cache with std::string fields).
 struct PodContainer {
-  std::string name;
-  std::string image;
+  InternedString name;
+  InternedString image;
   // Effective values: status.containerStatuses[].resources (what the kubelet allocated, after
   // an in-place resize) when present, else spec.containers[].resources.
   ResourceAmounts requests;
@@ -33,13 +71,13 @@ struct PodContainer {
 };
 
 struct Pod {
-  std::string namespace_;
+  InternedString namespace_;
   std::string name;
   std::string uid;
-  std::string node;  // spec.nodeName; empty while unscheduled
-  std::string phase;
-  std::string qos_class;
-  std::string owner_kind;  // the ownerReference with controller=true
+  InternedString node;  // spec.nodeName; empty while unscheduled
+  InternedString phase;
+  InternedString qos_class;
+  InternedString owner_kind;  // the ownerReference with controller=true
   std::string owner_name;
   std::string resource_version;
   // A static pod's mirror: annotation kubernetes.io/config.mirror, the uid the kubelet (and so
