@@ -142,7 +142,8 @@ Status Poller::ListNodes(std::vector<std::string>* names) {
     names->clear();
     std::vector<std::string> all;
     std::vector<NodeEndpoint> endpoints;
-    for (const auto& [name, node] : *nodes) {
+    for (const auto& node : *nodes) {
+      const std::string& name = node->name;
       if (MyNode(name)) names->push_back(name);
       if (kubelets_->wants_endpoints()) {  // access: direct kubelet URLs
         all.push_back(name);
@@ -283,7 +284,7 @@ void Poller::PollMetricsApi(Snapshot* snap) {
     key.assign(e.labels[0]).append("/").append(e.labels[1]);  // namespace/pod, one buffer
     if (cached_pods) {
       auto it = cached_pods->find(key);
-      return it != cached_pods->end() && MyNode(it->second->node);
+      return it != cached_pods->end() && MyNode((*it)->node);
     }
     auto it = pod_nodes.find(key);
     return it != pod_nodes.end() && MyNode(it->second);
@@ -371,10 +372,7 @@ Status Poller::PollLocalPods() {
   }
   local_pods_last_reason_.clear();
   auto pods = std::make_shared<PodMap>();
-  for (Pod& p : page.items) {
-    std::string key = p.namespace_ + "/" + p.name;
-    pods->emplace(std::move(key), std::make_shared<const Pod>(std::move(p)));
-  }
+  for (Pod& p : page.items) pods->Put(std::make_shared<const Pod>(std::move(p)));
   local_pods_ = std::move(pods);
   return Status::Ok();
 }

@@ -180,7 +180,7 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
       key.assign(e.labels[0]).append("/").append(e.labels[1]);
       auto it = pods.find(key);
       if (it == pods.end()) return nullptr;
-      last = it->second.get();
+      last = it->get();
     }
     const int uid = ids.uid_index[static_cast<size_t>(e.entity)];
     if (uid >= 0 && static_cast<size_t>(uid) < e.labels.size() && !e.labels[uid].empty() &&
@@ -243,7 +243,7 @@ void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* 
 
   std::vector<const Pod*> mine;
   size_t entities = 0;
-  for (const auto& [k, pod] : pods) {
+  for (const auto& pod : pods) {
     if (pod->node.empty() ? options.include_unscheduled : nodes.count(pod->node) > 0) {
       mine.push_back(pod.get());
       entities += pod->containers.size() + 4;

@@ -91,8 +91,7 @@ Status WatchCache<T>::List() {
     if (rv.empty()) rv = page.resource_version;  // every page of one list shares it
     for (T& obj : page.items) {
       if (codec_.keep && !codec_.keep(obj)) continue;
-      std::string key = codec_.key(obj);
-      fresh[std::move(key)] = std::make_shared<const T>(std::move(obj));
+      fresh.Put(std::make_shared<const T>(std::move(obj)));
     }
     if (page.continue_token.empty() || stop_) break;
     path = codec_.collection + "?limit=" + std::to_string(options_.page_size) +
@@ -143,11 +142,10 @@ Status WatchCache<T>::Watch(bool* gone) {
     switch (ev.type) {
       case WatchEventType::kAdded:
       case WatchEventType::kModified: {
-        std::string key = codec_.key(ev.object);
         if (codec_.keep && !codec_.keep(ev.object)) {
-          if (objects_.erase(key) > 0) dirty_ = true;
+          if (objects_.Erase(KeyOf(ev.object))) dirty_ = true;
         } else {
-          objects_[std::move(key)] = std::make_shared<const T>(std::move(ev.object));
+          objects_.Put(std::make_shared<const T>(std::move(ev.object)));
           dirty_ = true;
         }
         stats_.events++;
@@ -155,7 +153,7 @@ Status WatchCache<T>::Watch(bool* gone) {
         break;
       }
       case WatchEventType::kDeleted:
-        objects_.erase(codec_.key(ev.object));
+        objects_.Erase(KeyOf(ev.object));
         dirty_ = true;
         stats_.events++;
         stats_.deleted++;
@@ -293,7 +291,6 @@ std::unique_ptr<PodCache> MakePodCache(std::shared_ptr<KubeClient> client, PodDe
   codec.decode_event = [decode](std::string_view line, WatchEvent<Pod>* ev) {
     return DecodePodWatchEvent(line, decode, ev);
   };
-  codec.key = [](const Pod& p) { return p.namespace_ + "/" + p.name; };
   codec.keep = std::move(keep);
   return std::make_unique<PodCache>(std::move(client), std::move(codec), options);
 }
@@ -309,7 +306,6 @@ std::unique_ptr<NodeCache> MakeNodeCache(std::shared_ptr<KubeClient> client,
   codec.decode_event = [](std::string_view line, WatchEvent<NodeObject>* ev) {
     return DecodeNodeWatchEvent(line, ev);
   };
-  codec.key = [](const NodeObject& n) { return n.name; };
   return std::make_unique<NodeCache>(std::move(client), std::move(codec), options);
 }
 

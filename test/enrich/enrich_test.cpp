@@ -39,10 +39,7 @@ PodMap PodsOf(const std::string& fixture, PodDecodeOptions options = {}) {
   ObjectListPage<Pod> page;
   EXPECT_TRUE(DecodePodList(ReadFixture(fixture), options, &page).ok());
   PodMap pods;
-  for (Pod& p : page.items) {
-    std::string key = p.namespace_ + "/" + p.name;
-    pods[key] = std::make_shared<const Pod>(std::move(p));
-  }
+  for (Pod& p : page.items) pods.Put(std::make_shared<const Pod>(std::move(p)));
   return pods;
 }
 
@@ -148,7 +145,8 @@ TEST(Enrich, UtilizationMatchesHandComputedValuesFrom135Fixtures) {
 TEST(Enrich, ImageLabelAndDeletedPodsAreDropped) {
   PodMap pods = PodsOf(kPods135);
   const std::string gone = "scraper/e2e-deployment-79967c5968-zjslc";
-  ASSERT_EQ(pods.erase(gone), 1u);
+  ASSERT_TRUE(pods.Erase({"scraper", "e2e-deployment-79967c5968-zjslc"}));
+  ASSERT_EQ(pods.count(gone), 0u);
   Snapshot snap = SnapshotOf(kSummary135, "datagen-1-35");
   EnrichSnapshot(pods, {}, &snap);
   int containers = 0;
@@ -213,7 +211,7 @@ TEST(Enrich, LabelAndAnnotationSeriesWithoutExtraLabelsJoinThePodEntity) {
   Snapshot snap = SnapshotOf(kSummary135, "datagen-1-35");
   EnrichSnapshot(pods, {}, &snap);
   size_t pods_on_node = 0, containers = 0;
-  for (const auto& [key, pod] : pods) {
+  for (const auto& pod : pods) {
     if (pod->node != "datagen-1-35") continue;
     ++pods_on_node;
     containers += pod->containers.size();
@@ -242,7 +240,7 @@ TEST(Enrich, LabelAndAnnotationSeriesWithoutExtraLabelsJoinThePodEntity) {
   Snapshot with = SnapshotOf(kSummary135, "datagen-1-35");
   EnrichSnapshot(listed, {}, &with);
   size_t with_app = 0;
-  for (const auto& [key, pod] : listed) {
+  for (const auto& pod : listed) {
     with_app += pod->node == "datagen-1-35" && !pod->labels.empty();
   }
   ASSERT_GT(with_app, 0u);
@@ -287,14 +285,15 @@ TEST(Enrich, SpareEntitiesGiveTheSameExpositionAsFreshOnes) {
 TEST(Enrich, UsageIsJoinedPerNamespacePodAndContainer) {
   const std::string dep = "e2e-deployment-79967c5968-8bnn8";
   PodMap pods = PodsOf(kPods135);
-  Pod twin = *pods.at("scraper/" + dep);
+  Pod twin = pods.at("scraper/" + dep);
   twin.namespace_ = "other";
   twin.uid = "00000000-0000-0000-0000-0000000000a1";
   PodContainer sidecar = twin.containers.at(0);
   sidecar.name = "sidecar";
   sidecar.limits.cpu = 0.5;
   twin.containers.push_back(sidecar);
-  pods["other/" + dep] = std::make_shared<const Pod>(twin);
+  pods.Put(std::make_shared<const Pod>(twin));
+  ASSERT_EQ(pods.at("other/" + dep).uid, twin.uid);
 
   // The twin's Summary entities: the original's with twice the usage, listed right after them
   // (same pod and container names, one after the other).
@@ -405,7 +404,7 @@ TEST(WatchCache, ListsThenFollowsChurnAndTheExpositionFollowsWithinOnePoll) {
   EXPECT_LT(want.size(), 30u);
   ASSERT_TRUE(Eventually([&] {
     std::set<std::string> have;
-    for (const auto& [k, v] : *cache->Snapshot()) have.insert(k);
+    for (const auto& pod : *cache->Snapshot()) have.insert(pod->namespace_ + "/" + pod->name);
     return have == want;
   }));
   EXPECT_EQ(cache->stats().lists, 1u);
@@ -424,11 +423,11 @@ TEST(WatchCache, KeepsOnlyThePodsItIsToldTo) {
   ASSERT_TRUE(mine->WaitForSync(20));
   ASSERT_EQ(all->Snapshot()->size(), 10u);
   ASSERT_EQ(mine->Snapshot()->size(), 5u);
-  for (const auto& [key, pod] : *mine->Snapshot()) EXPECT_EQ(pod->node, node) << key;
+  for (const auto& pod : *mine->Snapshot()) EXPECT_EQ(pod->node, node) << pod->name;
   const Pod* victim = nullptr;
   const Pod* other = nullptr;
   const auto pods = all->Snapshot();
-  for (const auto& [key, pod] : *pods) (pod->node == node ? victim : other) = pod.get();
+  for (const auto& pod : *pods) (pod->node == node ? victim : other) = pod.get();
   ASSERT_NE(victim, nullptr);
   ASSERT_NE(other, nullptr);
   ASSERT_TRUE(rig.sim->SetPodPresent(victim->namespace_, victim->name, false));
@@ -454,7 +453,7 @@ TEST(WatchCache, ForcedGoneRelistsAndStaysCorrect) {
   // A deletion after the relist still arrives.
   const auto before = cache->Snapshot();
   ASSERT_EQ(before->size(), 10u);
-  const Pod& victim = *before->begin()->second;
+  const Pod& victim = **before->begin();
   ASSERT_TRUE(rig.sim->SetPodPresent(victim.namespace_, victim.name, false));
   ASSERT_TRUE(Eventually([&] { return cache->Snapshot()->size() == 9u; }));
 }
@@ -532,7 +531,7 @@ TEST(WatchCache, A150kPodListIsPagedDecodedAndBoundedInMemory) {
   constexpr long kMaxGrowthMb = 350;
 #endif
   EXPECT_LT(grown_mb, kMaxGrowthMb) << "peak RSS grew by " << grown_mb << " MB";
-  const Pod& any = *pods->begin()->second;
+  const Pod& any = **pods->begin();
   EXPECT_FALSE(any.node.empty());
   EXPECT_EQ(any.containers.size(), 1u);
   EXPECT_TRUE(any.requests.cpu.has_value() || any.qos_class == "BestEffort");

@@ -16,7 +16,6 @@
 namespace kmb {
 
 // The current pods, keyed "namespace/name" (an immutable snapshot of the watch cache).
-using PodMap = std::unordered_map<std::string, std::shared_ptr<const Pod>>;
 
 struct EnrichOptions {
   // Pods without a node (pending) go to one replica only: the one with shard 0.

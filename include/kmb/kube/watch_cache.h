@@ -36,7 +36,6 @@ struct WatchCodec {
   std::string collection;  // "/api/v1/pods"
   std::function<Status(std::string_view, ObjectListPage<T>*)> decode_list;
   std::function<Status(std::string_view, WatchEvent<T>*)> decode_event;
-  std::function<std::string(const T&)> key;
   // The objects kept (null: all). An object listed or watched that this refuses is not kept,
   // and one kept before is dropped: a shard keeps only its nodes' pods.
   std::function<bool(const T&)> keep;
@@ -45,7 +44,7 @@ struct WatchCodec {
 template <typename T>
 class WatchCache {
  public:
-  using Map = std::unordered_map<std::string, std::shared_ptr<const T>>;
+  using Map = ObjectMap<T>;  // by KeyOf(T): "namespace/name", a node's name
 
   // Starts the list+watch thread at once.
   WatchCache(std::shared_ptr<KubeClient> client, WatchCodec<T> codec, WatchCacheOptions options);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kmb/sources/node_list.h"
+#include "kmb/sources/object_map.h"
 #include "kmb/util/interned_string.h"
 #include "kmb/util/status.h"
 
@@ -106,6 +107,11 @@ struct NodeObject {
   std::string resource_version;
   NodeEndpoint endpoint;  // status.addresses and the kubelet port (direct kubelet access)
 };
+
+// The watch cache's keys: "namespace/name" for a pod, the name for a node (object_map.h).
+inline KeyParts KeyOf(const Pod& p) { return {p.namespace_.view(), p.name}; }
+inline KeyParts KeyOf(const NodeObject& n) { return {std::string_view(), n.name}; }
+using PodMap = ObjectMap<Pod>;
 
 struct PodDecodeOptions {
   // Label and annotation keys kept on Pod ("*" keeps all); everything else is skipped, so that a
