@@ -424,9 +424,23 @@ class Walker {
   const char* error_at() const { return error_at_; }
   std::string_view kind() const { return kind_; }
   bool list_seen() const { return list_seen_; }
+  // The document's own entity (spec.document_entity), or -1 when the walk never needed it: it
+  // is made when the first label, value or child entity is written to it, so a list, whose root
+  // only holds items, makes none and its items take the places from `base` on.
+  int32_t document_entity() const { return doc_; }
 
  private:
   using Node = Schema::Node;
+  // Stands for the document's entity until something is written to it (see document_entity).
+  static constexpr int32_t kDocument = -2;
+  // `entity`, with kDocument as the document's entity if it exists yet (else -1).
+  int32_t Existing(int32_t entity) const { return entity == kDocument ? doc_ : entity; }
+  // `entity`, with kDocument as the document's entity, made now if need be.
+  int32_t Need(int32_t entity) {
+    if (entity != kDocument) return entity;
+    if (doc_ < 0) doc_ = NewEntity(s_.spec_.document_entity, -1);
+    return doc_;
+  }
 
   simdjson::error_code WalkObject(od::object obj, uint16_t node, int32_t entity, int depth);
   simdjson::error_code WalkChildren(od::value value, od::json_type type, const Node& key,
@@ -462,6 +476,7 @@ class Walker {
   bool list_seen_ = false;
   bool root_is_object_ = false;
   const char* error_at_ = nullptr;  // where a value failed to parse, when known
+  int32_t doc_ = -1;                 // the document's entity once made (see document_entity)
   // Most blocks of a payload share a few timestamps: remember the last one parsed. The view
   // points into the parser's string buffer, valid for the whole document.
   std::string_view last_time_text_;
@@ -522,6 +537,7 @@ simdjson::error_code Walker::Key(od::field& field, std::string_view* key, Schema
 }
 
 int32_t Walker::NewEntity(Entity kind, int32_t parent) {
+  parent = Need(parent);  // the document's entity precedes its children
   // A child of its parent's kind belongs to the grandparent (see ChildKey).
   const bool nested = parent >= 0 && (*out_)[parent].entity == kind;
   if (nested) parent = ParentOf(parent);
@@ -549,8 +565,7 @@ simdjson::error_code Walker::WalkDocument(od::document& doc) {
   od::object root;
   if (auto err = doc.get_object().get(root)) return err;
   root_is_object_ = true;
-  int32_t entity = -1;
-  if (s_.spec_.document_entity != kNoEntity) entity = NewEntity(s_.spec_.document_entity, -1);
+  const int32_t entity = s_.spec_.document_entity != kNoEntity ? kDocument : -1;
   if (auto err = WalkObject(root, s_.document_, entity, 0)) return err;
   // Anything but whitespace after the root object is an error.
   const char* after = nullptr;
@@ -562,7 +577,8 @@ simdjson::error_code Walker::WalkDocument(od::document& doc) {
 
 simdjson::error_code Walker::WalkObject(od::object obj, uint16_t node, int32_t entity, int depth) {
   if (depth > kMaxDepth) return simdjson::DEPTH_ERROR;
-  const size_t first_sample = entity >= 0 ? (*out_)[entity].samples.size() : 0;
+  const int32_t existing = Existing(entity);
+  const size_t first_sample = existing >= 0 ? (*out_)[existing].samples.size() : 0;
   const size_t first_entity = used_;
   int64_t time = kNoTime;
   size_t hint = 0;  // where Find starts: keys mostly come in the trie's order
@@ -624,6 +640,7 @@ void Walker::Stamp(int32_t entity, size_t first_sample, size_t first_entity, int
   if (time == kNoTime) return;
   // `time` may follow the values in key order: stamp this block's samples now, and those of
   // child entities found inside it that have no nearer time.
+  entity = Existing(entity);
   if (entity >= 0) StampPending((*out_)[entity], first_sample, time);
   for (size_t i = first_entity; i < used_; ++i) StampPending((*out_)[i], 0, time);
 }
@@ -632,8 +649,7 @@ simdjson::error_code Walker::WalkDocument(dom::element root) {
   dom::object obj;
   if (auto err = root.get_object().get(obj)) return err;
   root_is_object_ = true;
-  int32_t entity = -1;
-  if (s_.spec_.document_entity != kNoEntity) entity = NewEntity(s_.spec_.document_entity, -1);
+  const int32_t entity = s_.spec_.document_entity != kNoEntity ? kDocument : -1;
   return WalkObject(obj, s_.document_, entity, 0);
 }
 
@@ -646,7 +662,8 @@ simdjson::error_code Walker::WalkBatch(dom::element root) {
 
 simdjson::error_code Walker::WalkObject(dom::object obj, uint16_t node, int32_t entity, int depth) {
   if (depth > kMaxDepth) return simdjson::DEPTH_ERROR;
-  const size_t first_sample = entity >= 0 ? (*out_)[entity].samples.size() : 0;
+  const int32_t existing = Existing(entity);
+  const size_t first_sample = existing >= 0 ? (*out_)[existing].samples.size() : 0;
   const size_t first_entity = used_;
   int64_t time = kNoTime;
   size_t hint = 0;  // where Find starts: keys mostly come in the trie's order
@@ -706,13 +723,13 @@ simdjson::error_code Walker::WalkEntity(dom::object obj, const Node& key, int32_
 }
 
 void Walker::Leaf(dom::element value, const Node& n, int32_t entity) {
-  if (entity < 0 && !n.kind) return;
+  if (entity == -1 && !n.kind) return;
   switch (value.type()) {
     case dom::element_type::INT64:
     case dom::element_type::UINT64:
     case dom::element_type::DOUBLE: {
-      if (n.metric < 0 || entity < 0 || n.string_value == StringValue::kTimestamp) return;
-      Sample& sample = (*out_)[entity].samples.emplace_back();
+      if (n.metric < 0 || entity == -1 || n.string_value == StringValue::kTimestamp) return;
+      Sample& sample = (*out_)[Need(entity)].samples.emplace_back();
       sample.metric = static_cast<catalog::MetricId>(n.metric);
       sample.time_offset_s = Sample::kPendingTime;
       if (value.type() == dom::element_type::INT64) {
@@ -740,7 +757,7 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
                                   int32_t entity) {
   if (type == od::json_type::number) {
     // A number where an RFC 3339 time belongs means nothing we know: skipped.
-    if (n.metric < 0 || entity < 0 || n.string_value == StringValue::kTimestamp) {
+    if (n.metric < 0 || entity == -1 || n.string_value == StringValue::kTimestamp) {
       return simdjson::SUCCESS;
     }
     od::number num;
@@ -753,7 +770,7 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
     }
     // Built in place: a Sample built on the stack and copied in is read back whole before its
     // fields' stores have landed, which stalls the CPU on every value.
-    Sample& sample = (*out_)[entity].samples.emplace_back();
+    Sample& sample = (*out_)[Need(entity)].samples.emplace_back();
     sample.metric = static_cast<catalog::MetricId>(n.metric);
     sample.time_offset_s = Sample::kPendingTime;
     switch (num.get_number_type()) {
@@ -777,7 +794,7 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
   if (type != od::json_type::string) return simdjson::SUCCESS;  // null, bool, array: skipped
   const bool wanted =
       n.kind ||
-      (entity >= 0 && (n.label >= 0 || (n.metric >= 0 && n.string_value != StringValue::kNone)));
+      (entity != -1 && (n.label >= 0 || (n.metric >= 0 && n.string_value != StringValue::kNone)));
   if (!wanted) return simdjson::SUCCESS;  // simdjson skips the string
   std::string_view text;
   if (auto err = value.get_string().get(text)) return err;
@@ -786,16 +803,16 @@ simdjson::error_code Walker::Leaf(od::value value, od::json_type type, const Nod
 }
 
 void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
-  if (n.label >= 0 && entity >= 0) {
-    (*out_)[entity].labels.Set(n.label, text);
+  if (n.label >= 0 && entity != -1) {
+    (*out_)[Need(entity)].labels.Set(n.label, text);
   } else if (n.kind) {
     kind_.assign(text);
-  } else if (n.metric >= 0 && entity >= 0 && n.string_value != StringValue::kNone) {
+  } else if (n.metric >= 0 && entity != -1 && n.string_value != StringValue::kNone) {
     const auto id = static_cast<catalog::MetricId>(n.metric);
     if (n.string_value == StringValue::kTimestamp) {
       // An integer number of milliseconds; one that does not parse is left out.
       if (const auto ms = ParseRfc3339Millis(text)) {
-        Sample& sample = (*out_)[entity].samples.emplace_back();
+        Sample& sample = (*out_)[Need(entity)].samples.emplace_back();
         sample.metric = id;
         sample.time_offset_s = Sample::kPendingTime;
         sample.kind = *ms >= 0 ? ValueKind::kUint : ValueKind::kInt;
@@ -811,7 +828,7 @@ void Walker::StringLeaf(std::string_view text, const Node& n, int32_t entity) {
     }
     // A value that does not parse is left out; the rest of the payload still counts.
     if (v.has_value()) {
-      Sample& sample = (*out_)[entity].samples.emplace_back(Sample::Double(id, *v));
+      Sample& sample = (*out_)[Need(entity)].samples.emplace_back(Sample::Double(id, *v));
       sample.time_offset_s = Sample::kPendingTime;
     }
   }
@@ -990,8 +1007,8 @@ Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntitySt
 // each poll. Here the parser sees one batch of items at a time, copied behind
 // {"<list_key>":[ and before ]} into the decoder state's buffer, and never grows past a batch.
 // The result is the whole walk's: the items are walked by the same code in the same order; the
-// root's other keys give the whole walk nothing but the list's own entity, which it erases
-// (ListScan refuses a root time, which would stamp the items). The root without its items is
+// root's other keys give the whole walk nothing (it makes the list no entity of its own; ListScan
+// refuses a root time, which would stamp the items). The root without its items is
 // parsed too, so that a body the whole walk's DOM parse refuses is not taken here either. Any
 // failure leaves the body to the whole walk.
 bool Schema::WalkListInBatches(std::string_view body, std::vector<EntityStats>* out,
@@ -1051,13 +1068,6 @@ Status Schema::WalkWhole(std::string_view body, size_t capacity, std::vector<Ent
     capacity = len + simdjson::SIMDJSON_PADDING;
   }
 
-  // A list's own entity (the document's, at `base`) is erased after the walk, moving every
-  // item's entity down by one: into a fresh slot, so that the items are written over the
-  // entities the last decode left in their own places (Metrics API lists, decoded each poll
-  // over the last poll's entities; the batched walk makes no such entity).
-  if (spec_.document_entity != kNoEntity && out->size() > base) {
-    out->emplace(out->begin() + static_cast<std::ptrdiff_t>(base));
-  }
   struct Release {  // runs on every return below
     DecoderState& st;
     size_t len;
@@ -1088,10 +1098,7 @@ Status Schema::WalkWhole(std::string_view body, size_t capacity, std::vector<Ent
       Walker walker(*this, data, len, out, base, &st.parents, &st.spare);
       if (walker.WalkDocument(root) == simdjson::SUCCESS) {
         walker.Finish();
-        if (spec_.document_entity != kNoEntity &&
-            (walker.list_seen() || walker.kind().ends_with("List"))) {
-          out->erase(out->begin() + static_cast<std::ptrdiff_t>(base));
-        }
+        DropListEntity(walker, out);
         return Status::Ok();
       }
       Truncate(out, base, &st.spare);
@@ -1118,12 +1125,18 @@ Status Schema::WalkWhole(std::string_view body, size_t capacity, std::vector<Ent
     return fail(err, "", at);
   }
   walker.Finish();
-  if (spec_.document_entity != kNoEntity &&
-      (walker.list_seen() || walker.kind().ends_with("List"))) {
-    // A list document: its root was only a container of items.
-    out->erase(out->begin() + static_cast<std::ptrdiff_t>(base));
-  }
+  DropListEntity(walker, out);
   return Status::Ok();
+}
+
+// A list's root is only a container of its items: the walk makes it no entity unless the root
+// itself carries a label or a value the schema knows (no Kubernetes list does), and then that
+// entity is not output either.
+void Schema::DropListEntity(const Walker& walker, std::vector<EntityStats>* out) const {
+  const int32_t doc = walker.document_entity();
+  if (doc >= 0 && (walker.list_seen() || walker.kind().ends_with("List"))) {
+    out->erase(out->begin() + doc);
+  }
 }
 
 }  // namespace kmb::walk

@@ -102,6 +102,8 @@ struct SchemaSpec {
   StringValue (*string_value)(const catalog::MetricDef& row) = nullptr;
 };
 
+class Walker;
+
 class Schema {
  public:
   explicit Schema(const SchemaSpec& spec);
@@ -126,6 +128,8 @@ class Schema {
   // body is not a list this can take (too small, malformed, a root time or an escaped key): the
   // whole walk then decides, and names any error.
   bool WalkListInBatches(std::string_view body, std::vector<EntityStats>* out, size_t base) const;
+  // After a whole walk: removes the document's entity of a list, when the walk made one.
+  void DropListEntity(const Walker& walker, std::vector<EntityStats>* out) const;
   // A key as the walker compares it: its length and first 16 bytes (zero-padded), so that most
   // comparisons are two integer compares and only keys over 16 bytes need a memcmp.
   struct KeyWords {

@@ -350,6 +350,46 @@ TEST(MetricsApiSchema, TrieMatchesCatalogFind) {
 // The poller decodes each poll over the entities of the last released snapshot (pods, then
 // nodes at a base): the result is what a fresh decode gives, the entities' blocks stay where
 // they were, and a failed decode leaves the entities before the base alone.
+// A list's root only holds its items: neither walk makes it an entity, so the items are written
+// from `base` on over the last poll's entities in their own places (before, the root's entity
+// was made, then erased, moving every item). A single object is its own entity, made before
+// its containers even when they come first in the object.
+TEST(MetricsApi, ListRootsMakeNoEntityInEitherWalk) {
+  const std::string list = BigPodList(5);
+  const std::string containers_first =
+      R"({"containers":[{"name":"c","usage":{"cpu":"1m","memory":"1Ki"}}],)"
+      R"("metadata":{"name":"p","namespace":"ns"},"timestamp":"2024-01-01T00:00:00Z","window":"30s"})";
+  for (const bool on_demand : {false, true}) {
+    SCOPED_TRACE(on_demand ? "on-demand walk" : "DOM walk");
+    walk::OnDemandOnlyForTest(on_demand);
+    std::vector<EntityStats> out;
+    ASSERT_TRUE(DecodePodMetrics(list, list.size(), 0, &out).ok());
+    const size_t n = out.size();
+    ASSERT_GT(n, 5u);
+    for (const EntityStats& e : out) EXPECT_FALSE(e.labels[1].empty());  // no root entity
+    std::vector<const void*> blocks;
+    for (const EntityStats& e : out) blocks.push_back(e.labels.data());
+    ASSERT_TRUE(DecodePodMetrics(list, list.size(), 0, &out).ok());
+    ASSERT_EQ(out.size(), n);
+    for (size_t i = 0; i < n; ++i) EXPECT_EQ(out[i].labels.data(), blocks[i]) << i;
+
+    std::vector<EntityStats> empty;
+    ASSERT_TRUE(DecodePodMetrics(R"({"kind":"PodMetricsList","metadata":{},"items":[]})", &empty)
+                    .ok());
+    EXPECT_TRUE(empty.empty());
+
+    std::vector<EntityStats> one;
+    ASSERT_TRUE(DecodePodMetrics(containers_first, &one).ok());
+    ASSERT_EQ(one.size(), 2u);
+    EXPECT_EQ(one[0].entity, Entity::kApiPod);
+    EXPECT_EQ(one[0].labels, (std::vector<std::string>{"ns", "p"}));
+    EXPECT_EQ(one[1].entity, Entity::kApiContainer);
+    EXPECT_EQ(one[1].labels, (std::vector<std::string>{"ns", "p", "c"}));  // inherited
+    EXPECT_EQ(one[1].time_ms(one[1].samples[0]), 1704067200000);
+  }
+  walk::OnDemandOnlyForTest(false);
+}
+
 TEST(MetricsApi, DecodesOverLastPollsEntities) {
   const std::string nodes = ReadFixture(kUb18Node);
   const std::string pods = BigPodList(40);
