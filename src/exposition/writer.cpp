@@ -379,7 +379,6 @@ constexpr size_t kFlushBytes = 256 << 10;
 // line in its families (the catalog lists each entity kind's rows together).
 constexpr size_t kPassRefs = size_t{1} << 20;
 constexpr size_t kMaxPasses = 8;
-thread_local size_t t_pass_refs = 0;  // tests and benchmarks: 0 = kPassRefs
 constexpr size_t kPrefetchLines = 8;
 constexpr size_t kPrefetchEntities = 8;
 // Families are grouped into segments of at least this many lines, so that a small cluster's
@@ -635,7 +634,8 @@ struct Renderer {
     const size_t families = Families().first_row.size();
     const std::array<size_t, kMetricCount + 1>& begin = scratch.family_begin;
     const size_t pass_refs =
-        std::max(t_pass_refs != 0 ? t_pass_refs : kPassRefs, begin[families] / kMaxPasses + 1);
+        std::max(options.pass_refs != 0 ? options.pass_refs : kPassRefs,
+                 begin[families] / kMaxPasses + 1);
     // An unkeyed sink hears one segment: the whole text.
     const size_t min_lines = keyed ? kSegmentLines : std::numeric_limits<size_t>::max();
     TextWindow w(scratch.window, sink);
@@ -822,7 +822,6 @@ size_t RenderInto(const Snapshot& snap, ExpositionFormat format, const WriterOpt
 
 }  // namespace
 
-void RenderPassRefsForTest(size_t refs) { t_pass_refs = refs; }
 size_t IdleBodyBuffersForTest(bool gzip) { return gzip ? GzipPool().idle() : PlainPool().idle(); }
 
 void AppendScaledValue(std::string& out, const Sample& s, int exp10) {

@@ -454,18 +454,18 @@ RenderWorld& World() {
 // each filing the references of its families only: the cost of the passes beside one.
 void BM_RenderKmb(benchmark::State& state, ExpositionFormat format, size_t passes) {
   RenderWorld& w = World();
-  RenderPassRefsForTest(passes > 1 ? w.series / passes : 0);
+  WriterOptions opts = w.opts;
+  opts.pass_refs = passes > 1 ? w.series / passes : 0;
   // Warm: two untimed renders first, so the allocator holds the buffers' pages (the best case;
   // see BM_RenderKmbColdPages for the exporter's case).
   for (int i = 0; i < 2; ++i) {
-    std::string body = RenderExposition(*w.snap, format, w.opts);
+    std::string body = RenderExposition(*w.snap, format, opts);
     benchmark::DoNotOptimize(body.data());
   }
   for (auto _ : state) {
-    std::string body = RenderExposition(*w.snap, format, w.opts);
+    std::string body = RenderExposition(*w.snap, format, opts);
     benchmark::DoNotOptimize(body.data());
   }
-  RenderPassRefsForTest(0);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * w.series));
   state.counters["series"] = static_cast<double>(w.series);
 }
@@ -635,9 +635,9 @@ void BM_ServeFirstBody(benchmark::State& state, bool gzip) {
 // again, so that each timed render follows it.
 void BM_ServeNextPollGzip(benchmark::State& state, size_t passes) {
   RenderWorld& w = World();
-  RenderPassRefsForTest(passes > 1 ? w.serve_series / passes : 0);
   WriterOptions reuse = w.opts;
   reuse.gzip_reuse = true;
+  reuse.pass_refs = passes > 1 ? w.serve_series / passes : 0;
   GzipStats st;
   for (auto _ : state) {
     state.PauseTiming();
@@ -654,7 +654,6 @@ void BM_ServeNextPollGzip(benchmark::State& state, size_t passes) {
   state.counters["reused_text_share"] =
       st.text_bytes == 0 ? 0 : static_cast<double>(st.reused_text_bytes) / st.text_bytes;
   state.counters["passes"] = static_cast<double>(st.passes);
-  RenderPassRefsForTest(0);
 }
 
 void BM_ServeCachedBody(benchmark::State& state) {

@@ -36,6 +36,10 @@ struct WriterOptions {
   // compressing it again. false: every segment is rendered and compressed (benchmarks of the
   // full cost).
   bool gzip_reuse = true;
+  // Snapshots of more than this many series are written in passes of about that many
+  // references (0: the default, 1M; see writer.cpp). The text does not change; tests and
+  // benchmarks make small snapshots take several passes.
+  size_t pass_refs = 0;
 };
 
 // How a gzip body was made: its segments (runs of whole families, each compressed on its own)
@@ -58,9 +62,6 @@ std::vector<std::string> DefaultMetricGroups();
 std::string RenderExposition(const Snapshot& snapshot, ExpositionFormat format,
                              const WriterOptions& options = {});
 
-// Tests and benchmarks: on this thread, write snapshots of more than `refs` series in passes
-// of about that many (0: the default, 1M; see writer.cpp). The text does not change.
-void RenderPassRefsForTest(size_t refs);
 // Tests: the idle body buffers the next renders will reuse (gzip, or text bodies).
 size_t IdleBodyBuffersForTest(bool gzip);
 
