@@ -277,15 +277,15 @@ void Poller::PollMetricsApi(Snapshot* snap) {
       overall = st;
     }
   }
-  std::string key;  // reused by `mine` for every pod entity (150k at 5,000 nodes)
+  std::string key;  // the list's namespace/pod keys, one buffer for every pod entity
   auto mine = [&](const EntityStats& e) {
     if (options_.total_shards <= 1) return true;
     if (e.entity == catalog::Entity::kApiNode) return MyNode(e.labels[0]);
-    key.assign(e.labels[0]).append("/").append(e.labels[1]);  // namespace/pod, one buffer
-    if (cached_pods) {
-      auto it = cached_pods->find(key);
+    if (cached_pods) {  // looked up by its parts: no key built
+      auto it = cached_pods->find(KeyParts{e.labels[0], e.labels[1]});
       return it != cached_pods->end() && MyNode((*it)->node);
     }
+    key.assign(e.labels[0]).append("/").append(e.labels[1]);
     auto it = pod_nodes.find(key);
     return it != pod_nodes.end() && MyNode(it->second);
   };

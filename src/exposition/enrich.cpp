@@ -5,6 +5,7 @@
 #include <cctype>
 #include <map>
 #include <tuple>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "kmb/catalog/catalog.h"
@@ -170,15 +171,13 @@ void AppendExtraLabels(std::string& out, const ExtraLabels& extra) {
 
 void EnrichSnapshot(const PodMap& pods, const EnrichOptions& options, Snapshot* snap) {
   const Ids& ids = MetricIds();
-  std::string key;  // "namespace/name", one buffer for every lookup
   // The last pod found: a Summary lists each pod's entities together (pod, containers,
   // interfaces, volumes), so most lookups are a compare of two names instead of a hash probe.
   const Pod* last = nullptr;
   auto find_pod = [&](const EntityStats& e) -> const Pod* {
     if (e.labels.size() < 2) return nullptr;
     if (last == nullptr || e.labels[1] != last->name || e.labels[0] != last->namespace_) {
-      key.assign(e.labels[0]).append("/").append(e.labels[1]);
-      auto it = pods.find(key);
+      auto it = pods.find(KeyParts{e.labels[0], e.labels[1]});  // namespace, name: no key built
       if (it == pods.end()) return nullptr;
       last = it->get();
     }

@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -14,8 +13,6 @@
 #include "kmb/sources/pods.h"
 
 namespace kmb {
-
-// The current pods, keyed "namespace/name" (an immutable snapshot of the watch cache).
 
 struct EnrichOptions {
   // Pods without a node (pending) go to one replica only: the one with shard 0.

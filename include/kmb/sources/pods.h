@@ -111,6 +111,7 @@ struct NodeObject {
 // The watch cache's keys: "namespace/name" for a pod, the name for a node (object_map.h).
 inline KeyParts KeyOf(const Pod& p) { return {p.namespace_.view(), p.name}; }
 inline KeyParts KeyOf(const NodeObject& n) { return {std::string_view(), n.name}; }
+// The current pods by namespace/name (the watch cache's immutable snapshot, or a kubelet's /pods).
 using PodMap = ObjectMap<Pod>;
 
 struct PodDecodeOptions {
