@@ -544,10 +544,7 @@ const EnrichWorld& EnrichInput(int nodes, bool all_labels) {
     std::fprintf(stderr, "micro_bench: pod list does not decode: %s\n", st.message().c_str());
     std::exit(1);
   }
-  for (Pod& p : page.items) {
-    std::string key = p.namespace_ + "/" + p.name;
-    w->pods.emplace(std::move(key), std::make_shared<const Pod>(std::move(p)));
-  }
+  for (Pod& p : page.items) w->pods.Put(std::make_shared<const Pod>(std::move(p)));
   Snapshot probe = *w->snap;
   EnrichSnapshot(w->pods, {}, &probe);
   for (const EntityStats& e : probe.pod_entities)
