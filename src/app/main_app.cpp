@@ -202,6 +202,10 @@ int RunMain(int argc, char** argv) {
       // Render + gzip here, once per poll, the bodies scrapers asked for: scrapes only send
       // bytes. With Prometheus that is the OpenMetrics gzip body; the text body is kept only
       // while uncompressed scrapers come.
+      // The bodies served until now are withdrawn first, so that the new ones take their
+      // buffers (one each, not two): scrapes of the next ~50 ms per 500k series wait for the
+      // new snapshot.
+      if (std::shared_ptr<Exposition> published = server->Current()) published->WithdrawBodies();
       exposition->Prepare(BodiesToPrepare(server->TakeScrapedBodies(), &last_scraped));
       server->Publish(std::move(exposition));
       // The previous Exposition (its bodies) is released now, unless a scrape still sends it:

@@ -945,9 +945,11 @@ class GzipMemos {
     static GzipMemos* memos = new GzipMemos;  // never destroyed: bodies may outlive main()
     return *memos;
   }
-  GzipMemo Last(ExpositionFormat format) {
+  // Takes the last body of `format` out (a render of the format after it finds none): when the
+  // taker is its only holder, it may write the next body over it (GzipStream).
+  GzipMemo Take(ExpositionFormat format) {
     std::lock_guard<std::mutex> lock(mu_);
-    return memo_[static_cast<int>(format)];
+    return std::move(memo_[static_cast<int>(format)]);
   }
   void Remember(ExpositionFormat format, GzipMemo memo) {
     {
@@ -974,6 +976,12 @@ bool SameKey(const XXH128_hash_t& a, const XXH128_hash_t& b) {
 // hands it ~256 KiB at a time, so the text body never has to exist whole. igzip level 1
 // compresses the exposition at ~2.7x libdeflate level 1's speed for a 4% larger output
 // (docs/architecture.md).
+//
+// In place: when `out` is the previous body itself, that body is first moved to the end of
+// the buffer, an eighth of its size (and 64 KiB) further on, and the new body is written from
+// the start. The write head then runs behind the old segments it copies, by the slack less
+// what the new body has grown so far; a segment the head has already written over is
+// compressed anew instead of copied (correct, only slower).
 class GzipStream {
  public:
   GzipStream(std::string& out, GzipMemo previous)
@@ -986,7 +994,16 @@ class GzipStream {
     zs_->level_buf = level_buf_.get();
     zs_->level_buf_size = kLevelBufSize;
     zs_->gzip_flag = IGZIP_DEFLATE;  // raw deflate: the gzip header and trailer are ours
-    out_.clear();
+    if (previous_.body.get() == &out_ && !out_.empty()) {
+      const size_t old = out_.size();
+      base_ = old / 8 + (64 << 10);
+      out_.resize(base_ + old);  // the slack only is new (written as zeros)
+      std::memmove(out_.data() + base_, out_.data(), old);
+      stats_.in_place = true;
+    } else {
+      if (previous_.body.get() == &out_) previous_ = {};  // empty: nothing to copy
+      out_.clear();
+    }
     // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=unknown (RFC 1952, 2.3)
     static constexpr uint8_t kHeader[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
     Put(kHeader, sizeof(kHeader));
@@ -1002,7 +1019,15 @@ class GzipStream {
     for (auto [it, end] = index_.equal_range(key.low64); it != end; ++it) {
       const GzipSegment& old = previous_.segments[it->second];
       if (!SameKey(old.key, key)) continue;
-      Put(reinterpret_cast<const uint8_t*>(previous_.body->data()) + old.offset, old.size);
+      if (stats_.in_place) {
+        if (base_ + old.offset < written_) continue;  // written over already
+        Room(old.size);  // may move the buffer: the source is found after it
+        std::memmove(out_.data() + used_, out_.data() + base_ + old.offset, old.size);
+        used_ += old.size;
+        written_ = std::max(written_, used_);
+      } else {
+        Put(reinterpret_cast<const uint8_t*>(previous_.body->data()) + old.offset, old.size);
+      }
       segment_.crc = old.crc;
       segment_.text_bytes = old.text_bytes;
       stats_.reused_segments++;
@@ -1080,6 +1105,7 @@ class GzipStream {
     Room(n);
     std::memcpy(out_.data() + used_, data, n);
     used_ += n;
+    written_ = std::max(written_, used_);
   }
   void Deflate(std::string_view data, uint16_t flush) {
     if (failed_) return;
@@ -1088,9 +1114,13 @@ class GzipStream {
     zs_->end_of_stream = 0;
     zs_->flush = flush;
     do {
-      Room(std::max<size_t>({16 << 10, zs_->avail_in / 8}));
+      // igzip may write anywhere in the room it is given: no more than asked for, so that an
+      // in-place body keeps the old segments ahead of it.
+      const size_t want = std::max<size_t>({16 << 10, zs_->avail_in / 8});
+      Room(want);
       zs_->next_out = reinterpret_cast<uint8_t*>(out_.data() + used_);
-      zs_->avail_out = static_cast<uint32_t>(std::min<size_t>(out_.size() - used_, UINT32_MAX));
+      zs_->avail_out = static_cast<uint32_t>(std::min<size_t>(want, UINT32_MAX));
+      written_ = std::max(written_, used_ + want);
       const uint8_t* before = zs_->next_out;
       if (isal_deflate(zs_.get()) != COMP_OK) {
         failed_ = true;
@@ -1113,6 +1143,8 @@ class GzipStream {
   // small stacks of civetweb's worker threads, where an uncompressed scrape renders.
   std::unique_ptr<isal_zstream> zs_;
   size_t used_ = 0;
+  size_t base_ = 0;     // in place: where the previous body's bytes start
+  size_t written_ = 0;  // in place: the bytes below this may have been written over
   bool failed_ = false;
   bool copied_ = false;  // the current segment came from the previous body
   GzipSegment segment_;
@@ -1163,16 +1195,15 @@ void Exposition::ReleaseData() {
   released = std::move(snapshot_);
 }
 
-Exposition::~Exposition() {
-  for (Slot& slot : slots_) GiveString(PlainPool(), std::move(slot.plain));
-  // the gzip bodies go back to their pool when the memo of the last body lets go too
-}
+// The bodies go back to their pools when the last holder lets go: the slot, a scrape sending
+// it, and for a gzip body the memo of the last body.
+Exposition::~Exposition() = default;
 
 namespace {
-std::shared_ptr<std::string> TakeGzipBody() {
-  return std::shared_ptr<std::string>(new std::string(TakeString(GzipPool())),
-                                      [](std::string* s) {
-                                        GiveString(GzipPool(), std::move(*s));
+std::shared_ptr<std::string> TakeBody(BufferPool<std::string>& pool) {
+  return std::shared_ptr<std::string>(new std::string(TakeString(pool)),
+                                      [&pool](std::string* s) {
+                                        GiveString(pool, std::move(*s));
                                         delete s;
                                       });
 }
@@ -1192,15 +1223,28 @@ const DropCounts& Exposition::DroppedTotals(const DropCounts& dropped) {
   return totals_;
 }
 
-void Exposition::Render(ExpositionFormat format, std::string* plain,
-                        std::shared_ptr<std::string> gzip) {
+void Exposition::Render(ExpositionFormat format, std::string* plain, bool gzip) {
   // Rendered in windows of ~256 KiB: the text is written while its cache lines are hot and
   // then copied out and/or compressed whole. Writing line by line straight into a 70 MB body
   // measured 2-3x slower than this, copy included (docs/performance.md).
   const SnapshotPtr snap = snapshot();  // kept alive until the render is done
   if (!snap) throw SnapshotReleased{};
+  Slot& slot = slots_[static_cast<int>(format)];
   std::optional<GzipStream> gz;
-  if (gzip) gz.emplace(*gzip, options_.gzip_reuse ? GzipMemos::Get().Last(format) : GzipMemo{});
+  if (gzip) {
+    GzipMemo previous = options_.gzip_reuse ? GzipMemos::Get().Take(format) : GzipMemo{};
+    // The previous body, once withdrawn and sent to no one, is the only holder's to write
+    // over; the memo made it from a non-const string (TakeBody).
+    if (previous.body && previous.body.use_count() == 1) {
+      // No other holder can appear now, and the last scrape's reads of it come before our
+      // writes (its release of the body, then this acquire).
+      std::atomic_thread_fence(std::memory_order_acquire);
+      slot.gzip = std::const_pointer_cast<std::string>(previous.body);
+    } else {
+      slot.gzip = TakeBody(GzipPool());
+    }
+    gz.emplace(*slot.gzip, std::move(previous));
+  }
   if (plain != nullptr) plain->clear();
   TextSink sink;
   sink.text = [&](std::string_view text) {
@@ -1216,36 +1260,37 @@ void Exposition::Render(ExpositionFormat format, std::string* plain,
       *snap, format, options_,
       [this](const DropCounts& d) -> const DropCounts& { return DroppedTotals(d); }, sink);
   if (!gz) return;
-  Slot& slot = slots_[static_cast<int>(format)];
   slot.gzip_stats = gz->stats();
   slot.gzip_stats.passes = passes;
   if (gz->Finish()) {
-    GzipMemos::Get().Remember(format, GzipMemo{.body = gzip, .segments = gz->TakeSegments()});
+    GzipMemos::Get().Remember(format,
+                              GzipMemo{.body = slot.gzip, .segments = gz->TakeSegments()});
   }
 }
 
-const std::string& Exposition::TextBody(ExpositionFormat format, bool with_gzip) {
+std::shared_ptr<const std::string> Exposition::TextBody(ExpositionFormat format,
+                                                        bool with_gzip) {
   Slot& slot = slots_[static_cast<int>(format)];
   std::call_once(slot.plain_once, [&] {
-    slot.plain = TakeString(PlainPool());
+    slot.plain = TakeBody(PlainPool());
     bool rendered = false;
     if (with_gzip) {  // both bodies from one render, unless the gzip body exists already
       std::call_once(slot.gzip_once, [&] {
-        slot.gzip = TakeGzipBody();
-        Render(format, &slot.plain, slot.gzip);
+        Render(format, slot.plain.get(), true);
         slot.gzip_done.store(true, std::memory_order_release);
         rendered = true;
       });
     }
-    if (!rendered) Render(format, &slot.plain, {});
+    if (!rendered) Render(format, slot.plain.get(), false);
     slot.plain_done.store(true, std::memory_order_release);
   });
-  return slot.plain;
+  std::lock_guard<std::mutex> lock(slot.body_mu);
+  return slot.plain;  // null once withdrawn
 }
 
-const std::string* Exposition::TryBody(ExpositionFormat format, bool gzip) {
+std::shared_ptr<const std::string> Exposition::TryBody(ExpositionFormat format, bool gzip) {
   try {
-    return gzip ? &Gzipped(format) : &TextBody(format, false);
+    return gzip ? Gzipped(format) : TextBody(format, false);
   } catch (const SnapshotReleased&) {
     return nullptr;
   }
@@ -1259,25 +1304,41 @@ const std::string& OrEmpty(const std::string* body) {
 }  // namespace
 
 const std::string& Exposition::Body(ExpositionFormat format) {
-  return OrEmpty(TryBody(format, false));
+  return OrEmpty(TryBody(format, false).get());
 }
 
 const std::string& Exposition::GzipBody(ExpositionFormat format) {
-  return OrEmpty(TryBody(format, true));
+  // Stays valid while the slot holds it: until WithdrawBodies, which tests call knowingly.
+  return OrEmpty(TryBody(format, true).get());
 }
 
-const std::string& Exposition::Gzipped(ExpositionFormat format) {
+std::shared_ptr<const std::string> Exposition::Gzipped(ExpositionFormat format) {
   Slot& slot = slots_[static_cast<int>(format)];
   std::call_once(slot.gzip_once, [&] {
-    slot.gzip = TakeGzipBody();
+    std::shared_ptr<const std::string> text;
     if (slot.plain_done.load(std::memory_order_acquire)) {
-      GzipInto(*slot.gzip, slot.plain);  // the text is there already: compress it
+      std::lock_guard<std::mutex> lock(slot.body_mu);
+      text = slot.plain;
+    }
+    if (text) {
+      slot.gzip = TakeBody(GzipPool());
+      GzipInto(*slot.gzip, *text);  // the text is there already: compress it
     } else {
-      Render(format, nullptr, slot.gzip);  // the text never exists whole
+      Render(format, nullptr, true);  // the text never exists whole
     }
     slot.gzip_done.store(true, std::memory_order_release);
   });
-  return *slot.gzip;
+  std::lock_guard<std::mutex> lock(slot.body_mu);
+  return slot.gzip;  // null once withdrawn
+}
+
+void Exposition::WithdrawBodies() {
+  for (Slot& slot : slots_) {
+    std::shared_ptr<std::string> plain, gzip;  // let go outside the lock
+    std::lock_guard<std::mutex> lock(slot.body_mu);
+    if (slot.plain_done.load(std::memory_order_acquire)) plain = std::move(slot.plain);
+    if (slot.gzip_done.load(std::memory_order_acquire)) gzip = std::move(slot.gzip);
+  }
 }
 
 void Exposition::Prepare(BodySet bodies) {
@@ -1300,8 +1361,14 @@ void Exposition::Prepare(BodySet bodies) {
   // holds its largest output resident (~70 MB of gzip at 1,000 nodes); with room for two idle
   // ones, a render that ran while the body before last was still held left a third buffer
   // (two idle beside the one served) for good.
+  // A gzip body written over the previous one in place needs no idle buffer: one left by a
+  // render that could not (a scrape still sent the previous body) is let go.
+  size_t in_place = 0;
+  for (const Slot& slot : slots_) {
+    in_place += slot.gzip_done.load(std::memory_order_acquire) && slot.gzip_stats.in_place;
+  }
   PlainPool().Limit(plains);
-  GzipPool().Limit(gzips);
+  GzipPool().Limit(gzips - std::min(gzips, in_place));
 }
 
 BodySet BodiesToPrepare(BodySet scraped, BodySet* last_scraped) {
@@ -1315,7 +1382,9 @@ BodySet BodiesToPrepare(BodySet scraped, BodySet* last_scraped) {
 
 bool Exposition::Ready(ExpositionFormat format, bool gzip) const {
   const Slot& slot = slots_[static_cast<int>(format)];
-  return (gzip ? slot.gzip_done : slot.plain_done).load(std::memory_order_acquire);
+  if (!(gzip ? slot.gzip_done : slot.plain_done).load(std::memory_order_acquire)) return false;
+  std::lock_guard<std::mutex> lock(slot.body_mu);
+  return (gzip ? slot.gzip : slot.plain) != nullptr;
 }
 
 }  // namespace kmb

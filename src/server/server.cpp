@@ -169,9 +169,12 @@ int HandleMetrics(mg_connection* conn, void* data) {
              {{"format", fmt == ExpositionFormat::kOpenMetrics100 ? "openmetrics" : "text"},
               {"gzip", gzip ? "true" : "false"}});
   // A body that was not rendered before the next poll started cannot be rendered from this
-  // snapshot any more (Exposition::ReleaseData): such a scrape gets the next snapshot's.
+  // snapshot any more (Exposition::ReleaseData), and the bodies are withdrawn while the next
+  // ones are written into their buffers (Exposition::WithdrawBodies): such a scrape gets the
+  // next snapshot's.
   const bool sent = impl->WithCurrentOrNext(exp, [&](Exposition& e) {
-    const std::string* body = gzip ? e.TryBody(fmt, true) : nullptr;
+    // Held while it is sent: the next render does not write over it meanwhile.
+    std::shared_ptr<const std::string> body = gzip ? e.TryBody(fmt, true) : nullptr;
     if (body != nullptr && !body->empty()) {
       impl->scraped_bodies.fetch_or(BodySet::Of(fmt, true).bits());
       SendBody(conn, 200, "OK", ctype, *body,

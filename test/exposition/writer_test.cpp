@@ -322,6 +322,135 @@ TEST(Exposition, GzipCopiesTheSegmentsThatDidNotChange) {
   }
 }
 
+// The first family of `snap`'s text, its values made 19 random digits long: the start of the
+// body grows by far more than the slack an in-place body keeps before the old one.
+SnapshotPtr WithFirstFamilyGrown(const Snapshot& snap, ExpositionFormat f) {
+  const std::string text = RenderExposition(snap, f);
+  size_t line = 0;
+  while (text[line] == '#') line = text.find('\n', line) + 1;
+  const catalog::MetricId id = Id(text.substr(line, text.find_first_of("{ ", line) - line));
+  uint64_t x = 88172645463325252ull;
+  return Changed(snap, [&](Snapshot& s) {
+    for (NodeResult& n : s.nodes) {
+      for (EntityStats& e : n.summary.entities) {
+        for (Sample& v : e.samples) {
+          if (v.metric != id) continue;
+          x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+          v.set_u(1000000000000000000ull + x % 8000000000000000000ull);
+        }
+      }
+    }
+  });
+}
+
+// Once the served gzip body is withdrawn (the poll loop does so before the next render), the
+// next body of its format is written over it, in the same buffer: one buffer, not two. What
+// it copies must come from old segments it has not written over yet: the text is exact
+// whether the body shrinks, stays or grows past its slack.
+TEST(Exposition, AWithdrawnGzipBodyIsWrittenOverInPlace) {
+  const SnapshotPtr a = BigSnapshot();
+  const SnapshotPtr b = WithContainerMemory(*a, 1);
+  for (ExpositionFormat f : {ExpositionFormat::kText004, ExpositionFormat::kOpenMetrics100}) {
+    Exposition first(a, {});
+    first.Prepare(BodySet::Of(f, true));
+    const std::string* buffer = &first.GzipBody(f);
+    EXPECT_FALSE(first.gzip_stats(f).in_place) << "no previous body";
+    first.WithdrawBodies();
+    EXPECT_EQ(first.TryBody(f, true), nullptr) << "a scrape now waits for the next snapshot";
+    EXPECT_FALSE(first.Ready(f, true));
+
+    Exposition second(b, {});
+    second.Prepare(BodySet::Of(f, true));
+    const std::string& gz = second.GzipBody(f);
+    EXPECT_EQ(&gz, buffer) << "written over the withdrawn body";
+    const std::string text = RenderExposition(*b, f);
+    EXPECT_TRUE(Gunzip(gz) == text);
+    const GzipStats st = second.gzip_stats(f);
+    EXPECT_TRUE(st.in_place);
+    EXPECT_GE(st.reused_segments, 1u);
+    EXPECT_LT(st.reused_segments, st.segments);
+
+    // Unchanged: every segment copied, in place, to the same bytes.
+    const std::string before = gz;
+    second.WithdrawBodies();
+    Exposition third(b, {});
+    EXPECT_TRUE(third.GzipBody(f) == before);
+    EXPECT_TRUE(third.gzip_stats(f).in_place);
+    EXPECT_EQ(third.gzip_stats(f).reused_segments, third.gzip_stats(f).segments);
+
+    // The first family grows by more than the slack: the old segments it runs over are
+    // compressed again instead of copied (fewer than out of place), and the text is exact.
+    const SnapshotPtr c = WithFirstFamilyGrown(*b, f);
+    const std::string grown_text = RenderExposition(*c, f);
+    third.WithdrawBodies();
+    Exposition fourth(c, {});
+    EXPECT_TRUE(Gunzip(fourth.GzipBody(f)) == grown_text);
+    const GzipStats grown = fourth.gzip_stats(f);
+    EXPECT_TRUE(grown.in_place);
+    EXPECT_GT(fourth.GzipBody(f).size(), before.size() + before.size() / 8 + (64 << 10));
+    Exposition again(b, {});  // back to b, out of place (fourth still serves its body)
+    again.GzipBody(f);
+    Exposition out_of_place(c, {});
+    EXPECT_TRUE(Gunzip(out_of_place.GzipBody(f)) == grown_text);
+    EXPECT_FALSE(out_of_place.gzip_stats(f).in_place);
+    EXPECT_LT(grown.reused_segments, out_of_place.gzip_stats(f).reused_segments);
+  }
+}
+
+// A withdrawn text body goes back to its pool at once, and the next text body is written into
+// its buffer; one that a scrape still sends goes back only once sent.
+TEST(Exposition, AWithdrawnTextBodyLendsItsBufferToTheNext) {
+  const SnapshotPtr a = BigSnapshot();
+  const ExpositionFormat f = ExpositionFormat::kText004;
+  const std::string text = RenderExposition(*a, f);
+  Exposition first(a, {});
+  first.Prepare(BodySet::Of(f, false));
+  EXPECT_EQ(IdleBodyBuffersForTest(false), 0u);
+  const char* buffer = first.Body(f).data();
+  first.WithdrawBodies();
+  EXPECT_EQ(first.TryBody(f, false), nullptr);
+  EXPECT_FALSE(first.Ready(f, false));
+  EXPECT_EQ(IdleBodyBuffersForTest(false), 1u);
+
+  Exposition second(a, {});
+  second.Prepare(BodySet::Of(f, false));
+  EXPECT_EQ(second.Body(f).data(), buffer);
+  EXPECT_EQ(IdleBodyBuffersForTest(false), 0u);
+  EXPECT_TRUE(second.Body(f) == text);
+
+  std::shared_ptr<const std::string> sending = second.TryBody(f, false);
+  second.WithdrawBodies();
+  EXPECT_EQ(IdleBodyBuffersForTest(false), 0u) << "still being sent";
+  Exposition third(a, {});
+  third.Prepare(BodySet::Of(f, false));
+  EXPECT_NE(third.Body(f).data(), sending->data());
+  EXPECT_TRUE(*sending == text);
+  EXPECT_TRUE(third.Body(f) == text);
+  sending.reset();
+  EXPECT_EQ(IdleBodyBuffersForTest(false), 1u) << "back once sent";
+}
+
+// A gzip body that a scrape still sends when the next render starts is not written over: the
+// next body takes another buffer, and the one being sent stays as it was.
+TEST(Exposition, AGzipBodyStillBeingSentIsNotWrittenOver) {
+  const SnapshotPtr a = BigSnapshot();
+  const SnapshotPtr b = WithContainerMemory(*a, 1);
+  for (ExpositionFormat f : {ExpositionFormat::kText004, ExpositionFormat::kOpenMetrics100}) {
+    Exposition first(a, {});
+    std::shared_ptr<const std::string> sending = first.TryBody(f, true);
+    ASSERT_NE(sending, nullptr);
+    const std::string copy = *sending;
+    first.WithdrawBodies();
+    Exposition second(b, {});
+    const std::string& gz = second.GzipBody(f);
+    EXPECT_NE(&gz, sending.get());
+    EXPECT_FALSE(second.gzip_stats(f).in_place);
+    EXPECT_GE(second.gzip_stats(f).reused_segments, 1u) << "copied from the body being sent";
+    EXPECT_TRUE(*sending == copy);
+    EXPECT_TRUE(Gunzip(gz) == RenderExposition(*b, f));
+  }
+}
+
 // A large snapshot is written in passes over runs of families, each filing only its own
 // families' references: the text is the same whatever the passes, and the gzip body still
 // copies the segments that did not change from a body written in other passes.
@@ -389,10 +518,13 @@ TEST(Exposition, OneIdleBodyBufferPerPreparedBody) {
   }
   EXPECT_EQ(IdleBodyBuffersForTest(true), 1u);
   EXPECT_EQ(IdleBodyBuffersForTest(false), 1u);
-  // Uncompressed scrapers gone: no idle text body; the gzip one stays for the next render.
-  Exposition(snap, {}).Prepare(BodySet::PrometheusDefault());
+  // Uncompressed scrapers gone: no idle text body. The last gzip body, held by no one now, is
+  // written over in place: no idle gzip buffer either.
+  Exposition next(snap, {});
+  next.Prepare(BodySet::PrometheusDefault());
+  EXPECT_TRUE(next.gzip_stats(ExpositionFormat::kOpenMetrics100).in_place);
   EXPECT_EQ(IdleBodyBuffersForTest(false), 0u);
-  EXPECT_EQ(IdleBodyBuffersForTest(true), 1u);
+  EXPECT_EQ(IdleBodyBuffersForTest(true), 0u);
 }
 
 // Every input of a line reaches the segment keys: a changed label value, value kind, sample
@@ -534,14 +666,14 @@ TEST(Exposition, ReleasedSnapshotKeepsItsPreparedBodiesOnly) {
   exp.ReleaseData();
   EXPECT_EQ(exp.snapshot(), nullptr);
   EXPECT_TRUE(watch.expired()) << "the Exposition held the last reference";
-  const std::string* gz = exp.TryBody(F::kOpenMetrics100, true);
+  auto gz = exp.TryBody(F::kOpenMetrics100, true);
   ASSERT_NE(gz, nullptr);
   EXPECT_EQ(Gunzip(*gz), om);
-  const std::string* plain = exp.TryBody(F::kText004, false);
+  auto plain = exp.TryBody(F::kText004, false);
   ASSERT_NE(plain, nullptr);
   EXPECT_EQ(*plain, text);
   // The gzip of a text body that exists needs no snapshot.
-  const std::string* text_gz = exp.TryBody(F::kText004, true);
+  auto text_gz = exp.TryBody(F::kText004, true);
   ASSERT_NE(text_gz, nullptr);
   EXPECT_EQ(Gunzip(*text_gz), text);
   // Never rendered: gone, and it stays gone (the once flag was not spent on an empty body).
@@ -568,7 +700,7 @@ TEST(Exposition, ReleaseDuringARenderLosesNothing) {
       exp.ReleaseData();
       released = true;
     });
-    const std::string* body = exp.TryBody(F::kText004, false);
+    auto body = exp.TryBody(F::kText004, false);
     const bool released_before_the_render_ended = released;
     release.join();
     EXPECT_EQ(exp.snapshot(), nullptr);

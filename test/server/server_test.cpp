@@ -126,7 +126,8 @@ TEST(Server, StopAnswersAScrapeThatWaitsForTheNextSnapshot) {
 
 // While a poll runs, the published snapshot is released (Exposition::ReleaseData): the bodies
 // prepared for it are still sent at once; a body that was not prepared, and the landing page,
-// wait for the next snapshot instead of failing.
+// wait for the next snapshot instead of failing. Once the poll is about to render, its bodies
+// are withdrawn too (Exposition::WithdrawBodies), and every scrape waits for the render.
 TEST(Server, DuringAPollServesPreparedBodiesAndWaitsForTheRest) {
   std::string error;
   ServerOptions o = Plain("127.0.0.1:0", 4);
@@ -147,19 +148,23 @@ TEST(Server, DuringAPollServesPreparedBodiesAndWaitsForTheRest) {
   EXPECT_EQ(prepared.body, first->GzipBody(ExpositionFormat::kOpenMetrics100));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "sent at once";
 
+  // A GET on its own thread: its answer, and when it came.
+  using Clock = std::chrono::steady_clock;
+  auto get = [&](std::string path, std::vector<std::string> headers, testing::Fetched* out,
+                 Clock::time_point* done) {
+    return std::thread([=] {
+      *out = HttpGet(base + path, headers);
+      *done = Clock::now();
+    });
+  };
   testing::Fetched text, landing;
-  std::chrono::steady_clock::time_point text_done, landing_done;
-  std::thread scrape([&] {
-    text = HttpGet(base + "/metrics");
-    text_done = std::chrono::steady_clock::now();
-  });
-  std::thread page([&] {
-    landing = HttpGet(base + "/");
-    landing_done = std::chrono::steady_clock::now();
-  });
+  Clock::time_point text_done, landing_done;
+  std::thread scrape = get("/metrics", {}, &text, &text_done);
+  std::thread page = get("/", {}, &landing, &landing_done);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const auto published = std::chrono::steady_clock::now();
-  server->Publish(MakeExposition(43));  // the poll ends
+  auto second = MakeExposition(43);
+  server->Publish(second);  // the poll ends
   scrape.join();
   page.join();
   EXPECT_GE(text_done, published) << "the text scrape waited for the next snapshot";
@@ -169,6 +174,31 @@ TEST(Server, DuringAPollServesPreparedBodiesAndWaitsForTheRest) {
       << text.body;
   EXPECT_EQ(landing.status, 200);
   EXPECT_NE(landing.body.find("n1"), std::string::npos);
+
+  // The next poll has decoded its snapshot and is about to render: the published bodies are
+  // withdrawn so that the new ones take their buffers. A scrape now waits for the new snapshot
+  // and gets its body, gzip or not.
+  second->Prepare(BodySet::PrometheusDefault());
+  second->ReleaseData();
+  second->WithdrawBodies();
+  testing::Fetched gz;
+  Clock::time_point gz_done;
+  std::thread gz_scrape = get("/metrics", {om, "Accept-Encoding: gzip"}, &gz, &gz_done);
+  std::thread text_scrape = get("/metrics", {}, &text, &text_done);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto rendered = std::chrono::steady_clock::now();
+  auto third = MakeExposition(44);
+  third->Prepare(BodySet::PrometheusDefault());
+  server->Publish(third);
+  gz_scrape.join();
+  text_scrape.join();
+  EXPECT_GE(gz_done, rendered) << "the gzip scrape waited for the new snapshot";
+  EXPECT_EQ(gz.status, 200);
+  EXPECT_EQ(gz.body, third->GzipBody(ExpositionFormat::kOpenMetrics100));
+  EXPECT_GE(text_done, rendered) << "so did the uncompressed one";
+  EXPECT_EQ(text.status, 200);
+  EXPECT_NE(text.body.find("node_memory_working_set_bytes{node=\"n1\"} 44\n"), std::string::npos)
+      << text.body;
 }
 
 TEST(Server, DebugStatusExplainsEachNode) {
