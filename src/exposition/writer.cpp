@@ -1020,15 +1020,8 @@ class GzipStream {
     for (auto [it, end] = index_.equal_range(key.low64); it != end; ++it) {
       const GzipSegment& old = previous_.segments[it->second];
       if (!SameKey(old.key, key)) continue;
-      if (stats_.in_place) {
-        if (base_ + old.offset < written_) continue;  // written over already
-        Room(old.size);  // may move the buffer: the source is found after it
-        std::memmove(out_.data() + used_, out_.data() + base_ + old.offset, old.size);
-        used_ += old.size;
-        written_ = std::max(written_, used_);
-      } else {
-        Put(reinterpret_cast<const uint8_t*>(previous_.body->data()) + old.offset, old.size);
-      }
+      if (stats_.in_place && base_ + old.offset < written_) continue;  // written over already
+      Append(*previous_.body, base_ + old.offset, old.size);
       segment_.crc = old.crc;
       segment_.text_bytes = old.text_bytes;
       stats_.reused_segments++;
@@ -1105,6 +1098,14 @@ class GzipStream {
   void Put(const uint8_t* data, size_t n) {
     Room(n);
     std::memcpy(out_.data() + used_, data, n);
+    used_ += n;
+    written_ = std::max(written_, used_);
+  }
+  // Appends `n` bytes of `from` at `offset`; `from` is the output itself when in place, so its
+  // bytes are read after Room, which may move the buffer, and may overlap the destination.
+  void Append(const std::string& from, size_t offset, size_t n) {
+    Room(n);
+    std::memmove(out_.data() + used_, from.data() + offset, n);
     used_ += n;
     written_ = std::max(written_, used_);
   }
@@ -1285,8 +1286,7 @@ std::shared_ptr<const std::string> Exposition::TextBody(ExpositionFormat format,
     if (!rendered) Render(format, slot.plain.get(), false);
     slot.plain_done.store(true, std::memory_order_release);
   });
-  std::lock_guard<std::mutex> lock(slot.body_mu);
-  return slot.plain;  // null once withdrawn
+  return slot.Held(false);
 }
 
 std::shared_ptr<const std::string> Exposition::TryBody(ExpositionFormat format, bool gzip) {
@@ -1316,12 +1316,7 @@ const std::string& Exposition::GzipBody(ExpositionFormat format) {
 std::shared_ptr<const std::string> Exposition::Gzipped(ExpositionFormat format) {
   Slot& slot = slots_[static_cast<int>(format)];
   std::call_once(slot.gzip_once, [&] {
-    std::shared_ptr<const std::string> text;
-    if (slot.plain_done.load(std::memory_order_acquire)) {
-      std::lock_guard<std::mutex> lock(slot.body_mu);
-      text = slot.plain;
-    }
-    if (text) {
+    if (std::shared_ptr<const std::string> text = slot.Held(false)) {
       slot.gzip = TakeBody(GzipPool());
       GzipInto(*slot.gzip, *text);  // the text is there already: compress it
     } else {
@@ -1329,8 +1324,13 @@ std::shared_ptr<const std::string> Exposition::Gzipped(ExpositionFormat format) 
     }
     slot.gzip_done.store(true, std::memory_order_release);
   });
-  std::lock_guard<std::mutex> lock(slot.body_mu);
-  return slot.gzip;  // null once withdrawn
+  return slot.Held(true);
+}
+
+std::shared_ptr<std::string> Exposition::Slot::Held(bool gzip) const {
+  if (!(gzip ? gzip_done : plain_done).load(std::memory_order_acquire)) return nullptr;
+  std::lock_guard<std::mutex> lock(body_mu);
+  return gzip ? this->gzip : plain;  // null once withdrawn
 }
 
 void Exposition::WithdrawBodies() {
@@ -1382,10 +1382,7 @@ BodySet BodiesToPrepare(BodySet scraped, BodySet* last_scraped) {
 }
 
 bool Exposition::Ready(ExpositionFormat format, bool gzip) const {
-  const Slot& slot = slots_[static_cast<int>(format)];
-  if (!(gzip ? slot.gzip_done : slot.plain_done).load(std::memory_order_acquire)) return false;
-  std::lock_guard<std::mutex> lock(slot.body_mu);
-  return (gzip ? slot.gzip : slot.plain) != nullptr;
+  return slots_[static_cast<int>(format)].Held(gzip) != nullptr;
 }
 
 }  // namespace kmb

@@ -177,6 +177,8 @@ class Exposition {
     std::shared_ptr<std::string> gzip;
     mutable std::mutex body_mu;
     GzipStats gzip_stats;  // written before gzip_done is set
+    // The body once done, unless withdrawn (else null).
+    std::shared_ptr<std::string> Held(bool gzip) const;
   };
   // The text body, rendered once; with `with_gzip` the gzip body comes from the same render
   // when it does not exist yet (Prepare with both encodings).
