@@ -488,6 +488,38 @@ TEST(Exposition, PassesWriteTheSameText) {
   }
 }
 
+// The render scratch kept between renders holds the references of the largest pass, not up
+// to twice that (filing pass after pass grew the array by doubling), and room for about as
+// many entities and label sets as the last render had: a render of a cluster that shrank gives
+// the rest back by the render after.
+TEST(Exposition, TheRenderScratchKeepsRoomForTheLastRenderOnly) {
+  const SnapshotPtr big = BigSnapshot();
+  const SnapshotPtr small = std::make_shared<Snapshot>(TwoNodeSnapshot());
+  const auto within = [](size_t room, size_t used) {
+    return room >= used && room <= used + used / 4 + 1024;
+  };
+  WriterOptions in_passes;
+  in_passes.pass_refs = 5000;
+  for (int i = 0; i < 2; ++i) RenderExposition(*big, ExpositionFormat::kText004, in_passes);
+  RenderScratchRoom room = RenderScratchRoomForTest();
+  EXPECT_GT(room.refs_used, 5000u);
+  EXPECT_TRUE(within(room.refs, room.refs_used)) << room.refs << " for " << room.refs_used;
+  EXPECT_TRUE(within(room.label_chars, room.label_chars_used))
+      << room.label_chars << " for " << room.label_chars_used;
+  EXPECT_TRUE(within(room.entities, room.entities_used))
+      << room.entities << " for " << room.entities_used;
+  const size_t big_chars = room.label_chars_used;
+
+  for (int i = 0; i < 2; ++i) RenderExposition(*small, ExpositionFormat::kText004, in_passes);
+  room = RenderScratchRoomForTest();
+  EXPECT_LT(room.label_chars_used * 100, big_chars);
+  EXPECT_TRUE(within(room.refs, room.refs_used)) << room.refs << " for " << room.refs_used;
+  EXPECT_TRUE(within(room.label_chars, room.label_chars_used))
+      << room.label_chars << " for " << room.label_chars_used;
+  EXPECT_TRUE(within(room.entities, room.entities_used))
+      << room.entities << " for " << room.entities_used;
+}
+
 // A gzip body the poll loop no longer prepares (its scrapers went away) is not kept for its
 // segments: the next body of that format is compressed whole.
 TEST(Exposition, AGzipBodyNoLongerAskedForIsNotKept) {

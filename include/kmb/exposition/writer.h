@@ -66,6 +66,14 @@ std::string RenderExposition(const Snapshot& snapshot, ExpositionFormat format,
 
 // Tests: the idle body buffers the next renders will reuse (gzip, or text bodies).
 size_t IdleBodyBuffersForTest(bool gzip);
+// Tests: the room the render scratch keeps between renders, and what the last render used of
+// it: references (of its largest pass), label-set characters, admitted entities.
+struct RenderScratchRoom {
+  size_t refs = 0, refs_used = 0;
+  size_t label_chars = 0, label_chars_used = 0;
+  size_t entities = 0, entities_used = 0;
+};
+RenderScratchRoom RenderScratchRoomForTest();
 
 // Appends `value` * 10^exp10 the way Prometheus reads it: exact decimals for integers
 // (counters past 2^53 stay exact), shortest round-trip form for doubles, +Inf/-Inf/NaN.
