@@ -14,6 +14,7 @@
 #include "kmb/sources/node_list.h"
 #include "kmb/sources/summary.h"
 #include "kmb/util/log.h"
+#include "kmb/util/process_stats.h"
 
 namespace kmb {
 namespace {
@@ -87,8 +88,9 @@ Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
       kubelets_(std::make_unique<KubeletTargets>(options_, client_)),
       spares_(std::make_shared<SparePool>()),
       summary_workers_(std::make_unique<WorkerPool>(
-          static_cast<size_t>(std::max(1, options_.max_concurrent_requests - 1)))),
-      metrics_api_worker_(std::make_unique<WorkerPool>(1)) {
+          static_cast<size_t>(std::max(1, options_.max_concurrent_requests - 1)),
+          ReturnThreadCache)),
+      metrics_api_worker_(std::make_unique<WorkerPool>(1, ReturnThreadCache)) {
   retry_.max_attempts = 1 + options_.max_retries;
   // ---- Watch cache ----
   // Node-local mode takes its pods from the kubelet and lists nothing cluster-wide.

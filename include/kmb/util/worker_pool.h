@@ -16,7 +16,10 @@ namespace kmb {
 
 class WorkerPool {
  public:
-  explicit WorkerPool(size_t threads);
+  // `on_idle`, if given, runs on a worker each time it has run a task and finds the queue
+  // empty, before it waits for the next one (the poller's workers give their malloc cache
+  // back there: ReturnThreadCache, util/process_stats.h).
+  explicit WorkerPool(size_t threads, std::function<void()> on_idle = {});
   ~WorkerPool();  // finishes the queued tasks, then joins
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -32,6 +35,7 @@ class WorkerPool {
   std::condition_variable cv_;
   std::deque<std::packaged_task<void()>> queue_;
   bool stop_ = false;
+  const std::function<void()> on_idle_;
   std::vector<std::thread> threads_;
 };
 
