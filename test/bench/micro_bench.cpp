@@ -203,11 +203,12 @@ const std::string& PodMetricsList() {
 }
 
 // The pod list decoded as the poller decodes it (in place, into reused entities): in batches
-// of ~1 MiB of items (the default), or in one parse (`batched` false). parser_MB: the largest
-// DOM parser's capacity afterwards (the batched rows run first, so theirs is the batch's).
-void BM_DecodePodMetrics(benchmark::State& state, bool batched) {
+// of `batch_bytes` of items (0: the default, ~256 KiB), or in one parse (SIZE_MAX). parser_MB:
+// the largest DOM parser's capacity afterwards (rows run smallest batch first, so each row's
+// is its own batch's).
+void BM_DecodePodMetrics(benchmark::State& state, size_t batch_bytes) {
   const std::string& body = PodMetricsList();
-  walk::ListBatchBytesForTest(batched ? 0 : std::numeric_limits<size_t>::max());
+  walk::ListBatchBytesForTest(batch_bytes);
   std::vector<EntityStats> out;
   size_t samples = 0;
   for (auto _ : state) {
@@ -1064,11 +1065,15 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("decode/nlohmann_dom/" + p->name).c_str(), kmb::bench::BM_NlohmannDom, &p->body);
     benchmark::RegisterBenchmark(("decode/simdjson_dom/" + p->name).c_str(), kmb::bench::BM_SimdjsonDom, &p->body);
   }
-  for (const bool batched : {true, false}) {
+  for (const auto& [name, batch_bytes] :
+       std::initializer_list<std::pair<const char*, size_t>>{
+           {"batched", 0},
+           {"batched_1MiB", size_t{1} << 20},
+           {"whole", std::numeric_limits<size_t>::max()}}) {
     benchmark::RegisterBenchmark(
-        ("decode/metrics_api_pods/" + std::string(batched ? "batched" : "whole") +
-         "/nodes:" + std::to_string(kPodListNodes)).c_str(),
-        BM_DecodePodMetrics, batched)
+        ("decode/metrics_api_pods/" + std::string(name) + "/nodes:" +
+         std::to_string(kPodListNodes)).c_str(),
+        BM_DecodePodMetrics, batch_bytes)
         ->Unit(benchmark::kMillisecond);
   }
   const std::string rn = "/nodes:" + std::to_string(kRenderNodes);
