@@ -299,12 +299,11 @@ struct RenderScratch {
   template <typename C>
   static void FitRoom(C& c, size_t n) {
     const size_t want = n + n / 8;
-    if (c.capacity() < want || c.capacity() > n + n / 4 + 1024) {
-      C fresh;
-      fresh.reserve(want);
-      c.swap(fresh);
-    }
     c.clear();
+    if (c.capacity() < want || c.capacity() > n + n / 4 + 1024) {
+      c.shrink_to_fit();  // empty: frees the block (a swap with a fresh one warns on GCC 12)
+      c.reserve(want);
+    }
   }
 };
 
