@@ -274,11 +274,19 @@ struct RenderScratch {
   // over other families skips it without reading its samples.
   std::vector<std::pair<uint16_t, uint16_t>> span;
   std::array<std::string, kMetricCount> self;  // self-metric lines per family
-  std::vector<uint32_t> label_end;  // admitted entity i's `{a="x",...` is labels[end[i-1], end[i])
+  // Label sets, rendered once per render, when the first pass that writes a line of the
+  // entity files its samples, and dropped by the first pass past the entity's families:
+  // admitted entity i's `{a="x",...` is labels[label_begin[i], label_end[i]) while it is in
+  // the arena (label_end[i] == 0: not yet). The arena holds the sets of the entity kinds the
+  // passes are in, not the whole snapshot's (at 1,000 nodes ~30 MB for all).
+  std::vector<uint32_t> label_begin, label_end;
   std::string labels;
+  std::vector<uint32_t> labeled;     // the entities with a set in the arena, in arena order
   std::vector<uint64_t> label_hash;  // of each admitted entity's label set (keyed renders only)
   std::string window;  // the text window (TextWindow), sized once
-  size_t largest_pass = 0;  // references of the last render's largest pass
+  size_t largest_pass = 0;     // references of the last render's largest pass
+  size_t largest_labels = 0;   // the last render's largest arena, in characters
+  size_t most_labeled = 0;     // and in entities
   // Empties everything for the next render. The per-entity arrays keep room for as many
   // entities as the last render had, and an eighth more (see FitRoom).
   void Clear() {
@@ -288,8 +296,11 @@ struct RenderScratch {
     times.clear();
     FitRoom(span, span.size());
     for (auto& t : self) t.clear();
+    FitRoom(label_begin, label_begin.size());
     FitRoom(label_end, label_end.size());
-    FitRoom(labels, labels.size());
+    FitRoom(labels, largest_labels);
+    FitRoom(labeled, most_labeled);
+    largest_labels = most_labeled = 0;
     FitRoom(label_hash, label_hash.size());
   }
   // Empties `c`, leaving it room for `n` elements and an eighth more: a buffer that grew by
@@ -481,19 +492,15 @@ struct Renderer {
     return pass > 0;
   }
 
-  // Index pass, part 1: admits the entity, renders its label set, counts its samples per family.
+  // Index pass, part 1: admits the entity and counts its samples per family (its label set is
+  // rendered by each pass that writes lines of it: LabelEntity).
   void AddEntity(const EntityStats& e) {
     if (filter && !Admit(e)) return;
     const FamilyTable& fam = Families();
     scratch.admitted.push_back(&e);
-    AppendLabelSet(scratch.labels, catalog::LabelNames(e.entity), e.labels, options.uid_label);
-    AppendExtraLabels(scratch.labels, e.extra_labels);  // pod-spec enrichment (enrich.cpp)
-    if (keyed) {
-      const size_t begin = scratch.label_end.empty() ? 0 : scratch.label_end.back();
-      scratch.label_hash.push_back(
-          XXH3_64bits(scratch.labels.data() + begin, scratch.labels.size() - begin));
-    }
-    scratch.label_end.push_back(static_cast<uint32_t>(scratch.labels.size()));
+    scratch.label_begin.push_back(0);
+    scratch.label_end.push_back(0);
+    if (keyed) scratch.label_hash.push_back(0);
     uint16_t lo = UINT16_MAX, hi = 0;
     for (const Sample& s : e.samples) {
       if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
@@ -527,6 +534,7 @@ struct Renderer {
     if (times) scratch.times.resize(begin[last] - ref_base);
     std::array<size_t, kMetricCount> next;
     for (size_t f = first; f < last; ++f) next[f] = begin[f] - ref_base;
+    DropLabelsBefore(first);
     const size_t admitted = scratch.admitted.size();
     for (uint32_t i = 0; i < admitted; ++i) {
       if (scratch.span[i].second < first || scratch.span[i].first >= last) continue;
@@ -539,11 +547,47 @@ struct Renderer {
         if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
         const size_t f = fam.family_of[s.metric];
         if (f < first || f >= last) continue;
+        if (scratch.label_end[i] == 0) LabelEntity(i);
         const size_t at = next[f]++;
         scratch.refs[at] = {i, s.metric, s.kind, s.u()};
         if (times) scratch.times[at] = scratch.admitted[i]->time_ms(s);
       }
     }
+    scratch.largest_labels = std::max(scratch.largest_labels, scratch.labels.size());
+    scratch.most_labeled = std::max(scratch.most_labeled, scratch.labeled.size());
+  }
+
+  // Renders admitted entity i's label set at the end of the arena (and, for a keyed render,
+  // its hash).
+  void LabelEntity(uint32_t i) {
+    const EntityStats& e = *scratch.admitted[i];
+    std::string& labels = scratch.labels;
+    const size_t begin = labels.size();
+    AppendLabelSet(labels, catalog::LabelNames(e.entity), e.labels, options.uid_label);
+    AppendExtraLabels(labels, e.extra_labels);  // pod-spec enrichment (enrich.cpp)
+    scratch.label_begin[i] = static_cast<uint32_t>(begin);
+    scratch.label_end[i] = static_cast<uint32_t>(labels.size());
+    scratch.labeled.push_back(i);
+    if (keyed) scratch.label_hash[i] = XXH3_64bits(labels.data() + begin, labels.size() - begin);
+  }
+
+  // Before the pass that starts at family `first`: drops the label sets of the entities
+  // without a family from `first` on (no later pass writes a line of them) and moves the rest
+  // to the front of the arena, in arena order (so a set never moves onto one not yet moved).
+  void DropLabelsBefore(size_t first) {
+    char* labels = scratch.labels.data();
+    size_t to = 0, kept = 0;
+    for (const uint32_t i : scratch.labeled) {
+      if (scratch.span[i].second < first) continue;
+      const uint32_t from = scratch.label_begin[i], n = scratch.label_end[i] - from;
+      if (from != to) std::memmove(labels + to, labels + from, n);
+      scratch.label_begin[i] = static_cast<uint32_t>(to);
+      scratch.label_end[i] = static_cast<uint32_t>(to + n);
+      to += n;
+      scratch.labeled[kept++] = i;
+    }
+    scratch.labeled.resize(kept);
+    scratch.labels.resize(to);
   }
 
   // One sample line.
@@ -553,7 +597,7 @@ struct Renderer {
     s.kind = ref.kind;
     s.set_u(ref.bits);
     const MetricDef& def = kMetrics[s.metric];
-    const uint32_t begin = ref.entity == 0 ? 0 : scratch.label_end[ref.entity - 1];
+    const uint32_t begin = scratch.label_begin[ref.entity];
     const std::string_view labels(scratch.labels.data() + begin,
                                   scratch.label_end[ref.entity] - begin);
     const std::string_view consts = Families().const_labels[s.metric];
@@ -630,10 +674,10 @@ struct Renderer {
     w.Append(header);
     for (size_t at = begin; at < end; ++at) {
       // A family's lines visit the entities' label sets in order but with gaps, and at 1,000
-      // nodes the label arena (~30 MB) is out of cache: fetch a few lines ahead.
+      // nodes a pass's label arena is out of cache: fetch a few lines ahead.
       if (at + kPrefetchLines < end) {
         const uint32_t e = scratch.refs[at + kPrefetchLines].entity;
-        const char* l = scratch.labels.data() + (e == 0 ? 0 : scratch.label_end[e - 1]);
+        const char* l = scratch.labels.data() + scratch.label_begin[e];
         __builtin_prefetch(l);
         __builtin_prefetch(l + 64);
       }
@@ -860,7 +904,7 @@ size_t IdleBodyBuffersForTest(bool gzip) { return gzip ? GzipPool().idle() : Pla
 RenderScratchRoom RenderScratchRoomForTest() {
   std::unique_ptr<RenderScratch> s = ScratchPool().Take();
   RenderScratchRoom room{s->refs.capacity(),  s->largest_pass,        s->labels.capacity(),
-                         s->labels.size(),    s->admitted.capacity(), s->admitted.size()};
+                         s->largest_labels,   s->admitted.capacity(), s->admitted.size()};
   ScratchPool().Give(std::move(s));
   return room;
 }

@@ -489,9 +489,9 @@ TEST(Exposition, PassesWriteTheSameText) {
 }
 
 // The render scratch kept between renders holds the references of the largest pass, not up
-// to twice that (filing pass after pass grew the array by doubling), and room for about as
-// many entities and label sets as the last render had: a render of a cluster that shrank gives
-// the rest back by the render after.
+// to twice that (filing pass after pass grew the array by doubling), room for about as many
+// entities as the last render had, and the label sets of its largest pass only: a render of a
+// cluster that shrank gives the rest back by the render after.
 TEST(Exposition, TheRenderScratchKeepsRoomForTheLastRenderOnly) {
   const SnapshotPtr big = BigSnapshot();
   const SnapshotPtr small = std::make_shared<Snapshot>(TwoNodeSnapshot());
@@ -509,6 +509,13 @@ TEST(Exposition, TheRenderScratchKeepsRoomForTheLastRenderOnly) {
   EXPECT_TRUE(within(room.entities, room.entities_used))
       << room.entities << " for " << room.entities_used;
   const size_t big_chars = room.label_chars_used;
+
+  // In one pass the arena holds every entity's label set; in passes, those of one pass.
+  WriterOptions one_pass;
+  one_pass.pass_refs = size_t{1} << 30;
+  for (int i = 0; i < 2; ++i) RenderExposition(*big, ExpositionFormat::kText004, one_pass);
+  const size_t all_chars = RenderScratchRoomForTest().label_chars_used;
+  EXPECT_LT(big_chars * 10, all_chars * 9) << big_chars << " in passes, " << all_chars << " in one";
 
   for (int i = 0; i < 2; ++i) RenderExposition(*small, ExpositionFormat::kText004, in_passes);
   room = RenderScratchRoomForTest();
