@@ -493,7 +493,7 @@ struct Renderer {
   }
 
   // Index pass, part 1: admits the entity and counts its samples per family (its label set is
-  // rendered by each pass that writes lines of it: LabelEntity).
+  // rendered later, by the first pass that writes a line of it: LabelEntity).
   void AddEntity(const EntityStats& e) {
     if (filter && !Admit(e)) return;
     const FamilyTable& fam = Families();
@@ -543,11 +543,15 @@ struct Renderer {
         __builtin_prefetch(scratch.admitted[i + 2 * kPrefetchEntities]);
         __builtin_prefetch(scratch.admitted[i + kPrefetchEntities]->samples.data());
       }
+      bool labeled = scratch.label_end[i] != 0;  // by an earlier pass
       for (const Sample& s : scratch.admitted[i]->samples) {
         if (s.metric >= kMetricCount || !enabled[s.metric]) continue;
         const size_t f = fam.family_of[s.metric];
         if (f < first || f >= last) continue;
-        if (scratch.label_end[i] == 0) LabelEntity(i);
+        if (!labeled) {
+          LabelEntity(i);
+          labeled = true;
+        }
         const size_t at = next[f]++;
         scratch.refs[at] = {i, s.metric, s.kind, s.u()};
         if (times) scratch.times[at] = scratch.admitted[i]->time_ms(s);
@@ -590,6 +594,12 @@ struct Renderer {
     scratch.labels.resize(to);
   }
 
+  // Admitted entity i's label set, while it is in the arena.
+  std::string_view LabelSet(uint32_t i) const {
+    return {scratch.labels.data() + scratch.label_begin[i],
+            scratch.label_end[i] - scratch.label_begin[i]};
+  }
+
   // One sample line.
   void WriteSample(TextWindow& w, const SampleRef& ref, int64_t time_ms) const {
     Sample s;
@@ -597,9 +607,7 @@ struct Renderer {
     s.kind = ref.kind;
     s.set_u(ref.bits);
     const MetricDef& def = kMetrics[s.metric];
-    const uint32_t begin = scratch.label_begin[ref.entity];
-    const std::string_view labels(scratch.labels.data() + begin,
-                                  scratch.label_end[ref.entity] - begin);
+    const std::string_view labels = LabelSet(ref.entity);
     const std::string_view consts = Families().const_labels[s.metric];
     char* p = w.Reserve(def.name.size() + labels.size() + consts.size() + 3 + kMaxValueChars * 2);
     p = Put(p, def.name);
@@ -676,8 +684,7 @@ struct Renderer {
       // A family's lines visit the entities' label sets in order but with gaps, and at 1,000
       // nodes a pass's label arena is out of cache: fetch a few lines ahead.
       if (at + kPrefetchLines < end) {
-        const uint32_t e = scratch.refs[at + kPrefetchLines].entity;
-        const char* l = scratch.labels.data() + scratch.label_begin[e];
+        const char* l = LabelSet(scratch.refs[at + kPrefetchLines].entity).data();
         __builtin_prefetch(l);
         __builtin_prefetch(l + 64);
       }

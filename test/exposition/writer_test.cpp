@@ -490,8 +490,8 @@ TEST(Exposition, PassesWriteTheSameText) {
 
 // The render scratch kept between renders holds the references of the largest pass, not up
 // to twice that (filing pass after pass grew the array by doubling), room for about as many
-// entities as the last render had, and the label sets of its largest pass only: a render of a
-// cluster that shrank gives the rest back by the render after.
+// entities as the last render had, and for the label sets its passes held at once at most: a
+// render of a cluster that shrank gives the rest back by the render after.
 TEST(Exposition, TheRenderScratchKeepsRoomForTheLastRenderOnly) {
   const SnapshotPtr big = BigSnapshot();
   const SnapshotPtr small = std::make_shared<Snapshot>(TwoNodeSnapshot());
@@ -510,7 +510,8 @@ TEST(Exposition, TheRenderScratchKeepsRoomForTheLastRenderOnly) {
       << room.entities << " for " << room.entities_used;
   const size_t big_chars = room.label_chars_used;
 
-  // In one pass the arena holds every entity's label set; in passes, those of one pass.
+  // In one pass the arena holds every entity's label set; in passes, only those of the entities
+  // with lines in the current pass or a later one.
   WriterOptions one_pass;
   one_pass.pass_refs = size_t{1} << 30;
   for (int i = 0; i < 2; ++i) RenderExposition(*big, ExpositionFormat::kText004, one_pass);
