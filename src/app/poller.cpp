@@ -44,7 +44,7 @@ int ShardOf(std::string_view node, int total_shards) {
 // What released snapshots decoded: their NodeSummaries, Metrics API entities and pod-spec
 // entities. The next poll decodes (joins) into them: the decoder reuses their entities'
 // vectors and strings, so a steady-state poll allocates almost nothing for
-// them (malloc and free were ~17% of the exporter's CPU; docs/performance.md). The snapshot's
+// them (malloc and free were ~8% of the exporter's CPU; docs/performance.md). The snapshot's
 // deleter hands them back, from whichever thread drops the last reference.
 struct Poller::SparePool {
   std::mutex mu;
@@ -88,9 +88,8 @@ Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
       kubelets_(std::make_unique<KubeletTargets>(options_, client_)),
       spares_(std::make_shared<SparePool>()),
       summary_workers_(std::make_unique<WorkerPool>(
-          static_cast<size_t>(std::max(1, options_.max_concurrent_requests - 1)),
-          ReturnThreadCache)),
-      metrics_api_worker_(std::make_unique<WorkerPool>(1, ReturnThreadCache)) {
+          static_cast<size_t>(std::max(1, options_.max_concurrent_requests - 1)))),
+      metrics_api_worker_(std::make_unique<WorkerPool>(1)) {
   retry_.max_attempts = 1 + options_.max_retries;
   // ---- Watch cache ----
   // Node-local mode takes its pods from the kubelet and lists nothing cluster-wide.
@@ -294,8 +293,9 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   long failed_http_status = 0;  // HTTP status of the first failed request, if it had one
   // The response is kept between polls (one Metrics API poll runs at a time), and the entities
   // are decoded over those of the last released snapshot: at 150k pods they are 61 MB and
-  // ~450k entities, which fresh every poll cost more in page faults and allocation than the
-  // decode itself (docs/performance.md).
+  // ~765k series, whose entities fresh every poll cost more in page faults and allocation
+  // than the decode itself (the gzip window's faults per poll at 1,000 nodes 11,486 -> 1,246;
+  // docs/performance.md).
   std::vector<EntityStats> entities = spares_->TakeApiEntities();
   size_t kept = 0;  // entities[0, kept): this poll's, this shard's
   for (const Endpoint& ep : endpoints) {

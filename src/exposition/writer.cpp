@@ -416,7 +416,7 @@ constexpr size_t kSegmentLines = 512;
 // The window the text is written into, ~256 KiB at a time, while its cache lines are hot. A
 // line's size is bounded before it is written, so each line checks the room once and is
 // then written through a pointer, instead of each of its pieces going through a
-// std::string append (render + gzip ~7% faster in micro_bench, docs/performance.md).
+// std::string append (render + gzip 68.1 -> 63.0 ms in micro_bench, docs/performance.md).
 class TextWindow {
  public:
   TextWindow(std::string& buf, const TextSink& sink) : buf_(buf), sink_(sink) {
@@ -1178,8 +1178,8 @@ class GzipStream {
   // Makes `want` bytes of room past the output (16 KiB, or an eighth of the pending input: the
   // exposition compresses ~13x). The capacity grows by half, the size only by what is asked:
   // resize() writes zeros, and a size grown by half each time wrote over pages the output never
-  // fills, which stayed resident in the pooled body for good (up to half again its size, ~35 MB
-  // in each of the two bodies at 1,000 nodes; docs/performance.md).
+  // fills, which stayed resident in the pooled body for good (up to half again its size: RSS
+  // 495.9 -> 464.4 MB at 1,000 nodes when it stopped; docs/performance.md).
   void Room(size_t want) {
     if (out_.size() - used_ >= want) return;
     const size_t need = used_ + want;
@@ -1318,8 +1318,8 @@ const DropCounts& Exposition::DroppedTotals(const DropCounts& dropped) {
 
 void Exposition::Render(ExpositionFormat format, std::string* plain, bool gzip) {
   // Rendered in windows of ~256 KiB: the text is written while its cache lines are hot and
-  // then copied out and/or compressed whole. Writing line by line straight into a 70 MB body
-  // measured 2-3x slower than this, copy included (docs/performance.md).
+  // then copied out and/or compressed whole, so that under gzip scrapers the text never exists
+  // whole (RSS per series 859 -> 373 B when it came; docs/performance.md).
   const SnapshotPtr snap = snapshot();  // kept alive until the render is done
   if (!snap) throw SnapshotReleased{};
   Slot& slot = slots_[static_cast<int>(format)];

@@ -22,7 +22,6 @@ extern "C" int MallocExtension_GetNumericProperty(const char* property, size_t* 
 extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
 extern "C" int MallocExtension_SetNumericProperty(const char* property, size_t value)
     __attribute__((weak));
-extern "C" void MallocExtension_MarkThreadIdle() __attribute__((weak));
 
 namespace kmb {
 namespace {
@@ -117,10 +116,6 @@ void ReturnFreeHeap() {
   } else {
     malloc_trim(0);
   }
-}
-
-void ReturnThreadCache() {
-  if (MallocExtension_MarkThreadIdle != nullptr) MallocExtension_MarkThreadIdle();
 }
 
 const char* HeapAllocator() { return Tcmalloc() ? "tcmalloc" : "glibc"; }

@@ -2,8 +2,7 @@
 
 namespace kmb {
 
-WorkerPool::WorkerPool(size_t threads, std::function<void()> on_idle)
-    : on_idle_(std::move(on_idle)) {
+WorkerPool::WorkerPool(size_t threads) {
   if (threads == 0) threads = 1;
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
@@ -30,24 +29,16 @@ std::future<void> WorkerPool::Submit(std::function<void()> task) {
 }
 
 void WorkerPool::Loop() {
-  bool ran = false;  // a task since this worker last went idle
   for (;;) {
     std::packaged_task<void()> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (ran && queue_.empty() && on_idle_) {
-        lock.unlock();
-        on_idle_();
-        ran = false;
-        lock.lock();
-      }
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, nothing left
       job = std::move(queue_.front());
       queue_.pop_front();
     }
     job();
-    ran = true;
   }
 }
 

@@ -86,39 +86,8 @@ TEST(Heap, FreedPagesGoBackAtOnce) {
   EXPECT_LT(after.resident_bytes, rss - (32 << 20));
 }
 
-extern "C" int MallocExtension_GetNumericProperty(const char* property, size_t* value);
-
-size_t ThreadCacheBytes() {
-  size_t v = 0;
-  EXPECT_TRUE(MallocExtension_GetNumericProperty("tcmalloc.current_total_thread_cache_bytes", &v));
-  return v;
-}
-
-// What a thread freed stays in its own cache until the thread gives the cache back (the
-// poller's workers do once their queue runs dry): then the cache is gone.
-TEST(Heap, AThreadGivesItsCacheBack) {
-  size_t kept = 0, after = 0;
-  std::thread([&] {
-    std::vector<void*> blocks;
-    for (int i = 0; i < 20000; ++i) blocks.push_back(std::malloc(96));
-    for (void* p : blocks) std::free(p);
-    kept = ThreadCacheBytes();
-    ReturnThreadCache();
-    after = ThreadCacheBytes();
-  }).join();
-  EXPECT_GT(kept, size_t{256} << 10);
-  EXPECT_LT(after + (size_t{256} << 10), kept);
-}
 #else
 TEST(Heap, FreedPagesGoBackAtOnceOnlyOnTcmalloc) { EXPECT_FALSE(ReturnFreedPagesAtOnce()); }
-TEST(Heap, GivingTheThreadCacheBackIsHarmlessOnGlibc) {
-  void* p = std::malloc(96);
-  std::free(p);
-  ReturnThreadCache();
-  void* q = std::malloc(96);
-  EXPECT_NE(q, nullptr);
-  std::free(q);
-}
 #endif
 
 // Frees `bytes` of touched memory in the middle of the heap: small live chunks between the

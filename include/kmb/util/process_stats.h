@@ -42,19 +42,12 @@ const char* HeapAllocator();
 // Gives the free memory malloc keeps back to the kernel now (HeapTrimmer does, once a period).
 void ReturnFreeHeap();
 
-// Gives the calling thread's malloc cache back to the shared heap, where the next poll's
-// allocations of any thread find it (tcmalloc's MarkThreadIdle; nothing on glibc's malloc).
-// The poller's workers call it when their queue runs dry: each of 16 threads otherwise keeps
-// what it freed during the poll, ~9 MB in all at 100 nodes, through the interval. Side by side
-// at 100 nodes, RSS 3.8-7.4 MB lower, CPU +2-6% (docs/performance.md).
-void ReturnThreadCache();
-
 // At start: on tcmalloc, every run of pages freed is returned to the kernel at once
 // ("aggressive decommit") instead of kept until a release. The exporter's large buffers are
 // pooled and stay; what is freed is the garbage of a poll's transient peak, which tcmalloc
-// otherwise keeps resident: side by side at 1,000 nodes, RSS 622 -> 549 MB, its peak 702 ->
-// 553 MB, CPU +0.8% (docs/performance.md). TCMALLOC_AGGRESSIVE_DECOMMIT in the environment
-// (t or f) wins over `on`. Returns whether it is on; false on glibc's malloc, which returns
+// otherwise keeps resident: side by side at 1,000 nodes, RSS 601 -> 547 and 598 -> 547 MB, its
+// peak 698 -> 551 MB, CPU unchanged (docs/performance.md, "Changes", 2026-12-01).
+// TCMALLOC_AGGRESSIVE_DECOMMIT in the environment (t or f) wins over `on`. Returns whether it is on; false on glibc's malloc, which returns
 // memory on its own terms (M_TRIM_THRESHOLD) and HeapTrimmer's malloc_trim.
 bool ReturnFreedPagesAtOnce(bool on = true);
 

@@ -16,10 +16,11 @@ namespace kmb {
 
 class WorkerPool {
  public:
-  // `on_idle`, if given, runs on a worker each time it has run a task and finds the queue
-  // empty, before it waits for the next one (the poller's workers give their malloc cache
-  // back there: ReturnThreadCache, util/process_stats.h).
-  explicit WorkerPool(size_t threads, std::function<void()> on_idle = {});
+  // The workers keep their malloc thread caches between polls: giving them back whenever the
+  // queue ran dry (tcmalloc's MarkThreadIdle, 2026-12-01) took 4-7 MB off the RSS but cost
+  // ~20 ms of CPU per poll on the second benchmark machine, where each span it freed was
+  // returned to the kernel with a TLB shootdown (docs/performance.md, "Tried and not kept").
+  explicit WorkerPool(size_t threads);
   ~WorkerPool();  // finishes the queued tasks, then joins
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -35,7 +36,6 @@ class WorkerPool {
   std::condition_variable cv_;
   std::deque<std::packaged_task<void()>> queue_;
   bool stop_ = false;
-  const std::function<void()> on_idle_;
   std::vector<std::thread> threads_;
 };
 
