@@ -293,9 +293,9 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   long failed_http_status = 0;  // HTTP status of the first failed request, if it had one
   // The response is kept between polls (one Metrics API poll runs at a time), and the entities
   // are decoded over those of the last released snapshot: at 150k pods they are 61 MB and
-  // ~765k series, whose entities fresh every poll cost more in page faults and allocation
-  // than the decode itself (the gzip window's faults per poll at 1,000 nodes 11,486 -> 1,246;
-  // docs/performance.md).
+  // ~450k entities (~91,000 at 1,000 nodes), which fresh every poll cost more in page faults
+  // and allocation than the decode itself (the gzip window's faults per poll at 1,000 nodes
+  // 11,486 -> 1,246; docs/performance.md).
   std::vector<EntityStats> entities = spares_->TakeApiEntities();
   size_t kept = 0;  // entities[0, kept): this poll's, this shard's
   for (const Endpoint& ep : endpoints) {

@@ -47,8 +47,9 @@ void ReturnFreeHeap();
 // pooled and stay; what is freed is the garbage of a poll's transient peak, which tcmalloc
 // otherwise keeps resident: side by side at 1,000 nodes, RSS 601 -> 547 and 598 -> 547 MB, its
 // peak 698 -> 551 MB, CPU unchanged (docs/performance.md, "Changes", 2026-12-01).
-// TCMALLOC_AGGRESSIVE_DECOMMIT in the environment (t or f) wins over `on`. Returns whether it is on; false on glibc's malloc, which returns
-// memory on its own terms (M_TRIM_THRESHOLD) and HeapTrimmer's malloc_trim.
+// TCMALLOC_AGGRESSIVE_DECOMMIT in the environment (t or f) wins over `on`. Returns whether it
+// is on; false on glibc's malloc, which returns memory on its own terms (M_TRIM_THRESHOLD) and
+// HeapTrimmer's malloc_trim.
 bool ReturnFreedPagesAtOnce(bool on = true);
 
 // Called by the poll loop after each poll, once the previous snapshot is released. Once at the
