@@ -277,8 +277,9 @@ struct RenderScratch {
   // Label sets, rendered once per render, when the first pass that writes a line of the
   // entity files its samples, and dropped by the first pass past the entity's families:
   // admitted entity i's `{a="x",...` is labels[label_begin[i], label_end[i]) while it is in
-  // the arena (label_end[i] == 0: not yet). The arena holds the sets of the entity kinds the
-  // passes are in, not the whole snapshot's (at 1,000 nodes ~30 MB for all).
+  // the arena (label_end[i] == 0: not yet; a rendered set is never empty, it opens with `{`).
+  // The arena holds the sets of the entity kinds the passes are in, not the whole snapshot's
+  // (at 1,000 nodes ~30 MB for all).
   std::vector<uint32_t> label_begin, label_end;
   std::string labels;
   std::vector<uint32_t> labeled;     // the entities with a set in the arena, in arena order
