@@ -10,8 +10,8 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libsimdjson-dev zlib1g-dev libisal-dev libdeflate-dev
   libgoogle-perftools-dev libxxhash-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev prometheus
+  # tests and benchmarks (nghttp2-proxy: nghttpx, an HTTP/2 server for the --http2 test)
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus nghttp2-proxy
   # secured /metrics (bcrypt via libxcrypt) and the landing page test (headless chromium)
   libcrypt-dev chromium
   # hardening runs of scripts/test.sh: libFuzzer and its sanitizer runtimes (clang 14)

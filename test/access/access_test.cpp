@@ -359,5 +359,137 @@ TEST(ExecPluginTest, BinaryWithExecPluginKubeconfig) {
   EXPECT_FALSE(Contains(out, kToken)) << out;
 }
 
+// HTTP/2 to an API server that speaks it (--http2): nghttpx (Debian's nghttp2-proxy), a
+// reverse proxy with an h2 frontend over TLS, in front of the simulator. Its access log names
+// the protocol and the User-Agent of every request: with the flag, the Summaries, the Metrics
+// API, the lists and the node and pod watches all go over h2; without it, over HTTP/1.1.
+TEST(Http2Test, SummariesMetricsApiAndWatchesOverHttp2ThroughNghttpx) {
+  if (access("/usr/sbin/nghttpx", X_OK) != 0) {
+    GTEST_FAIL() << "nghttpx missing: scripts/install-deps.sh installs nghttp2-proxy";
+  }
+  TempDir dir;
+  sim::SimOptions so;  // plain HTTP behind the proxy, still requiring the token
+  so.nodes = 2;
+  so.pods_per_node = 2;
+  so.token = kToken;
+  std::string error;
+  std::unique_ptr<sim::SimulatedCluster> sim = sim::SimulatedCluster::Start(so, &error);
+  ASSERT_TRUE(sim) << error;
+  std::smatch m;
+  const std::string sim_url = sim->url();
+  ASSERT_TRUE(std::regex_search(sim_url, m, std::regex(R"(^http://127\.0\.0\.1:(\d+))")))
+      << sim_url;
+  const std::string backend_port = m[1].str();
+
+  sim::TlsMaterial tls;
+  ASSERT_TRUE(sim::GenerateTlsMaterial({"127.0.0.1"}, {"localhost"}, &tls, &error)) << error;
+  testing::WriteFile(dir.file("key.pem"), tls.server_key_pem);
+  testing::WriteFile(dir.file("cert.pem"), tls.server_cert_pem);
+  testing::WriteFile(dir.file("ca.pem"), tls.ca_cert_pem);
+  const std::string port = std::to_string(testing::FreePort());
+  const std::string log = dir.file("access.log");
+  testing::Child proxy({"/usr/sbin/nghttpx", "--conf=/dev/null", "--workers=1", "--no-ocsp",
+                        "--frontend=127.0.0.1," + port, "--backend=127.0.0.1," + backend_port,
+                        "--backend-read-timeout=10m", "--log-level=INFO", "--accesslog-file=" + log,
+                        "--accesslog-format=$alpn $path $status $http_user_agent",
+                        dir.file("key.pem"), dir.file("cert.pem")},
+                       dir.file("proxy.out"), dir.file("proxy.err"));
+  const std::string url = "https://127.0.0.1:" + port;
+  ASSERT_TRUE(testing::Eventually([&] {
+    return testing::HttpGet(url + "/version", {std::string("Authorization: Bearer ") + kToken},
+                            tls.ca_cert_pem)
+               .body.find("gitVersion") != std::string::npos;
+  })) << testing::ReadFile(dir.file("proxy.err"));
+
+  const std::string kubeconfig = dir.file("kubeconfig");
+  testing::WriteFile(
+      kubeconfig,
+      nlohmann::json{
+          {"apiVersion", "v1"},
+          {"kind", "Config"},
+          {"clusters",
+           {{{"name", "h2"},
+             {"cluster", {{"server", url}, {"certificate-authority", dir.file("ca.pem")}}}}}},
+          {"users", {{{"name", "u"}, {"user", {{"token", kToken}}}}}},
+          {"contexts", {{{"name", "c"}, {"context", {{"cluster", "h2"}, {"user", "u"}}}}}},
+          {"current-context", "c"}}
+          .dump());  // JSON is YAML
+  ClusterConfig cluster;
+  Status st = LoadClusterConfig({kubeconfig, "", ""}, &cluster);
+  ASSERT_TRUE(st.ok()) << st.message();
+  // The access log's lines of one client, told apart by its User-Agent (nghttpx writes a line
+  // once it has sent the response, so a line may come a moment after the client has it).
+  auto lines_of = [&](const std::string& agent, size_t at_least) {
+    std::vector<std::string> out;
+    testing::Eventually([&] {
+      out.clear();
+      std::istringstream in(testing::ReadFile(log));
+      for (std::string line; std::getline(in, line);) {
+        if (line.ends_with(" " + agent)) out.push_back(line);
+      }
+      return out.size() >= at_least;
+    });
+    return out;
+  };
+  auto poll = [&](bool http2, const std::string& agent) {
+    KubeClientOptions o;
+    o.http2 = http2;
+    o.user_agent = agent;
+    Poller poller(Parse({}), std::make_shared<KubeClient>(cluster, o));
+    return poller.Poll();
+  };
+  // A poll: the node list, two Summaries and the Metrics API's two lists.
+  SnapshotPtr snap = poll(true, "kmb-test-h2");
+  ExpectAllNodesUp(*snap, 2);
+  EXPECT_TRUE(snap->metrics_api.up) << snap->metrics_api.status.message();
+  std::vector<std::string> lines = lines_of("kmb-test-h2", 5);
+  ASSERT_GE(lines.size(), 5u) << testing::ReadFile(log);
+  for (const std::string& line : lines) EXPECT_TRUE(line.starts_with("h2 ")) << line;
+  const std::string all = testing::ReadFile(log);
+  EXPECT_TRUE(Contains(all, "h2 /api/v1/nodes/sim-node-0/proxy/stats/summary 200 kmb-test-h2"))
+      << all;
+  EXPECT_TRUE(Contains(all, "h2 /apis/metrics.k8s.io/v1beta1/pods 200 kmb-test-h2")) << all;
+
+  snap = poll(false, "kmb-test-h1");
+  ExpectAllNodesUp(*snap, 2);
+  lines = lines_of("kmb-test-h1", 5);
+  ASSERT_GE(lines.size(), 5u) << testing::ReadFile(log);
+  for (const std::string& line : lines) EXPECT_TRUE(line.starts_with("http/1.1 ")) << line;
+
+  // The binary: the node and pod watches too. nghttpx logs no access line for a stream the
+  // client resets (a watch, when the exporter stops), but its INFO log prints the headers of
+  // each request as it arrives, pseudo-headers (":path: ...") only for h2 requests.
+  auto h2_watches = [&] {
+    std::istringstream in(testing::ReadFile(dir.file("proxy.err")));
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) {
+      n += line.starts_with(":path: /api/v1/") && Contains(line, "?watch=1");
+    }
+    return n;
+  };
+  EXPECT_EQ(h2_watches(), 0u);
+  const std::string metrics = "http://127.0.0.1:" + std::to_string(testing::FreePort());
+  {
+    testing::Child exporter({KMB_BINARY, "--kubeconfig", kubeconfig, "--http2", "--interval", "1s",
+                             "--web.listen-address", metrics.substr(7)},
+                            dir.file("exporter.out"), dir.file("exporter.err"));
+    EXPECT_TRUE(testing::Eventually([&] {
+      const std::string body = testing::HttpGet(metrics + "/metrics").body;
+      std::smatch polls;
+      return Contains(body, "kube_metrics_bridge_watch_objects{resource=\"pods\"} 4") &&
+             Contains(body, "kube_metrics_bridge_watch_objects{resource=\"nodes\"} 2") &&
+             std::regex_search(body, polls,
+                               std::regex(R"(kube_metrics_bridge_polls_total (\d+))")) &&
+             std::stoi(polls[1].str()) >= 2;
+    })) << testing::ReadFile(dir.file("exporter.err"));
+    EXPECT_EQ(exporter.Stop(), 0);
+  }
+  // Its lists of nodes and pods, and two polls of two Summaries and two Metrics API lists.
+  lines = lines_of("kube-metrics-bridge", 10);
+  EXPECT_GE(lines.size(), 10u) << testing::ReadFile(log);
+  for (const std::string& line : lines) EXPECT_TRUE(line.starts_with("h2 ")) << line;
+  EXPECT_GE(h2_watches(), 2u);  // nodes and pods
+}
+
 }  // namespace
 }  // namespace kmb

@@ -15,10 +15,16 @@
 # peak; reset through /proc/<pid>/clear_refs), and the heap each exporter reports after its
 # last poll (kube_metrics_bridge_heap_*: in use, free, returned to the kernel).
 # The simulator is BIN_B's `simulate`. Defaults: 1000 nodes, 8 polls, 15 s.
+#
+# A_FLAGS and B_FLAGS (environment) add flags to one exporter: the same binary twice, with
+# and without a flag. VIA=nghttpx puts nghttpx (Debian's nghttp2-proxy, an HTTP/2 server over
+# TLS) between the exporters and a plain-HTTP simulator, and prints the requests per protocol
+# from its access log: `VIA=nghttpx A_FLAGS=--http2 side_by_side.sh BIN BIN 100 8` measures
+# HTTP/2 against HTTP/1.1 (docs/performance.md, "HTTP/2 to the API server").
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 A=$1 B=$2 NODES=${3:-1000} POLLS=${4:-8} INTERVAL=${5:-15}
@@ -29,7 +35,7 @@ done
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -38,23 +44,51 @@ trap cleanup EXIT
 # Every metric group, as BIN_B's --help lists them (not a copy here that a new group would miss).
 groups=$("$B" --help 2>&1 | sed -n 's/.*metric groups to export: \([a-z, -]*\) (default.*/\1/p' | tr -d ' ')
 [[ $groups == *psi-avg* ]] || { echo "side_by_side: no metric groups in $B --help" >&2; exit 1; }
+VIA=${VIA:-}
+[[ -z $VIA || $VIA == nghttpx ]] || { echo "side_by_side: VIA is nghttpx or empty" >&2; exit 2; }
+sim_tls=(--tls --write-kubeconfig "$work/kubeconfig")
+[[ -z $VIA ]] || sim_tls=()
 "$B" simulate --listen 127.0.0.1:0 --nodes "$NODES" --pods-per-node 30 --containers-per-pod 2 \
-  --stats-period 0 --tls --token side-by-side --write-kubeconfig "$work/kubeconfig" \
-  >"$work/sim.out" 2>"$work/sim.err" &
+  --stats-period 0 --token side-by-side "${sim_tls[@]}" >"$work/sim.out" 2>"$work/sim.err" &
 pids+=($!)
 for _ in $(seq 1 600); do
   grep -q "listening on" "$work/sim.out" && break
   sleep 1
 done
 grep -q "listening on" "$work/sim.out" || { echo "side_by_side: the simulator did not start" >&2; exit 1; }
+if [[ $VIA == nghttpx ]]; then
+  command -v nghttpx >/dev/null || { echo "side_by_side: nghttpx missing (nghttp2-proxy)" >&2; exit 2; }
+  backend=$(sed -n 's|.*listening on http://\(127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/sim.out")
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+    -addext subjectAltName=IP:127.0.0.1 -days 1 -keyout "$work/key.pem" -out "$work/cert.pem" \
+    2>/dev/null
+  front=$((20000 + RANDOM % 20000))
+  nghttpx --conf=/dev/null --workers=1 --no-ocsp --frontend="127.0.0.1,$front" \
+    --backend="${backend/:/,}" --backend-read-timeout=10m --accesslog-file="$work/access.log" \
+    '--accesslog-format=$alpn' "$work/key.pem" "$work/cert.pem" >"$work/nghttpx.err" 2>&1 &
+  pids+=($!)
+  cat >"$work/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: s, cluster: {server: "https://127.0.0.1:$front", certificate-authority: "$work/cert.pem"}}]
+users: [{name: u, user: {token: side-by-side}}]
+contexts: [{name: c, context: {cluster: s, user: u}}]
+current-context: c
+EOF
+fi
 
 ports=()
 exporters=()
-for bin in "$A" "$B"; do
+flags=("${A_FLAGS:-}" "${B_FLAGS:-}")
+for i in 0 1; do
+  bin=$A
+  [[ $i == 0 ]] || bin=$B
   port=$((20000 + RANDOM % 20000))
+  # shellcheck disable=SC2086 # the extra flags are words
   "$bin" --kubeconfig "$work/kubeconfig" --web.listen-address "127.0.0.1:$port" \
     --interval "${INTERVAL}s" --log.level=warn --max-concurrent-requests 16 \
-    --metric-groups "$groups" --collect-all-interfaces >"$work/$port.out" 2>"$work/$port.err" &
+    --metric-groups "$groups" --collect-all-interfaces ${flags[$i]} \
+    >"$work/$port.out" 2>"$work/$port.err" &
   pids+=($!)
   exporters+=($!)
   ports+=("$port")
@@ -79,7 +113,7 @@ for p in "${exporters[@]}"; do
 done
 for _ in $(seq 1 "$POLLS"); do sleep "$INTERVAL"; scrape; done
 hz=$(getconf CLK_TCK)
-names=("$A" "$B")
+names=("$A${A_FLAGS:+ $A_FLAGS}" "$B${B_FLAGS:+ $B_FLAGS}")
 for i in 0 1; do
   p=${exporters[$i]}
   ticks=$(($(cpu_ticks "$p") - ${start[$i]}))
@@ -95,3 +129,7 @@ for i in 0 1; do
     awk '/^kube_metrics_bridge_heap_(bytes|trims_total|released_bytes_total)/ {
       big = $2 > 1e6; printf "  %s %.1f%s\n", $1, (big ? $2 / 1e6 : $2), (big ? " MB" : "") }' || true
 done
+if [[ $VIA == nghttpx ]]; then
+  echo "requests by protocol (nghttpx access log):"
+  sort "$work/access.log" | uniq -c
+fi
