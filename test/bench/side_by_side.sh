@@ -35,6 +35,8 @@ done
 work=$(mktemp -d)
 pids=()
 cleanup() {
+  # SIGTERM: a background job of a non-interactive shell starts with SIGINT ignored, and
+  # nghttpx keeps it so (the exporters and the simulator stop on either).
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
@@ -59,10 +61,12 @@ grep -q "listening on" "$work/sim.out" || { echo "side_by_side: the simulator di
 if [[ $VIA == nghttpx ]]; then
   command -v nghttpx >/dev/null || { echo "side_by_side: nghttpx missing (nghttp2-proxy)" >&2; exit 2; }
   backend=$(sed -n 's|.*listening on http://\(127\.0\.0\.1:[0-9]*\).*|\1|p' "$work/sim.out")
+  [[ -n $backend ]] || { echo "side_by_side: no plain-HTTP address in the simulator's output" >&2; exit 1; }
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
     -addext subjectAltName=IP:127.0.0.1 -days 1 -keyout "$work/key.pem" -out "$work/cert.pem" \
     2>/dev/null
   front=$((20000 + RANDOM % 20000))
+  # --backend-read-timeout: the watches stay open for minutes between events.
   nghttpx --conf=/dev/null --workers=1 --no-ocsp --frontend="127.0.0.1,$front" \
     --backend="${backend/:/,}" --backend-read-timeout=10m --accesslog-file="$work/access.log" \
     '--accesslog-format=$alpn' "$work/key.pem" "$work/cert.pem" >"$work/nghttpx.err" 2>&1 &
@@ -79,13 +83,12 @@ fi
 
 ports=()
 exporters=()
+bins=("$A" "$B")
 flags=("${A_FLAGS:-}" "${B_FLAGS:-}")
 for i in 0 1; do
-  bin=$A
-  [[ $i == 0 ]] || bin=$B
   port=$((20000 + RANDOM % 20000))
   # shellcheck disable=SC2086 # the extra flags are words
-  "$bin" --kubeconfig "$work/kubeconfig" --web.listen-address "127.0.0.1:$port" \
+  "${bins[$i]}" --kubeconfig "$work/kubeconfig" --web.listen-address "127.0.0.1:$port" \
     --interval "${INTERVAL}s" --log.level=warn --max-concurrent-requests 16 \
     --metric-groups "$groups" --collect-all-interfaces ${flags[$i]} \
     >"$work/$port.out" 2>"$work/$port.err" &
