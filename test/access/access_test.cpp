@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "common/kubeconfig.h"
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/config/options.h"
@@ -319,28 +320,16 @@ TEST(ExecPluginTest, BinaryWithExecPluginKubeconfig) {
                         kToken + "\"}}'\n");
   plugin("bad.sh", std::string("echo ") + kToken + "; echo " + kToken + " >&2; exit 1\n");
   auto kubeconfig = [&](const std::string& command) {
-    const std::string path = dir.file("exec-" + command + ".yaml");
-    nlohmann::json cfg = {
-        {"apiVersion", "v1"},
-        {"kind", "Config"},
-        {"clusters",
-         {{{"name", "sim"},
-           {"cluster", {{"server", rig.sim->url()}, {"certificate-authority-data", ""}}}}}},
-        {"users",
-         {{{"name", "u"},
-           {"user",
-            {{"exec",
-              {{"apiVersion", "client.authentication.k8s.io/v1"},
-               {"command", "./" + command},
-               {"interactiveMode", "Never"},
-               {"installHint", "see the access test"}}}}}}}},
-        {"contexts", {{{"name", "c"}, {"context", {{"cluster", "sim"}, {"user", "u"}}}}}},
-        {"current-context", "c"}};
     // The CA as base64, taken from the simulator's own kubeconfig.
-    cfg["clusters"][0]["cluster"]["certificate-authority-data"] =
-        YamlField(testing::ReadFile(dir.file("kubeconfig")), "certificate-authority-data");
-    testing::WriteFile(path, cfg.dump());  // JSON is YAML
-    return path;
+    return testing::WriteKubeconfig(
+        dir.file("exec-" + command + ".yaml"), rig.sim->url(),
+        {{"certificate-authority-data",
+          YamlField(testing::ReadFile(dir.file("kubeconfig")), "certificate-authority-data")}},
+        {{"exec",
+          {{"apiVersion", "client.authentication.k8s.io/v1"},
+           {"command", "./" + command},
+           {"interactiveMode", "Never"},
+           {"installHint", "see the access test"}}}});
   };
   std::string out;
   int code = testing::RunCommand(
@@ -375,11 +364,8 @@ TEST(Http2Test, SummariesMetricsApiAndWatchesOverHttp2ThroughNghttpx) {
   std::string error;
   std::unique_ptr<sim::SimulatedCluster> sim = sim::SimulatedCluster::Start(so, &error);
   ASSERT_TRUE(sim) << error;
-  std::smatch m;
-  const std::string sim_url = sim->url();
-  ASSERT_TRUE(std::regex_search(sim_url, m, std::regex(R"(^http://127\.0\.0\.1:(\d+))")))
-      << sim_url;
-  const std::string backend_port = m[1].str();
+  std::string backend = sim->address();  // "127.0.0.1:PORT"; nghttpx wants "127.0.0.1,PORT"
+  backend[backend.find(':')] = ',';
 
   sim::TlsMaterial tls;
   ASSERT_TRUE(sim::GenerateTlsMaterial({"127.0.0.1"}, {"localhost"}, &tls, &error)) << error;
@@ -389,7 +375,7 @@ TEST(Http2Test, SummariesMetricsApiAndWatchesOverHttp2ThroughNghttpx) {
   const std::string port = std::to_string(testing::FreePort());
   const std::string log = dir.file("access.log");
   testing::Child proxy({"/usr/sbin/nghttpx", "--conf=/dev/null", "--workers=1", "--no-ocsp",
-                        "--frontend=127.0.0.1," + port, "--backend=127.0.0.1," + backend_port,
+                        "--frontend=127.0.0.1," + port, "--backend=" + backend,
                         "--backend-read-timeout=10m", "--log-level=INFO", "--accesslog-file=" + log,
                         "--accesslog-format=$alpn $path $status $http_user_agent",
                         dir.file("key.pem"), dir.file("cert.pem")},
@@ -401,19 +387,9 @@ TEST(Http2Test, SummariesMetricsApiAndWatchesOverHttp2ThroughNghttpx) {
                .body.find("gitVersion") != std::string::npos;
   })) << testing::ReadFile(dir.file("proxy.err"));
 
-  const std::string kubeconfig = dir.file("kubeconfig");
-  testing::WriteFile(
-      kubeconfig,
-      nlohmann::json{
-          {"apiVersion", "v1"},
-          {"kind", "Config"},
-          {"clusters",
-           {{{"name", "h2"},
-             {"cluster", {{"server", url}, {"certificate-authority", dir.file("ca.pem")}}}}}},
-          {"users", {{{"name", "u"}, {"user", {{"token", kToken}}}}}},
-          {"contexts", {{{"name", "c"}, {"context", {{"cluster", "h2"}, {"user", "u"}}}}}},
-          {"current-context", "c"}}
-          .dump());  // JSON is YAML
+  const std::string kubeconfig = testing::WriteKubeconfig(
+      dir.file("kubeconfig.yaml"), url, {{"certificate-authority", dir.file("ca.pem")}},
+      {{"token", kToken}});
   ClusterConfig cluster;
   Status st = LoadClusterConfig({kubeconfig, "", ""}, &cluster);
   ASSERT_TRUE(st.ok()) << st.message();
@@ -475,12 +451,10 @@ TEST(Http2Test, SummariesMetricsApiAndWatchesOverHttp2ThroughNghttpx) {
                             dir.file("exporter.out"), dir.file("exporter.err"));
     EXPECT_TRUE(testing::Eventually([&] {
       const std::string body = testing::HttpGet(metrics + "/metrics").body;
-      std::smatch polls;
-      return Contains(body, "kube_metrics_bridge_watch_objects{resource=\"pods\"} 4") &&
-             Contains(body, "kube_metrics_bridge_watch_objects{resource=\"nodes\"} 2") &&
-             std::regex_search(body, polls,
-                               std::regex(R"(kube_metrics_bridge_polls_total (\d+))")) &&
-             std::stoi(polls[1].str()) >= 2;
+      using testing::Sample;
+      return Sample(body, "kube_metrics_bridge_watch_objects{resource=\"pods\"}") == 4.0 &&
+             Sample(body, "kube_metrics_bridge_watch_objects{resource=\"nodes\"}") == 2.0 &&
+             Sample(body, "kube_metrics_bridge_polls_total").value_or(0) >= 2.0;
     })) << testing::ReadFile(dir.file("exporter.err"));
     EXPECT_EQ(exporter.Stop(), 0);
   }

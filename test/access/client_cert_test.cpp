@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/kubeconfig.h"
 #include "common/test_util.h"
 #include "kmb/app/poller.h"
 #include "kmb/config/options.h"
@@ -56,19 +57,8 @@ sim::SimOptions ClientCertSim() {
 // A kubeconfig for `sim` whose user is `user` (a JSON object).
 std::string WriteKubeconfig(const TempDir& dir, const std::string& name,
                             const sim::SimulatedCluster& sim, const nlohmann::json& user) {
-  const nlohmann::json cfg = {
-      {"apiVersion", "v1"},
-      {"kind", "Config"},
-      {"clusters",
-       {{{"name", "sim"},
-         {"cluster",
-          {{"server", sim.url()}, {"certificate-authority-data", sim::Base64(sim.ca_pem())}}}}}},
-      {"users", {{{"name", "u"}, {"user", user}}}},
-      {"contexts", {{{"name", "c"}, {"context", {{"cluster", "sim"}, {"user", "u"}}}}}},
-      {"current-context", "c"}};
-  const std::string path = dir.file(name);
-  testing::WriteFile(path, cfg.dump());  // JSON is YAML
-  return path;
+  return testing::WriteKubeconfig(
+      dir.file(name), sim.url(), {{"certificate-authority-data", sim::Base64(sim.ca_pem())}}, user);
 }
 
 nlohmann::json CertUser(const std::string& cert_pem, const std::string& key_pem) {

@@ -20,19 +20,8 @@ namespace kmb {
 namespace {
 
 using testing::Eventually;
+using testing::Sample;
 using testing::TempDir;
-
-// The value of the sample `series` (name and labels as exposed), or nullopt when absent.
-std::optional<double> Sample(const std::string& text, const std::string& series) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ') {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return std::nullopt;
-}
 
 std::string Lists(const std::string& resource, const std::string& reason) {
   return "kube_metrics_bridge_watch_lists_total{resource=\"" + resource + "\",reason=\"" + reason +

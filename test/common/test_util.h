@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -110,6 +111,19 @@ inline std::string LogfmtField(const std::string& line, const std::string& key) 
   p += key.size() + 2;
   size_t e = line.find_first_of(" \n", p);
   return line.substr(p, e == std::string::npos ? std::string::npos : e - p);
+}
+
+// The value of the sample `series` (name and labels as exposed) in exposition `text`, or
+// nullopt when absent.
+inline std::optional<double> Sample(const std::string& text, const std::string& series) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nullopt;
 }
 
 inline std::string ReadFile(const std::string& path) {
