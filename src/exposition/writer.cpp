@@ -789,6 +789,10 @@ struct Renderer {
     AddSelf("kube_metrics_bridge_polls_total", {}, static_cast<double>(snap.polls_total));
     AddSelf("kube_metrics_bridge_polls_skipped_total", {},
             static_cast<double>(snap.polls_skipped_total));
+    if (snap.summary.enabled) {
+      AddSelf("kube_metrics_bridge_kubelet_poll_workers", {},
+              static_cast<double>(snap.summary_workers));
+    }
     AddSelf("kube_metrics_bridge_kubelet_insecure_tls", {}, snap.kubelet_insecure_tls ? 1 : 0);
     const ProcessStats& proc = snap.process;
     if (proc.start_time_seconds > 0) {  // read from /proc at the end of the poll

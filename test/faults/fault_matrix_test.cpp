@@ -40,10 +40,13 @@ std::string NanoToDecimal(uint64_t v) {
 }
 
 // The value of one sample line "name{labels} value" in an exposition; "" when absent.
+// Only at the start of a line: a family's HELP line names it too.
 std::string Value(const std::string& text, const std::string& series) {
-  const size_t at = text.find(series + " ");
-  if (at == std::string::npos || (at > 0 && text[at - 1] != '\n')) return "";
-  const size_t start = at + series.size() + 1;
+  const std::string key = series + " ";
+  size_t at = text.find(key);
+  while (at != std::string::npos && at > 0 && text[at - 1] != '\n') at = text.find(key, at + 1);
+  if (at == std::string::npos) return "";
+  const size_t start = at + key.size();
   return text.substr(start, text.find('\n', start) - start);
 }
 
@@ -416,6 +419,51 @@ TEST(FaultMatrix, MetricsKeepsAnsweringWhileANodeHangs) {
   rig->sim->ClearFaults();
   SnapshotPtr snap = poll.get();
   EXPECT_EQ(snap->nodes[0].status.ok(), true);
+}
+
+// The Summary fan-out grows with the kubelets' latency. 8 kubelets answering in 300 ms each
+// get a worker each (the base 2 would wait for four such answers in a row, 1.2 s), and once
+// they answer at once again the poll goes back to the base workers.
+TEST(FaultMatrix, SlowKubeletsGetAWorkerEachAndFastOnesDoNot) {
+  auto rig = MakeFaultyRig(8, 1, "node/*:latency=300ms");
+  ASSERT_TRUE(rig);
+  SnapshotPtr slow = rig->poller->Poll();
+  for (const NodeResult& n : slow->nodes) EXPECT_TRUE(n.status.ok()) << n.node;
+  EXPECT_EQ(slow->summary_workers, 8u);
+  EXPECT_LT(slow->summary.poll_seconds, 0.9);  // two rounds of 300 ms at most, not four
+
+  rig->sim->ClearFaults();
+  SnapshotPtr fast = rig->poller->Poll();
+  for (const NodeResult& n : fast->nodes) EXPECT_TRUE(n.status.ok()) << n.node;
+  EXPECT_GE(fast->summary_workers, 2u);
+  EXPECT_LT(fast->summary_workers, 8u);  // one more only for an answer slower than 20 ms
+  EXPECT_EQ(Value(RenderExposition(*fast, ExpositionFormat::kText004),
+                  "kube_metrics_bridge_kubelet_poll_workers"),
+            std::to_string(fast->summary_workers));
+}
+
+// A hanging kubelet holds one worker until its deadline (1 s); the poll starts another beside
+// it. Three hanging first in the order would take both base workers, and the third would wait
+// for one of them: 2 s.
+TEST(FaultMatrix, HangingKubeletsHoldOneWorkerEach) {
+  auto rig = MakeFaultyRig(12, 1, "node/sim-node-0:hang");
+  ASSERT_TRUE(rig);
+  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-1:hang").ok());
+  ASSERT_TRUE(rig->sim->AddFault("node/sim-node-2:hang").ok());
+  SnapshotPtr snap = rig->poller->Poll();
+  size_t timeouts = 0;
+  for (const NodeResult& n : snap->nodes) {
+    if (n.node == "sim-node-0" || n.node == "sim-node-1" || n.node == "sim-node-2") {
+      timeouts += n.status.reason() == reason::kTimeout;
+    } else {
+      EXPECT_TRUE(n.status.ok()) << n.node;
+    }
+  }
+  EXPECT_EQ(timeouts, 3u);
+  // At least the base 2 beside the first two hanging; a fifth only if fast nodes were left
+  // when the third had hung for 20 ms.
+  EXPECT_GE(snap->summary_workers, 4u);
+  EXPECT_LT(snap->summary.poll_seconds, 1.8);
 }
 
 // /proc/self/status VmHWM (peak resident set) in bytes.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <mutex>
 #include <set>
@@ -51,6 +52,46 @@ TEST(WorkerPool, FinishesQueuedTasksWhenDestroyed) {
     gate.set_value();
   }
   EXPECT_EQ(done.load(), 10);
+}
+
+// Tasks one at a time, each after the last has finished and its thread has gone idle again:
+// they all run on that thread (a pool waking its longest-idle thread would use all eight), so
+// the threads a poll does not need keep no caches.
+TEST(WorkerPool, WakesTheThreadThatWentIdleLast) {
+  WorkerPool pool(8);
+  std::set<std::thread::id> ran;
+  for (int i = 0; i < 16; ++i) {
+    // Until every thread is on the idle stack: at first all have started, later the last task's
+    // thread is back (its future is ready a moment before).
+    while (pool.idle() < pool.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::thread::id id;
+    pool.Submit([&id] { id = std::this_thread::get_id(); }).get();
+    ran.insert(id);
+  }
+  EXPECT_EQ(ran.size(), 1u);
+}
+
+// Tasks submitted while every thread is busy are queued, and the stack of idle threads is not
+// corrupted by a woken thread that finds the queue already emptied.
+TEST(WorkerPool, QueuesWhileAllBusyAndRunsEverything) {
+  std::atomic<int> done{0};
+  {
+    WorkerPool pool(2);
+    std::promise<void> gate;
+    std::shared_future<void> open = gate.get_future().share();
+    std::vector<std::future<void>> futures;
+    for (int i = 0; i < 2; ++i) futures.push_back(pool.Submit([open] { open.wait(); }));
+    for (int i = 0; i < 100; ++i) futures.push_back(pool.Submit([&] { ++done; }));
+    gate.set_value();
+    for (auto& f : futures) f.get();
+    EXPECT_EQ(done.load(), 100);
+    for (int round = 0; round < 3; ++round) {
+      std::vector<std::future<void>> more;
+      for (int i = 0; i < 50; ++i) more.push_back(pool.Submit([&] { ++done; }));
+      for (auto& f : more) f.get();
+    }
+  }
+  EXPECT_EQ(done.load(), 250);
 }
 }  // namespace
 }  // namespace kmb

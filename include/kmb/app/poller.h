@@ -102,8 +102,9 @@ class Poller {
   // ---- scale: the entities of released snapshots, decoded into again (poller.cpp) ----
   struct SparePool;
   std::shared_ptr<SparePool> spares_;
-  // Persistent threads for the Summary fan-out (the poll thread is one more worker) and for the
-  // Metrics API (util/worker_pool.h).
+  // Persistent threads for the Summary fan-out (as many as --max-concurrent-requests, of which a
+  // poll wakes as many as the kubelets' answers need; PollSummaries) and for the Metrics API
+  // (util/worker_pool.h).
   std::unique_ptr<WorkerPool> summary_workers_;
   std::unique_ptr<WorkerPool> metrics_api_worker_;
   HttpResponse metrics_api_response_;  // reused by PollMetricsApi

@@ -725,6 +725,9 @@ inline constexpr MetricDef kMetrics[] = {
     {"kube_metrics_bridge_polls_skipped_total", MetricType::kCounter, "",
      "Poll ticks skipped because the previous poll overran the interval.", Source::kSelf,
      Entity::kSelf, "", 0, "self", "", "", ""},
+    {"kube_metrics_bridge_kubelet_poll_workers", MetricType::kGauge, "",
+     "Threads the last poll used to fetch and decode the kubelets' Summaries: 2 while kubelets answer at once, one more for each request in flight for over 20 ms, up to --max-concurrent-requests; always at that limit means raising it would shorten the polls.",
+     Source::kSelf, Entity::kSelf, "", 0, "self", "", "", ""},
     // Cardinality control (--namespaces, --metric-allowlist/-denylist, --collect-all-interfaces,
     // --series-limit).
     {"kube_metrics_bridge_series_dropped_total", MetricType::kCounter, "",

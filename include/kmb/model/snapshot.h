@@ -38,6 +38,7 @@ struct Snapshot {
   int64_t taken_unix_ms = 0;
   uint64_t polls_total = 0;
   uint64_t polls_skipped_total = 0;  // ticks skipped because a poll overran the interval
+  size_t summary_workers = 0;        // threads this poll's Summary fan-out used
 
   SourceState summary;
   std::vector<NodeResult> nodes;  // sorted by node name

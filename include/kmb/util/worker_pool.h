@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -20,23 +21,33 @@ class WorkerPool {
   // queue ran dry (tcmalloc's MarkThreadIdle, 2026-12-01) took 4-7 MB off the RSS but cost
   // ~20 ms of CPU per poll on the second benchmark machine, where each span it freed was
   // returned to the kernel with a TLB shootdown (docs/performance.md, "Tried and not kept").
+  // What keeps those caches few instead: a task goes to the thread that became idle last, so
+  // a poll that needs 2 of 16 threads runs on the same 2 every time, and the other 14 keep
+  // neither a cache nor a connection.
   explicit WorkerPool(size_t threads);
   ~WorkerPool();  // finishes the queued tasks, then joins
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues `task`; the future is ready when it has run. A task must not wait on another task
-  // of the same pool that may still be queued behind it.
+  // Queues `task` and wakes the most recently idle thread; the future is ready when it has
+  // run. A task must not wait on another task of the same pool that may still be queued
+  // behind it.
   std::future<void> Submit(std::function<void()> task);
-  size_t size() const { return threads_.size(); }
+  size_t size() const { return workers_.size(); }
+  size_t idle();  // threads waiting for a task
 
  private:
-  void Loop();
+  struct Worker {
+    std::condition_variable wake;
+    bool woken = false;  // under mu_
+    std::thread thread;
+  };
+  void Loop(Worker* w);
   std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<std::packaged_task<void()>> queue_;
+  std::vector<Worker*> idle_;  // a stack: the last to go idle is woken first
   bool stop_ = false;
-  std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace kmb
