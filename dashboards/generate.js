@@ -195,6 +195,8 @@ const DASHBOARDS = [
       ts("Source up per node", "bool_yes_no", [[`kube_metrics_bridge_source_up{${C}, node=~"$node"}`, "{{source}} {{node}}"]]),
       ts("Poll duration", "s", [[`kube_metrics_bridge_poll_duration_seconds{${C}}`, "{{instance}} {{source}}"]],
          "Should stay well below --interval."),
+      ts("Kubelet poll workers", "none", [[`kube_metrics_bridge_kubelet_poll_workers{${C}}`, "{{instance}}"]],
+         "Summary requests the last poll had in flight at most: 2 while kubelets answer at once, more while they are slow; always at --max-concurrent-requests means raising it would shorten the polls."),
       ts("Errors by reason", "cps", [[
         `sum by (source, reason) (rate(kube_metrics_bridge_errors_total{${C}}[${RI}]))`, "{{source}} {{reason}}"]]),
       ts("Series exported", "none", [[`kube_metrics_bridge_series{${C}}`, "{{instance}} {{source}}"]]),

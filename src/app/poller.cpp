@@ -219,12 +219,27 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
   const size_t max_workers =
       std::min<size_t>(static_cast<size_t>(options_.max_concurrent_requests), names.size());
   std::atomic<size_t> next{0};
-  // Per worker: when the request in flight started (steady-clock ns), 0 between requests.
+  // Per worker: when its request in flight started (steady-clock ns; 0 between requests), and
+  // whether its last request took longer than kSlow.
+  constexpr auto kSlow = std::chrono::milliseconds(20);
   std::vector<std::atomic<int64_t>> fetch_started(max_workers);
+  std::vector<std::atomic<bool>> last_slow(max_workers);
   std::mutex mu;
   std::condition_variable finished;
   size_t running = 0;  // under mu
   auto worker = [&](size_t slot) {
+    struct Finished {  // also when a task throws (its future rethrows below)
+      std::mutex& mu;
+      std::condition_variable& cv;
+      size_t& running;
+      std::atomic<bool>& slow;
+      ~Finished() {
+        std::lock_guard<std::mutex> lock(mu);
+        slow.store(false, std::memory_order_relaxed);
+        --running;
+        cv.notify_one();
+      }
+    } on_exit{mu, finished, running, last_slow[slot]};
     for (size_t i = next++; i < names.size(); i = next++) {
       NodeResult& r = snap->nodes[i];
       r.node = names[i];
@@ -242,6 +257,8 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
                                 [&](const Status& failed) { CountError(kSummary, failed); });
           });
       fetch_started[slot].store(0, std::memory_order_relaxed);
+      last_slow[slot].store(std::chrono::steady_clock::now() - start > kSlow,
+                            std::memory_order_relaxed);
       if (r.status.ok()) {
         // The client leaves simdjson's padding after the body: decode in place, no copy.
         r.summary = spares_->Take();
@@ -258,20 +275,17 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
       backoff_.Record(r.node, r.status);
       if (!r.status.ok()) CountError(kSummary, r.status);
     }
-    std::lock_guard<std::mutex> lock(mu);
-    --running;
-    finished.notify_one();
   };
   // The fan-out grows only as far as the kubelets make it wait. It starts with
-  // kSummaryBaseWorkers; every kStallCheck the poll thread counts the requests in flight for
-  // longer than kStalled and starts one more worker for each, so that kSummaryBaseWorkers
-  // keep working past them, up to --max-concurrent-requests. Kubelets that answer in tens of
-  // milliseconds get the whole fan-out within a few checks, and a hanging one costs one worker
-  // for its --kubelet-timeout, as before. Fast ones (the simulator's answer in ~1 ms) are
-  // polled by 2 threads instead of 16: 14 fewer sets of thread caches, connections and TLS
-  // buffers (docs/performance.md).
-  constexpr auto kStalled = std::chrono::milliseconds(20);
-  constexpr auto kStallCheck = std::chrono::milliseconds(5);
+  // kSummaryBaseWorkers. A worker is slow while its request has been in flight for longer than
+  // kSlow, or when its last one took that long; every kGrowthCheck the poll thread starts one
+  // more worker for each slow one, so that kSummaryBaseWorkers keep going past them, up to
+  // --max-concurrent-requests. Kubelets that take tens of milliseconds, as real ones do, get
+  // the whole fan-out within ~0.1 s; a hanging one holds one worker for its --kubelet-timeout,
+  // as before. Kubelets that answer at once (the simulator's ~1 ms) are polled by 2 threads
+  // instead of 16: 14 fewer sets of thread caches, connections and TLS buffers
+  // (docs/performance.md).
+  constexpr auto kGrowthCheck = std::chrono::milliseconds(5);
   std::vector<std::future<void>> futures;
   futures.reserve(max_workers);
   std::unique_lock<std::mutex> lock(mu);
@@ -282,16 +296,16 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
   };
   while (futures.size() < std::min(kSummaryBaseWorkers, max_workers)) start_worker();
   while (running > 0) {
-    finished.wait_for(lock, kStallCheck);
+    finished.wait_for(lock, kGrowthCheck);
     if (running == 0 || futures.size() == max_workers || next.load() >= names.size()) continue;
-    const int64_t stalled_before =
-        (std::chrono::steady_clock::now() - kStalled).time_since_epoch().count();
-    size_t stalled = 0;
+    const int64_t slow_before =
+        (std::chrono::steady_clock::now() - kSlow).time_since_epoch().count();
+    size_t slow = 0;
     for (size_t s = 0; s < futures.size(); ++s) {
       const int64_t t = fetch_started[s].load(std::memory_order_relaxed);
-      if (t != 0 && t < stalled_before) ++stalled;
+      slow += (t != 0 && t < slow_before) || last_slow[s].load(std::memory_order_relaxed);
     }
-    while (futures.size() < max_workers && running < stalled + kSummaryBaseWorkers) {
+    while (futures.size() < max_workers && running < slow + kSummaryBaseWorkers) {
       start_worker();
     }
   }

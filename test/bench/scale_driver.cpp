@@ -8,8 +8,12 @@
 //   scale_driver [--nodes 100,1000] [--pods-per-node 30] [--containers-per-pod 2]
 //                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 16]
 //                [--metric-groups all|default] [--json FILE] [--markdown FILE]
-//                [--total-shards S] [--sources LIST] [--tls] [--http2]
+//                [--total-shards S] [--sources LIST] [--tls] [--http2] [--kubelet-latency MS]
 //
+// --kubelet-latency MS has the simulator answer every Summary MS milliseconds late (its
+// `--fault node/*:latency=MSms`), as real kubelets take tens of milliseconds where the simulator
+// answers at once: the exporter's Summary fan-out then grows past its 2 base workers, and the
+// table gives the workers the last poll used (kube_metrics_bridge_kubelet_poll_workers).
 // --total-shards S runs the exporter as shard 0 of S (--total-shards S --shard 0): the documented
 // way past ~1M series per scrape; per-node figures are then per node of that shard. --tls serves
 // the simulated API server over HTTPS (kubeconfig with its CA and token), so that every new
@@ -257,6 +261,7 @@ struct Scrape {
   uint64_t samples = 0;
   double poll_duration_summary = -1;
   double polls_total = -1;
+  double poll_workers = -1;
   double series_summary = -1, series_metrics_api = -1;
   uint64_t up_nodes = 0, down_nodes = 0;
   std::string error;
@@ -271,6 +276,8 @@ struct ScrapeState {
     auto value = [&]() { return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr); };
     if (line.rfind("kube_metrics_bridge_poll_duration_seconds{source=\"summary\"}", 0) == 0) {
       s->poll_duration_summary = value();
+    } else if (line.rfind("kube_metrics_bridge_kubelet_poll_workers ", 0) == 0) {
+      s->poll_workers = value();
     } else if (line.rfind("kube_metrics_bridge_polls_total", 0) == 0) {
       s->polls_total = value();
     } else if (line.rfind("kube_metrics_bridge_series{source=\"summary\"}", 0) == 0) {
@@ -384,6 +391,7 @@ struct Config {
   int total_shards = 1;
   bool tls = false;
   bool http2 = false;
+  int kubelet_latency_ms = 0;
   std::string sources;  // empty: the exporter's default (summary,metrics-api)
   bool all_groups = true;
   std::string json = "scale.json";
@@ -465,6 +473,10 @@ Result RunPoint(const Config& cfg, int n) {
                                        std::to_string(cfg.containers),
                                        "--stats-period",
                                        "0"};
+  if (cfg.kubelet_latency_ms > 0) {
+    sim_args.push_back("--fault");
+    sim_args.push_back("node/*:latency=" + std::to_string(cfg.kubelet_latency_ms) + "ms");
+  }
   if (cfg.tls) {
     for (const char* a : {"--tls", "--token", "scale-driver-token", "--write-kubeconfig"}) {
       sim_args.push_back(a);
@@ -739,7 +751,11 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
              : std::string())
      << (cfg.sources.empty() ? std::string() : ", exporter --sources " + cfg.sources)
      << (cfg.tls ? ", API server over HTTPS (conns = TLS handshakes)" : ", API server over HTTP")
-     << (cfg.http2 ? ", exporter --http2" : "") << ".\n\n";
+     << (cfg.http2 ? ", exporter --http2" : "")
+     << (cfg.kubelet_latency_ms > 0
+             ? ", every Summary answered " + std::to_string(cfg.kubelet_latency_ms) + " ms late"
+             : std::string())
+     << ".\n\n";
   md << "| nodes | scrapes | interval | polls | series | body MB | poll s avg / max | scrape of a "
         "new snapshot s | renders / poll | CPU ms / poll | **CPU ms / node / poll** | sys | faults / poll | mCPU / node "
         "@15s | RSS MB | peak RSS MB | "
@@ -783,8 +799,8 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
   }
   md << "\n| nodes | cached scrape, identity: p50 / p99 / max ms (n) | cached scrape, gzip: "
         "p50 / p99 ms (n) | first poll s | first scrape s | VmHWM MB | TCP connections total | "
-        "nodes down | overrun warnings |\n"
-     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        "nodes down | overrun warnings | poll workers (last poll) |\n"
+     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const Result& r : rs) {
     if (!r.ok) continue;
     md << "| " << r.nodes << " | " << Fmt("%.0f", r.scrape_p50 * 1e3) << " / "
@@ -793,7 +809,7 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
        << Fmt("%.0f", r.gzip_p99 * 1e3) << " (" << r.gzip_count << ") | "
        << Fmt("%.2f", r.first_poll_seconds) << " | " << Fmt("%.2f", r.first_scrape_seconds) << " | "
        << Fmt("%.0f", r.hwm / 1e6) << " | " << r.connections_total << " | " << r.down_nodes << " | "
-       << r.overrun_warnings << " |\n";
+       << r.overrun_warnings << " | " << Fmt("%.0f", r.gz.last.poll_workers) << " |\n";
   }
   md << "\nCPU = utime+stime of the exporter (/proc/<pid>/stat) over whole poll intervals, each "
         "holding one poll, the render and gzip of its snapshot (done on the poll thread before it "
@@ -876,6 +892,7 @@ std::string Json(const Config& cfg, const std::vector<Result>& rs) {
   j << "{\n  \"machine\": " << JS(kmb::bench::MachineLine())
     << ",\n  \"pods_per_node\": " << cfg.pods << ",\n  \"containers_per_pod\": " << cfg.containers
     << ",\n  \"exporter_concurrency\": " << cfg.concurrency
+    << ",\n  \"kubelet_latency_ms\": " << cfg.kubelet_latency_ms
     << ",\n  \"metric_groups\": " << JS(cfg.all_groups ? "all" : "default")
     << ",\n  \"points\": [\n";
   for (size_t i = 0; i < rs.size(); ++i) {
@@ -891,6 +908,7 @@ std::string Json(const Config& cfg, const std::vector<Result>& rs) {
       << ",\n     \"no_scrape_window\": " << JsonWindow(r.none)
       << ",\n     \"identity_window\": " << JsonWindow(r.plain)
       << ",\n     \"gzip_window\": " << JsonWindow(r.gz) << ",\n     \"vmhwm_bytes\": " << r.hwm
+      << ", \"poll_workers\": " << J(r.gz.last.poll_workers)
       << ", \"first_poll_seconds\": " << J(r.first_poll_seconds)
       << ", \"first_scrape_seconds\": " << J(r.first_scrape_seconds)
       << ", \"scrape_p50_seconds\": " << J(r.scrape_p50)
@@ -964,6 +982,8 @@ int main(int argc, char** argv) {
       cfg.tls = true;
     else if (a == "--http2")
       cfg.http2 = true;
+    else if (a == "--kubelet-latency")
+      cfg.kubelet_latency_ms = std::atoi(next().c_str());
     else if (a == "--sources")
       cfg.sources = next();
     else {

@@ -726,7 +726,7 @@ inline constexpr MetricDef kMetrics[] = {
      "Poll ticks skipped because the previous poll overran the interval.", Source::kSelf,
      Entity::kSelf, "", 0, "self", "", "", ""},
     {"kube_metrics_bridge_kubelet_poll_workers", MetricType::kGauge, "",
-     "Threads the last poll used to fetch and decode the kubelets' Summaries: 2 while kubelets answer at once, one more for each request in flight for over 20 ms, up to --max-concurrent-requests; always at that limit means raising it would shorten the polls.",
+     "Threads the last poll used to fetch and decode the kubelets' Summaries: 2 while kubelets answer at once, one more for each whose request has been in flight, or whose last request took, over 20 ms, up to --max-concurrent-requests; always at that limit means raising it would shorten the polls.",
      Source::kSelf, Entity::kSelf, "", 0, "self", "", "", ""},
     // Cardinality control (--namespaces, --metric-allowlist/-denylist, --collect-all-interfaces,
     // --series-limit).
