@@ -219,11 +219,12 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
   const size_t max_workers =
       std::min<size_t>(static_cast<size_t>(options_.max_concurrent_requests), names.size());
   std::atomic<size_t> next{0};
-  // Per worker: when its request in flight started (steady-clock ns; 0 between requests), and
-  // whether its last request took longer than kSlow.
+  // Per worker: since when it has been slow or may become so (steady-clock ns), 0 when not. A
+  // request sets it if it is 0; a request that took longer than kSlow leaves it; a faster one
+  // clears it. The worker is slow while this is over kSlow ago: its request in flight has taken
+  // that long, or its last one did.
   constexpr auto kSlow = std::chrono::milliseconds(20);
-  std::vector<std::atomic<int64_t>> fetch_started(max_workers);
-  std::vector<std::atomic<bool>> last_slow(max_workers);
+  std::vector<std::atomic<int64_t>> slow_since(max_workers);
   std::mutex mu;
   std::condition_variable finished;
   size_t running = 0;  // under mu
@@ -232,14 +233,14 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
       std::mutex& mu;
       std::condition_variable& cv;
       size_t& running;
-      std::atomic<bool>& slow;
+      std::atomic<int64_t>& slow_since;
       ~Finished() {
         std::lock_guard<std::mutex> lock(mu);
-        slow.store(false, std::memory_order_relaxed);
+        slow_since.store(0, std::memory_order_relaxed);
         --running;
         cv.notify_one();
       }
-    } on_exit{mu, finished, running, last_slow[slot]};
+    } on_exit{mu, finished, running, slow_since[slot]};
     for (size_t i = next++; i < names.size(); i = next++) {
       NodeResult& r = snap->nodes[i];
       r.node = names[i];
@@ -249,16 +250,18 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
         continue;
       }
       HttpResponse resp;
-      fetch_started[slot].store(start.time_since_epoch().count() | 1, std::memory_order_relaxed);
+      if (slow_since[slot].load(std::memory_order_relaxed) == 0) {
+        slow_since[slot].store(start.time_since_epoch().count() | 1, std::memory_order_relaxed);
+      }
       // Node proxy or the kubelet itself (access), retried within --kubelet-timeout (faults).
       r.status = kubelets_->GetSummary(
           r.node, &resp, [&](KubeClient& c, std::string_view url, HttpResponse* out) {
             return GetWithRetry(c, url, out, options_.kubelet_timeout_seconds, retry_,
                                 [&](const Status& failed) { CountError(kSummary, failed); });
           });
-      fetch_started[slot].store(0, std::memory_order_relaxed);
-      last_slow[slot].store(std::chrono::steady_clock::now() - start > kSlow,
-                            std::memory_order_relaxed);
+      if (std::chrono::steady_clock::now() - start <= kSlow) {
+        slow_since[slot].store(0, std::memory_order_relaxed);
+      }
       if (r.status.ok()) {
         // The client leaves simdjson's padding after the body: decode in place, no copy.
         r.summary = spares_->Take();
@@ -302,8 +305,8 @@ void Poller::PollSummaries(const std::vector<std::string>& names, Snapshot* snap
         (std::chrono::steady_clock::now() - kSlow).time_since_epoch().count();
     size_t slow = 0;
     for (size_t s = 0; s < futures.size(); ++s) {
-      const int64_t t = fetch_started[s].load(std::memory_order_relaxed);
-      slow += (t != 0 && t < slow_before) || last_slow[s].load(std::memory_order_relaxed);
+      const int64_t t = slow_since[s].load(std::memory_order_relaxed);
+      slow += t != 0 && t < slow_before;
     }
     while (futures.size() < max_workers && running < slow + kSummaryBaseWorkers) {
       start_worker();

@@ -78,8 +78,8 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   app.add_option("--sources", sources, "Comma-separated: summary, metrics-api")
       ->capture_default_str();
   app.add_option("--max-concurrent-requests", o.max_concurrent_requests,
-                 "Most node Summary requests in flight at once (one per node at most); a poll starts with 2 "
-                 "and adds one per worker whose request takes over 20 ms")
+                 "Most node Summary requests in flight at once (one per node at most); a poll "
+                 "starts with 2 and adds one per worker whose request takes over 20 ms")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   int shard_flag = -1;

@@ -113,17 +113,24 @@ inline std::string LogfmtField(const std::string& line, const std::string& key) 
   return line.substr(p, e == std::string::npos ? std::string::npos : e - p);
 }
 
-// The value of the sample `series` (name and labels as exposed) in exposition `text`, or
-// nullopt when absent.
-inline std::optional<double> Sample(const std::string& text, const std::string& series) {
+// The value of the sample `series` (name and labels as exposed) in exposition `text` as written,
+// or nullopt when absent. Only sample lines count: a family's HELP line names it too.
+inline std::optional<std::string> SampleText(const std::string& text, const std::string& series) {
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
         line[series.size()] == ' ') {
-      return std::stod(line.substr(series.size() + 1));
+      return line.substr(series.size() + 1);
     }
   }
   return std::nullopt;
+}
+
+// The same, as a number.
+inline std::optional<double> Sample(const std::string& text, const std::string& series) {
+  const std::optional<std::string> value = SampleText(text, series);
+  if (!value) return std::nullopt;
+  return std::stod(*value);
 }
 
 inline std::string ReadFile(const std::string& path) {

@@ -39,15 +39,9 @@ std::string NanoToDecimal(uint64_t v) {
   return out;
 }
 
-// The value of one sample line "name{labels} value" in an exposition; "" when absent.
-// Only at the start of a line: a family's HELP line names it too.
+// The value of one sample line "name{labels} value" in an exposition, as written; "" when absent.
 std::string Value(const std::string& text, const std::string& series) {
-  const std::string key = series + " ";
-  size_t at = text.find(key);
-  while (at != std::string::npos && at > 0 && text[at - 1] != '\n') at = text.find(key, at + 1);
-  if (at == std::string::npos) return "";
-  const size_t start = at + key.size();
-  return text.substr(start, text.find('\n', start) - start);
+  return testing::SampleText(text, series).value_or("");
 }
 
 std::string Up(const std::string& node) {
