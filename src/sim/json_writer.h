@@ -123,13 +123,20 @@ class JsonWriter {
   }
   void Put(std::string_view s) {
     if (s.size() > kBufferSize - pos_) {
-      Flush();
-      if (s.size() > kBufferSize) {
-        out_->append(s);
-        return;
-      }
+      PutPastBuffer(s);
+      return;
     }
     for (char c : s) buf_[pos_++] = c;  // short tokens: cheaper than a memcpy call
+  }
+  // The rare path out of line (inlined, GCC 12 warns about the append of a string it cannot
+  // size): flush, then buffer s or, longer than the buffer, append it straight to the output.
+  [[gnu::noinline]] void PutPastBuffer(std::string_view s) {
+    Flush();
+    if (s.size() > kBufferSize) {
+      out_->append(s);
+      return;
+    }
+    for (char c : s) buf_[pos_++] = c;
   }
   template <typename T>
   void PutNumber(T v) {

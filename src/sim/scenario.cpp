@@ -251,8 +251,8 @@ void RenderMetricsServerPods(JsonWriter& w, ApiServiceMode mode, std::string_vie
 std::string CanIName(std::string_view resource, std::string_view subresource,
                      std::string_view group) {
   std::string name(resource);
-  if (!subresource.empty()) name += "/" + std::string(subresource);
-  if (!group.empty()) name += "." + std::string(group);
+  if (!subresource.empty()) name.append("/").append(subresource);
+  if (!group.empty()) name.append(".").append(group);
   return name;
 }
 
