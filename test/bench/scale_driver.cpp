@@ -9,8 +9,12 @@
 //                [--interval SECONDS] [--polls K] [--scrapes 20] [--concurrency 16]
 //                [--metric-groups all|default] [--json FILE] [--markdown FILE]
 //                [--total-shards S] [--sources LIST] [--tls] [--http2] [--kubelet-latency MS]
-//                [--no-identity]
+//                [--no-identity] [--node-local]
 //
+// --node-local runs the exporter as one pod of the node-local DaemonSet (docs/deploy.md):
+// `--node-name sim-node-0`, the kubelet read directly over HTTPS, its pods from the kubelet's
+// /pods, Summary only. Per-node figures are then per DaemonSet pod; the connections counted are
+// the API server's and the kubelet's (whose port the driver learns from the exporter's sockets).
 // --no-identity leaves out the uncompressed window and the uncompressed cached scrapes: at 5,000
 // unsharded nodes the text body is ~4.9 GB, which no Prometheus asks for (it scrapes with gzip).
 // --kubelet-latency MS has the simulator answer every Summary MS milliseconds late (its
@@ -39,6 +43,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -197,7 +202,7 @@ struct Child {
 // so sampling every 100 ms sees every connection.
 class ConnectionCounter {
  public:
-  explicit ConnectionCounter(int server_port) : port_(server_port) {
+  explicit ConnectionCounter(int server_port) : ports_{server_port} {
     thread_ = std::thread([this] {
       while (!stop_) {
         Sample();
@@ -219,19 +224,48 @@ class ConnectionCounter {
     std::lock_guard<std::mutex> lock(mu_);
     return first_seen_.size();
   }
+  // From now on, every port the process `pid` dials (but its own `listen_port`) counts as a
+  // server port too: node-local mode's kubelet, whose port the simulator does not print.
+  void LearnServersOf(pid_t pid, int listen_port) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pid_ = pid;
+    listen_port_ = listen_port;
+  }
 
  private:
+  // The inodes of the sockets `pid` holds open (/proc/<pid>/fd/N -> "socket:[INODE]").
+  static std::set<std::string> SocketInodes(pid_t pid) {
+    std::set<std::string> inodes;
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+      if (!ec && target.rfind("socket:[", 0) == 0) {
+        inodes.insert(target.substr(8, target.size() - 9));
+      }
+    }
+    return inodes;
+  }
   void Sample() {
+    pid_t pid;
+    int listen_port;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pid = pid_;
+      listen_port = listen_port_;
+    }
+    const std::set<std::string> owned = pid > 0 ? SocketInodes(pid) : std::set<std::string>{};
     std::ifstream f("/proc/net/tcp");
     std::string line;
     std::getline(f, line);  // header
     const double now = Now();
-    std::vector<int> clients;
+    std::vector<std::pair<int, int>> conns;  // (local port, remote port)
+    std::vector<int> servers;
     while (std::getline(f, line)) {
-      // "  0: 0100007F:A1B2 0100007F:1F90 01 ..."
+      // "  0: 0100007F:A1B2 0100007F:1F90 01 00000000:00000000 00:00000000 00000000 1000 0 INODE"
       std::istringstream in(line);
-      std::string sl, local, remote;
-      in >> sl >> local >> remote;
+      std::string sl, local, remote, state, queues, timer, retrans, uid, timeout, inode;
+      in >> sl >> local >> remote >> state >> queues >> timer >> retrans >> uid >> timeout >> inode;
       auto port_of = [](const std::string& a) {
         size_t c = a.find(':');
         return c == std::string::npos
@@ -239,15 +273,21 @@ class ConnectionCounter {
                    : static_cast<int>(std::strtol(a.c_str() + c + 1, nullptr, 16));
       };
       const int lp = port_of(local), rp = port_of(remote);
-      if (rp == port_)
-        clients.push_back(lp);
-      else if (lp == port_ && rp != 0)
-        clients.push_back(rp);
+      conns.emplace_back(lp, rp);
+      if (rp > 0 && lp != listen_port && owned.count(inode)) servers.push_back(rp);
     }
     std::lock_guard<std::mutex> lock(mu_);
-    for (int c : clients) first_seen_.emplace(c, now);
+    ports_.insert(servers.begin(), servers.end());
+    for (const auto& [lp, rp] : conns) {
+      if (ports_.count(rp))
+        first_seen_.emplace(lp, now);
+      else if (ports_.count(lp) && rp != 0)
+        first_seen_.emplace(rp, now);
+    }
   }
-  int port_;
+  std::set<int> ports_;  // the servers' ports: the API server's, and those learned
+  pid_t pid_ = -1;
+  int listen_port_ = -1;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::map<int, double> first_seen_;
@@ -398,6 +438,7 @@ struct Config {
   bool http2 = false;
   int kubelet_latency_ms = 0;
   bool identity = true;  // false: no uncompressed window or cached uncompressed scrapes
+  bool node_local = false;  // the exporter as a DaemonSet pod: --node-name sim-node-0
   std::string sources;  // empty: the exporter's default (summary,metrics-api)
   bool all_groups = true;
   std::string json = "scale.json";
@@ -489,6 +530,7 @@ Result RunPoint(const Config& cfg, int n) {
     }
     sim_args.push_back(kubeconfig);
   }
+  if (cfg.node_local) sim_args.push_back("--kubelets");  // each node its own HTTPS kubelet
   auto sim = Child::Spawn(sim_args, "sim");
   if (!sim) {
     r.error = "cannot start the simulator";
@@ -530,6 +572,10 @@ Result RunPoint(const Config& cfg, int n) {
     }
   }
   if (cfg.http2) exp_args.push_back("--http2");
+  if (cfg.node_local) {
+    exp_args.push_back("--node-name");
+    exp_args.push_back("sim-node-0");
+  }
   if (!cfg.sources.empty()) {
     exp_args.push_back("--sources");
     exp_args.push_back(cfg.sources);
@@ -552,6 +598,7 @@ Result RunPoint(const Config& cfg, int n) {
     metrics_url = metrics_url.substr(1, metrics_url.size() - 2);
   }
   const std::string base = metrics_url.substr(0, metrics_url.find('/', 7));
+  conns.LearnServersOf(exporter->pid, PortOf(base));
 
   Scraper scraper;
   const double ready_deadline = Now() + 900;
@@ -757,6 +804,9 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
                    " (per-node figures are per node of that shard)"
              : std::string())
      << (cfg.sources.empty() ? std::string() : ", exporter --sources " + cfg.sources)
+     << (cfg.node_local ? ", exporter node-local (--node-name sim-node-0: one DaemonSet pod; "
+                          "per-node figures are per pod)"
+                        : "")
      << (cfg.tls ? ", API server over HTTPS (conns = TLS handshakes)" : ", API server over HTTP")
      << (cfg.http2 ? ", exporter --http2" : "")
      << (cfg.kubelet_latency_ms > 0
@@ -1004,6 +1054,8 @@ int main(int argc, char** argv) {
       cfg.kubelet_latency_ms = std::atoi(next().c_str());
     else if (a == "--no-identity")
       cfg.identity = false;
+    else if (a == "--node-local")
+      cfg.node_local = true;
     else if (a == "--sources")
       cfg.sources = next();
     else {
@@ -1011,6 +1063,10 @@ int main(int argc, char** argv) {
                    a.c_str());
       return 2;
     }
+  }
+  if (cfg.node_local && !cfg.tls) {
+    std::fprintf(stderr, "scale_driver: --node-local needs --tls (kubelets speak only HTTPS)\n");
+    return 2;
   }
   std::vector<Result> results;
   for (int n : cfg.nodes) {
