@@ -22,6 +22,7 @@
 #include "kmb/util/log.h"
 #include "kmb/util/process_stats.h"
 #include "kmb/util/signals.h"
+#include "kmb/util/thread_name.h"
 
 namespace kmb {
 namespace {
@@ -189,6 +190,7 @@ int RunMain(int argc, char** argv) {
   HeapTrimmer heap_trimmer;
   BodySet last_scraped;
   std::thread poll_loop([&] {
+    SetThreadName("kmb-poll");
     const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(opts.interval_seconds));
     auto next = std::chrono::steady_clock::now();

@@ -92,8 +92,8 @@ Poller::Poller(const Options& options, std::shared_ptr<KubeClient> client)
       kubelets_(std::make_unique<KubeletTargets>(options_, client_)),
       spares_(std::make_shared<SparePool>()),
       summary_workers_(std::make_unique<WorkerPool>(
-          static_cast<size_t>(std::max(1, options_.max_concurrent_requests)))),
-      metrics_api_worker_(std::make_unique<WorkerPool>(1)) {
+          static_cast<size_t>(std::max(1, options_.max_concurrent_requests)), "kmb-summary")),
+      metrics_api_worker_(std::make_unique<WorkerPool>(1, "kmb-metricsapi")) {
   retry_.max_attempts = 1 + options_.max_retries;
   // ---- Watch cache ----
   // Node-local mode takes its pods from the kubelet and lists nothing cluster-wide.

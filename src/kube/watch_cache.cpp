@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "kmb/util/log.h"
+#include "kmb/util/thread_name.h"
 
 namespace kmb {
 namespace {
@@ -24,7 +25,10 @@ template <typename T>
 WatchCache<T>::WatchCache(std::shared_ptr<KubeClient> client, WatchCodec<T> codec,
                           WatchCacheOptions options)
     : client_(std::move(client)), codec_(std::move(codec)), options_(options) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadName("kmb-watch-" + codec_.kind);  // "kmb-watch-pods"
+    Run();
+  });
 }
 
 template <typename T>

@@ -1,12 +1,21 @@
 #include "kmb/util/worker_pool.h"
 
+#include "kmb/util/thread_name.h"
+
 namespace kmb {
 
-WorkerPool::WorkerPool(size_t threads) {
+WorkerPool::WorkerPool(size_t threads, std::string name) {
   if (threads == 0) threads = 1;
   workers_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
-  for (auto& w : workers_) w->thread = std::thread([this, p = w.get()] { Loop(p); });
+  for (size_t i = 0; i < threads; ++i) {
+    workers_[i]->thread =
+        std::thread([this, p = workers_[i].get(),
+                     n = threads == 1 ? name : name + "-" + std::to_string(i + 1)] {
+          SetThreadName(n);
+          Loop(p);
+        });
+  }
 }
 
 WorkerPool::~WorkerPool() {

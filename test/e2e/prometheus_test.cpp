@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string>
 
 #include "common/test_util.h"
 #include "e2e/prometheus_support.h"
@@ -145,6 +148,22 @@ TEST(EndToEnd, PrometheusScrapesTheExporterAndSeesTheSimulatorsValues) {
     // AddressSanitizer replaces malloc, whose statistics then stay 0.
     if (!KMB_ASAN) {
       EXPECT_GT(ScalarOf(Query(prom, "kube_metrics_bridge_heap_bytes{state=\"in_use\"}")), 1e6);
+    }
+  }
+  // Its threads carry names, as `top -H` and `perf --sort comm` show them
+  // (docs/troubleshooting.md, "Which thread uses the CPU").
+  {
+    std::set<std::string> names;
+    const std::string tasks = "/proc/" + std::to_string(exporter.pid()) + "/task";
+    for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+      std::ifstream comm(t.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    for (const char* want :
+         {"kmb-poll", "kmb-summary-1", "kmb-metricsapi", "kmb-watch-pods", "kmb-watch-nodes"}) {
+      EXPECT_TRUE(names.count(want)) << want << " not among the exporter's threads";
     }
   }
   // Pod-spec enrichment (watch cache): every container series carries image (the mixin's

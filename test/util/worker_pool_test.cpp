@@ -9,8 +9,11 @@
 #include <future>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "kmb/util/thread_name.h"
 
 namespace kmb {
 namespace {
@@ -92,6 +95,47 @@ TEST(WorkerPool, QueuesWhileAllBusyAndRunsEverything) {
     }
   }
   EXPECT_EQ(done.load(), 250);
+}
+
+TEST(WorkerPool, NamesItsThreads) {
+  std::mutex mu;
+  std::set<std::string> names;
+  {
+    WorkerPool pool(2, "kmb-test");
+    std::promise<void> gate;
+    std::shared_future<void> open = gate.get_future().share();
+    std::atomic<int> waiting{0};
+    std::vector<std::future<void>> futures;
+    // Both threads hold a task at once, so both names are seen.
+    for (int i = 0; i < 2; ++i) {
+      futures.push_back(pool.Submit([&, open] {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          names.insert(ThreadName());
+        }
+        ++waiting;
+        open.wait();
+      }));
+    }
+    while (waiting.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    gate.set_value();
+    for (auto& f : futures) f.get();
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"kmb-test-1", "kmb-test-2"}));
+
+  WorkerPool solo(1, "kmb-solo");
+  std::string name;
+  solo.Submit([&] { name = ThreadName(); }).get();
+  EXPECT_EQ(name, "kmb-solo");  // no index when the pool has one thread
+}
+
+TEST(ThreadNameTest, LinuxKeepsFifteenBytes) {
+  std::string name;
+  std::thread([&] {
+    SetThreadName("kmb-0123456789abcdef");
+    name = ThreadName();
+  }).join();
+  EXPECT_EQ(name, "kmb-0123456789a");
 }
 }  // namespace
 }  // namespace kmb

@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,7 +25,9 @@ class WorkerPool {
   // What keeps those caches few instead: a task goes to the thread that became idle last, so
   // a poll that needs 2 of 16 threads runs on the same 2 every time, and the other 14 keep
   // neither a cache nor a connection.
-  explicit WorkerPool(size_t threads);
+  // Each thread is named `name`-N, or `name` if it is the only one (util/thread_name.h:
+  // "kmb-summary-3", "kmb-metricsapi").
+  explicit WorkerPool(size_t threads, std::string name = "kmb-worker");
   ~WorkerPool();  // finishes the queued tasks, then joins
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
