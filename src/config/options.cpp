@@ -190,6 +190,7 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
                  "k8s_pod_annotations (* for all)")
       ->delimiter(',');
   std::string sim_watch_close_after = "0s";
+  std::string sim_watch_bookmark_interval = "60s";
   // ---- access: kubelet access and node-local mode ----
   std::string preferred_types = "InternalIP,ExternalIP,Hostname", exec_timeout = "30s";
   app.add_option("--kubelet-access", o.kubelet_access,
@@ -295,6 +296,9 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   simulate->add_option("--watch-close-after", sim_watch_close_after,
                        "End every watch after this long (0: at its timeoutSeconds)")
       ->check(duration);
+  simulate->add_option("--watch-bookmark-interval", sim_watch_bookmark_interval,
+                       "How often a watch that allows bookmarks gets one (kube-apiserver: ~1m)")
+      ->check(duration);
   // access2: client certificates
   simulate->add_flag("--require-client-cert", o.sim.require_client_cert,
                      "Require a client certificate from the cluster CA (needs --tls); "
@@ -350,6 +354,7 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
   o.connect_timeout_seconds = *ParseDurationFlag(connect_timeout);
   o.sim.stats_period_seconds = *ParseDurationFlag(stats_period);
   o.sim.watch_close_after_seconds = *ParseDurationFlag(sim_watch_close_after);
+  o.sim.watch_bookmark_seconds = *ParseDurationFlag(sim_watch_bookmark_interval);
   auto fail = [&](const std::string& msg) {
     std::cerr << "kube-metrics-bridge: " << msg << " (see --help)\n";
     *exit_code = 2;

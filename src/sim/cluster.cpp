@@ -1190,7 +1190,8 @@ std::unique_ptr<SimulatedCluster> SimulatedCluster::Start(const SimOptions& opti
     }
   }
   impl->watch = std::make_unique<WatchState>(*impl->model, options.churn_pods_per_minute,
-                                             options.watch_close_after_seconds, 1.0);
+                                             options.watch_close_after_seconds,
+                                             options.watch_bookmark_seconds);
   if (!impl->Listen(error)) return nullptr;
   for (const FaultRule& rule : rules) {
     if (rule.target == FaultTarget::kNode && impl->model->FindNode(rule.node) < 0) {

@@ -69,6 +69,10 @@ struct SimOptions {
   double churn_pods_per_minute = 0;
   // > 0: every watch ends after this many seconds (a proxy that cuts streams).
   double watch_close_after_seconds = 0;
+  // A BOOKMARK on each watch that asked for them, this often: kube-apiserver's watch cache
+  // sends one about every minute (its defaultBookmarkFrequency). Until 2026-12-03 the simulator
+  // sent one every second, which made each watch wake the exporter 60 times too often.
+  double watch_bookmark_seconds = 60;
   // ---- Client certificates (access2) ----
   // Needs `tls`. The API server listener requires a client certificate signed by the cluster
   // CA (RequireAndVerifyClientCert, refused at the TLS layer otherwise) and takes the user
