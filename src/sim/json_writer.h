@@ -122,21 +122,16 @@ class JsonWriter {
     buf_[pos_++] = c;
   }
   void Put(std::string_view s) {
-    if (s.size() > kBufferSize - pos_) {
-      PutPastBuffer(s);
-      return;
-    }
+    if (s.size() > kBufferSize - pos_ && !MakeRoom(s)) return;
     for (char c : s) buf_[pos_++] = c;  // short tokens: cheaper than a memcpy call
   }
-  // The rare path out of line (inlined, GCC 12 warns about the append of a string it cannot
-  // size): flush, then buffer s or, longer than the buffer, append it straight to the output.
-  [[gnu::noinline]] void PutPastBuffer(std::string_view s) {
+  // The rare path, out of line (inlined, GCC 12 warns about the append of a string it cannot
+  // size): flushes; false when s, longer than the buffer, went straight to the output.
+  [[gnu::noinline]] bool MakeRoom(std::string_view s) {
     Flush();
-    if (s.size() > kBufferSize) {
-      out_->append(s);
-      return;
-    }
-    for (char c : s) buf_[pos_++] = c;
+    if (s.size() <= kBufferSize) return true;
+    out_->append(s);
+    return false;
   }
   template <typename T>
   void PutNumber(T v) {

@@ -197,9 +197,9 @@ struct Child {
 
 // ---------------------------------------------------------------- TCP connection counter
 
-// Samples /proc/net/tcp and remembers when each client port talking to `server_port` on
-// loopback was first seen. Closed connections stay visible in TIME_WAIT (60 s) on one side,
-// so sampling every 100 ms sees every connection.
+// Samples /proc/net/tcp and remembers when each client port talking to `server_port` (or a
+// server port learned by LearnServersOf) on loopback was first seen. Closed connections stay
+// visible in TIME_WAIT (60 s) on one side, so sampling every 100 ms sees every connection.
 class ConnectionCounter {
  public:
   explicit ConnectionCounter(int server_port) : ports_{server_port} {
@@ -471,7 +471,14 @@ struct Window {
   size_t connections = 0;
   double connections_per_poll = 0;
   Scrape last;
+  // False for a window not run: the uncompressed one under --no-identity.
+  bool measured() const { return polls > 0; }
 };
+
+// `text` if the window was measured, else "-".
+std::string IfMeasured(const Window& w, const std::string& text) {
+  return w.measured() ? text : std::string("-");
+}
 
 struct Result {
   int nodes = 0;
@@ -598,7 +605,7 @@ Result RunPoint(const Config& cfg, int n) {
     metrics_url = metrics_url.substr(1, metrics_url.size() - 2);
   }
   const std::string base = metrics_url.substr(0, metrics_url.find('/', 7));
-  conns.LearnServersOf(exporter->pid, PortOf(base));
+  if (cfg.node_local) conns.LearnServersOf(exporter->pid, PortOf(base));  // the kubelet's port
 
   Scraper scraper;
   const double ready_deadline = Now() + 900;
@@ -704,7 +711,7 @@ Result RunPoint(const Config& cfg, int n) {
   r.nodes_polled = static_cast<int>(last.up_nodes + last.down_nodes);
   const int polled = std::max(1, r.nodes_polled);
   for (Window* w : {&r.none, &r.plain, &r.gz}) {
-    if (w->polls <= 0) continue;  // not measured (--no-identity)
+    if (!w->measured()) continue;
     w->cpu_ms_per_poll = w->cpu_seconds * 1e3 / w->polls;
     w->cpu_ms_per_node_poll = w->cpu_ms_per_poll / polled;
     w->sim_cpu_ms_per_poll = w->sim_cpu_seconds * 1e3 / w->polls;
@@ -829,7 +836,7 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
             ? std::to_string(r.nodes)
             : std::to_string(r.nodes) + " (shard: " + std::to_string(r.nodes_polled) + ")";
     for (const Window* w : {&r.none, &r.plain, &r.gz}) {
-      if (w->polls <= 0) continue;  // not measured (--no-identity)
+      if (!w->measured()) continue;
       const bool gz = w == &r.gz;
       md << "| " << nodes << " | "
          << (w == &r.none ? "none (poll + render + gzip)"
@@ -862,10 +869,10 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
   for (const Result& r : rs) {
     if (!r.ok) continue;
     md << "| " << r.nodes << " | "
-       << (r.plain.polls > 0
-               ? Fmt("%.0f", r.scrape_p50 * 1e3) + " / " + Fmt("%.0f", r.scrape_p99 * 1e3) + " / " +
-                     Fmt("%.0f", r.scrape_max * 1e3) + " (" + std::to_string(r.scrape_count) + ")"
-               : std::string("-"))
+       << IfMeasured(r.plain, Fmt("%.0f", r.scrape_p50 * 1e3) + " / " +
+                                  Fmt("%.0f", r.scrape_p99 * 1e3) + " / " +
+                                  Fmt("%.0f", r.scrape_max * 1e3) + " (" +
+                                  std::to_string(r.scrape_count) + ")")
        << " | " << Fmt("%.0f", r.gzip_p50 * 1e3) << " / " << Fmt("%.0f", r.gzip_p99 * 1e3) << " ("
        << r.gzip_count << ") | " << Fmt("%.2f", r.first_poll_seconds) << " | "
        << Fmt("%.2f", r.first_scrape_seconds) << " | " << Fmt("%.0f", r.hwm / 1e6) << " | "
@@ -892,9 +899,7 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
     if (!r.ok) continue;
     const Window &g = r.gz, &p = r.plain;
     // The uncompressed window's figure in brackets, "-" when it was not run (--no-identity).
-    const auto in_brackets = [&](const char* fmt, double v) {
-      return p.polls > 0 ? Fmt(fmt, v) : std::string("-");
-    };
+    const auto in_brackets = [&](const char* fmt, double v) { return IfMeasured(p, Fmt(fmt, v)); };
     md << "| " << r.nodes << " nodes: CPU <= 1.5 ms / node / poll | "
        << Fmt("%.2f", g.cpu_ms_per_node_poll) << " ms ("
        << in_brackets("%.2f", p.cpu_ms_per_node_poll) << ") | "
@@ -916,7 +921,7 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
     // "Flat": the per-node cost does not grow by more than 25% (a per-node figure that falls
     // is a fixed overhead being amortised, not growth).
     const double g = b.gz.cpu_ms_per_node_poll / a.gz.cpu_ms_per_node_poll;
-    const bool both = a.plain.polls > 0 && b.plain.polls > 0;
+    const bool both = a.plain.measured() && b.plain.measured();
     const double p = both ? b.plain.cpu_ms_per_node_poll / a.plain.cpu_ms_per_node_poll : 0;
     const double o = b.none.cpu_ms_per_node_poll / a.none.cpu_ms_per_node_poll;
     const double rss = b.gz.rss_per_node / a.gz.rss_per_node;
@@ -974,7 +979,7 @@ std::string Json(const Config& cfg, const std::vector<Result>& rs) {
       << ", \"series_metrics_api\": " << J(r.series_metrics_api)
       << ", \"body_bytes\": " << r.body_bytes << ", \"gzip_bytes\": " << r.gzip_bytes
       << ",\n     \"no_scrape_window\": " << JsonWindow(r.none)
-      << ",\n     \"identity_window\": " << (r.plain.polls > 0 ? JsonWindow(r.plain) : "null")
+      << ",\n     \"identity_window\": " << (r.plain.measured() ? JsonWindow(r.plain) : "null")
       << ",\n     \"gzip_window\": " << JsonWindow(r.gz) << ",\n     \"vmhwm_bytes\": " << r.hwm
       << ", \"poll_workers\": " << J(r.gz.last.poll_workers)
       << ", \"first_poll_seconds\": " << J(r.first_poll_seconds)
