@@ -361,6 +361,10 @@ std::optional<Options> ParseOptions(int argc, char** argv, int* exit_code) {
     return std::nullopt;
   };
   if (o.interval_seconds < 1) return fail("--interval must be at least 1s, got " + interval);
+  if (o.sim.watch_bookmark_seconds <= 0) {
+    return fail("simulate --watch-bookmark-interval must be above 0, got " +
+                sim_watch_bookmark_interval);
+  }
   // Fault handling.
   o.kubelet_timeout_seconds = *ParseDurationFlag(kubelet_timeout);
   if (o.kubelet_timeout_seconds <= 0) return fail("--kubelet-timeout must be above 0");

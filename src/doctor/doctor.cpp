@@ -17,6 +17,7 @@
 #include "doctor/report.h"
 #include "kmb/kube/client.h"
 #include "kmb/kube/cluster_config.h"
+#include "kmb/sources/resource_name.h"
 #include "kmb/sources/summary.h"
 
 namespace kmb::doctor {
@@ -132,13 +133,6 @@ constexpr Need kNeeds[] = {
     {"list", "nodes", "", "metrics.k8s.io", "for the Metrics API source"},
     {"list", "pods", "", "metrics.k8s.io", "for the Metrics API source"},
 };
-
-std::string CanIName(const Need& n) {
-  std::string s = n.resource;
-  if (*n.subresource) s += "/" + std::string(n.subresource);
-  if (*n.group) s += "." + std::string(n.group);
-  return s;
-}
 
 class Doctor {
  public:
@@ -303,7 +297,8 @@ bool Doctor::ApiServer() {
 void Doctor::Permissions() {
   Json json;
   for (const Need& need : kNeeds) {
-    const std::string name = std::string(need.verb) + " " + CanIName(need);
+    const std::string name = std::string(need.verb) + " " +
+                             CanIResourceName(need.resource, need.subresource, need.group);
     const std::string body =
         std::string(
             R"({"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview",)") +

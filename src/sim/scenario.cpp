@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "kmb/sources/resource_name.h"
 #include "sim/format.h"
 
 namespace kmb::sim {
@@ -248,14 +249,6 @@ void RenderMetricsServerPods(JsonWriter& w, ApiServiceMode mode, std::string_vie
   w.EndObject();
 }
 
-std::string CanIName(std::string_view resource, std::string_view subresource,
-                     std::string_view group) {
-  std::string name(resource);
-  if (!subresource.empty()) name.append("/").append(subresource);
-  if (!group.empty()) name.append(".").append(group);
-  return name;
-}
-
 int RenderSelfSubjectAccessReview(std::string_view request, const std::vector<std::string>& deny,
                                   std::string* out) {
   const nlohmann::json req = nlohmann::json::parse(request, nullptr, false);
@@ -265,7 +258,8 @@ int RenderSelfSubjectAccessReview(std::string_view request, const std::vector<st
   }
   const nlohmann::json& attrs = req["spec"]["resourceAttributes"];
   auto field = [&](const char* key) { return attrs.value(key, std::string()); };
-  const std::string name = CanIName(field("resource"), field("subresource"), field("group"));
+  const std::string name =
+      CanIResourceName(field("resource"), field("subresource"), field("group"));
   // "pods" denies every verb on pods; "watch pods" only that verb.
   const std::string verb_name = field("verb") + " " + name;
   const bool allowed = std::find(deny.begin(), deny.end(), name) == deny.end() &&

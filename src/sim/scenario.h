@@ -43,10 +43,6 @@ void RenderMetricsServerEndpoints(JsonWriter& w, ApiServiceMode mode);
 void RenderMetricsServerPods(JsonWriter& w, ApiServiceMode mode, std::string_view node_name,
                              int64_t started_unix);
 
-// "nodes/stats", "pods.metrics.k8s.io": how `kubectl auth can-i` names a resource.
-std::string CanIName(std::string_view resource, std::string_view subresource,
-                     std::string_view group);
-
 // The answer to POST .../selfsubjectaccessreviews with `request` (JSON): allowed unless its
 // resource ("pods") or its verb and resource ("watch pods") is in `deny`. Returns the HTTP status (201, or 400 for a malformed request).
 int RenderSelfSubjectAccessReview(std::string_view request, const std::vector<std::string>& deny,

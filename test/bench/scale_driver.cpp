@@ -466,6 +466,7 @@ struct Window {
   double scrape_new_avg = 0;  // scrape of a new snapshot (includes its render / gzip)
   int renders = 0;            // window scrapes that met a new snapshot (so rendered it)
   uint64_t rss_max = 0;
+  uint64_t rss_file = 0;  // RssFile (pages of the binary and its libraries) at rss_max
   uint64_t rss_peak = 0;  // VmHWM over the window (0: the kernel could not reset it)
   double rss_per_node = 0, rss_per_series = 0;
   size_t connections = 0;
@@ -662,7 +663,11 @@ Result RunPoint(const Config& cfg, int n) {
       stat.push_back(kmb::bench::ReadProcStat(exporter->pid));
       cpu.push_back(stat.back().cpu_seconds());
       sim_cpu.push_back(kmb::bench::ProcCpuSeconds(sim->pid));
-      w->rss_max = std::max(w->rss_max, kmb::bench::ProcStatusBytes(exporter->pid, "VmRSS"));
+      const uint64_t rss = kmb::bench::ProcStatusBytes(exporter->pid, "VmRSS");
+      if (rss > w->rss_max) {
+        w->rss_max = rss;
+        w->rss_file = kmb::bench::ProcStatusBytes(exporter->pid, "RssFile");
+      }
       scrapes.push_back(s);
       std::fprintf(stderr,
                    "  tick %d (%s): polls_total %.0f, poll %.3fs, scrape %.3fs, %llu bytes, "
@@ -852,14 +857,14 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
                        " | " + Fmt("%.2f", w->scrape_new_avg) + " | " +
                        Fmt("%.2f", w->renders / w->polls))
          << " | " << Fmt("%.0f", w->cpu_ms_per_poll) << " | "
-         << Fmt("%.2f", w->cpu_ms_per_node_poll) << " | "
-         << Fmt("%.0f", w->system_share * 100) << "% | " << Fmt("%.0f", w->faults_per_poll)
-         << " | " << Fmt("%.3f", w->cpu_ms_per_node_poll / 15.0) << " | " << Fmt("%.0f", w->rss_max / 1e6)
-         << " | " << (w->rss_peak ? Fmt("%.0f", w->rss_peak / 1e6) : std::string("-"))
-         << " | " << Fmt("%.0f", w->rss_per_node / 1024) << " | " << Fmt("%.0f", w->rss_per_series)
-         << " | " << Fmt("%.1f", w->connections_per_poll) << " | "
-         << Fmt("%.0f", w->sim_cpu_ms_per_poll) << " (" << Fmt("%.0f", w->sim_core_share * 100)
-         << "%) |\n";
+         << Fmt("%.2f", w->cpu_ms_per_node_poll) << " | " << Fmt("%.0f", w->system_share * 100)
+         << "% | " << Fmt("%.0f", w->faults_per_poll) << " | "
+         << Fmt("%.3f", w->cpu_ms_per_node_poll / 15.0) << " | " << Fmt("%.0f", w->rss_max / 1e6)
+         << " (" << Fmt("%.0f", w->rss_file / 1e6) << " file)"
+         << " | " << (w->rss_peak ? Fmt("%.0f", w->rss_peak / 1e6) : std::string("-")) << " | "
+         << Fmt("%.0f", w->rss_per_node / 1024) << " | " << Fmt("%.0f", w->rss_per_series) << " | "
+         << Fmt("%.1f", w->connections_per_poll) << " | " << Fmt("%.0f", w->sim_cpu_ms_per_poll)
+         << " (" << Fmt("%.0f", w->sim_core_share * 100) << "%) |\n";
     }
   }
   md << "\n| nodes | cached scrape, identity: p50 / p99 / max ms (n) | cached scrape, gzip: "
@@ -884,7 +889,9 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
         "is published) and one scrape (none, uncompressed, or gzip as Prometheus asks), divided "
         "by polls and by the nodes polled; 'sys' is the kernel's share of it (stime), 'faults' the "
         "exporter's minor page faults per poll. RSS = the largest VmRSS sampled after "
-        "each scrape of the window; peak RSS = VmHWM over the window, the poll and render "
+        "each scrape of the window ('file': its RssFile, the pages of the binary and its shared "
+        "libraries, which do not grow with the nodes); peak RSS = VmHWM over the window, the poll "
+        "and render "
         "included. Series = sample lines of /metrics. 'Scrape of a new snapshot' "
         "is the latency Prometheus sees when it scrapes once per poll: it includes the render "
         "(and gzip), which happen on the first scrape. Cached scrapes: back-to-back GETs by one "
@@ -949,7 +956,7 @@ std::string JsonWindow(const Window& w) {
     << ", \"poll_seconds_max\": " << J(w.poll_seconds_max)
     << ", \"new_snapshot_scrape_seconds_avg\": " << J(w.scrape_new_avg)
     << ", \"renders\": " << w.renders << ", \"rss_bytes\": " << w.rss_max
-    << ", \"rss_peak_bytes\": " << w.rss_peak
+    << ", \"rss_file_bytes\": " << w.rss_file << ", \"rss_peak_bytes\": " << w.rss_peak
     << ", \"rss_bytes_per_node\": " << J(w.rss_per_node)
     << ", \"rss_bytes_per_series\": " << J(w.rss_per_series)
     << ", \"connections\": " << w.connections

@@ -84,6 +84,15 @@ TEST(Options, SimulateSubcommand) {
   EXPECT_EQ(o->sim.apiservice, "MissingEndpoints");
   EXPECT_EQ(o->sim.deny, std::vector<std::string>{"nodes/stats"});
   EXPECT_EQ(o->sim.kubelet_clock_skew_seconds, 90);
+  // Bookmarks once a minute as kube-apiserver sends them, unless told; 0 is an error, not a
+  // silent second.
+  EXPECT_EQ(o->sim.watch_bookmark_seconds, 60);
+  o = Parse({"simulate", "--watch-bookmark-interval", "5s"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->sim.watch_bookmark_seconds, 5);
+  code = -1;
+  EXPECT_FALSE(Parse({"simulate", "--watch-bookmark-interval", "0s"}, &code));
+  EXPECT_EQ(code, 2);
 }
 
 TEST(Options, ShardsFromFlagsOrStatefulSetOrdinal) {
