@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -81,10 +82,19 @@ const char* TransportReason(CURLcode rc, std::string_view text) {
 // Per-handle state; the easy handle keeps pointers into it between requests.
 struct Handle {
   CURL* easy = nullptr;
+  // A watch's own transfer loop (Stream), made at the handle's first watch and kept with it,
+  // so that the connection a watch leaves open stays in its cache for the next one.
+  CURLM* multi = nullptr;
   char errbuf[CURL_ERROR_SIZE] = {};
   uint64_t files_generation = 0;      // KubeClient::ReloadFiles() count when set up
   uint64_t exec_cert_generation = 0;  // exec plugin credential whose client cert it carries
 };
+
+void DestroyHandle(Handle* h) {
+  curl_easy_cleanup(h->easy);  // not in the multi: Stream removes it after every transfer
+  if (h->multi != nullptr) curl_multi_cleanup(h->multi);
+  delete h;
+}
 
 // The exec credential generation the calling thread's current request used (for the retry
 // after a 401, which must invalidate only that credential).
@@ -151,6 +161,10 @@ struct KubeClient::Impl {
   std::vector<Handle*> free_stream_handles;
 
   std::atomic<uint64_t> connections{0};
+
+  // The transfer loops of the watches in flight, for WakeStreams().
+  std::mutex streams_mu;
+  std::vector<CURLM*> streams;
 
   std::mutex token_mu;  // guards the token cache below
   std::string token;
@@ -288,8 +302,7 @@ struct KubeClient::Impl {
 
   void Release(Handle* h, std::vector<Handle*>& pool) {
     if (h->files_generation != files_generation.load()) {  // set up before ReloadFiles()
-      curl_easy_cleanup(h->easy);
-      delete h;
+      DestroyHandle(h);
       return;
     }
     std::lock_guard<std::mutex> lock(pool_mu);
@@ -300,10 +313,7 @@ struct KubeClient::Impl {
   void DropIdleHandles() {
     std::lock_guard<std::mutex> lock(pool_mu);
     for (std::vector<Handle*>* pool : {&free_handles, &free_stream_handles}) {
-      for (Handle* h : *pool) {
-        curl_easy_cleanup(h->easy);
-        delete h;
-      }
+      for (Handle* h : *pool) DestroyHandle(h);
       pool->clear();
     }
   }
@@ -587,6 +597,10 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
 // ---- Streaming GET (the watch cache) ----
 namespace {
 
+// The longest an idle watch sleeps between looks at `on_bytes` when nothing wakes it (libcurl's
+// timers, the watch's deadline among them, wake it sooner).
+constexpr long kStreamMaxWaitMs = 60'000;
+
 struct StreamTransfer {
   CURL* easy;
   const std::function<bool(std::string_view)>* on_bytes;
@@ -609,15 +623,6 @@ size_t OnStreamWrite(char* data, size_t size, size_t n, void* user) {
     return 0;
   }
   return len;
-}
-
-int OnStreamProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* t = static_cast<StreamTransfer*>(user);
-  if (!(*t->on_bytes)(std::string_view())) {
-    t->cancelled = true;
-    return 1;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -645,10 +650,50 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(max_seconds * 1000));
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnStreamWrite);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &OnStreamProgress);
-  curl_easy_setopt(e, CURLOPT_XFERINFODATA, &t);
-  const CURLcode rc = curl_easy_perform(e);
+
+  // The transfer loop of curl_easy_perform, but waiting as long as libcurl's own timers allow
+  // (the watch's deadline, mostly) instead of waking every second: an idle watch sleeps until a
+  // byte arrives or WakeStreams() is called, then asks `on_bytes` whether to go on.
+  if (h->multi == nullptr) h->multi = curl_multi_init();
+  CURLM* m = h->multi;
+  CURLcode rc = CURLE_OK;
+  if (m == nullptr || curl_multi_add_handle(m, e) != CURLM_OK) {
+    rc = CURLE_OUT_OF_MEMORY;
+  } else {
+    {
+      std::lock_guard<std::mutex> lock(im.streams_mu);
+      im.streams.push_back(m);
+    }
+    for (;;) {
+      int running = 0;
+      CURLMcode mc = curl_multi_perform(m, &running);
+      if (mc == CURLM_OK && running == 0) {
+        int left = 0;
+        for (CURLMsg* msg; (msg = curl_multi_info_read(m, &left)) != nullptr;) {
+          if (msg->msg == CURLMSG_DONE && msg->easy_handle == e) rc = msg->data.result;
+        }
+        break;
+      }
+      if (mc == CURLM_OK && !on_bytes(std::string_view())) {
+        t.cancelled = true;  // the caller's stop: the connection closes with the transfer
+        break;
+      }
+      long wait_ms = -1;
+      if (mc == CURLM_OK) mc = curl_multi_timeout(m, &wait_ms);
+      if (wait_ms < 0 || wait_ms > kStreamMaxWaitMs) wait_ms = kStreamMaxWaitMs;
+      if (mc == CURLM_OK) mc = curl_multi_poll(m, nullptr, 0, static_cast<int>(wait_ms), nullptr);
+      if (mc != CURLM_OK) {
+        std::snprintf(h->errbuf, sizeof h->errbuf, "transfer loop: %s", curl_multi_strerror(mc));
+        rc = CURLE_RECV_ERROR;
+        break;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(im.streams_mu);
+      std::erase(im.streams, m);
+    }
+    curl_multi_remove_handle(m, e);
+  }
   long code = 0, new_connections = 0;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &new_connections);
@@ -656,7 +701,6 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
   // Pointers into this call's frame go before the handle waits for the next watch.
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
   curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(nullptr));
-  curl_easy_setopt(e, CURLOPT_XFERINFODATA, static_cast<void*>(nullptr));
   im.Release(h, im.free_stream_handles);
   curl_slist_free_all(headers);
   im.connections.fetch_add(static_cast<uint64_t>(new_connections), std::memory_order_relaxed);
@@ -669,6 +713,12 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
   }
   if (code >= 200 && code < 300) return Status::Ok();
   return im.HttpFailure(what, code, out->body, token);
+}
+
+void KubeClient::WakeStreams() {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.streams_mu);
+  for (CURLM* m : im.streams) curl_multi_wakeup(m);
 }
 
 }  // namespace kmb

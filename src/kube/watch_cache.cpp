@@ -38,6 +38,7 @@ WatchCache<T>::~WatchCache() {
     stop_ = true;
   }
   cv_.notify_all();
+  client_->WakeStreams();  // a watch in flight sees stop_ now, not at its next byte
   if (thread_.joinable()) thread_.join();
 }
 

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -523,6 +524,50 @@ TEST(KubeClientTlsTest, WatchesReuseTheirConnection) {
   ASSERT_TRUE(client.ReloadFiles().ok());
   ASSERT_TRUE(client.Stream("/api/v1/pods?watch=1", 5, on_bytes, &resp).ok());
   EXPECT_EQ(server->connections(), 4u);
+}
+
+// An idle watch sleeps until a byte arrives or WakeStreams() wakes it: its reader is not asked
+// every second whether to go on (libcurl's own loop, curl_easy_perform, wakes every second, two
+// watches' ~4 ms of CPU per 15-s poll), and a reader stopped from another thread ends the
+// watch at once, before the server's first byte.
+TEST(KubeClientTest, IdleWatchSleepsUntilWoken) {
+  auto server = StartHttp([](const SeenRequest&) {
+    ScriptedResponse r = Json(200, "{\"type\":\"BOOKMARK\",\"object\":{}}\n");
+    r.chunked = true;
+    r.delay_ms = 5000;  // headers and the first event only after 5 s: an idle watch until then
+    return r;
+  });
+  KubeClientOptions options = Fast();
+  options.connect_timeout_seconds = 10;  // libcurl's connect timer fires once, past the test
+  KubeClient client(Plain(*server), options);
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  std::atomic<bool> stop{false};
+  std::vector<double> asked;  // seconds after start of each empty-chunk call
+  std::string seen;
+  auto on_bytes = [&](std::string_view chunk) {
+    if (chunk.empty()) asked.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    seen.append(chunk);
+    return !stop.load();
+  };
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+    stop = true;
+    client.WakeStreams();
+  });
+  HttpResponse resp;
+  const Status st = client.Stream("/api/v1/pods?watch=1", 30, on_bytes, &resp);
+  const double ended = std::chrono::duration<double>(Clock::now() - start).count();
+  stopper.join();
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(seen, "") << "the watch ended before the server's first byte";
+  EXPECT_LT(ended, 4.9) << "the wake ended the watch, not the server's answer";
+  // Asked while connecting and once the wake came; never between 0.5 and 3.4 s, while idle.
+  for (double t : asked) {
+    EXPECT_FALSE(t > 0.5 && t < 3.4) << "the idle watch woke up at " << t << " s";
+  }
+  ASSERT_FALSE(asked.empty());
+  EXPECT_GE(asked.back(), 3.4);  // the last look: after the wake
 }
 
 TEST(KubeClientTlsTest, Http2OptionFallsBackToHttp11) {

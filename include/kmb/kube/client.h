@@ -73,12 +73,16 @@ class KubeClient {
   // ---- Streaming GET (the watch cache) ----
   // GET `path` and hand the body to `on_bytes` as it arrives, chunk by chunk (a watch). The
   // whole-request timeout does not apply: the transfer ends after `max_seconds` (give the
-  // watch's own timeoutSeconds plus a margin). While no byte arrives, `on_bytes` is called
-  // with an empty chunk about every 100 ms; returning false from it ends the transfer, and
-  // Stream then returns Ok. Errors as for Get (a non-2xx body goes to out->body, not to
-  // `on_bytes`); a transfer that reaches `max_seconds` is a timeout.
+  // watch's own timeoutSeconds plus a margin). An idle watch sleeps: `on_bytes` is called
+  // with an empty chunk only when WakeStreams() wakes it (or once a minute at most); returning
+  // false from it, or from a chunk, ends the transfer, and Stream then returns Ok. Errors as
+  // for Get (a non-2xx body goes to out->body, not to `on_bytes`); a transfer that reaches
+  // `max_seconds` is a timeout.
   Status Stream(std::string_view path, double max_seconds,
                 const std::function<bool(std::string_view)>& on_bytes, HttpResponse* out);
+  // Wakes every Stream in flight, whose `on_bytes` then gets an empty chunk at once (a watch
+  // being stopped). Safe from any thread.
+  void WakeStreams();
 
   const ClusterConfig& config() const;
 

@@ -48,7 +48,7 @@ class WatchCache {
 
   // Starts the list+watch thread at once.
   WatchCache(std::shared_ptr<KubeClient> client, WatchCodec<T> codec, WatchCacheOptions options);
-  ~WatchCache();  // stops the thread (ends a watch in flight within ~100 ms)
+  ~WatchCache();  // stops the thread (wakes and ends a watch in flight at once)
   WatchCache(const WatchCache&) = delete;
   WatchCache& operator=(const WatchCache&) = delete;
 
