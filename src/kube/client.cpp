@@ -664,29 +664,31 @@ Status KubeClient::Stream(std::string_view path, double max_seconds,
       std::lock_guard<std::mutex> lock(im.streams_mu);
       im.streams.push_back(m);
     }
+    CURLMcode mc = CURLM_OK;
     for (;;) {
       int running = 0;
-      CURLMcode mc = curl_multi_perform(m, &running);
-      if (mc == CURLM_OK && running == 0) {
+      if ((mc = curl_multi_perform(m, &running)) != CURLM_OK) break;
+      if (running == 0) {  // done: the one handle's result
         int left = 0;
-        for (CURLMsg* msg; (msg = curl_multi_info_read(m, &left)) != nullptr;) {
-          if (msg->msg == CURLMSG_DONE && msg->easy_handle == e) rc = msg->data.result;
+        if (CURLMsg* msg = curl_multi_info_read(m, &left); msg && msg->msg == CURLMSG_DONE) {
+          rc = msg->data.result;
         }
         break;
       }
-      if (mc == CURLM_OK && !on_bytes(std::string_view())) {
+      if (!on_bytes(std::string_view())) {
         t.cancelled = true;  // the caller's stop: the connection closes with the transfer
         break;
       }
       long wait_ms = -1;
-      if (mc == CURLM_OK) mc = curl_multi_timeout(m, &wait_ms);
+      if ((mc = curl_multi_timeout(m, &wait_ms)) != CURLM_OK) break;
       if (wait_ms < 0 || wait_ms > kStreamMaxWaitMs) wait_ms = kStreamMaxWaitMs;
-      if (mc == CURLM_OK) mc = curl_multi_poll(m, nullptr, 0, static_cast<int>(wait_ms), nullptr);
-      if (mc != CURLM_OK) {
-        std::snprintf(h->errbuf, sizeof h->errbuf, "transfer loop: %s", curl_multi_strerror(mc));
-        rc = CURLE_RECV_ERROR;
+      if ((mc = curl_multi_poll(m, nullptr, 0, static_cast<int>(wait_ms), nullptr)) != CURLM_OK) {
         break;
       }
+    }
+    if (mc != CURLM_OK) {
+      std::snprintf(h->errbuf, sizeof h->errbuf, "transfer loop: %s", curl_multi_strerror(mc));
+      rc = CURLE_RECV_ERROR;
     }
     {
       std::lock_guard<std::mutex> lock(im.streams_mu);
