@@ -408,10 +408,10 @@ constexpr size_t kFlushBytes = 256 << 10;
 // A snapshot of more series than kPassRefs is written in passes of at most max(kPassRefs,
 // series / kMaxPasses) references each (or of one family larger than that; since any two passes
 // in a row hold more, there are at most 2 * kMaxPasses + 1): at 1,000 nodes (6M series) the
-// references take ~12 instead of 96 MB in 8 or 9 passes, at 100 nodes (600k) ~2.4 instead of
-// 10 MB in 5 or 6; each pass skips the entities without a line in its families (the catalog
+// references take ~12 instead of 96 MB in 8 or 9 passes, at 100 nodes (600k) ~1.2 instead of
+// 10 MB in 9 to 11; each pass skips the entities without a line in its families (the catalog
 // lists each entity kind's rows together).
-constexpr size_t kPassRefs = size_t{1} << 17;
+constexpr size_t kPassRefs = size_t{1} << 16;
 constexpr size_t kMaxPasses = 8;
 constexpr size_t kPrefetchLines = 8;
 constexpr size_t kPrefetchEntities = 8;

@@ -264,8 +264,9 @@ dom::parser& Parser() {
 // byte): 22 MB for pages of 500 pods in heaptrack at 100 nodes, kept for good after a list at
 // start, while the watch events that follow are a few KB each. A page larger than this leaves
 // no parser behind; lists are rare (start, relist), and a relist's pages reuse the freed
-// memory from malloc's free lists.
-constexpr size_t kKeepParserBytes = 256 << 10;
+// memory from malloc's free lists. 64 KiB is more than a pod or node event needs; at 256 KiB the
+// 100-node list of the node watch had kept a 3.4 MB parser for good (docs/performance.md).
+constexpr size_t kKeepParserBytes = 64 << 10;
 
 struct DropLargeParser {
   ~DropLargeParser() {

@@ -294,9 +294,9 @@ TEST(MetricsApiBatches, TheParserStaysTheSizeOfABatch) {
   EXPECT_EQ(out.data(), reused);
   testing::ExpectSameEntities(first, out);
   const size_t capacity = walk::LargestParserCapacityForTest();
-  // Batches of ~256 KiB of items: the parser fits one, and was never sized for the list.
-  EXPECT_GT(capacity, size_t{1} << 17);
-  EXPECT_LT(capacity, size_t{3} << 17) << "a parser grew past one batch";
+  // Batches of ~64 KiB of items: the parser fits one, and was never sized for the list.
+  EXPECT_GT(capacity, size_t{1} << 15);
+  EXPECT_LT(capacity, size_t{3} << 15) << "a parser grew past one batch";
 }
 
 // Whatever the batches cannot take exactly as the whole walk would goes to the whole walk:
