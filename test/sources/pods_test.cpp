@@ -154,8 +154,7 @@ TEST(Pods, ResizeSidecarsInitContainersAndOverhead) {
   EXPECT_TRUE(p.cpu_request_complete);
 }
 
-// A large list page (start, relist) leaves no parser sized for it behind the watch thread: the
-// events that follow are small. The page's pods are all there.
+// A list page of `pods` pods of ~190 bytes each.
 std::string PodListPage(int pods) {
   std::string body = R"({"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[)";
   for (int i = 0; i < pods; ++i) {
@@ -168,6 +167,8 @@ std::string PodListPage(int pods) {
   return body + "]}";
 }
 
+// A large list page (start, relist) leaves no parser sized for it behind the watch thread: the
+// events that follow are small. The page's pods are all there.
 TEST(Pods, ALargeListPageLeavesNoLargeParserBehind) {
   const std::string body = PodListPage(3000);
   ASSERT_GT(body.size(), 300u << 10);
