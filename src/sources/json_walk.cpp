@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -301,6 +302,45 @@ void Truncate(std::vector<EntityStats>* out, size_t size, std::vector<EntityStat
     spare->push_back(std::move((*out)[i]));
   }
   out->resize(std::min(size, out->size()));
+}
+
+size_t ListBatchBytes() { return t_list_batch_bytes != 0 ? t_list_batch_bytes : kListBatchBytes; }
+// What a decoder state is leased for to parse batches: a batch, and the room a run of items
+// may take past it.
+size_t BatchParserBytes() { return ListBatchBytes() + ListBatchBytes() / 4; }
+
+// True, with the layout of its items, when `body` is a list document larger than a batch that
+// batches can take (ListScan).
+bool ScanList(std::string_view body, std::string_view list_key, std::string_view time_key,
+              ListScan::Layout* layout) {
+  return !list_key.empty() && body.size() > ListBatchBytes() &&
+         ListScan(body).Run(list_key, time_key, ListBatchBytes(), layout);
+}
+
+// The batched parse both list decoders share (Schema::WalkListInBatches, ParseList): with `st`'s
+// DOM parser, the root without its items (whose list is then empty), handed to `on_root`, then
+// each run of items of `layout`, copied behind {"<list_key>":[ and before ]} into `st`'s buffer,
+// handed to `on_batch` with that document and its root, which returns false to stop. The parser
+// never grows past a batch (or an item larger than one). False when a parse failed or
+// `on_batch` stopped.
+template <typename OnRoot, typename OnBatch>
+bool ParseBatches(DecoderState& st, std::string_view body, const ListScan::Layout& layout,
+                  std::string_view list_key, OnRoot on_root, OnBatch on_batch) {
+  const auto parse = [&](std::string_view doc, dom::element* root) {
+    return st.dom_parser.parse(doc.data(), doc.size(), /*realloc_if_needed=*/false).get(*root) ==
+           simdjson::SUCCESS;
+  };
+  dom::element root;
+  if (!parse(st.PaddedCopy({body.substr(0, layout.open + 1), body.substr(layout.close)}), &root)) {
+    return false;
+  }
+  on_root(root);
+  const std::string head = "{\"" + std::string(list_key) + "\":[";
+  for (const auto& [begin, end] : layout.batches) {
+    const std::string_view doc = st.PaddedCopy({head, body.substr(begin, end - begin), "]}"});
+    if (!parse(doc, &root) || !on_batch(doc, root)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -997,6 +1037,58 @@ void ListBatchBytesForTest(size_t bytes) { t_list_batch_bytes = bytes; }
 size_t LargestParserCapacityForTest() { return StatePool::Get().LargestCapacity(); }
 void DropIdleDecoderStatesForTest() { StatePool::Get().DropIdle(); }
 
+const char* ParseDocument(std::string_view json, const std::function<void(dom::element)>& use) {
+  StateLease lease(json.size());
+  DecoderState& st = *lease;
+  const std::string_view doc = st.PaddedCopy({json});
+  dom::element root;
+  if (auto err = st.dom_parser.parse(doc.data(), doc.size(), false).get(root)) {
+    return simdjson::error_message(err);
+  }
+  use(root);
+  return nullptr;
+}
+
+const char* ParseList(std::string_view body, std::string_view list_key,
+                      const std::function<void(dom::element)>& on_root,
+                      const std::function<void(dom::element)>& on_item) {
+  const auto items = [&](dom::element root) {
+    dom::array list;
+    if (root[list_key].get_array().get(list) != simdjson::SUCCESS) return;
+    for (dom::element item : list) on_item(item);
+  };
+  ListScan::Layout layout;
+  if (ScanList(body, list_key, /*time_key=*/{}, &layout)) {
+    StateLease lease(BatchParserBytes());
+    if (ParseBatches(*lease, body, layout, list_key, on_root,
+                     [&](std::string_view, dom::element batch) {
+                       items(batch);
+                       return true;
+                     })) {
+      return nullptr;
+    }
+  }
+  // Not batched: a list no larger than a batch with a pooled parser, a larger one (which
+  // batches cannot take: malformed, an escaped key, its key twice) with a parser of its own,
+  // let go at once.
+  const auto whole = [&](dom::parser& parser, std::string_view doc) -> const char* {
+    dom::element root;
+    if (auto err = parser.parse(doc.data(), doc.size(), false).get(root)) {
+      return simdjson::error_message(err);
+    }
+    on_root(root);
+    items(root);
+    return nullptr;
+  };
+  if (body.size() <= kListBatchBytes) {
+    StateLease lease(body.size());
+    return whole((*lease).dom_parser, (*lease).PaddedCopy({body}));
+  }
+  dom::parser parser;
+  const std::string padded = std::string(body) + std::string(simdjson::SIMDJSON_PADDING, '\0');
+  return whole(parser, std::string_view(padded.data(), body.size()));
+}
+
 Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
                     size_t base) const {
   if (out->size() < base) out->resize(base);
@@ -1015,39 +1107,26 @@ Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntitySt
 // failure leaves the body to the whole walk.
 bool Schema::WalkListInBatches(std::string_view body, std::vector<EntityStats>* out,
                                size_t base) const {
-  const size_t batch = t_list_batch_bytes != 0 ? t_list_batch_bytes : kListBatchBytes;
-  if (spec_.list_key.empty() || !spec_.derived.empty() || body.size() <= batch ||
-      t_on_demand_only) {
-    return false;
-  }
   ListScan::Layout layout;
-  if (!ListScan(body).Run(spec_.list_key, spec_.time_key, batch, &layout)) return false;
-  StateLease lease(batch + batch / 4);
-  DecoderState& st = *lease;
-  const auto parse = [&](std::string_view doc, dom::element* root) {
-    return st.dom_parser.parse(doc.data(), doc.size(), /*realloc_if_needed=*/false).get(*root) ==
-           simdjson::SUCCESS;
-  };
-  dom::element root;
-  if (!parse(st.PaddedCopy({body.substr(0, layout.open + 1), body.substr(layout.close)}),
-             &root)) {
+  if (!spec_.derived.empty() || t_on_demand_only ||
+      !ScanList(body, spec_.list_key, spec_.time_key, &layout)) {
     return false;
   }
-  const std::string head = "{\"" + std::string(spec_.list_key) + "\":[";
+  StateLease lease(BatchParserBytes());
+  DecoderState& st = *lease;
   size_t used = base;
-  for (const auto& [begin, end] : layout.batches) {
-    const std::string_view doc = st.PaddedCopy({head, body.substr(begin, end - begin), "]}"});
-    const bool ok = parse(doc, &root);
-    Walker walker(*this, doc.data(), doc.size(), out, used, &st.parents, &st.spare);
-    if (!ok || walker.WalkBatch(root) != simdjson::SUCCESS) {
-      Truncate(out, base, &st.spare);
-      return false;
-    }
-    walker.Finish(/*truncate=*/false);
-    used = walker.used();
-  }
-  Truncate(out, used, &st.spare);
-  return true;
+  // The root gives the walk nothing (see above): parsed only to be checked.
+  const bool ok = ParseBatches(
+      st, body, layout, spec_.list_key, [](dom::element) {},
+      [&](std::string_view doc, dom::element root) {
+        Walker walker(*this, doc.data(), doc.size(), out, used, &st.parents, &st.spare);
+        if (walker.WalkBatch(root) != simdjson::SUCCESS) return false;
+        walker.Finish(/*truncate=*/false);
+        used = walker.used();
+        return true;
+      });
+  Truncate(out, ok ? used : base, &st.spare);
+  return ok;
 }
 
 Status Schema::WalkWhole(std::string_view body, size_t capacity, std::vector<EntityStats>* out,

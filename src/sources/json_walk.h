@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,12 @@
 #include "kmb/catalog/catalog.h"
 #include "kmb/sources/entity.h"
 #include "kmb/util/status.h"
+
+namespace simdjson {
+namespace dom {
+class element;
+}  // namespace dom
+}  // namespace simdjson
 
 namespace kmb::walk {
 
@@ -212,6 +219,28 @@ class Schema {
   // own_[kind][i]: label i of that kind comes from a LabelKey of that kind.
   bool own_[kKinds][kMaxLabels] = {};
 };
+
+// ---- JSON that is not walked along a schema (pods.cpp: pod and node lists and watch events) ----
+// These parse with the decoder states of the Schema walks' pool, so that one pool holds every
+// DOM parser the exporter keeps: no thread keeps one of its own. An element handed to a callback
+// is valid during that call only.
+
+// Parses `json` and hands its root to `use`. Null, or simdjson's message for a body that is not
+// valid JSON (then `use` is not called). For small documents (a watch event): the pooled parser
+// grows to the document.
+const char* ParseDocument(std::string_view json,
+                          const std::function<void(simdjson::dom::element)>& use);
+// Parses `body`, a list document (an object whose key `list_key` holds the items), and calls
+// `on_root` with the root, then `on_item` with each item of the list in order (none when the
+// key is missing or not an array: `on_root` sees which). A list larger than a batch (64 KiB) is
+// parsed a batch of items at a time, as Schema::Walk parses one: the root `on_root` gets then
+// has an empty list, and no parser grows past a batch (or the largest single item). Should a
+// batch fail to parse after items were handed out, `on_root` is called again with the whole
+// document's root and every item follows again: `on_root` starts the caller's result over.
+// Null, or simdjson's message for a body that is not valid JSON.
+const char* ParseList(std::string_view body, std::string_view list_key,
+                      const std::function<void(simdjson::dom::element)>& on_root,
+                      const std::function<void(simdjson::dom::element)>& on_item);
 
 // Tests: on this thread, skip the DOM fast path of Schema::Walk and decode with the On-Demand
 // walk only (the two must agree).

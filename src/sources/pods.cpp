@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "json_walk.h"
 #include "kmb/sources/quantity.h"
 #include "node_status.h"
 
@@ -255,68 +256,54 @@ std::string DecodeNodeElement(dom::element item, const PodDecodeOptions&, NodeOb
   return "";
 }
 
-dom::parser& Parser() {
-  thread_local dom::parser parser;
-  return parser;
-}
-
-// A list page grows the watch thread's parser to ~14x the page (the tape alone is 8 bytes per
-// byte): 22 MB for pages of 500 pods in heaptrack at 100 nodes, kept for good after a list at
-// start, while the watch events that follow are a few KB each. A page larger than this leaves
-// no parser behind; lists are rare (start, relist), and a relist's pages reuse the freed
-// memory from malloc's free lists. 64 KiB is more than a pod or node event needs; at 256 KiB the
-// 100-node list of the node watch had kept a 3.4 MB parser for good (docs/performance.md).
-constexpr size_t kKeepParserBytes = 64 << 10;
-
-struct DropLargeParser {
-  ~DropLargeParser() {
-    if (Parser().capacity() > kKeepParserBytes) Parser() = dom::parser{};
-  }
-};
-
 template <typename T, typename Decode>
 Status DecodeList(std::string_view body, std::string_view kind, const PodDecodeOptions& options,
                   ObjectListPage<T>* page, Decode decode) {
-  const DropLargeParser drop;  // after the page is decoded (the items copy what they keep)
-  dom::element root;
-  if (auto err = Parser().parse(body.data(), body.size()).get(root)) {
-    return Status::Error(reason::kDecode,
-                         std::string(kind) + ": not valid JSON: " + simdjson::error_message(err));
-  }
-  dom::element meta;
-  if (!root["metadata"].get(meta)) {
-    page->continue_token = std::string(Str(meta, "continue"));
-    page->resource_version = std::string(Str(meta, "resourceVersion"));
-  }
-  dom::array items;
-  if (root["items"].get_array().get(items)) {
-    dom::element it;
-    if (root["items"].get(it) || !it.is_null()) {
-      return Status::Error(reason::kDecode, std::string(kind) + ": items is not an array");
-    }
-    return Status::Ok();
-  }
+  // With the decoder states' pooled parsers, a large page (start, relist) in batches of items:
+  // no parser grows to a page (~14 bytes per byte of it: 22 MB for 500 pods) or stays behind.
+  const size_t items_before = page->items.size(), errors_before = page->errors.size();
+  std::string not_array;
   size_t index = 0;
-  for (dom::element item : items) {
-    T obj;
-    if (std::string e = decode(item, options, &obj); !e.empty()) {
-      page->errors.push_back(std::string(kind) + " item " + std::to_string(index) + ": " + e);
-    } else {
-      page->items.push_back(std::move(obj));
-    }
-    ++index;
+  const char* invalid = walk::ParseList(
+      body, "items",
+      [&](dom::element root) {  // first, or again from the start (json_walk.h)
+        page->items.resize(items_before);
+        page->errors.resize(errors_before);
+        index = 0;
+        not_array.clear();
+        dom::element meta;
+        if (!root["metadata"].get(meta)) {
+          page->continue_token = std::string(Str(meta, "continue"));
+          page->resource_version = std::string(Str(meta, "resourceVersion"));
+        }
+        dom::element items;
+        if (!root["items"].get(items) && !items.is_array() && !items.is_null()) {
+          not_array = std::string(kind) + ": items is not an array";
+        }
+      },
+      [&](dom::element item) {
+        T obj;
+        if (std::string e = decode(item, options, &obj); !e.empty()) {
+          page->errors.push_back(std::string(kind) + " item " + std::to_string(index) + ": " + e);
+        } else {
+          page->items.push_back(std::move(obj));
+        }
+        ++index;
+      });
+  if (invalid != nullptr) {
+    page->items.resize(items_before);
+    page->errors.resize(errors_before);
+    return Status::Error(reason::kDecode, std::string(kind) + ": not valid JSON: " + invalid);
   }
+  if (!not_array.empty()) return Status::Error(reason::kDecode, not_array);
   return Status::Ok();
 }
 
-template <typename T, typename Decode>
-Status DecodeEvent(std::string_view line, std::string_view kind, const PodDecodeOptions& options,
-                   WatchEvent<T>* event, Decode decode) {
-  auto fail = [&](std::string_view what) {
-    return Status::Error(reason::kDecode, std::string(kind) + " watch event: " + std::string(what));
-  };
-  dom::element root, obj;
-  if (Parser().parse(line.data(), line.size()).get(root)) return fail("not valid JSON");
+// A watch event's root: its type and object.
+template <typename T, typename Decode, typename Fail>
+Status DecodeEventRoot(dom::element root, std::string_view kind, const PodDecodeOptions& options,
+                       WatchEvent<T>* event, Decode decode, Fail fail) {
+  dom::element obj;
   const std::string_view type = Str(root, "type");
   if (root["object"].get(obj)) return fail("no object");
   if (type == "ADDED") {
@@ -346,9 +333,21 @@ Status DecodeEvent(std::string_view line, std::string_view kind, const PodDecode
   return Status::Ok();
 }
 
-}  // namespace
+template <typename T, typename Decode>
+Status DecodeEvent(std::string_view line, std::string_view kind, const PodDecodeOptions& options,
+                   WatchEvent<T>* event, Decode decode) {
+  auto fail = [&](std::string_view what) {
+    return Status::Error(reason::kDecode, std::string(kind) + " watch event: " + std::string(what));
+  };
+  Status status = Status::Ok();
+  const char* invalid = walk::ParseDocument(line, [&](dom::element root) {
+    status = DecodeEventRoot(root, kind, options, event, decode, fail);
+  });
+  if (invalid != nullptr) return fail("not valid JSON");
+  return status;
+}
 
-size_t ListParserCapacity() { return Parser().capacity(); }
+}  // namespace
 
 Status DecodePodList(std::string_view body, const PodDecodeOptions& options,
                      ObjectListPage<Pod>* page) {

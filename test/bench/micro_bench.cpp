@@ -224,6 +224,33 @@ void BM_DecodePodMetrics(benchmark::State& state, size_t batch_bytes) {
   state.counters["parser_MB"] = static_cast<double>(walk::LargestParserCapacityForTest()) / 1e6;
 }
 
+// One page of the pod watch's list (the simulator's PodList of 17 nodes x 30 pods: 510 pods,
+// about a page of `limit=500`), decoded as the watch cache decodes it: in batches of
+// `batch_bytes` of items with a pooled parser (0: the default, ~64 KiB), or in one parse with a
+// parser of its own (SIZE_MAX), which is what a page over 64 KiB got until 2026-12-03 (the
+// watch thread's parser, dropped after the page). parser_MB: the largest pooled parser after.
+void BM_DecodePodListPage(benchmark::State& state, size_t batch_bytes) {
+  static const std::string page = [] {
+    std::string list;
+    FetchSummaries(17, 30, 2, &list);
+    return list;
+  }();
+  walk::DropIdleDecoderStatesForTest();
+  walk::ListBatchBytesForTest(batch_bytes);
+  size_t pods = 0;
+  for (auto _ : state) {
+    ObjectListPage<Pod> out;
+    Status st = DecodePodList(page, {}, &out);
+    benchmark::DoNotOptimize(st);
+    pods = out.items.size();
+  }
+  walk::ListBatchBytesForTest(0);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * page.size()));
+  state.counters["pods"] = static_cast<double>(pods);
+  state.counters["page_MB"] = static_cast<double>(page.size()) / 1e6;
+  state.counters["parser_MB"] = static_cast<double>(walk::LargestParserCapacityForTest()) / 1e6;
+}
+
 void BM_DecodeInPlace(benchmark::State& state, const Input* in) {
   NodeSummary out;  // reused, as the API allows
   for (auto _ : state) {
@@ -1074,6 +1101,12 @@ int main(int argc, char** argv) {
         ("decode/metrics_api_pods/" + std::string(name) + "/nodes:" +
          std::to_string(kPodListNodes)).c_str(),
         BM_DecodePodMetrics, batch_bytes)
+        ->Unit(benchmark::kMillisecond);
+  }
+  for (const auto& [name, batch_bytes] : std::initializer_list<std::pair<const char*, size_t>>{
+           {"batched", 0}, {"whole_own_parser", std::numeric_limits<size_t>::max()}}) {
+    benchmark::RegisterBenchmark(("decode/pod_list_page/" + std::string(name)).c_str(),
+                                 BM_DecodePodListPage, batch_bytes)
         ->Unit(benchmark::kMillisecond);
   }
   const std::string rn = "/nodes:" + std::to_string(kRenderNodes);

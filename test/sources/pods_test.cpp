@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "sources/json_walk.h"
 #include "sources/sources_test_support.h"
 
 namespace kmb {
@@ -154,9 +155,9 @@ TEST(Pods, ResizeSidecarsInitContainersAndOverhead) {
   EXPECT_TRUE(p.cpu_request_complete);
 }
 
-// A list page of `pods` pods of ~190 bytes each.
+// A list page of `pods` pods of ~190 bytes each, its metadata after its items.
 std::string PodListPage(int pods) {
-  std::string body = R"({"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[)";
+  std::string body = R"({"kind":"PodList","items":[)";
   for (int i = 0; i < pods; ++i) {
     if (i > 0) body += ",";
     body += R"({"metadata":{"name":"pod-)" + std::to_string(i) +
@@ -164,34 +165,79 @@ std::string PodListPage(int pods) {
             R"("containers":[{"name":"c","resources":{"requests":{"cpu":"100m"}}}]},)"
             R"("status":{"phase":"Running"}})";
   }
-  return body + "]}";
+  return body + R"(],"metadata":{"resourceVersion":"7","continue":"next"}})";
 }
 
-// A large list page (start, relist) leaves no parser sized for it behind the watch thread: the
-// events that follow are small. The page's pods are all there.
-TEST(Pods, ALargeListPageLeavesNoLargeParserBehind) {
+// A list page (start, relist) is parsed with the pooled decoder states, a batch of items at a
+// time: no parser grows to the page (~14 bytes per byte of it), so none sized for one stays
+// behind. Until 2026-12-03 the watch thread had a parser of its own, which a page under 64 KiB
+// left that size and a larger page grew to ~14x before it was dropped. The pods are all there,
+// in order, as from a page parsed whole.
+TEST(Pods, AListPageGrowsNoParserPastABatch) {
+  walk::DropIdleDecoderStatesForTest();  // parsers grown by earlier tests of this process
   const std::string body = PodListPage(3000);
   ASSERT_GT(body.size(), 300u << 10);
   ObjectListPage<Pod> page;
   ASSERT_TRUE(DecodePodList(body, {}, &page).ok());
-  EXPECT_EQ(page.items.size(), 3000u);
-  EXPECT_EQ(page.items[2999].name, "pod-2999");
-  EXPECT_LE(ListParserCapacity(), 64u << 10);
-  // Nor does a page of ~100 KB, as a 100-node list of nodes is (up to 2026-12-03 a page under
-  // 256 KiB kept its parser, ~14 bytes per byte of it).
-  const std::string mid = PodListPage(550);
-  ASSERT_GT(mid.size(), 64u << 10);
-  ASSERT_LT(mid.size(), 256u << 10);
-  ObjectListPage<Pod> mid_page;
-  ASSERT_TRUE(DecodePodList(mid, {}, &mid_page).ok());
-  EXPECT_EQ(mid_page.items.size(), 550u);
-  EXPECT_LE(ListParserCapacity(), 64u << 10);
-  // A small page keeps its parser (the watch events reuse it).
-  ObjectListPage<Pod> small;
-  ASSERT_TRUE(DecodePodList(R"({"items":[{"metadata":{"name":"p","namespace":"n"}}]})", {},
-                            &small)
-                  .ok());
-  EXPECT_GT(ListParserCapacity(), 0u);
+  ASSERT_EQ(page.items.size(), 3000u);
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    ASSERT_EQ(page.items[i].name, "pod-" + std::to_string(i));
+  }
+  EXPECT_DOUBLE_EQ(page.items[2999].containers.at(0).requests.cpu.value_or(0), 0.1);
+  EXPECT_EQ(page.resource_version, "7");
+  EXPECT_EQ(page.continue_token, "next");
+  const size_t capacity = walk::LargestParserCapacityForTest();
+  EXPECT_GT(capacity, 0u);
+  EXPECT_LT(capacity, size_t{3} << 15) << "a parser grew past one batch";
+  // The same page as one small batch per pod: the same pods.
+  walk::ListBatchBytesForTest(64);
+  ObjectListPage<Pod> small_batches;
+  ASSERT_TRUE(DecodePodList(body, {}, &small_batches).ok());
+  walk::ListBatchBytesForTest(0);
+  ASSERT_EQ(small_batches.items.size(), 3000u);
+  EXPECT_EQ(small_batches.items[1234].name, "pod-1234");
+  EXPECT_EQ(small_batches.resource_version, "7");
+}
+
+// What batches cannot take goes to a whole parse, with the same result or error: a list whose
+// key is escaped, an item that is not valid JSON (found only when its batch is parsed, after
+// earlier batches' pods were handed out), items that are not an array, a truncated page.
+TEST(Pods, ListPagesBatchesCannotTake) {
+  walk::ListBatchBytesForTest(64);  // every page below is larger than a batch
+  const std::string page = PodListPage(20);
+  ObjectListPage<Pod> whole;
+  ASSERT_TRUE(DecodePodList(page, {}, &whole).ok());
+  ASSERT_EQ(whole.items.size(), 20u);
+
+  // "\u0069tems" is "items": the scan of batches does not unescape keys.
+  std::string escaped = page;
+  escaped.replace(escaped.find("\"items\""), 7, "\"\\u0069tems\"");
+  ObjectListPage<Pod> from_escaped;
+  ASSERT_TRUE(DecodePodList(escaped, {}, &from_escaped).ok());
+  EXPECT_EQ(from_escaped.items.size(), 20u);
+
+  // A bad literal in the last pod: the scan passes it, the last batch's parse does not, and
+  // the whole parse then refuses the page. Nothing of it is kept.
+  std::string bad = page;
+  bad.replace(bad.rfind("\"Running\""), 9, "Running!!");
+  ObjectListPage<Pod> from_bad;
+  from_bad.items.resize(2);  // appended to: what was there stays
+  const Status st = DecodePodList(bad, {}, &from_bad);
+  EXPECT_EQ(st.reason(), reason::kDecode);
+  EXPECT_NE(st.message().find("PodList: not valid JSON"), std::string::npos) << st.message();
+  EXPECT_EQ(from_bad.items.size(), 2u);
+
+  ObjectListPage<Pod> from_object;
+  const Status not_array = DecodePodList(
+      R"({"metadata":{"resourceVersion":"3"},"items":{"a":)" + page + "}}", {}, &from_object);
+  EXPECT_EQ(not_array.message(), "PodList: items is not an array");
+  EXPECT_TRUE(from_object.items.empty());
+
+  ObjectListPage<Pod> from_truncated;
+  EXPECT_EQ(DecodePodList(page.substr(0, page.size() - 40), {}, &from_truncated).reason(),
+            reason::kDecode);
+  EXPECT_TRUE(from_truncated.items.empty());
+  walk::ListBatchBytesForTest(0);
 }
 
 TEST(Pods, WatchEvents) {

@@ -150,8 +150,5 @@ Status DecodeNodeObjectList(std::string_view body, ObjectListPage<NodeObject>* p
 Status DecodePodWatchEvent(std::string_view line, const PodDecodeOptions& options,
                            WatchEvent<Pod>* event);
 Status DecodeNodeWatchEvent(std::string_view line, WatchEvent<NodeObject>* event);
-// The bytes the calling thread's list and watch-event parser is sized for: a list page larger
-// than 256 KiB leaves none behind (pods.cpp). For tests.
-size_t ListParserCapacity();
 
 }  // namespace kmb
