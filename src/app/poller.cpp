@@ -7,11 +7,12 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
-#include "kmb/sources/entity_dedup.h"
-#include "kmb/exposition/enrich.h"
 #include "app/kubelet_targets.h"
+#include "kmb/exposition/enrich.h"
+#include "kmb/sources/entity_dedup.h"
 #include "kmb/sources/metrics_api.h"
 #include "kmb/sources/node_list.h"
 #include "kmb/sources/summary.h"
@@ -44,6 +45,19 @@ int ShardOf(std::string_view node, int total_shards) {
   }
   return total_shards <= 1 ? 0 : static_cast<int>(h % static_cast<uint64_t>(total_shards));
 }
+
+namespace {
+// Hands a Metrics API list to its decoder as the client receives it (kube's BodySink).
+class ListSink : public BodySink {
+ public:
+  explicit ListSink(MetricsApiStream* stream) : stream_(stream) {}
+  void Start() override { stream_->Start(); }
+  void Bytes(std::string_view bytes) override { stream_->Feed(bytes); }
+
+ private:
+  MetricsApiStream* stream_;
+};
+}  // namespace
 
 // What released snapshots decoded: their NodeSummaries, Metrics API entities and pod-spec
 // entities. The next poll decodes (joins) into them: the decoder reuses their entities'
@@ -322,12 +336,14 @@ void Poller::PollMetricsApi(Snapshot* snap) {
   Status overall = Status::Ok();
   struct Endpoint {
     const char* path;
+    MetricsApiStream::List list;
     Status (*decode)(std::string_view, size_t, size_t, std::vector<EntityStats>*);
   };
   // Pods first: the decode of each list ends by letting go of the entities past its own, and
   // the pods' are the many (~90,000 at 1,000 nodes) that the next poll decodes over in place.
-  const Endpoint endpoints[] = {{"/apis/metrics.k8s.io/v1beta1/pods", DecodePodMetrics},
-                                {"/apis/metrics.k8s.io/v1beta1/nodes", DecodeNodeMetrics}};
+  const Endpoint endpoints[] = {
+      {"/apis/metrics.k8s.io/v1beta1/pods", MetricsApiStream::List::kPods, DecodePodMetrics},
+      {"/apis/metrics.k8s.io/v1beta1/nodes", MetricsApiStream::List::kNodes, DecodeNodeMetrics}};
   // With shards, a pod's Metrics API series go with its node: learn where pods run.
   // The watch cache when synced (looked up in place: at 150k pods a copy cost ~1% of a poll),
   // else a list of every pod's placement.
@@ -354,22 +370,41 @@ void Poller::PollMetricsApi(Snapshot* snap) {
     return it != pod_nodes.end() && MyNode(it->second);
   };
   long failed_http_status = 0;  // HTTP status of the first failed request, if it had one
-  // The response is kept between polls (one Metrics API poll runs at a time), and the entities
-  // are decoded over those of the last released snapshot: at 150k pods they are 61 MB and
-  // ~450k entities (~91,000 at 1,000 nodes), which fresh every poll cost more in page faults
-  // and allocation than the decode itself (the gzip window's faults per poll at 1,000 nodes
-  // 11,486 -> 1,246; docs/performance.md).
+  // The lists are decoded as they arrive (MetricsApiStream): the body of the pods' list (12 MB
+  // at 1,000 nodes, 61 MB at 150k pods) is never held whole, only ~64 KiB of it at a time. The
+  // entities are decoded over those of the last released snapshot: at 150k pods ~450k entities
+  // (~91,000 at 1,000 nodes), which fresh every poll cost more in page faults and allocation
+  // than the decode itself (the gzip window's faults per poll at 1,000 nodes 11,486 -> 1,246;
+  // docs/performance.md).
   std::vector<EntityStats> entities = spares_->TakeApiEntities();
   size_t kept = 0;  // entities[0, kept): this poll's, this shard's
   for (const Endpoint& ep : endpoints) {
     if (!overall.ok()) break;
-    HttpResponse& resp = metrics_api_response_;
-    Status st = GetWithRetry(*client_, ep.path, &resp, options_.request_timeout_seconds, retry_,
-                             [&](const Status& failed) { CountError(kMetricsApi, failed); });
+    HttpResponse& resp = metrics_api_response_;  // a failed answer's body (the error text)
+    MetricsApiStream stream(ep.list, &entities, kept);
+    ListSink sink(&stream);
+    const auto get = [&](BodySink* to) {
+      resp.sink = to;
+      Status st = GetWithRetry(*client_, ep.path, &resp, options_.request_timeout_seconds, retry_,
+                               [&](const Status& failed) {
+                                 CountError(kMetricsApi, failed);
+                                 stream.Start();  // the next attempt starts over
+                               });
+      resp.sink = nullptr;
+      return st;
+    };
+    Status st = get(&sink);
     if (!st.ok() && failed_http_status == 0) failed_http_status = resp.status;
     if (st.ok()) {
-      // The client leaves simdjson's padding after the body: decode in place, no copy.
-      st = ep.decode(resp.body, resp.body.capacity(), kept, &entities);
+      std::optional<Status> decoded = stream.Finish();
+      if (!decoded) {
+        // A body only the whole walk can judge (an odd or broken one, found so after items
+        // were decoded and let go): fetched again and decoded whole, which names any error.
+        st = get(nullptr);
+        if (st.ok()) decoded = ep.decode(resp.body, resp.body.capacity(), kept, &entities);
+        resp.body = std::string();  // not kept: the lists are streamed
+      }
+      if (st.ok()) st = *decoded;
       if (st.ok()) {
         for (size_t i = kept; i < entities.size(); ++i) {
           if (!mine(entities[i])) continue;

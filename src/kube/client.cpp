@@ -112,11 +112,27 @@ struct Transfer {
   size_t max_bytes;
   bool reserved = false;
   bool too_large = false;
+  size_t sunk = 0;  // bytes given to out->sink
 };
 
 size_t OnWrite(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t len = size * n;
+  if (t->out->sink != nullptr) {
+    long code = 0;  // the headers are complete by the first body chunk
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200 && code < 300) {
+      if (t->sunk + len > t->max_bytes) {
+        t->too_large = true;
+        return 0;
+      }
+      if (!t->reserved) t->out->sink->Start();
+      t->reserved = true;
+      t->sunk += len;
+      t->out->sink->Bytes(std::string_view(data, len));
+      return len;
+    }
+  }
   std::string& body = t->out->body;
   if (!t->reserved) {
     // Headers are complete by the first body chunk: size the buffer once (compressed length

@@ -353,8 +353,11 @@ struct SimulatedCluster::Impl {
 // never compress, and neither does the API server's proxy to them, so Summaries go out plain.
 class JsonStream {
  public:
-  JsonStream(SimulatedCluster::Impl* impl, mg_connection* conn)
-      : impl_(impl), conn_(conn), body_(ScratchBody()), writer_(&body_) {
+  // With `body_fault` (a fault rule that alters a body: truncated, huge, slow-body), the answer
+  // is written whole, then sent as that fault sends it.
+  JsonStream(SimulatedCluster::Impl* impl, mg_connection* conn,
+             const std::optional<FaultRule>& body_fault = std::nullopt)
+      : impl_(impl), conn_(conn), body_(ScratchBody()), writer_(&body_), fault_(body_fault) {
     head_ = std::strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
     const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
     gzip_ = net::AcceptsGzip(accept_encoding ? accept_encoding : "");
@@ -366,12 +369,13 @@ class JsonStream {
   // Call between items.
   void MaybeFlush() {
     constexpr size_t kChunkBytes = 1u << 20;
-    if (head_ || writer_.str().size() < kChunkBytes) return;
+    if (head_ || fault_ || writer_.str().size() < kChunkBytes) return;
     if (!streaming_) StartStreaming();
     SendChunk(false);
   }
 
   int Finish() {
+    if (fault_) return SendFault(conn_, *fault_, impl_->faults, false, "", writer_.str());
     constexpr size_t kGzipThresholdBytes = 128u << 10;
     if (!streaming_ && (head_ || !gzip_ || writer_.str().size() <= kGzipThresholdBytes)) {
       return impl_->Send(conn_, 200, writer_.str());
@@ -425,6 +429,7 @@ class JsonStream {
   bool gzip_ = false;
   bool streaming_ = false;
   std::unique_ptr<ZlibGzip> z_;
+  std::optional<FaultRule> fault_;
 };
 
 int SimulatedCluster::Impl::Send(mg_connection* conn, int status, std::string_view body,
@@ -690,10 +695,11 @@ int SimulatedCluster::Impl::ServePodList(mg_connection* conn, const char* query,
 }
 
 int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) {
-  if (const int code = ServeFault(conn, faults.ForTarget(FaultTarget::kMetricsApi), -1);
-      code >= 0) {
-    return code;
-  }
+  // A fault that alters a body acts on the lists' answers (JsonStream), the others here.
+  std::optional<FaultRule> rule = faults.ForTarget(FaultTarget::kMetricsApi);
+  std::optional<FaultRule> body_fault;
+  if (rule && FaultNeedsBody(rule->kind)) body_fault = std::exchange(rule, std::nullopt);
+  if (const int code = ServeFault(conn, rule, -1); code >= 0) return code;
   int fault = metrics_status.load(std::memory_order_relaxed);
   if (fault == 0 && apiservice != ApiServiceMode::kPassed) fault = 503;
   const std::string_view resource = path.n >= 4 ? path.seg[path.n >= 6 ? 5 : 3] : "";
@@ -752,7 +758,7 @@ int SimulatedCluster::Impl::ServeMetrics(mg_connection* conn, const Path& path) 
   const std::string_view ns = ns_pods ? cap[0] : std::string_view();
   const SampleTimes times = Sample();
   NodeStats& stats = ScratchStats();
-  JsonStream out(this, conn);
+  JsonStream out(this, conn, body_fault);
   JsonWriter& lw = out.writer();
   lw.BeginObject();
   lw.Field("kind", nodes ? "NodeMetricsList" : "PodMetricsList");

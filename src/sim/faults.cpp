@@ -293,8 +293,14 @@ bool ParseFaultRule(std::string_view text, FaultRule* out, std::string* error) {
       break;
   }
   const bool node_target = r.target == FaultTarget::kNode || r.target == FaultTarget::kAllNodes;
-  if (FaultNeedsBody(r.kind) && !node_target) {
-    return fail(std::string(k->name) + " alters a Summary: use node/NAME or node/*");
+  // truncated, huge and slow-body act on any body: a Summary or the Metrics API's lists.
+  const bool any_body = r.kind == FaultKind::kTruncated || r.kind == FaultKind::kHuge ||
+                        r.kind == FaultKind::kSlowBody;
+  if (FaultNeedsBody(r.kind) && !node_target &&
+      !(any_body && r.target == FaultTarget::kMetricsApi)) {
+    return fail(std::string(k->name) + (any_body
+                                            ? " alters a body: use node/NAME, node/* or metrics-api"
+                                            : " alters a Summary: use node/NAME or node/*"));
   }
   if (IsConnectionFault(r.kind) && r.target != FaultTarget::kNode &&
       r.target != FaultTarget::kAllNodes && r.target != FaultTarget::kApiServer) {

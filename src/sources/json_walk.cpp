@@ -155,7 +155,9 @@ bool JsonBlank(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 // an object, the list key missing or there twice, a key with an escape (the walk compares keys
 // unescaped), a time at the root (it would stamp the items), anything but commas and blanks
 // between items, or an end before the end. What the scan does not check (the items, the rest
-// of the root) the parses of the batches and of the root without its items do.
+// of the root) the parses of the batches and of the root without its items do. ListStream
+// scans a body as it arrives with the same steps, from a given offset: Head tells a body cut
+// short (kShort, more bytes may settle it) from one batches cannot take (kOdd).
 class ListScan {
  public:
   struct Layout {
@@ -163,40 +165,68 @@ class ListScan {
     size_t close = 0;  // its ']'
     std::vector<std::pair<size_t, size_t>> batches;  // [begin, end) of each run of items
   };
-  explicit ListScan(std::string_view doc)
-      : begin_(doc.data()), p_(doc.data()), end_(doc.data() + doc.size()) {}
+  enum class Scan { kOk, kOdd, kShort };
+  explicit ListScan(std::string_view doc, size_t from = 0)
+      : begin_(doc.data()), p_(doc.data() + from), end_(doc.data() + doc.size()) {}
 
   bool Run(std::string_view list_key, std::string_view time_key, size_t batch, Layout* out) {
+    return Head(list_key, time_key, &out->open) == Scan::kOk && Items(batch, out) &&
+           Tail(list_key, time_key);
+  }
+
+  // From the document's start through its list's '[' (at *open; the scan then goes on after
+  // it): the root's '{' and the keys before the list.
+  Scan Head(std::string_view list_key, std::string_view time_key, size_t* open) {
     Blanks();
-    if (!Eat('{')) return false;
-    bool seen = false;
-    Blanks();
-    if (p_ < end_ && *p_ == '}') return false;  // {}: no list
+    if (p_ == end_) return Scan::kShort;
+    if (!Eat('{')) return Scan::kOdd;
     for (;;) {
       Blanks();
-      if (p_ == end_ || *p_ != '"') return false;
-      const char* key_begin = p_ + 1;
-      if (!String()) return false;
-      const std::string_view key(key_begin, static_cast<size_t>(p_ - 1 - key_begin));
-      if (key.find('\\') != std::string_view::npos || key == time_key) return false;
+      if (p_ == end_) return Scan::kShort;
+      if (*p_ != '"') return Scan::kOdd;  // '}' included: a root without the list
+      std::string_view key;
+      if (!Key(&key)) return Scan::kShort;  // the key's closing quote is still to come
+      if (key.find('\\') != std::string_view::npos || key == time_key) return Scan::kOdd;
       Blanks();
-      if (!Eat(':')) return false;
+      if (p_ == end_) return Scan::kShort;
+      if (!Eat(':')) return Scan::kOdd;
       Blanks();
+      if (p_ == end_) return Scan::kShort;
       if (key == list_key) {
-        if (seen || !Items(batch, out)) return false;
-        seen = true;
-      } else if (!Value()) {
-        return false;
+        if (*p_ != '[') return Scan::kOdd;
+        *open = Offset();
+        ++p_;
+        return Scan::kOk;
       }
+      if (!Value()) return p_ == end_ ? Scan::kShort : Scan::kOdd;
+      Blanks();
+      if (p_ == end_) return Scan::kShort;  // a scalar may go on, a ',' may follow
+      if (!Eat(',')) return Scan::kOdd;
+    }
+  }
+
+  // After the list's ']': the root's other keys (neither the list's again nor the time) and its
+  // '}', then nothing.
+  bool Tail(std::string_view list_key, std::string_view time_key) {
+    for (;;) {
       Blanks();
       if (Eat('}')) break;
       if (!Eat(',')) return false;
+      Blanks();
+      std::string_view key;
+      if (p_ == end_ || *p_ != '"' || !Key(&key)) return false;
+      if (key.find('\\') != std::string_view::npos || key == time_key || key == list_key) {
+        return false;
+      }
+      Blanks();
+      if (!Eat(':')) return false;
+      Blanks();
+      if (!Value()) return false;
     }
     Blanks();
-    return seen && p_ == end_;
+    return p_ == end_;
   }
 
- private:
   void Blanks() {
     while (p_ < end_ && JsonBlank(*p_)) ++p_;
   }
@@ -205,24 +235,12 @@ class ListScan {
     ++p_;
     return true;
   }
+  bool AtEnd() const { return p_ == end_; }
+  char Peek() const { return *p_; }
   size_t Offset() const { return static_cast<size_t>(p_ - begin_); }
-  // At a '"': moves past the closing quote (one not escaped by an odd run of backslashes).
-  bool String() {
-    const char* q = p_ + 1;
-    for (;;) {
-      q = static_cast<const char*>(std::memchr(q, '"', static_cast<size_t>(end_ - q)));
-      if (q == nullptr) return false;
-      const char* b = q;
-      while (b > p_ + 1 && b[-1] == '\\') --b;
-      if (((q - b) & 1) == 0) {
-        p_ = q + 1;
-        return true;
-      }
-      ++q;
-    }
-  }
   // Moves past one value: a string, an object or array (brackets counted, not matched: a
-  // mismatch fails the batch's parse), or a scalar (up to the next delimiter).
+  // mismatch fails the batch's parse), or a scalar (up to the next delimiter). False at a
+  // delimiter, or when the bytes end first (AtEnd()).
   bool Value() {
     if (p_ == end_) return false;
     if (*p_ == '"') return String();
@@ -255,12 +273,37 @@ class ListScan {
     while (p_ < end_ && !JsonBlank(*p_) && *p_ != ',' && *p_ != '}' && *p_ != ']') ++p_;
     return p_ > start;
   }
-  // At the list's '[': its items, cut into runs of at most `batch` bytes (an item larger than
-  // that is a run of its own).
+
+ private:
+  // At a '"': moves past the closing quote (one not escaped by an odd run of backslashes).
+  // False when the bytes end first.
+  bool String() {
+    const char* q = p_ + 1;
+    for (;;) {
+      q = static_cast<const char*>(std::memchr(q, '"', static_cast<size_t>(end_ - q)));
+      if (q == nullptr) {
+        p_ = end_;
+        return false;
+      }
+      const char* b = q;
+      while (b > p_ + 1 && b[-1] == '\\') --b;
+      if (((q - b) & 1) == 0) {
+        p_ = q + 1;
+        return true;
+      }
+      ++q;
+    }
+  }
+  // At a '"': the key, unescaped as written.
+  bool Key(std::string_view* key) {
+    const char* key_begin = p_ + 1;
+    if (!String()) return false;
+    *key = std::string_view(key_begin, static_cast<size_t>(p_ - 1 - key_begin));
+    return true;
+  }
+  // Just after the list's '[': its items, cut into runs of at most `batch` bytes (an item
+  // larger than that is a run of its own), through its ']'.
   bool Items(size_t batch, Layout* out) {
-    if (p_ == end_ || *p_ != '[') return false;
-    out->open = Offset();
-    ++p_;
     Blanks();
     if (p_ < end_ && *p_ == ']') {
       out->close = Offset();
@@ -323,22 +366,39 @@ bool ScanList(std::string_view body, std::string_view list_key, std::string_view
 // handed to `on_batch` with that document and its root, which returns false to stop. The parser
 // never grows past a batch (or an item larger than one). False when a parse failed or
 // `on_batch` stopped.
+// The opening of a run of a list's items as a document of its own: {"<list_key>":[
+std::string RunHead(std::string_view list_key) { return "{\"" + std::string(list_key) + "\":["; }
+
+// Parses with `st`'s DOM parser the run of items `items` as a document of its own, `head` (its
+// RunHead), the items and "]}", copied into `st`'s buffer (*doc): the parser never grows past
+// the run.
+bool ParseRun(DecoderState& st, std::string_view head, std::string_view items,
+              std::string_view* doc, dom::element* root) {
+  *doc = st.PaddedCopy({head, items, "]}"});
+  return st.dom_parser.parse(doc->data(), doc->size(), /*realloc_if_needed=*/false).get(*root) ==
+         simdjson::SUCCESS;
+}
+
+// The batched parse both list decoders share (Schema::WalkListInBatches, ParseList): with `st`'s
+// DOM parser, the root without its items (whose list is then empty), handed to `on_root`, then
+// each run of items of `layout` (ParseRun), handed to `on_batch` with its document and root,
+// which returns false to stop. False when a parse failed or `on_batch` stopped.
 template <typename OnRoot, typename OnBatch>
 bool ParseBatches(DecoderState& st, std::string_view body, const ListScan::Layout& layout,
                   std::string_view list_key, OnRoot on_root, OnBatch on_batch) {
-  const auto parse = [&](std::string_view doc, dom::element* root) {
-    return st.dom_parser.parse(doc.data(), doc.size(), /*realloc_if_needed=*/false).get(*root) ==
-           simdjson::SUCCESS;
-  };
+  const std::string_view root_doc =
+      st.PaddedCopy({body.substr(0, layout.open + 1), body.substr(layout.close)});
   dom::element root;
-  if (!parse(st.PaddedCopy({body.substr(0, layout.open + 1), body.substr(layout.close)}), &root)) {
+  if (st.dom_parser.parse(root_doc.data(), root_doc.size(), false).get(root) != simdjson::SUCCESS) {
     return false;
   }
   on_root(root);
-  const std::string head = "{\"" + std::string(list_key) + "\":[";
+  const std::string head = RunHead(list_key);
   for (const auto& [begin, end] : layout.batches) {
-    const std::string_view doc = st.PaddedCopy({head, body.substr(begin, end - begin), "]}"});
-    if (!parse(doc, &root) || !on_batch(doc, root)) return false;
+    std::string_view doc;
+    if (!ParseRun(st, head, body.substr(begin, end - begin), &doc, &root) || !on_batch(doc, root)) {
+      return false;
+    }
   }
   return true;
 }
@@ -1105,6 +1165,19 @@ Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntitySt
 // refuses a root time, which would stamp the items). The root without its items is
 // parsed too, so that a body the whole walk's DOM parse refuses is not taken here either. Any
 // failure leaves the body to the whole walk.
+namespace {
+// Walks a run of items parsed by ParseRun into (*out)[*used...], moving *used past them; false
+// when the walk failed.
+bool WalkRun(const Schema& schema, DecoderState& st, std::string_view doc, dom::element root,
+             std::vector<EntityStats>* out, size_t* used) {
+  Walker walker(schema, doc.data(), doc.size(), out, *used, &st.parents, &st.spare);
+  if (walker.WalkBatch(root) != simdjson::SUCCESS) return false;
+  walker.Finish(/*truncate=*/false);
+  *used = walker.used();
+  return true;
+}
+}  // namespace
+
 bool Schema::WalkListInBatches(std::string_view body, std::vector<EntityStats>* out,
                                size_t base) const {
   ListScan::Layout layout;
@@ -1119,15 +1192,229 @@ bool Schema::WalkListInBatches(std::string_view body, std::vector<EntityStats>* 
   const bool ok = ParseBatches(
       st, body, layout, spec_.list_key, [](dom::element) {},
       [&](std::string_view doc, dom::element root) {
-        Walker walker(*this, doc.data(), doc.size(), out, used, &st.parents, &st.spare);
-        if (walker.WalkBatch(root) != simdjson::SUCCESS) return false;
-        walker.Finish(/*truncate=*/false);
-        used = walker.used();
-        return true;
+        return WalkRun(*this, st, doc, root, out, &used);
       });
   Truncate(out, ok ? used : base, &st.spare);
   return ok;
 }
+
+// ---- ListStream ----
+
+namespace {
+// A stream holding more than this without a whole item, or a root this long before its list,
+// is not one batches are for: it is held whole (or, past its first batch, walked whole by the
+// caller). Rescans of an item cut by a piece would otherwise grow with its square.
+constexpr size_t kMaxStreamRun = size_t{1} << 20;
+}  // namespace
+
+struct ListStream::Impl {
+  enum class Phase {
+    kHead,   // before the list's '['
+    kItems,  // in the list
+    kTail,   // after its ']'
+    kWhole,  // not a list batches can take: `pending` holds the whole body
+    kLost,   // found so after a batch was walked: only a whole walk of the body can tell
+  };
+  const Schema& schema;
+  std::vector<EntityStats>* out;
+  const size_t base;
+  Phase phase = Phase::kHead;
+  std::string pending;      // the bytes not walked yet (kWhole: all of them)
+  std::string root;         // the body through the list's '[', and from kTail on its ']' and after
+  std::string head;         // RunHead of the list key
+  size_t pos = 0;           // kItems: where the scan of `pending` goes on
+  bool after_item = false;  // kItems: an item ends at `pos`; a ',' or the ']' comes next
+  bool any_item = false;
+  size_t first = std::string::npos, last = 0;  // the run of items not walked: pending[first, last)
+  bool walked = false;                         // a run was walked and its bytes let go
+  size_t used = 0;
+  size_t peak = 0;
+
+  Impl(const Schema& s, std::vector<EntityStats>* o, size_t b) : schema(s), out(o), base(b) {}
+
+  void Start() {
+    const SchemaSpec& spec = schema.spec_;
+    const bool batches = !spec.list_key.empty() && spec.derived.empty() && !t_on_demand_only;
+    phase = batches ? Phase::kHead : Phase::kWhole;
+    pending.clear();
+    root.clear();
+    head = RunHead(spec.list_key);
+    pos = 0;
+    after_item = any_item = walked = false;
+    first = std::string::npos;
+    last = 0;
+    used = base;
+  }
+
+  void Feed(std::string_view bytes) {
+    switch (phase) {
+      case Phase::kLost:
+        return;
+      case Phase::kTail:  // runs of blanks kept as one: a body padded past its end stays small
+        for (char c : bytes) {
+          if (!JsonBlank(c) || root.empty() || !JsonBlank(root.back())) root.push_back(c);
+        }
+        if (root.size() > kMaxStreamRun) Lose();
+        break;
+      case Phase::kWhole:
+        pending.append(bytes);
+        break;
+      case Phase::kHead:
+        pending.append(bytes);
+        Head();
+        if (phase == Phase::kItems) Items();
+        break;
+      case Phase::kItems:
+        pending.append(bytes);
+        Items();
+        break;
+    }
+    peak = std::max(peak, pending.size() + root.size());
+  }
+
+  void Head() {
+    size_t open = 0;
+    switch (ListScan(pending).Head(schema.spec_.list_key, schema.spec_.time_key, &open)) {
+      case ListScan::Scan::kShort:
+        if (pending.size() > kMaxStreamRun) phase = Phase::kWhole;
+        return;
+      case ListScan::Scan::kOdd:
+        phase = Phase::kWhole;
+        return;
+      case ListScan::Scan::kOk:
+        root.assign(pending, 0, open + 1);
+        pending.erase(0, open + 1);
+        phase = Phase::kItems;
+        return;
+    }
+  }
+
+  // The items complete so far: runs of about a batch walked as the next item shows they are
+  // complete, their bytes then let go.
+  void Items() {
+    const size_t batch = ListBatchBytes();
+    for (;;) {
+      ListScan scan(pending, pos);
+      scan.Blanks();
+      if (scan.AtEnd()) {
+        pos = scan.Offset();
+        if (pending.size() - (first == std::string::npos ? pos : first) > kMaxStreamRun) Odd();
+        return;
+      }
+      if (after_item) {
+        if (scan.Eat(',')) {
+          after_item = false;
+          pos = scan.Offset();
+          continue;
+        }
+        if (scan.Peek() == ']') return Close(scan.Offset());
+        return Odd();
+      }
+      if (scan.Peek() == ']' && !any_item) return Close(scan.Offset());
+      const size_t at = scan.Offset();
+      const bool complete = scan.Value();
+      const bool cut = scan.AtEnd();
+      size_t begin = at, end = scan.Offset();
+      scan.Blanks();
+      if (cut || scan.AtEnd()) {  // more may come (a scalar may go on): this item again then
+        pos = at;
+        if (pending.size() - (first == std::string::npos ? at : first) > kMaxStreamRun) Odd();
+        return;
+      }
+      if (!complete) return Odd();
+      any_item = true;
+      if (first != std::string::npos && end - first > batch) {
+        if (!WalkPendingRun()) return Lose();
+        pending.erase(0, begin);
+        end -= begin;
+        begin = 0;
+        first = std::string::npos;
+      }
+      if (first == std::string::npos) first = begin;
+      last = end;
+      after_item = true;
+      pos = end;
+    }
+  }
+
+  bool WalkPendingRun() {
+    StateLease lease(BatchParserBytes());
+    DecoderState& st = *lease;
+    std::string_view doc;
+    dom::element run;
+    if (!ParseRun(st, head, std::string_view(pending).substr(first, last - first), &doc, &run) ||
+        !WalkRun(schema, st, doc, run, out, &used)) {
+      return false;
+    }
+    walked = true;
+    return true;
+  }
+
+  // The list's ']' at pending[close].
+  void Close(size_t close) {
+    if (first != std::string::npos && !WalkPendingRun()) return Lose();
+    root.append(pending, close);
+    pending.clear();
+    phase = Phase::kTail;
+  }
+
+  // Not a list batches can take: held whole while nothing was let go.
+  void Odd() {
+    if (walked) return Lose();
+    pending.insert(0, root);
+    root.clear();
+    phase = Phase::kWhole;
+  }
+
+  void Lose() {
+    phase = Phase::kLost;
+    pending = std::string();
+    root = std::string();
+  }
+
+  // kTail: the root without its items, as WalkListInBatches checks it (its keys, then a parse).
+  bool RootIsList() {
+    ListScan::Layout layout;
+    if (!ListScan(root).Run(schema.spec_.list_key, schema.spec_.time_key, ListBatchBytes(),
+                            &layout) ||
+        !layout.batches.empty()) {
+      return false;
+    }
+    StateLease lease(root.size());
+    DecoderState& st = *lease;
+    const std::string_view doc = st.PaddedCopy({root});
+    dom::element r;
+    return st.dom_parser.parse(doc.data(), doc.size(), false).get(r) == simdjson::SUCCESS;
+  }
+
+  std::optional<Status> Finish() {
+    if (phase == Phase::kItems) Odd();  // the body ended in its list
+    std::optional<Status> result;
+    if (phase == Phase::kHead || phase == Phase::kWhole) {
+      pending.reserve(pending.size() + simdjson::SIMDJSON_PADDING);  // walked in place
+      result = schema.Walk(pending, pending.capacity(), out, base);
+    } else if (phase == Phase::kTail && RootIsList()) {
+      result = Status::Ok();
+    }
+    if (phase == Phase::kTail || phase == Phase::kLost) {  // Walk ends *out itself
+      StateLease lease(0);                                 // for its spare entities
+      Truncate(out, result ? used : base, &(*lease).spare);
+    }
+    pending = std::string();
+    root = std::string();
+    return result;
+  }
+};
+
+ListStream::ListStream(const Schema& schema, std::vector<EntityStats>* out, size_t base)
+    : impl_(std::make_unique<Impl>(schema, out, base)) {
+  impl_->Start();
+}
+ListStream::~ListStream() = default;
+void ListStream::Start() { impl_->Start(); }
+void ListStream::Feed(std::string_view bytes) { impl_->Feed(bytes); }
+std::optional<Status> ListStream::Finish() { return impl_->Finish(); }
+size_t ListStream::peak_held_bytes() const { return impl_->peak; }
 
 Status Schema::WalkWhole(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
                          size_t base) const {

@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -128,6 +130,7 @@ class Schema {
 
  private:
   friend class Walker;
+  friend class ListStream;
   // The whole document in one parse.
   Status WalkWhole(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
                    size_t base) const;
@@ -218,6 +221,33 @@ class Schema {
   int8_t inherit_[kKinds][kKinds][kMaxLabels] = {};
   // own_[kind][i]: label i of that kind comes from a LabelKey of that kind.
   bool own_[kKinds][kMaxLabels] = {};
+};
+
+// A list document walked as it arrives, with Schema::Walk's result, so that the body need not
+// be held whole (the Metrics API's pod list: 12 MB at 1,000 nodes, 61 MB at 5,000): Start(),
+// Feed() its bytes in any pieces, then Finish(). Its items are walked a batch at a time as in
+// Schema::WalkListInBatches, and only the bytes not walked yet are held (about a batch, an item
+// and the last piece). A body that batches cannot take is held whole from the start and walked
+// whole, unless that shows only after batches were walked and let go: Finish() then gives no
+// result, and the caller walks the body whole (fetches it again). Entities go to
+// (*out)[base...] as Walk writes them.
+class ListStream {
+ public:
+  ListStream(const Schema& schema, std::vector<EntityStats>* out, size_t base);
+  ~ListStream();
+  ListStream(const ListStream&) = delete;
+  ListStream& operator=(const ListStream&) = delete;
+  // From the body's first byte (again: a retried request).
+  void Start();
+  void Feed(std::string_view bytes);
+  // Walk's status for the body, or nullopt (*out then ends at base): walk the body whole.
+  std::optional<Status> Finish();
+  // The most bytes of the body held at once (tests).
+  size_t peak_held_bytes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // ---- JSON that is not walked along a schema (pods.cpp: pod and node lists and watch events) ----

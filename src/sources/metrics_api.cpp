@@ -81,4 +81,19 @@ Status DecodePodMetrics(std::string_view body, size_t capacity, size_t base,
   return Trimmed(walk::PodMetricsSchema().Walk(body, capacity, out, base), out, base);
 }
 
+MetricsApiStream::MetricsApiStream(List list, std::vector<EntityStats>* out, size_t base)
+    : stream_(std::make_unique<walk::ListStream>(
+          list == List::kPods ? walk::PodMetricsSchema() : walk::NodeMetricsSchema(), out, base)),
+      out_(out),
+      base_(base) {}
+MetricsApiStream::~MetricsApiStream() = default;
+void MetricsApiStream::Start() { stream_->Start(); }
+void MetricsApiStream::Feed(std::string_view bytes) { stream_->Feed(bytes); }
+std::optional<Status> MetricsApiStream::Finish() {
+  std::optional<Status> st = stream_->Finish();
+  if (st) return Trimmed(*st, out_, base_);
+  return st;
+}
+size_t MetricsApiStream::peak_held_bytes() const { return stream_->peak_held_bytes(); }
+
 }  // namespace kmb

@@ -20,6 +20,7 @@
 #include "kmb/kube/retry.h"
 #include "kmb/server/server.h"
 #include "kmb/sim/cluster.h"
+#include "kmb/sources/metrics_api.h"
 
 namespace kmb {
 namespace {
@@ -510,6 +511,49 @@ TEST(FaultMatrix, MemoryStaysBoundedByMaxResponseBytes) {
   std::printf("peak RSS growth while a 1 GiB body is refused at 8 MiB: %zu KiB\n",
               (after - before) / 1024);
   EXPECT_LT(after, before + (64u << 20));
+}
+
+// The Metrics API's lists are decoded as they arrive (MetricsApiStream). Broken or odd bodies
+// get the same outcome as a decode of the whole body: the same reason and message (a body the
+// stream can only hand to the whole decode is fetched again for it), and the Summary is
+// exported all the same. A body padded with 10x its size in spaces is decoded exactly.
+TEST(FaultMatrix, MetricsApiBodyFaultsAsTheWholeDecodeNamesThem) {
+  const Case cases[] = {{"truncated", "decode"},
+                        {"not-json", "decode"},
+                        {"deep-nesting=100000", "decode"},
+                        {"huge=1MiB", ""}};
+  const char* kPods = "/apis/metrics.k8s.io/v1beta1/pods";
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.fault);
+    auto rig = MakeFaultyRig(4, 110, std::string("metrics-api:") + c.fault);
+    ASSERT_TRUE(rig);
+    // What the whole decode of such a body says (the simulator answers alike each time).
+    HttpResponse whole;
+    ASSERT_TRUE(rig->client->Get(kPods, &whole).ok());
+    // The truncated list still holds more than a batch (64 KiB) of items: the stream walks
+    // and lets go of some before the body ends, and only the whole decode can then name the
+    // error, from the body fetched again.
+    if (std::string_view(c.fault) == "truncated") {
+      EXPECT_GT(whole.body.size(), 80u << 10);
+    }
+    std::vector<EntityStats> decoded;
+    const Status expected = DecodePodMetrics(whole.body, &decoded);
+    SnapshotPtr snap = rig->poller->Poll();
+    EXPECT_EQ(snap->metrics_api.status.reason(), c.reason) << snap->metrics_api.status.message();
+    if (c.reason[0] != '\0') {
+      EXPECT_EQ(snap->metrics_api.status.message(),
+                std::string("GET ") + kPods + ": " + expected.message());
+    } else {
+      EXPECT_TRUE(expected.ok()) << expected.message();
+      size_t api_pods = 0;
+      for (const EntityStats& e : snap->metrics_api_entities) {
+        api_pods += e.entity == catalog::Entity::kApiPod;
+      }
+      EXPECT_EQ(api_pods, 440u);
+    }
+    const std::string text = RenderExposition(*snap, ExpositionFormat::kText004);
+    for (const std::string& node : rig->sim->node_names()) ExpectExact(*rig->client, text, node);
+  }
 }
 
 TEST(FaultMatrix, DeepNestingIsADecodeErrorNotACrash) {

@@ -251,6 +251,70 @@ TEST(KubeClientTest, GzipDecoded) {
   EXPECT_GE(resp.body.capacity(), resp.body.size() + kHttpBodyPadding);
 }
 
+// A BodySink takes a 2xx body as it arrives (the poller's Metrics API lists): the bytes the
+// body would have held, decoded from gzip, none in the body; Start() once per answer. A failed
+// answer's body is the error text, in the body, and the sink hears nothing of it. The size
+// limit holds for the sink too.
+TEST(KubeClientTest, SinkTakesTheBodyOfA2xxAnswer) {
+  std::string json = "{\"items\":[";
+  for (int i = 0; i < 5000; ++i) json += (i ? "," : "") + std::string("{\"name\":\"node\"}");
+  json += "]}";
+  auto server = StartHttp([&json](const SeenRequest& r) {
+    if (r.path == "/forbidden") return Json(403, kForbidden);
+    ScriptedResponse resp = Json(200, json);
+    if (r.path == "/gzip") {
+      resp.body = Gzip(json);
+      resp.headers = {{"Content-Encoding", "gzip"}};
+    }
+    resp.chunked = r.path == "/chunked";
+    return resp;
+  });
+  struct Collect : BodySink {
+    int starts = 0;
+    int pieces = 0;
+    std::string bytes;
+    void Start() override {
+      ++starts;
+      bytes.clear();
+    }
+    void Bytes(std::string_view b) override {
+      ++pieces;
+      bytes.append(b);
+    }
+  };
+  KubeClient client(Plain(*server), Fast());
+  for (const char* path : {"/plain", "/chunked", "/gzip"}) {
+    SCOPED_TRACE(path);
+    Collect sink;
+    HttpResponse resp;
+    resp.sink = &sink;
+    const Status st = client.Get(path, &resp);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(sink.bytes, json);
+    EXPECT_EQ(sink.starts, 1);
+    EXPECT_GE(sink.pieces, 1);
+    EXPECT_TRUE(resp.body.empty());
+    EXPECT_EQ(resp.status, 200);
+  }
+  Collect sink;
+  HttpResponse resp;
+  resp.sink = &sink;
+  const Status st = client.Get("/forbidden", &resp);
+  EXPECT_EQ(st.reason(), "http_4xx");
+  EXPECT_THAT(st.message(), HasSubstr("nodes is forbidden"));
+  EXPECT_EQ(resp.body, kForbidden);
+  EXPECT_EQ(sink.starts, 0);
+  EXPECT_TRUE(sink.bytes.empty());
+
+  KubeClientOptions small = Fast();
+  small.max_response_bytes = json.size() - 1;
+  KubeClient limited(Plain(*server), small);
+  Collect cut;
+  resp.sink = &cut;
+  EXPECT_EQ(limited.Get("/chunked", &resp).reason(), "too_large");
+  EXPECT_LT(cut.bytes.size(), json.size());
+}
+
 TEST(KubeClientTest, ReusesConnectionAndResponseBuffer) {
   auto server = StartHttp([](const SeenRequest&) { return Json(200, std::string(5000, 'b')); });
   KubeClient client(Plain(*server), Fast());

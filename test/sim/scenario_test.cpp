@@ -278,7 +278,8 @@ TEST(SimFaults, ParsesRulesAndNamesTheBadOnes) {
       {"node/x:refuse=1", "takes no value"},
       {"node/x:huge=lots", "not a size"},
       {"metrics-api:tls-expired", "listener"},
-      {"nodes:truncated", "alters a Summary"},
+      {"nodes:truncated", "alters a body"},
+      {"metrics-api:bad-numbers", "alters a Summary"},
   };
   for (const auto& b : bad) {
     EXPECT_FALSE(ParseFaultRule(b.rule, &r, &error)) << b.rule;

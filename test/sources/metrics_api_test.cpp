@@ -1,12 +1,13 @@
 #include "kmb/sources/metrics_api.h"
-#include "kmb/sources/summary.h"  // kJsonPadding
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 
+#include "kmb/sources/summary.h"  // kJsonPadding
 #include "sources/json_walk.h"
 #include "sources/sources_test_support.h"
 
@@ -266,7 +267,7 @@ Decoded DecodePodsInBatchesOf(size_t batch_bytes, std::string_view body) {
 TEST(MetricsApiBatches, SameEntitiesAsTheWholeWalk) {
   const std::string list = BigPodList(300);
   ASSERT_LT(list.size(), size_t{1} << 20);
-  const Decoded whole = DecodePodsInBatchesOf(0, list);  // under 1 MiB: one parse
+  const Decoded whole = DecodePodsInBatchesOf(SIZE_MAX, list);  // one parse
   ASSERT_TRUE(whole.status.ok()) << whole.status.message();
   ASSERT_EQ(whole.out.size(), 1 + 300 * 2u);
   EXPECT_EQ(whole.out[1 + 2 * 7].labels,
@@ -301,21 +302,22 @@ TEST(MetricsApiBatches, TheParserStaysTheSizeOfABatch) {
 
 // Whatever the batches cannot take exactly as the whole walk would goes to the whole walk:
 // same entities, same error, byte offsets included.
-TEST(MetricsApiBatches, AnythingOddGoesToTheWholeWalk) {
+// Lists that batches cannot take exactly as the whole walk would, and some they can.
+std::vector<std::string> OddPodLists() {
   const std::string a = R"({"metadata":{"name":"a","namespace":"n"},"window":"15s",)"
                         R"("containers":[{"name":"c","usage":{"cpu":"1m","memory":"1Ki"}}]})";
   const std::string b = R"({"metadata":{"name":"b","namespace":"n"},"window":"30s",)"
                         R"("timestamp":"2024-01-01T00:00:01Z","containers":[]})";
   const std::string list = R"({"kind":"PodMetricsList","items":[)" + a + "," + b + "]}";
-  const std::string cases[] = {
+  return {
       list,
-      list + "x",                                  // trailing content
-      list.substr(0, list.size() - 3),             // truncated
-      list.substr(0, list.size() - 2) + " ] } ",   // blanks
-      R"({"items":[)" + a + R"(],"items":[)" + b + "]}",                   // the key twice
+      list + "x",                                                               // trailing content
+      list.substr(0, list.size() - 3),                                          // truncated
+      list.substr(0, list.size() - 2) + " ] } ",                                // blanks
+      R"({"items":[)" + a + R"(],"items":[)" + b + "]}",                        // the key twice
       R"({"timestamp":"2024-01-01T00:00:00Z","items":[)" + a + "," + b + "]}",  // a root time
-      R"({"it\u0065ms":[)" + a + "," + b + "]}",   // an escaped key
-      R"({"items":[)" + a + ";" + b + "]}",         // not a comma
+      R"({"it\u0065ms":[)" + a + "," + b + "]}",                                // an escaped key
+      R"({"items":[)" + a + ";" + b + "]}",                                     // not a comma
       R"({"metadata":{"x":tru},"items":[)" + a + "," + b + "]}",  // bad JSON outside the items
       R"({"items":[)" + a + R"(,{"metadata":{"name":"c","namespace":"n"},"window":tru}]})",
       R"({"items":[null,7,)" + a + R"(,"s",[1,{"]":"["}],)" + b + "]}",  // items not objects
@@ -324,7 +326,12 @@ TEST(MetricsApiBatches, AnythingOddGoesToTheWholeWalk) {
       R"({"items":{"metadata":{"name":"one","namespace":"n"},"window":"1s"}})",
       R"({"items":[)" + a + "," + b + R"(],"kind":"PodMetricsList","metadata":{"continue":""}})",
       R"(  {  "items"  :  [  )" + a + "  ,  " + b + "  ]  }  ",
+      R"({"items":[)" + a + "," + b + R"(,{"metadata":{"name":"x)",  // ends in a string
   };
+}
+
+TEST(MetricsApiBatches, AnythingOddGoesToTheWholeWalk) {
+  const std::vector<std::string> cases = OddPodLists();
   for (const std::string& body : cases) {
     SCOPED_TRACE(body);
     const Decoded whole = DecodePodsInBatchesOf(0, body);
@@ -333,6 +340,97 @@ TEST(MetricsApiBatches, AnythingOddGoesToTheWholeWalk) {
     EXPECT_EQ(whole.status.message(), batched.status.message());
     testing::ExpectSameEntities(whole.out, batched.out);
   }
+}
+
+// ---- Lists decoded as they arrive (MetricsApiStream) ----
+
+struct Streamed {
+  std::optional<Status> status;
+  std::vector<EntityStats> out;
+  size_t peak_held = 0;
+};
+
+// `body` fed to a stream in pieces of `piece` bytes, in batches of `batch_bytes` (as
+// DecodePodsInBatchesOf); like it, over one entity of an earlier call, which stays.
+Streamed StreamPods(std::string_view body, size_t piece, size_t batch_bytes) {
+  walk::ListBatchBytesForTest(batch_bytes);
+  Streamed s;
+  s.out.resize(1);
+  MetricsApiStream stream(MetricsApiStream::List::kPods, &s.out, 1);
+  stream.Start();
+  for (size_t i = 0; i < body.size(); i += piece) stream.Feed(body.substr(i, piece));
+  s.status = stream.Finish();
+  s.peak_held = stream.peak_held_bytes();
+  walk::ListBatchBytesForTest(0);
+  return s;
+}
+
+// Whatever the pieces and the batches, a list gives the whole walk's entities.
+TEST(MetricsApiStream, SameEntitiesAsTheWholeWalkInAnyPieces) {
+  const std::string list = BigPodList(300);
+  const Decoded whole = DecodePodsInBatchesOf(SIZE_MAX, list);
+  ASSERT_TRUE(whole.status.ok()) << whole.status.message();
+  for (const size_t piece : {size_t{1}, size_t{7}, size_t{100}, size_t{4096}, list.size()}) {
+    for (const size_t batch : {size_t{1}, size_t{500}, size_t{0}}) {
+      SCOPED_TRACE(::testing::Message() << "piece " << piece << ", batch " << batch);
+      const Streamed s = StreamPods(list, piece, batch);
+      ASSERT_TRUE(s.status.has_value()) << "a plain list needs no whole walk";
+      ASSERT_TRUE(s.status->ok()) << s.status->message();
+      testing::ExpectSameEntities(whole.out, s.out);
+    }
+  }
+}
+
+// Odd bodies give the whole walk's result and error, or (when that shows only after items were
+// walked and let go) no result, and the entities before the base alone: the caller then walks
+// the body whole. A list with its key twice is one of those once its first item is walked.
+TEST(MetricsApiStream, OddBodiesGiveTheWholeWalkOrAskForIt) {
+  int asked = 0;
+  for (const std::string& body : OddPodLists()) {
+    const Decoded whole = DecodePodsInBatchesOf(0, body);
+    for (const size_t piece : {size_t{1}, size_t{3}, size_t{17}, body.size()}) {
+      for (const size_t batch : {size_t{1}, size_t{0}}) {
+        SCOPED_TRACE(::testing::Message() << body << "\npiece " << piece << ", batch " << batch);
+        const Streamed s = StreamPods(body, piece, batch);
+        if (!s.status) {
+          ++asked;
+          EXPECT_EQ(s.out.size(), 1u);
+          continue;
+        }
+        EXPECT_EQ(whole.status.ok(), s.status->ok());
+        EXPECT_EQ(whole.status.message(), s.status->message());
+        testing::ExpectSameEntities(whole.out, s.out);
+      }
+    }
+  }
+  EXPECT_GT(asked, 0);
+  const std::string a = R"({"metadata":{"name":"a","namespace":"n"},"window":"15s"})";
+  const std::string twice = R"({"items":[)" + a + R"(],"items":[)" + a + "]}";
+  EXPECT_FALSE(StreamPods(twice, 1, 1).status.has_value());
+}
+
+// The point of the stream: a 3 MB list fed in 16 KiB pieces is never held whole, only about a
+// batch (64 KiB), an item and a piece; a retried request (Start again) starts over.
+TEST(MetricsApiStream, HoldsABatchNotTheBody) {
+  const std::string list = BigPodList(8000);
+  ASSERT_GT(list.size(), size_t{3} << 20);
+  std::vector<EntityStats> whole;
+  ASSERT_TRUE(DecodePodMetrics(list, &whole).ok());
+  std::vector<EntityStats> out;
+  MetricsApiStream stream(MetricsApiStream::List::kPods, &out, 0);
+  stream.Start();
+  const size_t piece = 16 << 10;
+  for (size_t i = 0; i < list.size() / 2; i += piece)
+    stream.Feed(std::string_view(list).substr(i, piece));
+  stream.Start();  // the request failed halfway and is tried again
+  for (size_t i = 0; i < list.size(); i += piece)
+    stream.Feed(std::string_view(list).substr(i, piece));
+  const std::optional<Status> st = stream.Finish();
+  ASSERT_TRUE(st.has_value());
+  ASSERT_TRUE(st->ok()) << st->message();
+  testing::ExpectSameEntities(whole, out);
+  EXPECT_GE(stream.peak_held_bytes(), piece);
+  EXPECT_LT(stream.peak_held_bytes(), size_t{128} << 10) << "the stream held more than a batch";
 }
 
 TEST(MetricsApiSchema, TrieMatchesCatalogFind) {

@@ -19,9 +19,25 @@ namespace kmb {
 // to simdjson without a copy (simdjson::SIMDJSON_PADDING).
 inline constexpr size_t kHttpBodyPadding = 64;
 
+// Takes a 2xx body as it arrives instead of HttpResponse::body (a list decoded on the way:
+// the poller's Metrics API lists, 61 MB at 5,000 nodes, need not exist whole).
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // A 2xx answer begins (again: once per attempt that gets that far, so a retried request
+  // starts over).
+  virtual void Start() = 0;
+  // The next bytes of the body (the decoded ones, when it came gzip-encoded).
+  virtual void Bytes(std::string_view bytes) = 0;
+};
+
 struct HttpResponse {
   long status = 0;
+  // The body; for a 2xx answer with a `sink`, empty (the sink took it).
   std::string body;
+  // When set, a 2xx body goes here (limited to max_response_bytes all the same); a non-2xx
+  // body, whose text the error message quotes, still goes to `body`.
+  BodySink* sink = nullptr;
   std::string content_type;
   double seconds = 0;  // total time of the request
   // Fault handling (kube/retry.h): the Retry-After header of a 429/503 answer, 0 when absent.
@@ -53,14 +69,15 @@ class KubeClient {
   // an absolute http(s) URL (a kubelet: "https://10.0.0.5:10250/stats/summary"), sent with the
   // same TLS settings and credentials. With an exec credential plugin, a 401 answer refreshes
   // the credential and repeats the request once.
-  // 2xx: Ok, with the body in *out. Otherwise a Status whose reason is one of timeout,
-  // connect, tls, http_4xx (also unexpected 1xx/3xx: redirects are not followed), http_5xx,
-  // too_large (rarely decode for a corrupt gzip body, config for an unusable URL, internal),
-  // and whose message is one line:
-  // "GET https://host:6443/apis/metrics.k8s.io/v1beta1/nodes: HTTP 503: <Status.message from
-  // the body, else its first 200 bytes>" or "GET <url>: <curl error>" for transport errors.
-  // *out still holds status and body for non-2xx answers (and is reused: pass the same
-  // HttpResponse again to keep its buffer). No credential ever appears in the message.
+  // 2xx: Ok, with the body in *out (or given to out->sink). Otherwise a Status whose reason is
+  // one of timeout, connect, tls, http_4xx (also unexpected 1xx/3xx: redirects are not
+  // followed), http_5xx, too_large (rarely decode for a corrupt gzip body, config for an
+  // unusable URL, internal), and whose message is one line:
+  //   GET https://host:6443/apis/metrics.k8s.io/v1beta1/nodes: HTTP 503: <Status.message from
+  //   the body, else its first 200 bytes>
+  // or "GET <url>: <curl error>" for transport errors. *out still holds status and body for
+  // non-2xx answers (and is reused: pass the same HttpResponse again to keep its buffer). No
+  // credential ever appears in the message.
   Status Get(std::string_view path, HttpResponse* out);
   // Same, with this request's whole-request timeout instead of the client's (when > 0); the
   // connect timeout stays the client's, capped by it. Used for --kubelet-timeout and retries.

@@ -1,6 +1,8 @@
 #pragma once
 // Decoders for metrics.k8s.io/v1beta1 NodeMetricsList / PodMetricsList (and single objects).
 
+#include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -8,6 +10,10 @@
 #include "kmb/util/status.h"
 
 namespace kmb {
+
+namespace walk {
+class ListStream;
+}  // namespace walk
 
 // Appends one kApiNode entity per NodeMetrics (usage.cpu in cores, usage.memory in bytes,
 // window in seconds). Accepts a NodeMetricsList or a single NodeMetrics object.
@@ -28,5 +34,31 @@ Status DecodeNodeMetrics(std::string_view body, size_t capacity, size_t base,
                          std::vector<EntityStats>* out);
 Status DecodePodMetrics(std::string_view body, size_t capacity, size_t base,
                         std::vector<EntityStats>* out);
+
+// A NodeMetricsList or PodMetricsList decoded as it arrives (the poller's lists): Start(), Feed()
+// the body's bytes in pieces as they come, then Finish(). Only the bytes not decoded yet are
+// held (about 64 KiB of items and one piece), not the body: 61 MB for the pod list at 5,000
+// nodes. Entities go to (*out)[base...] as the 4-argument decoders write them.
+class MetricsApiStream {
+ public:
+  enum class List { kNodes, kPods };
+  MetricsApiStream(List list, std::vector<EntityStats>* out, size_t base);
+  ~MetricsApiStream();
+  // From the body's first byte (again, for a retried request).
+  void Start();
+  void Feed(std::string_view bytes);
+  // The status DecodeNodeMetrics / DecodePodMetrics give for the whole body; nullopt when only
+  // they can tell (a body that turned out, past its first items, to be one the stream cannot
+  // decode exactly as they do: malformed, or a key the batches cannot take): decode the whole
+  // body with them (fetch it again).
+  std::optional<Status> Finish();
+  // The most bytes of the body held at once (tests, benchmarks).
+  size_t peak_held_bytes() const;
+
+ private:
+  std::unique_ptr<walk::ListStream> stream_;
+  std::vector<EntityStats>* out_;
+  size_t base_;
+};
 
 }  // namespace kmb
