@@ -1131,22 +1131,18 @@ const char* ParseList(std::string_view body, std::string_view list_key,
   // Not batched: a list no larger than a batch with a pooled parser, a larger one (which
   // batches cannot take: malformed, an escaped key, its key twice) with a parser of its own,
   // let go at once.
-  const auto whole = [&](dom::parser& parser, std::string_view doc) -> const char* {
-    dom::element root;
-    if (auto err = parser.parse(doc.data(), doc.size(), false).get(root)) {
-      return simdjson::error_message(err);
-    }
+  const auto whole = [&](dom::element root) {
     on_root(root);
     items(root);
-    return nullptr;
   };
-  if (body.size() <= kListBatchBytes) {
-    StateLease lease(body.size());
-    return whole((*lease).dom_parser, (*lease).PaddedCopy({body}));
+  if (body.size() <= kListBatchBytes) return ParseDocument(body, whole);
+  dom::parser parser;  // copies the body into a padded buffer of its own
+  dom::element root;
+  if (auto err = parser.parse(body.data(), body.size()).get(root)) {
+    return simdjson::error_message(err);
   }
-  dom::parser parser;
-  const std::string padded = std::string(body) + std::string(simdjson::SIMDJSON_PADDING, '\0');
-  return whole(parser, std::string_view(padded.data(), body.size()));
+  whole(root);
+  return nullptr;
 }
 
 Status Schema::Walk(std::string_view body, size_t capacity, std::vector<EntityStats>* out,
@@ -1224,7 +1220,6 @@ struct ListStream::Impl {
   std::string head;         // RunHead of the list key
   size_t pos = 0;           // kItems: where the scan of `pending` goes on
   bool after_item = false;  // kItems: an item ends at `pos`; a ',' or the ']' comes next
-  bool any_item = false;
   size_t first = std::string::npos, last = 0;  // the run of items not walked: pending[first, last)
   bool walked = false;                         // a run was walked and its bytes let go
   size_t used = 0;
@@ -1240,7 +1235,7 @@ struct ListStream::Impl {
     root.clear();
     head = RunHead(spec.list_key);
     pos = 0;
-    after_item = any_item = walked = false;
+    after_item = walked = false;
     first = std::string::npos;
     last = 0;
     used = base;
@@ -1298,7 +1293,7 @@ struct ListStream::Impl {
       scan.Blanks();
       if (scan.AtEnd()) {
         pos = scan.Offset();
-        if (pending.size() - (first == std::string::npos ? pos : first) > kMaxStreamRun) Odd();
+        if (HeldTooLong(pos)) Odd();
         return;
       }
       if (after_item) {
@@ -1310,7 +1305,10 @@ struct ListStream::Impl {
         if (scan.Peek() == ']') return Close(scan.Offset());
         return Odd();
       }
-      if (scan.Peek() == ']' && !any_item) return Close(scan.Offset());
+      // No item yet (none waits in a run, none was walked): the list is empty.
+      if (scan.Peek() == ']' && first == std::string::npos && !walked) {
+        return Close(scan.Offset());
+      }
       const size_t at = scan.Offset();
       const bool complete = scan.Value();
       const bool cut = scan.AtEnd();
@@ -1318,11 +1316,10 @@ struct ListStream::Impl {
       scan.Blanks();
       if (cut || scan.AtEnd()) {  // more may come (a scalar may go on): this item again then
         pos = at;
-        if (pending.size() - (first == std::string::npos ? at : first) > kMaxStreamRun) Odd();
+        if (HeldTooLong(at)) Odd();
         return;
       }
       if (!complete) return Odd();
-      any_item = true;
       if (first != std::string::npos && end - first > batch) {
         if (!WalkPendingRun()) return Lose();
         pending.erase(0, begin);
@@ -1335,6 +1332,12 @@ struct ListStream::Impl {
       after_item = true;
       pos = end;
     }
+  }
+
+  // More than kMaxStreamRun bytes held from the run not walked yet (else from `from`, where
+  // the item under way begins) without a whole item.
+  bool HeldTooLong(size_t from) const {
+    return pending.size() - (first == std::string::npos ? from : first) > kMaxStreamRun;
   }
 
   bool WalkPendingRun() {
@@ -1380,11 +1383,7 @@ struct ListStream::Impl {
         !layout.batches.empty()) {
       return false;
     }
-    StateLease lease(root.size());
-    DecoderState& st = *lease;
-    const std::string_view doc = st.PaddedCopy({root});
-    dom::element r;
-    return st.dom_parser.parse(doc.data(), doc.size(), false).get(r) == simdjson::SUCCESS;
+    return ParseDocument(root, [](dom::element) {}) == nullptr;
   }
 
   std::optional<Status> Finish() {

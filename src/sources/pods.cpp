@@ -262,7 +262,7 @@ Status DecodeList(std::string_view body, std::string_view kind, const PodDecodeO
   // With the decoder states' pooled parsers, a large page (start, relist) in batches of items:
   // no parser grows to a page (~14 bytes per byte of it: 22 MB for 500 pods) or stays behind.
   const size_t items_before = page->items.size(), errors_before = page->errors.size();
-  std::string not_array;
+  bool not_array = false;
   size_t index = 0;
   const char* invalid = walk::ParseList(
       body, "items",
@@ -270,7 +270,7 @@ Status DecodeList(std::string_view body, std::string_view kind, const PodDecodeO
         page->items.resize(items_before);
         page->errors.resize(errors_before);
         index = 0;
-        not_array.clear();
+        not_array = false;
         dom::element meta;
         if (!root["metadata"].get(meta)) {
           page->continue_token = std::string(Str(meta, "continue"));
@@ -278,7 +278,7 @@ Status DecodeList(std::string_view body, std::string_view kind, const PodDecodeO
         }
         dom::element items;
         if (!root["items"].get(items) && !items.is_array() && !items.is_null()) {
-          not_array = std::string(kind) + ": items is not an array";
+          not_array = true;
         }
       },
       [&](dom::element item) {
@@ -295,7 +295,9 @@ Status DecodeList(std::string_view body, std::string_view kind, const PodDecodeO
     page->errors.resize(errors_before);
     return Status::Error(reason::kDecode, std::string(kind) + ": not valid JSON: " + invalid);
   }
-  if (!not_array.empty()) return Status::Error(reason::kDecode, not_array);
+  if (not_array) {
+    return Status::Error(reason::kDecode, std::string(kind) + ": items is not an array");
+  }
   return Status::Ok();
 }
 
