@@ -136,8 +136,3 @@ void Error(std::string_view msg, std::initializer_list<Field> f) {
 }
 
 }  // namespace kmb::log
-
-namespace kmb {
-std::string_view Version() { return KMB_VERSION; }
-std::string_view Revision() { return KMB_REVISION; }
-}  // namespace kmb
