@@ -274,6 +274,66 @@ class ListScan {
     return p_ > start;
   }
 
+  // Where a scan of a list's items stands between calls of NextRun, as offsets in the bytes:
+  // a body scanned whole (Items) calls it until the ']', a body arriving in pieces (ListStream)
+  // again from `pos` with each piece.
+  struct ItemRuns {
+    size_t pos = 0;           // where the scan goes on (just after the list's '[' at first)
+    bool after_item = false;  // an item ends at `pos`: a ',' or the ']' comes next
+    bool any_item = false;    // the list is not empty
+    size_t first = std::string_view::npos, last = 0;  // the run not handed out: [first, last)
+  };
+  enum class Step {
+    kRun,    // *run is a run of items of more than `batch` bytes with the next item (which
+             // begins the run now in `runs`), or an item larger than that on its own
+    kClose,  // the list's ']' is at runs->pos; the run in `runs` (if any) is its last
+    kShort,  // the bytes end first; more may settle it (a scalar may go on): the scan goes on
+             // from runs->pos, the start of the item cut short or past the blanks read
+    kOdd,    // not a list of items batches can take
+  };
+  // The list's items from runs->pos, cut into runs of about `batch` bytes.
+  Step NextRun(size_t batch, ItemRuns* runs, std::pair<size_t, size_t>* run) {
+    p_ = begin_ + runs->pos;
+    for (;;) {
+      Blanks();
+      if (p_ == end_) {
+        runs->pos = Offset();
+        return Step::kShort;
+      }
+      if (runs->after_item) {
+        if (Eat(',')) {
+          runs->after_item = false;
+          runs->pos = Offset();
+          continue;
+        }
+        if (*p_ != ']') return Step::kOdd;
+        runs->pos = Offset();
+        return Step::kClose;
+      }
+      if (*p_ == ']' && !runs->any_item) {
+        runs->pos = Offset();
+        return Step::kClose;
+      }
+      const size_t at = Offset();
+      const bool complete = Value();
+      const bool cut = p_ == end_;
+      const size_t end = Offset();
+      Blanks();
+      if (cut || p_ == end_) {
+        runs->pos = at;
+        return Step::kShort;
+      }
+      if (!complete) return Step::kOdd;
+      runs->any_item = runs->after_item = true;
+      runs->pos = end;
+      const bool full = runs->first != std::string_view::npos && end - runs->first > batch;
+      if (full) *run = {runs->first, runs->last};
+      if (full || runs->first == std::string_view::npos) runs->first = at;
+      runs->last = end;
+      if (full) return Step::kRun;
+    }
+  }
+
  private:
   // At a '"': moves past the closing quote (one not escaped by an odd run of backslashes).
   // False when the bytes end first.
@@ -304,34 +364,24 @@ class ListScan {
   // Just after the list's '[': its items, cut into runs of at most `batch` bytes (an item
   // larger than that is a run of its own), through its ']'.
   bool Items(size_t batch, Layout* out) {
-    Blanks();
-    if (p_ < end_ && *p_ == ']') {
-      out->close = Offset();
-      ++p_;
-      return true;
-    }
-    size_t first = std::string_view::npos, last = 0;
+    ItemRuns runs{.pos = Offset()};
+    std::pair<size_t, size_t> run;
     for (;;) {
-      const size_t at = Offset();
-      if (!Value()) return false;
-      const size_t end = Offset();
-      if (first != std::string_view::npos && end - first > batch) {
-        out->batches.emplace_back(first, last);
-        first = std::string_view::npos;
+      switch (NextRun(batch, &runs, &run)) {
+        case Step::kRun:
+          out->batches.push_back(run);
+          continue;
+        case Step::kClose:
+          if (runs.first != std::string_view::npos)
+            out->batches.emplace_back(runs.first, runs.last);
+          out->close = runs.pos;
+          p_ = begin_ + runs.pos + 1;
+          return true;
+        case Step::kShort:
+        case Step::kOdd:
+          return false;
       }
-      if (first == std::string_view::npos) first = at;
-      last = end;
-      Blanks();
-      if (p_ < end_ && *p_ == ']') {
-        out->close = Offset();
-        ++p_;
-        break;
-      }
-      if (!Eat(',')) return false;
-      Blanks();
     }
-    out->batches.emplace_back(first, last);
-    return true;
   }
 
   const char* begin_;
@@ -1218,10 +1268,8 @@ struct ListStream::Impl {
   std::string pending;      // the bytes not walked yet (kWhole: all of them)
   std::string root;         // the body through the list's '[', and from kTail on its ']' and after
   std::string head;         // RunHead of the list key
-  size_t pos = 0;           // kItems: where the scan of `pending` goes on
-  bool after_item = false;  // kItems: an item ends at `pos`; a ',' or the ']' comes next
-  size_t first = std::string::npos, last = 0;  // the run of items not walked: pending[first, last)
-  bool walked = false;                         // a run was walked and its bytes let go
+  ListScan::ItemRuns runs;  // kItems: the scan of `pending`, the run not walked yet
+  bool walked = false;      // a run was walked and its bytes let go
   size_t used = 0;
   size_t peak = 0;
 
@@ -1234,10 +1282,8 @@ struct ListStream::Impl {
     pending.clear();
     root.clear();
     head = RunHead(spec.list_key);
-    pos = 0;
-    after_item = walked = false;
-    first = std::string::npos;
-    last = 0;
+    runs = {};
+    walked = false;
     used = base;
   }
 
@@ -1285,77 +1331,56 @@ struct ListStream::Impl {
   }
 
   // The items complete so far: runs of about a batch walked as the next item shows they are
-  // complete, their bytes then let go.
+  // complete (ListScan::NextRun, the steps of a whole body's scan), their bytes then let go.
   void Items() {
     const size_t batch = ListBatchBytes();
+    std::pair<size_t, size_t> run;
     for (;;) {
-      ListScan scan(pending, pos);
-      scan.Blanks();
-      if (scan.AtEnd()) {
-        pos = scan.Offset();
-        if (HeldTooLong(pos)) Odd();
-        return;
-      }
-      if (after_item) {
-        if (scan.Eat(',')) {
-          after_item = false;
-          pos = scan.Offset();
+      switch (ListScan(pending).NextRun(batch, &runs, &run)) {
+        case ListScan::Step::kRun: {
+          if (!WalkPendingRun(run)) return Lose();
+          const size_t next = runs.first;  // the item after the run begins the next one
+          pending.erase(0, next);
+          runs.first = 0;
+          runs.last -= next;
+          runs.pos -= next;
           continue;
         }
-        if (scan.Peek() == ']') return Close(scan.Offset());
-        return Odd();
+        case ListScan::Step::kClose:
+          return Close(runs.pos);
+        case ListScan::Step::kShort:
+          if (HeldTooLong(runs.pos)) Odd();
+          return;
+        case ListScan::Step::kOdd:
+          return Odd();
       }
-      // No item yet (none waits in a run, none was walked): the list is empty.
-      if (scan.Peek() == ']' && first == std::string::npos && !walked) {
-        return Close(scan.Offset());
-      }
-      const size_t at = scan.Offset();
-      const bool complete = scan.Value();
-      const bool cut = scan.AtEnd();
-      size_t begin = at, end = scan.Offset();
-      scan.Blanks();
-      if (cut || scan.AtEnd()) {  // more may come (a scalar may go on): this item again then
-        pos = at;
-        if (HeldTooLong(at)) Odd();
-        return;
-      }
-      if (!complete) return Odd();
-      if (first != std::string::npos && end - first > batch) {
-        if (!WalkPendingRun()) return Lose();
-        pending.erase(0, begin);
-        end -= begin;
-        begin = 0;
-        first = std::string::npos;
-      }
-      if (first == std::string::npos) first = begin;
-      last = end;
-      after_item = true;
-      pos = end;
     }
   }
 
   // More than kMaxStreamRun bytes held from the run not walked yet (else from `from`, where
   // the item under way begins) without a whole item.
   bool HeldTooLong(size_t from) const {
-    return pending.size() - (first == std::string::npos ? from : first) > kMaxStreamRun;
+    return pending.size() - std::min(runs.first, from) > kMaxStreamRun;
   }
 
-  bool WalkPendingRun() {
+  // Walks the items pending[run.first, run.second).
+  bool WalkPendingRun(std::pair<size_t, size_t> run) {
     StateLease lease(BatchParserBytes());
     DecoderState& st = *lease;
     std::string_view doc;
-    dom::element run;
-    if (!ParseRun(st, head, std::string_view(pending).substr(first, last - first), &doc, &run) ||
-        !WalkRun(schema, st, doc, run, out, &used)) {
+    dom::element root_of_run;
+    if (!ParseRun(st, head, std::string_view(pending).substr(run.first, run.second - run.first),
+                  &doc, &root_of_run) ||
+        !WalkRun(schema, st, doc, root_of_run, out, &used)) {
       return false;
     }
     walked = true;
     return true;
   }
 
-  // The list's ']' at pending[close].
+  // The list's ']' at pending[close], after the run in `runs` if any.
   void Close(size_t close) {
-    if (first != std::string::npos && !WalkPendingRun()) return Lose();
+    if (runs.first != std::string::npos && !WalkPendingRun({runs.first, runs.last})) return Lose();
     root.append(pending, close);
     pending.clear();
     phase = Phase::kTail;
