@@ -385,11 +385,9 @@ void Poller::PollMetricsApi(Snapshot* snap) {
     ListSink sink(&stream);
     const auto get = [&](BodySink* to) {
       resp.sink = to;
+      // Each 2xx attempt starts the stream over (BodySink::Start).
       Status st = GetWithRetry(*client_, ep.path, &resp, options_.request_timeout_seconds, retry_,
-                               [&](const Status& failed) {
-                                 CountError(kMetricsApi, failed);
-                                 stream.Start();  // the next attempt starts over
-                               });
+                               [&](const Status& failed) { CountError(kMetricsApi, failed); });
       resp.sink = nullptr;
       return st;
     };

@@ -602,6 +602,7 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
                          im.Redact(what + ": " + OneLine(curl_error, 300), token));
   }
   if (code >= 200 && code < 300) {
+    if (out->sink != nullptr && !t.reserved) out->sink->Start();  // a 2xx without a body
     if (out->body.capacity() < out->body.size() + kHttpBodyPadding) {
       out->body.reserve(out->body.size() + kHttpBodyPadding);
     }

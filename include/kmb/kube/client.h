@@ -24,8 +24,8 @@ inline constexpr size_t kHttpBodyPadding = 64;
 class BodySink {
  public:
   virtual ~BodySink() = default;
-  // A 2xx answer begins (again: once per attempt that gets that far, so a retried request
-  // starts over).
+  // A 2xx answer begins: once for every 2xx answer, before its bytes, even when it has none.
+  // A retried request thus starts over in the sink, whatever an attempt cut short left there.
   virtual void Start() = 0;
   // The next bytes of the body (the decoded ones, when it came gzip-encoded).
   virtual void Bytes(std::string_view bytes) = 0;
