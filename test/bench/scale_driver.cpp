@@ -10,6 +10,7 @@
 //                [--metric-groups all|default] [--json FILE] [--markdown FILE]
 //                [--total-shards S] [--sources LIST] [--tls] [--http2] [--kubelet-latency MS]
 //                [--no-identity] [--node-local]
+//   scale_driver --probe-only    (the machine speed probe below, five times, and nothing else)
 //
 // --node-local runs the exporter as one pod of the node-local DaemonSet (docs/deploy.md):
 // `--node-name sim-node-0`, the kubelet read directly over HTTPS, its pods from the kubelet's
@@ -27,6 +28,12 @@
 // connection is a TLS handshake; --http2 passes --http2 to the exporter. --sources passes
 // --sources LIST (summary, metrics-api) to the exporter: a Summary-only shard, or the one
 // Metrics API replica of the split layout (docs/deploy.md).
+//
+// Machine speed: the driver runs a fixed CPU-bound probe before the first point and after the
+// last (ProbeMachine: the exporter's gzip, igzip level 1, of 32 MB of exposition-like text from
+// a fixed seed, best thread CPU time of 5) and prints its MB/s. This shared 2-core VM's speed
+// moves by ~15-30% from hour to hour; the probe tells a slower hour from a slower binary when
+// runs of different hours are compared (a side-by-side pair, side_by_side.sh, needs no probe).
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -43,6 +50,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -782,6 +790,66 @@ Result RunPoint(const Config& cfg, int n) {
   return r;
 }
 
+// ---------------------------------------------------------------- machine speed probe
+
+// 32 MB of text shaped like the exposition (names, label sets of a few hundred pods, values
+// from a fixed xorshift seed): the same bytes in every run.
+const std::string& ProbeText() {
+  static const std::string text = [] {
+    std::string t;
+    t.reserve(33u << 20);
+    uint64_t x = 88172645463325252ull;
+    auto next = [&x] {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      return x;
+    };
+    static const char* const kNames[] = {
+        "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+        "k8s_container_cpu_limit_utilization", "container_fs_usage_bytes",
+        "pod_network_receive_bytes_total"};
+    char line[512];
+    while (t.size() < (32u << 20)) {
+      const uint64_t r = next();
+      const int n = std::snprintf(
+          line, sizeof line,
+          "%s{namespace=\"ns-%u\",pod=\"app-%05u-%04x\",container=\"c%u\",node=\"sim-node-%u\"} "
+          "%llu.%03u\n",
+          kNames[r % 5], static_cast<unsigned>(r >> 8) % 40, static_cast<unsigned>(r >> 16) % 3000,
+          static_cast<unsigned>(r >> 32) & 0xffff, static_cast<unsigned>(r >> 48) % 3,
+          static_cast<unsigned>(r >> 20) % 100,
+          static_cast<unsigned long long>(next() % 100000000000ull),
+          static_cast<unsigned>(r >> 40) % 1000);
+      t.append(line, static_cast<size_t>(n));
+    }
+    return t;
+  }();
+  return text;
+}
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// MB/s of the exporter's gzip over ProbeText(): the best of 5 by thread CPU time.
+double ProbeMachine() {
+  const std::string& text = ProbeText();
+  double best = 1e9;
+  for (int i = 0; i < 5; ++i) {
+    const double t0 = ThreadCpuSeconds();
+    const std::string gz = kmb::Gzip(text);
+    const double t = ThreadCpuSeconds() - t0;
+    if (!gz.empty()) best = std::min(best, t);
+  }
+  return static_cast<double>(text.size()) / best / 1e6;
+}
+
+// Before the first point and after the last (main).
+double g_probe_start = 0, g_probe_end = 0;
+
 // ---------------------------------------------------------------- output
 
 std::string J(double v) {
@@ -824,7 +892,10 @@ std::string Table(const Config& cfg, const std::vector<Result>& rs) {
      << (cfg.kubelet_latency_ms > 0
              ? ", every Summary answered " + std::to_string(cfg.kubelet_latency_ms) + " ms late"
              : std::string())
-     << ".\n\n";
+     << ". Machine speed probe (igzip level 1 of 32 MB of exposition-like text, best of 5, "
+        "thread CPU): "
+     << Fmt("%.0f", g_probe_start) << " MB/s before the first point, " << Fmt("%.0f", g_probe_end)
+     << " MB/s after the last.\n\n";
   md << "| nodes | scrapes | interval | polls | series | body MB | poll s avg / max | scrape of a "
         "new snapshot s | renders / poll | CPU ms / poll | **CPU ms / node / poll** | sys | faults / poll | mCPU / node "
         "@15s | RSS MB | peak RSS MB | "
@@ -969,7 +1040,9 @@ std::string JsonWindow(const Window& w) {
 std::string Json(const Config& cfg, const std::vector<Result>& rs) {
   std::ostringstream j;
   j << "{\n  \"machine\": " << JS(kmb::bench::MachineLine())
-    << ",\n  \"pods_per_node\": " << cfg.pods << ",\n  \"containers_per_pod\": " << cfg.containers
+    << ",\n  \"probe_gzip_mbps_start\": " << J(g_probe_start)
+    << ",\n  \"probe_gzip_mbps_end\": " << J(g_probe_end) << ",\n  \"pods_per_node\": " << cfg.pods
+    << ",\n  \"containers_per_pod\": " << cfg.containers
     << ",\n  \"exporter_concurrency\": " << cfg.concurrency
     << ",\n  \"kubelet_latency_ms\": " << cfg.kubelet_latency_ms
     << ",\n  \"metric_groups\": " << JS(cfg.all_groups ? "all" : "default")
@@ -1069,7 +1142,10 @@ int main(int argc, char** argv) {
       cfg.node_local = true;
     else if (a == "--sources")
       cfg.sources = next();
-    else {
+    else if (a == "--probe-only") {  // the machine speed probe alone, five times
+      for (int k = 0; k < 5; ++k) std::printf("machine speed probe: %.0f MB/s\n", ProbeMachine());
+      return 0;
+    } else {
       std::fprintf(stderr, "scale_driver: unknown argument %s (see the comment at the top)\n",
                    a.c_str());
       return 2;
@@ -1079,6 +1155,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "scale_driver: --node-local needs --tls (kubelets speak only HTTPS)\n");
     return 2;
   }
+  g_probe_start = ProbeMachine();
+  std::fprintf(stderr, "scale_driver: machine speed probe %.0f MB/s\n", g_probe_start);
   std::vector<Result> results;
   for (int n : cfg.nodes) {
     results.push_back(RunPoint(cfg, n));
@@ -1086,6 +1164,7 @@ int main(int argc, char** argv) {
     if (!r.ok) std::fprintf(stderr, "scale_driver: %d nodes failed: %s\n", n, r.error.c_str());
     for (const auto& w : r.warnings) std::fprintf(stderr, "  exporter: %s\n", w.c_str());
   }
+  g_probe_end = ProbeMachine();
   const std::string table = Table(cfg, results);
   std::cout << "\n================ kmb scale driver ================\n" << table << std::flush;
   std::ofstream(cfg.json) << Json(cfg, results);
