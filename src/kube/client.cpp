@@ -112,7 +112,8 @@ struct Transfer {
   size_t max_bytes;
   bool reserved = false;
   bool too_large = false;
-  size_t sunk = 0;  // bytes given to out->sink
+  bool sink_started = false;  // out->sink was told a 2xx answer begins
+  size_t sunk = 0;            // bytes given to out->sink
 };
 
 size_t OnWrite(char* data, size_t size, size_t n, void* user) {
@@ -126,8 +127,8 @@ size_t OnWrite(char* data, size_t size, size_t n, void* user) {
         t->too_large = true;
         return 0;
       }
-      if (!t->reserved) t->out->sink->Start();
-      t->reserved = true;
+      if (!t->sink_started) t->out->sink->Start();
+      t->sink_started = true;
       t->sunk += len;
       t->out->sink->Bytes(std::string_view(data, len));
       return len;
@@ -602,7 +603,7 @@ Status KubeClient::Request(const char* method, std::string_view path, std::strin
                          im.Redact(what + ": " + OneLine(curl_error, 300), token));
   }
   if (code >= 200 && code < 300) {
-    if (out->sink != nullptr && !t.reserved) out->sink->Start();  // a 2xx without a body
+    if (out->sink != nullptr && !t.sink_started) out->sink->Start();  // a 2xx without a body
     if (out->body.capacity() < out->body.size() + kHttpBodyPadding) {
       out->body.reserve(out->body.size() + kHttpBodyPadding);
     }

@@ -410,12 +410,6 @@ bool ScanList(std::string_view body, std::string_view list_key, std::string_view
          ListScan(body).Run(list_key, time_key, ListBatchBytes(), layout);
 }
 
-// The batched parse both list decoders share (Schema::WalkListInBatches, ParseList): with `st`'s
-// DOM parser, the root without its items (whose list is then empty), handed to `on_root`, then
-// each run of items of `layout`, copied behind {"<list_key>":[ and before ]} into `st`'s buffer,
-// handed to `on_batch` with that document and its root, which returns false to stop. The parser
-// never grows past a batch (or an item larger than one). False when a parse failed or
-// `on_batch` stopped.
 // The opening of a run of a list's items as a document of its own: {"<list_key>":[
 std::string RunHead(std::string_view list_key) { return "{\"" + std::string(list_key) + "\":["; }
 
@@ -1267,13 +1261,14 @@ struct ListStream::Impl {
   Phase phase = Phase::kHead;
   std::string pending;      // the bytes not walked yet (kWhole: all of them)
   std::string root;         // the body through the list's '[', and from kTail on its ']' and after
-  std::string head;         // RunHead of the list key
+  const std::string head;   // RunHead of the list key
   ListScan::ItemRuns runs;  // kItems: the scan of `pending`, the run not walked yet
   bool walked = false;      // a run was walked and its bytes let go
   size_t used = 0;
   size_t peak = 0;
 
-  Impl(const Schema& s, std::vector<EntityStats>* o, size_t b) : schema(s), out(o), base(b) {}
+  Impl(const Schema& s, std::vector<EntityStats>* o, size_t b)
+      : schema(s), out(o), base(b), head(RunHead(s.spec_.list_key)) {}
 
   void Start() {
     const SchemaSpec& spec = schema.spec_;
@@ -1281,7 +1276,6 @@ struct ListStream::Impl {
     phase = batches ? Phase::kHead : Phase::kWhole;
     pending.clear();
     root.clear();
-    head = RunHead(spec.list_key);
     runs = {};
     walked = false;
     used = base;

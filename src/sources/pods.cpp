@@ -262,13 +262,16 @@ Status DecodeList(std::string_view body, std::string_view kind, const PodDecodeO
   // With the decoder states' pooled parsers, a large page (start, relist) in batches of items:
   // no parser grows to a page (~14 bytes per byte of it: 22 MB for 500 pods) or stays behind.
   const size_t items_before = page->items.size(), errors_before = page->errors.size();
+  const auto forget_page = [&] {  // what this page added, if anything
+    page->items.resize(items_before);
+    page->errors.resize(errors_before);
+  };
   bool not_array = false;
   size_t index = 0;
   const char* invalid = walk::ParseList(
       body, "items",
       [&](dom::element root) {  // first, or again from the start (json_walk.h)
-        page->items.resize(items_before);
-        page->errors.resize(errors_before);
+        forget_page();
         index = 0;
         not_array = false;
         dom::element meta;
@@ -291,8 +294,7 @@ Status DecodeList(std::string_view body, std::string_view kind, const PodDecodeO
         ++index;
       });
   if (invalid != nullptr) {
-    page->items.resize(items_before);
-    page->errors.resize(errors_before);
+    forget_page();
     return Status::Error(reason::kDecode, std::string(kind) + ": not valid JSON: " + invalid);
   }
   if (not_array) {
